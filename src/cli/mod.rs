@@ -1,0 +1,5 @@
+//! The `neurite` command.
+
+pub fn main() -> i32 {
+    0
+}

@@ -1,0 +1,167 @@
+//! Finite-difference gradient checks: the chain rule of every op, verified numerically.
+//!
+//! A [`Case`] is an op applied to random inputs. [`check`] projects the op's output onto
+//! fixed random weights `r` (so the check covers every output element), back-propagates
+//! `sum(out * r)`, and compares each input gradient with the central difference
+//! `(L(x + eps) - L(x - eps)) / 2eps`, the projections summed in f64. [`cases`] lists a case
+//! for every op of the engine; the test suite and `neurite gradcheck` both run them.
+
+use crate::autograd::no_grad;
+use crate::tensor::rng::{manual_seed, with_rng};
+use crate::tensor::Tensor;
+use rand::seq::SliceRandom;
+
+/// At most this many elements of each input are perturbed (spread over the whole input).
+const MAX_PROBES: usize = 300;
+
+/// One gradient check: an op over given inputs.
+pub struct Case {
+    pub op: &'static str,
+    pub inputs: Vec<Tensor>,
+    /// Which inputs are differentiated (index inputs, for example, are not).
+    pub check_input: Vec<bool>,
+    pub f: Box<dyn Fn(&[Tensor]) -> Tensor>,
+    pub eps: f32,
+    pub atol: f64,
+    pub rtol: f64,
+}
+
+impl Case {
+    /// A case that checks the gradient of every input.
+    pub fn new(op: &'static str, inputs: Vec<Tensor>, f: impl Fn(&[Tensor]) -> Tensor + 'static) -> Case {
+        let check_input = vec![true; inputs.len()];
+        Case { op, inputs, check_input, f: Box::new(f), eps: 1e-2, atol: 1e-3, rtol: 1e-2 }
+    }
+
+    /// Leaves input `i` out of the check (it is not differentiable, e.g. indices).
+    pub fn constant(mut self, i: usize) -> Case {
+        self.check_input[i] = false;
+        self
+    }
+
+    /// Sets the finite-difference step.
+    pub fn eps(mut self, eps: f32) -> Case {
+        self.eps = eps;
+        self
+    }
+
+    /// Sets the tolerances: an element passes when `|analytic - numeric| <= atol + rtol * |numeric|`.
+    pub fn tolerance(mut self, atol: f64, rtol: f64) -> Case {
+        self.atol = atol;
+        self.rtol = rtol;
+        self
+    }
+
+    /// Random values that are pairwise at least 0.05 apart, for ops with kinks (max, ReLU,
+    /// pooling): a finite-difference step never crosses a tie.
+    pub fn distinct(shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        let mut v: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 0.05 + 0.025).collect();
+        with_rng(|rng| v.shuffle(rng));
+        Tensor::from_vec(v, shape)
+    }
+
+    /// Shapes of the inputs, as shown in reports.
+    pub fn shapes(&self) -> String {
+        self.inputs.iter().map(|t| format!("{:?}", t.shape())).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The outcome of one case.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub op: &'static str,
+    pub shapes: String,
+    pub max_abs_err: f64,
+    pub max_rel_err: f64,
+    pub probes: usize,
+    pub passed: bool,
+}
+
+/// Deterministic projection weights in [-1, 1] that do not touch the global generator.
+fn projection(n: usize) -> Vec<f64> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f64 / (1u64 << 24) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Runs one finite-difference check.
+pub fn check(case: &Case) -> Report {
+    let inputs: Vec<Tensor> = case.inputs.iter().map(|t| t.detach().contiguous()).collect();
+    for (t, &c) in inputs.iter().zip(&case.check_input) {
+        t.set_requires_grad(c);
+    }
+    let out = (case.f)(&inputs);
+    let r = projection(out.numel());
+    let r_tensor = Tensor::from_vec(r.iter().map(|&v| v as f32).collect(), out.shape());
+    out.mul(&r_tensor).sum_all().backward();
+
+    let objective = || -> f64 {
+        let y = no_grad(|| (case.f)(&inputs)).to_vec();
+        y.iter().zip(&r).map(|(&a, &b)| a as f64 * b).sum()
+    };
+    let (mut max_abs, mut max_rel, mut probes, mut passed) = (0.0f64, 0.0f64, 0, true);
+    for (t, &c) in inputs.iter().zip(&case.check_input) {
+        if !c {
+            continue;
+        }
+        let analytic = t.grad().map(|g| g.to_vec()).unwrap_or_else(|| vec![0.0; t.numel()]);
+        let n = t.numel();
+        let step = n.div_ceil(MAX_PROBES).max(1);
+        for i in (0..n).step_by(step) {
+            let orig = t.with_slice(|s| s[i]);
+            t.with_slice_mut(|s| s[i] = orig + case.eps);
+            let plus = objective();
+            t.with_slice_mut(|s| s[i] = orig - case.eps);
+            let minus = objective();
+            t.with_slice_mut(|s| s[i] = orig);
+            let numeric = (plus - minus) / (2.0 * case.eps as f64);
+            let a = analytic[i] as f64;
+            let abs = (a - numeric).abs();
+            let scale = a.abs().max(numeric.abs());
+            max_abs = max_abs.max(abs);
+            if scale > 1e-2 {
+                max_rel = max_rel.max(abs / scale);
+            }
+            passed &= abs <= case.atol + case.rtol * numeric.abs();
+            probes += 1;
+        }
+    }
+    Report { op: case.op, shapes: case.shapes(), max_abs_err: max_abs, max_rel_err: max_rel, probes, passed }
+}
+
+/// Every gradient check of the engine, built from seed 0.
+pub fn cases() -> Vec<Case> {
+    manual_seed(0);
+    let mut all = Vec::new();
+    all.extend(crate::ops::elementwise::gradcheck_cases());
+    all.extend(crate::ops::reduce::gradcheck_cases());
+    all.extend(crate::ops::matmul::gradcheck_cases());
+    all.extend(crate::ops::conv::gradcheck_cases());
+    all.extend(crate::ops::pool::gradcheck_cases());
+    all.extend(crate::ops::norm::gradcheck_cases());
+    all.extend(crate::ops::activation::gradcheck_cases());
+    all.extend(crate::ops::softmax::gradcheck_cases());
+    all.extend(crate::ops::dropout::gradcheck_cases());
+    all.extend(crate::ops::embedding::gradcheck_cases());
+    all.extend(crate::ops::shape::gradcheck_cases());
+    all.extend(crate::ops::attention::gradcheck_cases());
+    all
+}
+
+/// The ops that must each have at least one case (the engine's contract).
+pub const REQUIRED_OPS: &[&str] = &[
+    "add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "pow", "sum", "mean", "max", "matmul", "linear",
+    "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "batch_norm", "layer_norm", "relu", "sigmoid",
+    "tanh", "gelu", "softmax", "log_softmax", "cross_entropy", "dropout", "embedding", "cat", "split",
+    "index_select", "scaled_dot_product_attention",
+];
+
+/// Runs the cases of one op (all ops when `op` is `None`).
+pub fn run(op: Option<&str>) -> Vec<Report> {
+    cases().iter().filter(|c| op.is_none_or(|o| o == c.op)).map(check).collect()
+}

@@ -1,0 +1,17 @@
+//! CPU kernels: plain functions over contiguous f32 slices, the one place that knows how the
+//! arithmetic is done.
+//!
+//! This module is the backend seam. Ops in `crate::ops` own the shapes, the autograd rules
+//! and the choice of algorithm; they call the functions here for the arithmetic. A second
+//! backend (a GPU) would provide the same functions over its own buffers, and a
+//! data-parallel trainer would all-reduce parameter gradients between `backward` and the
+//! optimizer step without touching these kernels.
+//!
+//! Every optimized kernel keeps a plain reference implementation beside it (named
+//! `*_reference`) that the tests compare it with.
+
+pub mod conv;
+pub mod gemm;
+pub mod parallel;
+pub mod pool;
+pub mod vector;

@@ -1,0 +1,22 @@
+//! neurite: a deep-learning framework in Rust, for the CPU.
+//!
+//! The layers of the crate, bottom up:
+//! - [`tensor`]: f32 tensors with shared storage and views;
+//! - [`autograd`]: the dynamic graph and `backward`;
+//! - [`kernels`]: the CPU arithmetic (GEMM, convolution, pooling), the backend seam;
+//! - [`ops`]: differentiable operations, forward and backward side by side;
+//! - [`init`]: seeded weight initialization (Xavier, Kaiming, PyTorch defaults);
+//! - [`gradcheck`]: finite-difference checks of every op;
+//! - [`cli`]: the `neurite` command.
+
+pub mod autograd;
+pub mod cli;
+pub mod gradcheck;
+pub mod init;
+pub mod kernels;
+pub mod ops;
+pub mod tensor;
+
+pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
+pub use tensor::rng::manual_seed;
+pub use tensor::Tensor;
