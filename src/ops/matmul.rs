@@ -1,7 +1,227 @@
-//! (to be written)
+//! Matrix products: `matmul` (batched, with broadcasting batch dimensions) and `linear`
+//! (`x · Wᵀ + b`, PyTorch's layout `W: [out, in]`).
+//!
+//! Backward of `C = A · B`: `dA = dC · Bᵀ`, `dB = Aᵀ · dC`; transposed operands go to the
+//! GEMM as flags, not as copies.
 
 use crate::gradcheck::Case;
+use crate::kernels::gemm::{sgemm, Gemm};
+use crate::tensor::layout::{broadcast_shapes, numel};
+use crate::tensor::Tensor;
+use rayon::prelude::*;
+
+/// A tensor's last two dimensions as a GEMM operand: its dense data (no copy when it is
+/// contiguous or a transposed contiguous matrix stack) and whether it is transposed.
+fn operand(t: &Tensor) -> (Tensor, bool) {
+    if t.is_contiguous() {
+        return (t.clone(), false);
+    }
+    let back = t.detach().transpose(-2, -1);
+    if back.is_contiguous() {
+        return (back, true);
+    }
+    (t.detach().contiguous(), false)
+}
+
+/// `C[batch, m, n] = A[batch, m, k] · B[batch, k, n]` over dense operand stacks.
+fn batched_product(a: &Tensor, b: &Tensor, batch: usize, m: usize, k: usize, n: usize) -> Vec<f32> {
+    let (a, ta) = operand(a);
+    let (b, tb) = operand(b);
+    let mut out = vec![0.0; batch * m * n];
+    let g = Gemm::new(m, n, k).trans_a(ta).trans_b(tb);
+    a.with_slice(|ad| {
+        b.with_slice(|bd| {
+            if batch == 1 {
+                sgemm(g, ad, bd, &mut out);
+            } else {
+                out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
+                    sgemm(
+                        g,
+                        &ad[i * m * k..(i + 1) * m * k],
+                        &bd[i * k * n..(i + 1) * k * n],
+                        c,
+                    );
+                });
+            }
+        })
+    });
+    out
+}
+
+impl Tensor {
+    /// Matrix product over the last two dimensions: `[..., m, k] · [..., k, n] -> [..., m, n]`.
+    /// Batch dimensions broadcast; a 2-D right operand is shared by the whole batch.
+    pub fn matmul(&self, other: &Tensor) -> Tensor {
+        let (sa, sb) = (self.shape(), other.shape());
+        assert!(
+            sa.len() >= 2 && sb.len() >= 2 && sa[sa.len() - 1] == sb[sb.len() - 2],
+            "matmul: shapes {sa:?} and {sb:?} do not fit (need [..., m, k] and [..., k, n])"
+        );
+        let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
+        if sb.len() == 2 {
+            // [..., m, k] · [k, n]: one GEMM over all rows.
+            let rows = self.numel() / k.max(1);
+            let a = self.reshape_for_gemm(rows, k);
+            let data = batched_product(&a, other, 1, rows, k, n);
+            let mut shape = sa.to_vec();
+            *shape.last_mut().unwrap() = n;
+            let (x, w) = (self.detach(), other.detach());
+            return Tensor::from_op(data, &shape, "matmul", &[self, other], move |g| {
+                let g2 = g.reshape(&[rows, n]);
+                let dx = g2.matmul(&w.t()).reshape(x.shape());
+                let dw = x.reshape(&[rows, k]).t().matmul(&g2);
+                vec![Some(dx), Some(dw)]
+            });
+        }
+        let batch_shape = broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2])
+            .unwrap_or_else(|| {
+                panic!("matmul: batch dimensions of {sa:?} and {sb:?} do not broadcast")
+            });
+        let batch = numel(&batch_shape);
+        let expand = |t: &Tensor, r: usize, c: usize| {
+            let mut s = batch_shape.clone();
+            s.extend([r, c]);
+            let e = t.detach().expand(&s);
+            if e.shares_storage(t) && e.shape() == t.shape() {
+                e
+            } else {
+                e.contiguous()
+            }
+        };
+        let (a, b) = (expand(self, m, k), expand(other, k, n));
+        let data = batched_product(&a, &b, batch, m, k, n);
+        let mut shape = batch_shape.clone();
+        shape.extend([m, n]);
+        let (x, y) = (a, b);
+        let (shape_a, shape_b) = (sa.to_vec(), sb.to_vec());
+        Tensor::from_op(data, &shape, "matmul", &[self, other], move |g| {
+            let dx = g.matmul(&y.transpose(-2, -1)).sum_to(&shape_a);
+            let dy = x.transpose(-2, -1).matmul(g).sum_to(&shape_b);
+            vec![Some(dx), Some(dy)]
+        })
+    }
+
+    /// A `[rows, k]` view of the last dimension when contiguous; keeps a transposed 2-D
+    /// matrix as it is so the GEMM reads it through its strides.
+    fn reshape_for_gemm(&self, rows: usize, k: usize) -> Tensor {
+        if self.rank() == 2 {
+            self.detach()
+        } else {
+            self.detach().reshape(&[rows, k])
+        }
+    }
+
+    /// `x · weightᵀ + bias` over the last dimension: `[..., in] -> [..., out]`, with
+    /// `weight: [out, in]` and `bias: [out]` (PyTorch's `nn.Linear`).
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        let sx = self.shape();
+        let (out_f, in_f) = (weight.dim(0), weight.dim(1));
+        assert!(
+            weight.rank() == 2 && sx.last() == Some(&in_f),
+            "linear: input {sx:?} does not fit weight {:?} (need [..., {in_f}])",
+            weight.shape()
+        );
+        if let Some(b) = bias {
+            assert_eq!(
+                b.shape(),
+                &[out_f],
+                "linear: bias shape {:?} does not match {out_f} outputs",
+                b.shape()
+            );
+        }
+        let rows = self.numel() / in_f.max(1);
+        let x = self.detach().contiguous();
+        let (w, tw) = operand(&weight.detach().t());
+        let mut out = vec![0.0; rows * out_f];
+        if let Some(b) = bias {
+            // Start from the bias and accumulate the product onto it: one pass over C.
+            b.with_slice(|bs| {
+                out.chunks_mut(out_f)
+                    .for_each(|row| row.copy_from_slice(bs))
+            });
+        }
+        x.with_slice(|xs| {
+            w.with_slice(|ws| {
+                sgemm(
+                    Gemm::new(rows, out_f, in_f)
+                        .trans_b(tw)
+                        .accumulate(bias.is_some()),
+                    xs,
+                    ws,
+                    &mut out,
+                )
+            })
+        });
+        let mut shape = sx.to_vec();
+        *shape.last_mut().unwrap() = out_f;
+        let wd = weight.detach();
+        let has_bias = bias.is_some();
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Tensor::from_op(out, &shape, "linear", &inputs, move |g| {
+            let g2 = g.reshape(&[rows, out_f]);
+            let dx = g2.matmul(&wd).reshape(x.shape());
+            let dw = g2.t().matmul(&x.reshape(&[rows, in_f]));
+            let mut grads = vec![Some(dx), Some(dw)];
+            if has_bias {
+                grads.push(Some(g2.sum_axes(&[0], false)));
+            }
+            grads
+        })
+    }
+}
 
 pub(crate) fn gradcheck_cases() -> Vec<Case> {
-    vec![]
+    let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
+    vec![
+        Case::new("matmul", vec![any(&[3, 5]), any(&[5, 4])], |x| {
+            x[0].matmul(&x[1])
+        }),
+        Case::new("matmul", vec![any(&[2, 3, 5]), any(&[5, 4])], |x| {
+            x[0].matmul(&x[1])
+        }),
+        Case::new("matmul", vec![any(&[2, 3, 5]), any(&[2, 5, 4])], |x| {
+            x[0].matmul(&x[1])
+        }),
+        Case::new("matmul", vec![any(&[2, 1, 3, 5]), any(&[3, 5, 2])], |x| {
+            x[0].matmul(&x[1])
+        }),
+        Case::new("matmul", vec![any(&[5, 3]), any(&[4, 5])], |x| {
+            x[0].t().matmul(&x[1].t())
+        }),
+        Case::new("linear", vec![any(&[4, 6]), any(&[3, 6]), any(&[3])], |x| {
+            x[0].linear(&x[1], Some(&x[2]))
+        }),
+        Case::new("linear", vec![any(&[2, 3, 6]), any(&[5, 6])], |x| {
+            x[0].linear(&x[1], None)
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_products_by_hand() {
+        let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+        let b = Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2]);
+        assert_eq!(a.matmul(&b).to_vec(), vec![4.0, 5.0, 10.0, 11.0]);
+        // Transposed views go through the GEMM's flags: (aᵀ)ᵀ = a.
+        assert_eq!(a.t().t().matmul(&b).to_vec(), vec![4.0, 5.0, 10.0, 11.0]);
+        assert_eq!(a.t().matmul(&a).shape(), &[3, 3]);
+        assert_eq!(a.t().matmul(&a).to_vec()[0], 17.0);
+        let w = Tensor::from_vec(vec![1.0, 1.0, 1.0, 0.0, 0.0, 1.0], &[2, 3]);
+        let bias = Tensor::from_vec(vec![0.5, -1.0], &[2]);
+        assert_eq!(
+            a.linear(&w, Some(&bias)).to_vec(),
+            vec![6.5, 2.0, 15.5, 5.0]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul: shapes [2, 3] and [2, 3] do not fit")]
+    fn mismatched_inner_dimension_is_named() {
+        Tensor::zeros(&[2, 3]).matmul(&Tensor::zeros(&[2, 3]));
+    }
 }
