@@ -1,5 +1,42 @@
-//! The `neurite` command.
+//! The `neurite` command: argument parsing and one module per subcommand.
 
+mod bench;
+mod gradcheck;
+
+use clap::{Parser, Subcommand};
+
+/// neurite: train and check neural networks on the CPU.
+#[derive(Parser, Debug)]
+#[command(name = "neurite", version, about)]
+struct Cli {
+    /// Worker threads for the kernels (default: $NEURITE_NUM_THREADS, else all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check every op's gradient against finite differences and print a table.
+    Gradcheck(gradcheck::Args),
+    /// Measure the speed of a benchmark workload (see shared spec: W1-W7).
+    Bench(bench::Args),
+}
+
+/// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = Cli::parse();
+    crate::kernels::parallel::init_threads(cli.threads);
+    let result = match cli.command {
+        Command::Gradcheck(args) => gradcheck::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
 }

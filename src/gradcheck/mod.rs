@@ -14,13 +14,16 @@ use rand::seq::SliceRandom;
 /// At most this many elements of each input are perturbed (spread over the whole input).
 const MAX_PROBES: usize = 300;
 
+/// The function a case differentiates: inputs to output.
+pub type CaseFn = Box<dyn Fn(&[Tensor]) -> Tensor>;
+
 /// One gradient check: an op over given inputs.
 pub struct Case {
     pub op: &'static str,
     pub inputs: Vec<Tensor>,
     /// Which inputs are differentiated (index inputs, for example, are not).
     pub check_input: Vec<bool>,
-    pub f: Box<dyn Fn(&[Tensor]) -> Tensor>,
+    pub f: CaseFn,
     pub eps: f32,
     pub atol: f64,
     pub rtol: f64,

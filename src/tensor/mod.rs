@@ -174,6 +174,12 @@ impl Tensor {
         Tensor::from_parts(self.inner.storage.clone(), self.inner.layout.clone(), None)
     }
 
+    /// How many handles (clones, graph nodes) hold this tensor. Tests use it to check that a
+    /// step's graph is freed.
+    pub fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+
     /// True when both handles view the same storage.
     pub fn shares_storage(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.inner.storage, &other.inner.storage)

@@ -175,7 +175,7 @@ fn infer_shape(shape: &[usize], count: usize, from: &[usize]) -> Vec<usize> {
     if let [i] = unknown[..] {
         let known: usize = shape.iter().filter(|&&d| d != usize::MAX).product();
         assert!(
-            known > 0 && count % known == 0,
+            known > 0 && count.is_multiple_of(known),
             "reshape: cannot infer a dimension to reshape {from:?} into {shape:?}"
         );
         shape[i] = count / known;

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test command: every unit, integration and gradient-check test, then the user-facing
+# gradient check table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --release
+cargo run --release --quiet -- gradcheck

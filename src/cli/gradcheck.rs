@@ -1,0 +1,46 @@
+//! `neurite gradcheck [OP]`: the finite-difference check of every op, as a table.
+
+use crate::gradcheck::{cases, check};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Check only this op (for example `conv2d`); `--list` shows the names.
+    op: Option<String>,
+    /// List the ops that have checks and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let all = cases();
+    if args.list {
+        let mut names: Vec<&str> = all.iter().map(|c| c.op).collect();
+        names.dedup();
+        println!("{}", names.join("\n"));
+        return Ok(0);
+    }
+    let selected: Vec<_> = all.iter().filter(|c| args.op.as_deref().is_none_or(|o| o == c.op)).collect();
+    if selected.is_empty() {
+        anyhow::bail!(
+            "no gradient check for op '{}'; run `neurite gradcheck --list` for the names",
+            args.op.unwrap_or_default()
+        );
+    }
+    println!("{:<30} {:<34} {:>11} {:>11} {:>6}  result", "op", "input shapes", "max abs err", "max rel err", "probes");
+    let mut failed = 0;
+    for case in selected.iter() {
+        let r = check(case);
+        failed += usize::from(!r.passed);
+        println!(
+            "{:<30} {:<34} {:>11.2e} {:>11.2e} {:>6}  {}",
+            r.op,
+            r.shapes,
+            r.max_abs_err,
+            r.max_rel_err,
+            r.probes,
+            if r.passed { "pass" } else { "FAIL" }
+        );
+    }
+    println!("{} passed, {} failed", selected.len() - failed, failed);
+    Ok(if failed == 0 { 0 } else { 1 })
+}

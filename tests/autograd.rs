@@ -1,0 +1,78 @@
+//! The autograd contract: accumulation, no_grad, detach, freeing the graph, views.
+
+use neurite::{no_grad, Tensor};
+
+fn t(v: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_vec(v.to_vec(), shape)
+}
+
+#[test]
+fn chain_rule_through_several_ops() {
+    // f(x) = sum(exp(2x) / (1 + x^2)); df/dx = exp(2x)(2(1+x^2) - 2x)/(1+x^2)^2
+    let xs = [0.3f32, -0.7, 1.2];
+    let x = t(&xs, &[3]).requires_grad_();
+    let y = x.mul_scalar(2.0).exp().div(&x.pow(2.0).add_scalar(1.0)).sum_all();
+    y.backward();
+    let g = x.grad().unwrap().to_vec();
+    for (i, &v) in xs.iter().enumerate() {
+        let d = 1.0 + v * v;
+        let expected = (2.0 * v).exp() * (2.0 * d - 2.0 * v) / (d * d);
+        assert!((g[i] - expected).abs() < 1e-5, "{} vs {}", g[i], expected);
+    }
+}
+
+#[test]
+fn gradients_accumulate_across_backward_calls_until_zeroed() {
+    let w = t(&[2.0], &[1]).requires_grad_();
+    for _ in 0..2 {
+        w.mul_scalar(3.0).sum_all().backward();
+    }
+    assert_eq!(w.grad().unwrap().to_vec(), vec![6.0]);
+    w.zero_grad();
+    assert!(w.grad().is_none());
+}
+
+#[test]
+fn no_grad_records_nothing_and_detach_cuts_the_graph() {
+    let w = t(&[1.0, 2.0], &[2]).requires_grad_();
+    let y = no_grad(|| w.mul(&w));
+    assert!(!y.requires_grad());
+    assert!(y.op_name().is_none());
+    let d = w.detach();
+    assert!(!d.requires_grad());
+    assert!(d.shares_storage(&w));
+    let z = w.mul(&d).sum_all(); // gradient only through the first factor
+    z.backward();
+    assert_eq!(w.grad().unwrap().to_vec(), vec![1.0, 2.0]);
+}
+
+#[test]
+fn a_training_step_frees_its_graph() {
+    let w = Tensor::randn(&[16, 8], 0.0, 1.0).requires_grad_();
+    let x = Tensor::randn(&[4, 8], 0.0, 1.0);
+    let before = w.handle_count();
+    for _ in 0..3 {
+        let loss = x.linear(&w, None).exp().mean_all();
+        assert!(w.handle_count() > before, "the graph should hold the weight during the step");
+        loss.backward();
+        // The nodes were consumed by backward: nothing holds the weight any more.
+        assert_eq!(w.handle_count(), before);
+        assert!(loss.is_leaf());
+    }
+}
+
+#[test]
+fn gradients_flow_through_views() {
+    let x = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).requires_grad_();
+    let y = x.t().narrow(0, 1, 2).reshape(&[4]).mul(&t(&[1.0, 10.0, 100.0, 1000.0], &[4]));
+    y.sum_all().backward();
+    // x.t() is [3, 2]; rows 1..3 of it are x[:, 1] and x[:, 2].
+    assert_eq!(x.grad().unwrap().to_vec(), vec![0.0, 1.0, 100.0, 0.0, 10.0, 1000.0]);
+}
+
+#[test]
+#[should_panic(expected = "backward() needs a scalar")]
+fn backward_from_a_non_scalar_is_refused() {
+    let x = Tensor::ones(&[2]).requires_grad_();
+    x.mul_scalar(2.0).backward();
+}
