@@ -15,6 +15,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod kernels;
 pub mod ops;
+pub mod optim;
 pub mod tensor;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};

@@ -11,7 +11,11 @@ fn chain_rule_through_several_ops() {
     // f(x) = sum(exp(2x) / (1 + x^2)); df/dx = exp(2x)(2(1+x^2) - 2x)/(1+x^2)^2
     let xs = [0.3f32, -0.7, 1.2];
     let x = t(&xs, &[3]).requires_grad_();
-    let y = x.mul_scalar(2.0).exp().div(&x.pow(2.0).add_scalar(1.0)).sum_all();
+    let y = x
+        .mul_scalar(2.0)
+        .exp()
+        .div(&x.pow(2.0).add_scalar(1.0))
+        .sum_all();
     y.backward();
     let g = x.grad().unwrap().to_vec();
     for (i, &v) in xs.iter().enumerate() {
@@ -53,7 +57,10 @@ fn a_training_step_frees_its_graph() {
     let before = w.handle_count();
     for _ in 0..3 {
         let loss = x.linear(&w, None).exp().mean_all();
-        assert!(w.handle_count() > before, "the graph should hold the weight during the step");
+        assert!(
+            w.handle_count() > before,
+            "the graph should hold the weight during the step"
+        );
         loss.backward();
         // The nodes were consumed by backward: nothing holds the weight any more.
         assert_eq!(w.handle_count(), before);
@@ -64,10 +71,17 @@ fn a_training_step_frees_its_graph() {
 #[test]
 fn gradients_flow_through_views() {
     let x = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).requires_grad_();
-    let y = x.t().narrow(0, 1, 2).reshape(&[4]).mul(&t(&[1.0, 10.0, 100.0, 1000.0], &[4]));
+    let y = x
+        .t()
+        .narrow(0, 1, 2)
+        .reshape(&[4])
+        .mul(&t(&[1.0, 10.0, 100.0, 1000.0], &[4]));
     y.sum_all().backward();
     // x.t() is [3, 2]; rows 1..3 of it are x[:, 1] and x[:, 2].
-    assert_eq!(x.grad().unwrap().to_vec(), vec![0.0, 1.0, 100.0, 0.0, 10.0, 1000.0]);
+    assert_eq!(
+        x.grad().unwrap().to_vec(),
+        vec![0.0, 1.0, 100.0, 0.0, 10.0, 1000.0]
+    );
 }
 
 #[test]

@@ -76,7 +76,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 num_threads()
             );
         } else {
-            println!("{:<4} {:<40} {:>10.2} {}  ({} threads)", m.id, m.what, m.value, m.unit, num_threads());
+            println!(
+                "{:<4} {:<40} {:>10.2} {}  ({} threads)",
+                m.id,
+                m.what,
+                m.value,
+                m.unit,
+                num_threads()
+            );
         }
     }
     Ok(0)

@@ -19,14 +19,20 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         println!("{}", names.join("\n"));
         return Ok(0);
     }
-    let selected: Vec<_> = all.iter().filter(|c| args.op.as_deref().is_none_or(|o| o == c.op)).collect();
+    let selected: Vec<_> = all
+        .iter()
+        .filter(|c| args.op.as_deref().is_none_or(|o| o == c.op))
+        .collect();
     if selected.is_empty() {
         anyhow::bail!(
             "no gradient check for op '{}'; run `neurite gradcheck --list` for the names",
             args.op.unwrap_or_default()
         );
     }
-    println!("{:<30} {:<34} {:>11} {:>11} {:>6}  result", "op", "input shapes", "max abs err", "max rel err", "probes");
+    println!(
+        "{:<30} {:<34} {:>11} {:>11} {:>6}  result",
+        "op", "input shapes", "max abs err", "max rel err", "probes"
+    );
     let mut failed = 0;
     for case in selected.iter() {
         let r = check(case);

@@ -1,0 +1,174 @@
+//! Stochastic gradient descent with momentum, Nesterov momentum and weight decay
+//! (`torch.optim.SGD`).
+
+use super::Optimizer;
+use crate::tensor::Tensor;
+
+/// Hyper-parameters of SGD.
+#[derive(Clone, Debug)]
+pub struct SgdConfig {
+    pub lr: f32,
+    pub momentum: f32,
+    pub dampening: f32,
+    pub weight_decay: f32,
+    pub nesterov: bool,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 0.01,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        }
+    }
+}
+
+/// SGD as PyTorch defines it:
+/// `g = grad + wd·p; buf = μ·buf + (1−dampening)·g (buf = g on the first step);
+/// g = g + μ·buf (Nesterov) or buf; p -= lr·g`.
+pub struct Sgd {
+    pub config: SgdConfig,
+    buffers: Vec<Option<Vec<f32>>>,
+}
+
+impl Sgd {
+    pub fn new(config: SgdConfig) -> Sgd {
+        assert!(
+            !config.nesterov || (config.momentum > 0.0 && config.dampening == 0.0),
+            "SGD: Nesterov momentum needs momentum > 0 and no dampening"
+        );
+        Sgd {
+            config,
+            buffers: Vec::new(),
+        }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, params: &[Tensor]) {
+        let c = self.config.clone();
+        self.buffers.resize(params.len(), None);
+        for (p, buf) in params.iter().zip(self.buffers.iter_mut()) {
+            let Some(grad) = p.grad() else { continue };
+            let grad = grad.to_vec();
+            if buf.as_ref().is_some_and(|b| b.len() != grad.len()) {
+                panic!("SGD: momentum buffer does not match the parameter's size: the parameter list changed");
+            }
+            p.with_slice_mut(|w| {
+                let mut g: Vec<f32> = grad
+                    .iter()
+                    .zip(w.iter())
+                    .map(|(&g, &w)| g + c.weight_decay * w)
+                    .collect();
+                if c.momentum != 0.0 {
+                    match buf {
+                        None => *buf = Some(g.clone()),
+                        Some(b) => {
+                            for (bi, &gi) in b.iter_mut().zip(&g) {
+                                *bi = c.momentum * *bi + (1.0 - c.dampening) * gi;
+                            }
+                        }
+                    }
+                    let b = buf.as_ref().unwrap();
+                    if c.nesterov {
+                        for (gi, &bi) in g.iter_mut().zip(b) {
+                            *gi += c.momentum * bi;
+                        }
+                    } else {
+                        g.copy_from_slice(b);
+                    }
+                }
+                for (wi, &gi) in w.iter_mut().zip(&g) {
+                    *wi -= c.lr * gi;
+                }
+            });
+        }
+    }
+
+    fn lr(&self) -> f32 {
+        self.config.lr
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.config.lr = lr;
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.buffers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                b.as_ref().map(|b| {
+                    (
+                        format!("{i}.momentum_buffer"),
+                        Tensor::from_vec(b.clone(), &[b.len()]),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> anyhow::Result<()> {
+        self.buffers.clear();
+        for (name, t) in state {
+            let i: usize = name
+                .strip_suffix(".momentum_buffer")
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("'{name}' is not SGD state: the checkpoint was written by another optimizer"))?;
+            if self.buffers.len() <= i {
+                self.buffers.resize(i + 1, None);
+            }
+            self.buffers[i] = Some(t.to_vec());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn momentum_and_weight_decay_follow_pytorch() {
+        // One parameter p = 1 with constant gradient 0.5, lr 0.1, momentum 0.9, wd 0.01.
+        let p = Tensor::from_vec(vec![1.0], &[1]).requires_grad_();
+        let mut opt = Sgd::new(SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 0.01,
+            ..Default::default()
+        });
+        let mut expected = 1.0f32;
+        let mut buf = 0.0f32;
+        for step in 0..3 {
+            p.set_grad(Some(Tensor::from_vec(vec![0.5], &[1])));
+            opt.step(std::slice::from_ref(&p));
+            let g = 0.5 + 0.01 * expected;
+            buf = if step == 0 { g } else { 0.9 * buf + g };
+            expected -= 0.1 * buf;
+            assert!(
+                (p.item() - expected).abs() < 1e-6,
+                "step {step}: {} vs {expected}",
+                p.item()
+            );
+        }
+    }
+
+    #[test]
+    fn nesterov_looks_ahead() {
+        let p = Tensor::from_vec(vec![0.0], &[1]).requires_grad_();
+        let mut opt = Sgd::new(SgdConfig {
+            lr: 1.0,
+            momentum: 0.5,
+            nesterov: true,
+            ..Default::default()
+        });
+        p.set_grad(Some(Tensor::from_vec(vec![1.0], &[1])));
+        opt.step(std::slice::from_ref(&p));
+        // buf = 1; update = g + 0.5 * buf = 1.5
+        assert_eq!(p.item(), -1.5);
+    }
+}
