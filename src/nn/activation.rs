@@ -1,0 +1,45 @@
+//! Activation layers (no parameters).
+
+use super::{Module, Role};
+use crate::tensor::Tensor;
+
+macro_rules! activation {
+    ($name:ident, $method:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+
+        impl Module for $name {
+            fn forward(&self, x: &Tensor) -> Tensor {
+                x.$method()
+            }
+
+            fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
+        }
+    };
+}
+
+activation!(Relu, relu, "`max(x, 0)`.");
+activation!(Sigmoid, sigmoid, "`1 / (1 + e^-x)`.");
+activation!(Tanh, tanh, "Hyperbolic tangent.");
+activation!(Gelu, gelu, "GELU with the exact (erf) form.");
+
+/// An activation chosen by name at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    Sigmoid,
+    Tanh,
+    Gelu,
+}
+
+impl Activation {
+    pub fn apply(self, x: &Tensor) -> Tensor {
+        match self {
+            Activation::Relu => x.relu(),
+            Activation::Sigmoid => x.sigmoid(),
+            Activation::Tanh => x.tanh(),
+            Activation::Gelu => x.gelu(),
+        }
+    }
+}

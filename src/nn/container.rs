@@ -1,0 +1,106 @@
+//! Composition: `Sequential` chains of named layers, residual connections, `Flatten`.
+
+use super::{join, Module, Role};
+use crate::tensor::Tensor;
+
+/// Layers applied in order, each under its own name (`fc1`, `0`, `shortcut`).
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<(String, Box<dyn Module>)>,
+}
+
+impl Sequential {
+    pub fn new() -> Sequential {
+        Sequential::default()
+    }
+
+    /// Appends a layer named `name` (builder style).
+    pub fn add(mut self, name: impl Into<String>, layer: impl Module + 'static) -> Sequential {
+        self.layers.push((name.into(), Box::new(layer)));
+        self
+    }
+
+    /// Appends a layer named by its position, as `nn.Sequential` numbers its children.
+    pub fn push(self, layer: impl Module + 'static) -> Sequential {
+        let name = self.layers.len().to_string();
+        self.add(name, layer)
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let mut h = x.clone();
+        for (_, layer) in &self.layers {
+            h = layer.forward(&h);
+        }
+        h
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
+        for (name, layer) in &self.layers {
+            layer.visit(&join(prefix, name), f);
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        for (_, layer) in &mut self.layers {
+            layer.set_training(training);
+        }
+    }
+}
+
+/// `activation(body(x) + shortcut(x))`, the residual connection of ResNet; the shortcut is
+/// the identity when absent.
+pub struct Residual {
+    pub body: Sequential,
+    pub shortcut: Option<Sequential>,
+    pub relu_after: bool,
+}
+
+impl Module for Residual {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let skip = match &self.shortcut {
+            Some(s) => s.forward(x),
+            None => x.clone(),
+        };
+        let y = self.body.forward(x).add(&skip);
+        if self.relu_after {
+            y.relu()
+        } else {
+            y
+        }
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
+        self.body.visit(prefix, f);
+        if let Some(s) = &self.shortcut {
+            s.visit(&join(prefix, "shortcut"), f);
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.body.set_training(training);
+        if let Some(s) = &mut self.shortcut {
+            s.set_training(training);
+        }
+    }
+}
+
+/// `[N, ...] -> [N, prod(...)]`.
+pub struct Flatten;
+
+impl Module for Flatten {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.flatten(1)
+    }
+
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
+}

@@ -1,0 +1,29 @@
+//! `Dropout`: zeroes activations with probability `p` while training.
+
+use super::{Module, Role};
+use crate::tensor::Tensor;
+
+/// Inverted dropout; the identity in evaluation mode.
+pub struct Dropout {
+    pub p: f32,
+    training: bool,
+}
+
+impl Dropout {
+    pub fn new(p: f32) -> Dropout {
+        assert!((0.0..1.0).contains(&p), "Dropout: probability {p} must be in [0, 1)");
+        Dropout { p, training: true }
+    }
+}
+
+impl Module for Dropout {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.dropout(self.p, self.training)
+    }
+
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}

@@ -1,0 +1,88 @@
+//! Normalization layers: `BatchNorm` (1-D and 2-D) and `LayerNorm`.
+
+use super::{join, Module, Role};
+use crate::tensor::Tensor;
+
+/// Batch normalization over channel axis 1 (`BatchNorm1d` for `[N, C]`, `BatchNorm2d` for
+/// `[N, C, H, W]`): batch statistics and a running-average update while training, the
+/// running statistics in evaluation.
+pub struct BatchNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    /// Steps of running-statistics updates (PyTorch keeps it as an int64 buffer).
+    pub num_batches_tracked: Tensor,
+    pub momentum: f32,
+    pub eps: f32,
+    training: bool,
+}
+
+impl BatchNorm {
+    /// PyTorch's defaults: weight 1, bias 0, momentum 0.1, eps 1e-5.
+    pub fn new(channels: usize) -> BatchNorm {
+        BatchNorm {
+            weight: Tensor::ones(&[channels]).requires_grad_(),
+            bias: Tensor::zeros(&[channels]).requires_grad_(),
+            running_mean: Tensor::zeros(&[channels]),
+            running_var: Tensor::ones(&[channels]),
+            num_batches_tracked: Tensor::zeros(&[]),
+            momentum: 0.1,
+            eps: 1e-5,
+            training: true,
+        }
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        if self.training {
+            self.num_batches_tracked.with_slice_mut(|n| n[0] += 1.0);
+        }
+        x.batch_norm(
+            Some(&self.weight),
+            Some(&self.bias),
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            self.training,
+            self.momentum,
+            self.eps,
+        )
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
+        f(&join(prefix, "weight"), &self.weight, Role::Parameter);
+        f(&join(prefix, "bias"), &self.bias, Role::Parameter);
+        f(&join(prefix, "running_mean"), &self.running_mean, Role::Buffer);
+        f(&join(prefix, "running_var"), &self.running_var, Role::Buffer);
+        f(&join(prefix, "num_batches_tracked"), &self.num_batches_tracked, Role::Buffer);
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}
+
+/// Layer normalization over the last dimension, with a learned scale and shift.
+pub struct LayerNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    pub fn new(features: usize) -> LayerNorm {
+        LayerNorm { weight: Tensor::ones(&[features]).requires_grad_(), bias: Tensor::zeros(&[features]).requires_grad_(), eps: 1e-5 }
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.layer_norm(Some(&self.weight), Some(&self.bias), self.eps)
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
+        f(&join(prefix, "weight"), &self.weight, Role::Parameter);
+        f(&join(prefix, "bias"), &self.bias, Role::Parameter);
+    }
+}
