@@ -10,6 +10,7 @@
 //! - [`cli`]: the `neurite` command.
 
 pub mod autograd;
+pub mod checkpoint;
 pub mod cli;
 pub mod gradcheck;
 pub mod init;

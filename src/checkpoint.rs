@@ -1,0 +1,197 @@
+//! Checkpoints as safetensors files with PyTorch `state_dict` names and layouts.
+//!
+//! Tensors are written as F32, except the names PyTorch keeps as integers
+//! (`num_batches_tracked`), written as I64 so `load_state_dict` in PyTorch accepts the file.
+//! Reading accepts F32, F64, F16-free integer types (I64, I32, U8) and converts them to f32.
+//! Files are written to a temporary name and renamed, so a crash never leaves a broken one.
+
+use crate::tensor::Tensor;
+use anyhow::{bail, Context};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Tensors by name plus free-form string metadata.
+#[derive(Default)]
+pub struct Checkpoint {
+    pub tensors: Vec<(String, Tensor)>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Whether PyTorch stores this buffer as an integer.
+fn is_integer_buffer(name: &str) -> bool {
+    name.ends_with("num_batches_tracked")
+}
+
+impl Checkpoint {
+    pub fn new(tensors: Vec<(String, Tensor)>) -> Checkpoint {
+        Checkpoint {
+            tensors,
+            metadata: HashMap::new(),
+        }
+    }
+
+    /// The tensor called `name`.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// Serializes to safetensors bytes.
+    pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(name, t)| {
+                let values = t.to_vec();
+                let (dtype, bytes) = if is_integer_buffer(name) {
+                    (
+                        Dtype::I64,
+                        values
+                            .iter()
+                            .flat_map(|&v| (v as i64).to_le_bytes())
+                            .collect(),
+                    )
+                } else {
+                    (
+                        Dtype::F32,
+                        values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    )
+                };
+                (name.clone(), dtype, t.shape().to_vec(), bytes)
+            })
+            .collect();
+        let views = buffers
+            .iter()
+            .map(|(n, d, s, b)| Ok((n.clone(), TensorView::new(*d, s.clone(), b)?)))
+            .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+        let metadata = (!self.metadata.is_empty()).then(|| self.metadata.clone());
+        Ok(safetensors::serialize(views, &metadata)?)
+    }
+
+    /// Parses safetensors bytes; `source` names the file in errors.
+    pub fn from_bytes(bytes: &[u8], source: &str) -> anyhow::Result<Checkpoint> {
+        let (_, meta) = SafeTensors::read_metadata(bytes).with_context(|| {
+            format!("{source} is not a readable safetensors file (truncated or corrupt?)")
+        })?;
+        let st = SafeTensors::deserialize(bytes)
+            .with_context(|| format!("{source} is not a valid safetensors file"))?;
+        let mut tensors = Vec::new();
+        // Keep the file's order of names stable (sorted) for reproducible listings.
+        let mut names: Vec<String> = st.names().into_iter().cloned().collect();
+        names.sort();
+        for name in names {
+            let view = st.tensor(&name)?;
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+                Dtype::F64 => data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+                Dtype::I64 => data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+                Dtype::I32 => data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+                Dtype::U8 => data.iter().map(|&b| b as f32).collect(),
+                other => bail!("{source}: tensor '{name}' has type {other:?}; neurite reads F32, F64, I64, I32 and U8"),
+            };
+            tensors.push((name, Tensor::from_vec(values, view.shape())));
+        }
+        Ok(Checkpoint {
+            tensors,
+            metadata: meta.metadata().clone().unwrap_or_default(),
+        })
+    }
+
+    /// Writes the file atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let bytes = self.to_bytes()?;
+        write_atomic(path, &bytes)
+    }
+
+    /// Reads a checkpoint file with errors that name it.
+    pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+        Checkpoint::from_bytes(&bytes, &path.display().to_string())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
+/// readers see either the old file or the complete new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_integer_buffers_and_metadata() {
+        let mut ck = Checkpoint::new(vec![
+            (
+                "fc.weight".into(),
+                Tensor::from_vec(vec![1.5, -2.0, 3.25, 0.0], &[2, 2]),
+            ),
+            ("bn1.num_batches_tracked".into(), Tensor::scalar(42.0)),
+        ]);
+        ck.metadata.insert("normalize.mean".into(), "0.2860".into());
+        let bytes = ck.to_bytes().unwrap();
+        let back = Checkpoint::from_bytes(&bytes, "test").unwrap();
+        assert_eq!(
+            back.get("fc.weight").unwrap().to_vec(),
+            vec![1.5, -2.0, 3.25, 0.0]
+        );
+        assert_eq!(back.get("fc.weight").unwrap().shape(), &[2, 2]);
+        assert_eq!(back.get("bn1.num_batches_tracked").unwrap().item(), 42.0);
+        assert_eq!(back.metadata["normalize.mean"], "0.2860");
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(
+            st.tensor("bn1.num_batches_tracked").unwrap().dtype(),
+            Dtype::I64
+        );
+    }
+
+    #[test]
+    fn truncated_file_gets_a_clear_error() {
+        let ck = Checkpoint::new(vec![("w".into(), Tensor::ones(&[10]))]);
+        let bytes = ck.to_bytes().unwrap();
+        let err = Checkpoint::from_bytes(&bytes[..bytes.len() - 5], "model.safetensors")
+            .err()
+            .unwrap();
+        assert!(format!("{err:#}").contains("model.safetensors"), "{err:#}");
+        let err = Checkpoint::from_bytes(b"not a checkpoint", "x.safetensors")
+            .err()
+            .unwrap();
+        assert!(format!("{err:#}").contains("x.safetensors"));
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("neurite-ck-{}", std::process::id()));
+        let path = dir.join("a.safetensors");
+        Checkpoint::new(vec![("w".into(), Tensor::ones(&[3]))])
+            .save(&path)
+            .unwrap();
+        assert_eq!(
+            Checkpoint::load(&path).unwrap().get("w").unwrap().to_vec(),
+            vec![1.0; 3]
+        );
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
