@@ -62,16 +62,38 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
 impl Tensor {
     /// The output of an operation: a fresh contiguous buffer, and the backward rule that is
     /// recorded when grad mode is on and some input requires a gradient.
-    pub fn from_op<F>(data: Vec<f32>, shape: &[usize], name: &'static str, inputs: &[&Tensor], backward: F) -> Tensor
+    pub fn from_op<F>(
+        data: Vec<f32>,
+        shape: &[usize],
+        name: &'static str,
+        inputs: &[&Tensor],
+        backward: F,
+    ) -> Tensor
     where
         F: Fn(&Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
     {
-        assert_eq!(data.len(), crate::tensor::layout::numel(shape), "{name}: output buffer does not match shape {shape:?}");
-        Tensor::from_view(Storage::new(data), Layout::contiguous(shape), name, inputs, backward)
+        assert_eq!(
+            data.len(),
+            crate::tensor::layout::numel(shape),
+            "{name}: output buffer does not match shape {shape:?}"
+        );
+        Tensor::from_view(
+            Storage::new(data),
+            Layout::contiguous(shape),
+            name,
+            inputs,
+            backward,
+        )
     }
 
     /// Like [`Tensor::from_op`] for an output that views existing storage.
-    pub(crate) fn from_view<F>(storage: Arc<Storage>, layout: Layout, name: &'static str, inputs: &[&Tensor], backward: F) -> Tensor
+    pub(crate) fn from_view<F>(
+        storage: Arc<Storage>,
+        layout: Layout,
+        name: &'static str,
+        inputs: &[&Tensor],
+        backward: F,
+    ) -> Tensor
     where
         F: Fn(&Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
     {
@@ -104,21 +126,35 @@ impl Tensor {
 
     /// Back-propagates `grad` (the gradient of some scalar with respect to this tensor).
     pub fn backward_with_grad(&self, grad: Tensor) {
-        assert_eq!(grad.shape(), self.shape(), "backward_with_grad: gradient shape differs from the tensor's");
-        assert!(self.requires_grad(), "backward() on a tensor that does not require a gradient: nothing to differentiate");
+        assert_eq!(
+            grad.shape(),
+            self.shape(),
+            "backward_with_grad: gradient shape differs from the tensor's"
+        );
+        assert!(
+            self.requires_grad(),
+            "backward() on a tensor that does not require a gradient: nothing to differentiate"
+        );
         let _guard = NoGradGuard::new();
         let order = topological_order(self);
         let mut grads: HashMap<u64, Tensor> = HashMap::new();
         grads.insert(self.id(), grad);
         for t in order.iter().rev() {
-            let Some(g) = grads.remove(&t.id()) else { continue };
+            let Some(g) = grads.remove(&t.id()) else {
+                continue;
+            };
             let node = t.inner.node.lock().unwrap().take();
             let Some(node) = node else {
                 accumulate_into_leaf(t, g);
                 continue;
             };
             let input_grads = (node.backward)(&g);
-            assert_eq!(input_grads.len(), node.inputs.len(), "{}: backward returned the wrong number of gradients", node.name);
+            assert_eq!(
+                input_grads.len(),
+                node.inputs.len(),
+                "{}: backward returned the wrong number of gradients",
+                node.name
+            );
             for (input, ig) in node.inputs.iter().zip(input_grads) {
                 let Some(ig) = ig else { continue };
                 if !input.requires_grad() {

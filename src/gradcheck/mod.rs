@@ -28,9 +28,21 @@ pub struct Case {
 
 impl Case {
     /// A case that checks the gradient of every input.
-    pub fn new(op: &'static str, inputs: Vec<Tensor>, f: impl Fn(&[Tensor]) -> Tensor + 'static) -> Case {
+    pub fn new(
+        op: &'static str,
+        inputs: Vec<Tensor>,
+        f: impl Fn(&[Tensor]) -> Tensor + 'static,
+    ) -> Case {
         let check_input = vec![true; inputs.len()];
-        Case { op, inputs, check_input, f: Box::new(f), eps: 1e-2, atol: 1e-3, rtol: 1e-2 }
+        Case {
+            op,
+            inputs,
+            check_input,
+            f: Box::new(f),
+            eps: 1e-2,
+            atol: 1e-3,
+            rtol: 1e-2,
+        }
     }
 
     /// Leaves input `i` out of the check (it is not differentiable, e.g. indices).
@@ -56,14 +68,20 @@ impl Case {
     /// pooling): a finite-difference step never crosses a tie.
     pub fn distinct(shape: &[usize]) -> Tensor {
         let n: usize = shape.iter().product();
-        let mut v: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 0.05 + 0.025).collect();
+        let mut v: Vec<f32> = (0..n)
+            .map(|i| (i as f32 - n as f32 / 2.0) * 0.05 + 0.025)
+            .collect();
         with_rng(|rng| v.shuffle(rng));
         Tensor::from_vec(v, shape)
     }
 
     /// Shapes of the inputs, as shown in reports.
     pub fn shapes(&self) -> String {
-        self.inputs.iter().map(|t| format!("{:?}", t.shape())).collect::<Vec<_>>().join(" ")
+        self.inputs
+            .iter()
+            .map(|t| format!("{:?}", t.shape()))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -83,7 +101,9 @@ fn projection(n: usize) -> Vec<f64> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     (0..n)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 40) as f64 / (1u64 << 24) as f64) * 2.0 - 1.0
         })
         .collect()
@@ -91,7 +111,11 @@ fn projection(n: usize) -> Vec<f64> {
 
 /// Runs one finite-difference check.
 pub fn check(case: &Case) -> Report {
-    let inputs: Vec<Tensor> = case.inputs.iter().map(|t| t.detach().contiguous()).collect();
+    let inputs: Vec<Tensor> = case
+        .inputs
+        .iter()
+        .map(|t| t.detach().contiguous())
+        .collect();
     for (t, &c) in inputs.iter().zip(&case.check_input) {
         t.set_requires_grad(c);
     }
@@ -109,7 +133,10 @@ pub fn check(case: &Case) -> Report {
         if !c {
             continue;
         }
-        let analytic = t.grad().map(|g| g.to_vec()).unwrap_or_else(|| vec![0.0; t.numel()]);
+        let analytic = t
+            .grad()
+            .map(|g| g.to_vec())
+            .unwrap_or_else(|| vec![0.0; t.numel()]);
         let n = t.numel();
         let step = n.div_ceil(MAX_PROBES).max(1);
         for i in (0..n).step_by(step) {
@@ -131,7 +158,14 @@ pub fn check(case: &Case) -> Report {
             probes += 1;
         }
     }
-    Report { op: case.op, shapes: case.shapes(), max_abs_err: max_abs, max_rel_err: max_rel, probes, passed }
+    Report {
+        op: case.op,
+        shapes: case.shapes(),
+        max_abs_err: max_abs,
+        max_rel_err: max_rel,
+        probes,
+        passed,
+    }
 }
 
 /// Every gradient check of the engine, built from seed 0.
@@ -155,13 +189,46 @@ pub fn cases() -> Vec<Case> {
 
 /// The ops that must each have at least one case (the engine's contract).
 pub const REQUIRED_OPS: &[&str] = &[
-    "add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "pow", "sum", "mean", "max", "matmul", "linear",
-    "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "batch_norm", "layer_norm", "relu", "sigmoid",
-    "tanh", "gelu", "softmax", "log_softmax", "cross_entropy", "dropout", "embedding", "cat", "split",
-    "index_select", "scaled_dot_product_attention",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "exp",
+    "log",
+    "sqrt",
+    "pow",
+    "sum",
+    "mean",
+    "max",
+    "matmul",
+    "linear",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "global_avg_pool2d",
+    "batch_norm",
+    "layer_norm",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "cat",
+    "split",
+    "index_select",
+    "scaled_dot_product_attention",
 ];
 
 /// Runs the cases of one op (all ops when `op` is `None`).
 pub fn run(op: Option<&str>) -> Vec<Report> {
-    cases().iter().filter(|c| op.is_none_or(|o| o == c.op)).map(check).collect()
+    cases()
+        .iter()
+        .filter(|c| op.is_none_or(|o| o == c.op))
+        .map(check)
+        .collect()
 }

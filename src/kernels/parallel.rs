@@ -11,10 +11,20 @@ pub const PAR_MIN_ELEMENTS: usize = 1 << 15;
 /// cores. Call once at start-up, before any kernel runs; later calls are ignored.
 pub fn init_threads(threads: Option<usize>) -> usize {
     let n = threads
-        .or_else(|| std::env::var("NEURITE_NUM_THREADS").ok().and_then(|v| v.parse().ok()))
+        .or_else(|| {
+            std::env::var("NEURITE_NUM_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
     rayon::current_num_threads()
 }
 
@@ -25,7 +35,11 @@ pub fn num_threads() -> usize {
 
 /// Applies `f(chunk_start, chunk)` to consecutive chunks of `out`, in parallel when `out`
 /// is large. Chunks are multiples of `align` elements so a kernel can keep rows whole.
-pub fn for_each_chunk_mut(out: &mut [f32], align: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub fn for_each_chunk_mut(
+    out: &mut [f32],
+    align: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
     let n = out.len();
     let align = align.max(1);
     if n < PAR_MIN_ELEMENTS || num_threads() == 1 {
@@ -34,5 +48,7 @@ pub fn for_each_chunk_mut(out: &mut [f32], align: usize, f: impl Fn(usize, &mut 
     }
     let pieces = num_threads() * 4;
     let chunk = n.div_ceil(pieces).div_ceil(align) * align;
-    out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i * chunk, c));
+    out.par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(i, c)| f(i * chunk, c));
 }

@@ -11,9 +11,19 @@ use crate::tensor::layout::{broadcast_shapes, numel, Layout};
 use crate::tensor::Tensor;
 
 /// Computes `f(a, b)` elementwise over the broadcast shape of `a` and `b`.
-fn broadcast_map(a: &Tensor, b: &Tensor, name: &str, f: impl Fn(f32, f32) -> f32 + Sync + Send) -> (Vec<f32>, Vec<usize>) {
-    let shape = broadcast_shapes(a.shape(), b.shape())
-        .unwrap_or_else(|| panic!("{name}: shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()));
+fn broadcast_map(
+    a: &Tensor,
+    b: &Tensor,
+    name: &str,
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+) -> (Vec<f32>, Vec<usize>) {
+    let shape = broadcast_shapes(a.shape(), b.shape()).unwrap_or_else(|| {
+        panic!(
+            "{name}: shapes {:?} and {:?} do not broadcast",
+            a.shape(),
+            b.shape()
+        )
+    });
     let mut out = vec![0.0; numel(&shape)];
     let (da, db) = (a.read_storage(), b.read_storage());
     let (la, lb) = (a.layout(), b.layout());
@@ -29,10 +39,16 @@ fn broadcast_map(a: &Tensor, b: &Tensor, name: &str, f: impl Fn(f32, f32) -> f32
     let la = la.broadcast_to(&shape).unwrap();
     let lb = lb.broadcast_to(&shape).unwrap();
     let inner = *shape.last().unwrap_or(&1);
-    let (sa, sb) = (*la.strides.last().unwrap_or(&0), *lb.strides.last().unwrap_or(&0));
+    let (sa, sb) = (
+        *la.strides.last().unwrap_or(&0),
+        *lb.strides.last().unwrap_or(&0),
+    );
     for_each_chunk_mut(&mut out, inner.max(1), |start, o| {
         for (r, row) in o.chunks_mut(inner.max(1)).enumerate() {
-            let (oa, ob) = (row_offset(&la, start / inner.max(1) + r), row_offset(&lb, start / inner.max(1) + r));
+            let (oa, ob) = (
+                row_offset(&la, start / inner.max(1) + r),
+                row_offset(&lb, start / inner.max(1) + r),
+            );
             for (k, v) in row.iter_mut().enumerate() {
                 *v = f(da[oa + k * sa], db[ob + k * sb]);
             }
@@ -71,14 +87,18 @@ impl Tensor {
     pub fn add(&self, other: &Tensor) -> Tensor {
         let (data, shape) = broadcast_map(self, other, "add", |x, y| x + y);
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
-        Tensor::from_op(data, &shape, "add", &[self, other], move |g| vec![Some(g.sum_to(&sa)), Some(g.sum_to(&sb))])
+        Tensor::from_op(data, &shape, "add", &[self, other], move |g| {
+            vec![Some(g.sum_to(&sa)), Some(g.sum_to(&sb))]
+        })
     }
 
     /// `self - other` with broadcasting.
     pub fn sub(&self, other: &Tensor) -> Tensor {
         let (data, shape) = broadcast_map(self, other, "sub", |x, y| x - y);
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
-        Tensor::from_op(data, &shape, "sub", &[self, other], move |g| vec![Some(g.sum_to(&sa)), Some(g.neg().sum_to(&sb))])
+        Tensor::from_op(data, &shape, "sub", &[self, other], move |g| {
+            vec![Some(g.sum_to(&sa)), Some(g.neg().sum_to(&sb))]
+        })
     }
 
     /// `self * other` elementwise with broadcasting.
@@ -86,7 +106,10 @@ impl Tensor {
         let (data, shape) = broadcast_map(self, other, "mul", |x, y| x * y);
         let (a, b) = (self.detach(), other.detach());
         Tensor::from_op(data, &shape, "mul", &[self, other], move |g| {
-            vec![Some(g.mul(&b).sum_to(a.shape())), Some(g.mul(&a).sum_to(b.shape()))]
+            vec![
+                Some(g.mul(&b).sum_to(a.shape())),
+                Some(g.mul(&a).sum_to(b.shape())),
+            ]
         })
     }
 
@@ -104,7 +127,9 @@ impl Tensor {
 
     /// `-self`.
     pub fn neg(&self) -> Tensor {
-        Tensor::from_op(unary_map(self, |x| -x), self.shape(), "neg", &[self], |g| vec![Some(g.neg())])
+        Tensor::from_op(unary_map(self, |x| -x), self.shape(), "neg", &[self], |g| {
+            vec![Some(g.neg())]
+        })
     }
 
     /// `e^self`.
@@ -112,41 +137,75 @@ impl Tensor {
         let data = unary_map(self, f32::exp);
         let out = Tensor::from_vec(data, self.shape());
         let saved = out.clone();
-        Tensor::from_view(out.inner.storage.clone(), out.layout().clone(), "exp", &[self], move |g| vec![Some(g.mul(&saved))])
+        Tensor::from_view(
+            out.inner.storage.clone(),
+            out.layout().clone(),
+            "exp",
+            &[self],
+            move |g| vec![Some(g.mul(&saved))],
+        )
     }
 
     /// Natural logarithm.
     pub fn log(&self) -> Tensor {
         let x = self.detach();
-        Tensor::from_op(unary_map(self, f32::ln), self.shape(), "log", &[self], move |g| vec![Some(g.div(&x))])
+        Tensor::from_op(
+            unary_map(self, f32::ln),
+            self.shape(),
+            "log",
+            &[self],
+            move |g| vec![Some(g.div(&x))],
+        )
     }
 
     /// Square root.
     pub fn sqrt(&self) -> Tensor {
         let out = Tensor::from_vec(unary_map(self, f32::sqrt), self.shape());
         let saved = out.clone();
-        Tensor::from_view(out.inner.storage.clone(), out.layout().clone(), "sqrt", &[self], move |g| {
-            vec![Some(g.div(&saved.mul_scalar(2.0)))]
-        })
+        Tensor::from_view(
+            out.inner.storage.clone(),
+            out.layout().clone(),
+            "sqrt",
+            &[self],
+            move |g| vec![Some(g.div(&saved.mul_scalar(2.0)))],
+        )
     }
 
     /// `self^p` for a constant exponent.
     pub fn pow(&self, p: f32) -> Tensor {
         let x = self.detach();
-        Tensor::from_op(unary_map(self, |v| v.powf(p)), self.shape(), "pow", &[self], move |g| {
-            let dx = Tensor::from_vec(unary_map(&x, |v| p * v.powf(p - 1.0)), x.shape());
-            vec![Some(g.mul(&dx))]
-        })
+        Tensor::from_op(
+            unary_map(self, |v| v.powf(p)),
+            self.shape(),
+            "pow",
+            &[self],
+            move |g| {
+                let dx = Tensor::from_vec(unary_map(&x, |v| p * v.powf(p - 1.0)), x.shape());
+                vec![Some(g.mul(&dx))]
+            },
+        )
     }
 
     /// `self + c`.
     pub fn add_scalar(&self, c: f32) -> Tensor {
-        Tensor::from_op(unary_map(self, |x| x + c), self.shape(), "add_scalar", &[self], |g| vec![Some(g.clone())])
+        Tensor::from_op(
+            unary_map(self, |x| x + c),
+            self.shape(),
+            "add_scalar",
+            &[self],
+            |g| vec![Some(g.clone())],
+        )
     }
 
     /// `self * c`.
     pub fn mul_scalar(&self, c: f32) -> Tensor {
-        Tensor::from_op(unary_map(self, |x| x * c), self.shape(), "mul_scalar", &[self], move |g| vec![Some(g.mul_scalar(c))])
+        Tensor::from_op(
+            unary_map(self, |x| x * c),
+            self.shape(),
+            "mul_scalar",
+            &[self],
+            move |g| vec![Some(g.mul_scalar(c))],
+        )
     }
 
     /// Sums this tensor down to `shape` (the reverse of broadcasting `shape` up to this
@@ -156,9 +215,15 @@ impl Tensor {
             return self.clone();
         }
         let rank = self.rank();
-        assert!(shape.len() <= rank, "sum_to: cannot reduce {:?} to {shape:?}", self.shape());
+        assert!(
+            shape.len() <= rank,
+            "sum_to: cannot reduce {:?} to {shape:?}",
+            self.shape()
+        );
         let lead = rank - shape.len();
-        let axes: Vec<usize> = (0..rank).filter(|&d| d < lead || (shape[d - lead] == 1 && self.shape()[d] != 1)).collect();
+        let axes: Vec<usize> = (0..rank)
+            .filter(|&d| d < lead || (shape[d - lead] == 1 && self.shape()[d] != 1))
+            .collect();
         self.sum_axes(&axes, true).reshape(shape)
     }
 }
@@ -168,11 +233,19 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     vec![
         Case::new("add", vec![any(&[3, 4]), any(&[4])], |x| x[0].add(&x[1])),
-        Case::new("add", vec![any(&[2, 1, 3]), any(&[4, 1])], |x| x[0].add(&x[1])),
+        Case::new("add", vec![any(&[2, 1, 3]), any(&[4, 1])], |x| {
+            x[0].add(&x[1])
+        }),
         Case::new("sub", vec![any(&[3, 4]), any(&[3, 1])], |x| x[0].sub(&x[1])),
-        Case::new("mul", vec![any(&[2, 3, 4]), any(&[3, 4])], |x| x[0].mul(&x[1])),
-        Case::new("mul", vec![any(&[5]), any(&[5])], |x| x[0].mul(&x[0]).mul(&x[1])),
-        Case::new("div", vec![any(&[3, 4]), positive(&[4])], |x| x[0].div(&x[1])),
+        Case::new("mul", vec![any(&[2, 3, 4]), any(&[3, 4])], |x| {
+            x[0].mul(&x[1])
+        }),
+        Case::new("mul", vec![any(&[5]), any(&[5])], |x| {
+            x[0].mul(&x[0]).mul(&x[1])
+        }),
+        Case::new("div", vec![any(&[3, 4]), positive(&[4])], |x| {
+            x[0].div(&x[1])
+        }),
         Case::new("neg", vec![any(&[3, 5])], |x| x[0].neg()),
         Case::new("exp", vec![any(&[3, 5])], |x| x[0].exp()),
         Case::new("log", vec![positive(&[3, 5])], |x| x[0].log()),
@@ -183,8 +256,12 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
         Case::new("mul_scalar", vec![any(&[4])], |x| x[0].mul_scalar(-2.0)),
         Case::new("transpose", vec![any(&[3, 4])], |x| x[0].t().mul(&x[0].t())),
         Case::new("narrow", vec![any(&[4, 5])], |x| x[0].narrow(1, 1, 3).exp()),
-        Case::new("expand", vec![any(&[3, 1])], |x| x[0].expand(&[2, 3, 4]).mul_scalar(1.0)),
-        Case::new("reshape", vec![any(&[2, 6])], |x| x[0].t().reshape(&[3, 4]).exp()),
+        Case::new("expand", vec![any(&[3, 1])], |x| {
+            x[0].expand(&[2, 3, 4]).mul_scalar(1.0)
+        }),
+        Case::new("reshape", vec![any(&[2, 6])], |x| {
+            x[0].t().reshape(&[3, 4]).exp()
+        }),
     ]
 }
 

@@ -23,7 +23,11 @@ fn plan(x: &Tensor, axes: &[usize], name: &str) -> Plan {
     let rank = x.rank();
     let mut is_reduced = vec![false; rank];
     for &a in axes {
-        assert!(a < rank, "{name}: axis {a} out of range for shape {:?}", x.shape());
+        assert!(
+            a < rank,
+            "{name}: axis {a} out of range for shape {:?}",
+            x.shape()
+        );
         is_reduced[a] = true;
     }
     let mut keep_shape = x.shape().to_vec();
@@ -38,7 +42,13 @@ fn plan(x: &Tensor, axes: &[usize], name: &str) -> Plan {
     let block = (first..last).all(|d| is_reduced[d]);
     let (data, perm, outer_dims, red_dims, inner_dims) = if block {
         let s = x.shape();
-        (x.contiguous(), (0..rank).collect(), s[..first].to_vec(), s[first..last].to_vec(), s[last..].to_vec())
+        (
+            x.contiguous(),
+            (0..rank).collect(),
+            s[..first].to_vec(),
+            s[first..last].to_vec(),
+            s[last..].to_vec(),
+        )
     } else {
         let kept: Vec<usize> = (0..rank).filter(|&d| !is_reduced[d]).collect();
         let red: Vec<usize> = (0..rank).filter(|&d| is_reduced[d]).collect();
@@ -46,23 +56,44 @@ fn plan(x: &Tensor, axes: &[usize], name: &str) -> Plan {
         let s = x.shape();
         let outer_dims = kept.iter().map(|&d| s[d]).collect();
         let red_dims = red.iter().map(|&d| s[d]).collect();
-        (x.detach().permute(&perm).contiguous(), perm, outer_dims, red_dims, vec![])
+        (
+            x.detach().permute(&perm).contiguous(),
+            perm,
+            outer_dims,
+            red_dims,
+            vec![],
+        )
     };
-    Plan { data, outer: numel(&outer_dims), reduced: numel(&red_dims), inner: numel(&inner_dims), keep_shape, perm }
+    Plan {
+        data,
+        outer: numel(&outer_dims),
+        reduced: numel(&red_dims),
+        inner: numel(&inner_dims),
+        keep_shape,
+        perm,
+    }
 }
 
 fn output_shape(keep_shape: &[usize], axes: &[usize], keepdim: bool) -> Vec<usize> {
     if keepdim {
         return keep_shape.to_vec();
     }
-    keep_shape.iter().enumerate().filter(|(d, _)| !axes.contains(d)).map(|(_, &s)| s).collect()
+    keep_shape
+        .iter()
+        .enumerate()
+        .filter(|(d, _)| !axes.contains(d))
+        .map(|(_, &s)| s)
+        .collect()
 }
 
 /// Sums `[outer, reduced, inner]` over the middle axis.
 fn sum_kernel(x: &[f32], outer: usize, reduced: usize, inner: usize) -> Vec<f32> {
     let mut out = vec![0.0; outer * inner];
     if inner == 1 {
-        out.par_iter_mut().enumerate().with_min_len(64).for_each(|(o, v)| *v = vector::sum(&x[o * reduced..(o + 1) * reduced]));
+        out.par_iter_mut()
+            .enumerate()
+            .with_min_len(64)
+            .for_each(|(o, v)| *v = vector::sum(&x[o * reduced..(o + 1) * reduced]));
     } else {
         out.par_chunks_mut(inner).enumerate().for_each(|(o, acc)| {
             for r in 0..reduced {
@@ -85,10 +116,14 @@ impl Tensor {
     /// Sum over `axes` (each counted once), keeping them as size 1 when `keepdim`.
     pub fn sum_axes(&self, axes: &[usize], keepdim: bool) -> Tensor {
         let p = plan(self, axes, "sum");
-        let data = p.data.with_slice(|x| sum_kernel(x, p.outer, p.reduced, p.inner));
+        let data = p
+            .data
+            .with_slice(|x| sum_kernel(x, p.outer, p.reduced, p.inner));
         let shape = output_shape(&p.keep_shape, axes, keepdim);
         let (keep_shape, in_shape) = (p.keep_shape, self.shape().to_vec());
-        Tensor::from_op(data, &shape, "sum", &[self], move |g| vec![Some(g.reshape(&keep_shape).expand(&in_shape).contiguous())])
+        Tensor::from_op(data, &shape, "sum", &[self], move |g| {
+            vec![Some(g.reshape(&keep_shape).expand(&in_shape).contiguous())]
+        })
     }
 
     /// Sum over one axis (negative counts from the end).
@@ -132,7 +167,10 @@ impl Tensor {
                 let (oo, ii) = (o / inner, o % inner);
                 dx[(oo * reduced + r) * inner + ii] += gi;
             }
-            vec![Some(unpermute(Tensor::from_vec(dx, &permuted_shape), &perm))]
+            vec![Some(unpermute(
+                Tensor::from_vec(dx, &permuted_shape),
+                &perm,
+            ))]
         })
     }
 
@@ -145,7 +183,11 @@ impl Tensor {
     fn max_with_index(&self, axes: &[usize]) -> (Vec<f32>, Vec<usize>, Plan) {
         let p = plan(self, axes, "max");
         let (outer, reduced, inner) = (p.outer, p.reduced, p.inner);
-        assert!(reduced > 0, "max: cannot reduce an empty axis of shape {:?}", self.shape());
+        assert!(
+            reduced > 0,
+            "max: cannot reduce an empty axis of shape {:?}",
+            self.shape()
+        );
         let (values, index) = p.data.with_slice(|x| {
             let mut values = vec![f32::NEG_INFINITY; outer * inner];
             let mut index = vec![0usize; outer * inner];
@@ -182,11 +224,17 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     vec![
         Case::new("sum", vec![any(&[3, 4, 5])], |x| x[0].sum(1, false)),
-        Case::new("sum", vec![any(&[3, 4, 5])], |x| x[0].sum_axes(&[0, 2], true)),
+        Case::new("sum", vec![any(&[3, 4, 5])], |x| {
+            x[0].sum_axes(&[0, 2], true)
+        }),
         Case::new("sum", vec![any(&[3, 4])], |x| x[0].sum_all()),
         Case::new("mean", vec![any(&[3, 4, 5])], |x| x[0].mean(-1, true)),
-        Case::new("mean", vec![any(&[2, 3, 4])], |x| x[0].mean_axes(&[0, 2], false)),
-        Case::new("max", vec![Case::distinct(&[3, 4, 5])], |x| x[0].max(1, false)),
+        Case::new("mean", vec![any(&[2, 3, 4])], |x| {
+            x[0].mean_axes(&[0, 2], false)
+        }),
+        Case::new("max", vec![Case::distinct(&[3, 4, 5])], |x| {
+            x[0].max(1, false)
+        }),
         Case::new("max", vec![Case::distinct(&[4, 6])], |x| x[0].max(-1, true)),
     ]
 }
@@ -198,9 +246,15 @@ mod tests {
     #[test]
     fn reductions_over_middle_and_outer_axes() {
         let x = Tensor::from_vec((0..24).map(|v| v as f32).collect(), &[2, 3, 4]);
-        assert_eq!(x.sum(1, false).to_vec(), vec![12.0, 15.0, 18.0, 21.0, 48.0, 51.0, 54.0, 57.0]);
+        assert_eq!(
+            x.sum(1, false).to_vec(),
+            vec![12.0, 15.0, 18.0, 21.0, 48.0, 51.0, 54.0, 57.0]
+        );
         assert_eq!(x.sum_axes(&[0, 2], false).to_vec(), vec![60.0, 92.0, 124.0]);
-        assert_eq!(x.max(-1, false).to_vec(), vec![3.0, 7.0, 11.0, 15.0, 19.0, 23.0]);
+        assert_eq!(
+            x.max(-1, false).to_vec(),
+            vec![3.0, 7.0, 11.0, 15.0, 19.0, 23.0]
+        );
         assert_eq!(x.argmax(0), vec![1; 12]);
         assert_eq!(x.mean_all().item(), 11.5);
     }

@@ -32,7 +32,11 @@ impl Tensor {
 
     /// Uniform draws from `[low, high)` with the global seeded generator.
     pub fn rand(shape: &[usize], low: f32, high: f32) -> Tensor {
-        let data = with_rng(|rng| (0..numel(shape)).map(|_| rng.gen_range(low..high)).collect());
+        let data = with_rng(|rng| {
+            (0..numel(shape))
+                .map(|_| rng.gen_range(low..high))
+                .collect()
+        });
         Tensor::from_vec(data, shape)
     }
 

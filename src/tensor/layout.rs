@@ -22,8 +22,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i < rank - a.len() { 1 } else { a[i - (rank - a.len())] };
-        let db = if i < rank - b.len() { 1 } else { b[i - (rank - b.len())] };
+        let da = if i < rank - a.len() {
+            1
+        } else {
+            a[i - (rank - a.len())]
+        };
+        let db = if i < rank - b.len() {
+            1
+        } else {
+            b[i - (rank - b.len())]
+        };
         out[i] = match (da, db) {
             _ if da == db => da,
             (1, d) | (d, 1) => d,
@@ -45,7 +53,11 @@ pub struct Layout {
 impl Layout {
     /// A dense row-major layout starting at element 0.
     pub fn contiguous(shape: &[usize]) -> Layout {
-        Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: 0 }
+        Layout {
+            shape: shape.to_vec(),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
     }
 
     pub fn numel(&self) -> usize {
@@ -83,7 +95,11 @@ impl Layout {
                 return None;
             };
         }
-        Some(Layout { shape: shape.to_vec(), strides, offset: self.offset })
+        Some(Layout {
+            shape: shape.to_vec(),
+            strides,
+            offset: self.offset,
+        })
     }
 
     /// The storage index of every element, in row-major order of the logical index, passed
@@ -154,7 +170,11 @@ mod tests {
     fn strided_gather_follows_a_transpose() {
         let src: Vec<f32> = (0..6).map(|x| x as f32).collect();
         // [2, 3] transposed to [3, 2].
-        let layout = Layout { shape: vec![3, 2], strides: vec![1, 3], offset: 0 };
+        let layout = Layout {
+            shape: vec![3, 2],
+            strides: vec![1, 3],
+            offset: 0,
+        };
         assert!(!layout.is_contiguous());
         let mut dst = vec![0.0; 6];
         gather_strided(&src, &layout, &mut dst);
@@ -163,7 +183,9 @@ mod tests {
 
     #[test]
     fn broadcast_layout_repeats_with_stride_zero() {
-        let l = Layout::contiguous(&[3, 1]).broadcast_to(&[2, 3, 4]).unwrap();
+        let l = Layout::contiguous(&[3, 1])
+            .broadcast_to(&[2, 3, 4])
+            .unwrap();
         assert_eq!(l.strides, vec![0, 1, 0]);
         assert!(Layout::contiguous(&[3]).broadcast_to(&[2]).is_none());
     }

@@ -27,7 +27,9 @@ pub(crate) struct Storage {
 
 impl Storage {
     pub(crate) fn new(data: Vec<f32>) -> Arc<Storage> {
-        Arc::new(Storage { data: RwLock::new(data) })
+        Arc::new(Storage {
+            data: RwLock::new(data),
+        })
     }
 }
 
@@ -153,7 +155,11 @@ impl Tensor {
     /// Replaces the stored gradient (optimizers and gradient all-reduce use this).
     pub fn set_grad(&self, grad: Option<Tensor>) {
         if let Some(g) = &grad {
-            assert_eq!(g.shape(), self.shape(), "set_grad: gradient shape does not match tensor");
+            assert_eq!(
+                g.shape(),
+                self.shape(),
+                "set_grad: gradient shape does not match tensor"
+            );
         }
         *self.inner.grad.lock().unwrap() = grad;
     }
@@ -199,7 +205,11 @@ impl Tensor {
     /// Panics if the tensor is not contiguous.
     pub fn with_slice_mut<R>(&self, f: impl FnOnce(&mut [f32]) -> R) -> R {
         let l = &self.inner.layout;
-        assert!(l.is_contiguous(), "with_slice_mut needs a contiguous tensor, got strides {:?}", l.strides);
+        assert!(
+            l.is_contiguous(),
+            "with_slice_mut needs a contiguous tensor, got strides {:?}",
+            l.strides
+        );
         let mut data = self.write_storage();
         f(&mut data[l.offset..l.offset + l.numel()])
     }
@@ -218,7 +228,12 @@ impl Tensor {
 
     /// The single value of a tensor with one element.
     pub fn item(&self) -> f32 {
-        assert_eq!(self.numel(), 1, "item() needs a tensor with one element, got shape {:?}", self.shape());
+        assert_eq!(
+            self.numel(),
+            1,
+            "item() needs a tensor with one element, got shape {:?}",
+            self.shape()
+        );
         self.to_vec()[0]
     }
 

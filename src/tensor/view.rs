@@ -14,7 +14,9 @@ impl Tensor {
 
     /// Always a fresh dense buffer (recorded: the gradient passes through unchanged).
     pub(crate) fn contiguous_copy(&self) -> Tensor {
-        Tensor::from_op(self.to_vec(), self.shape(), "contiguous", &[self], |g| vec![Some(g.clone())])
+        Tensor::from_op(self.to_vec(), self.shape(), "contiguous", &[self], |g| {
+            vec![Some(g.clone())]
+        })
     }
 
     /// The same elements in a new shape (PyTorch's `reshape`): a view when the tensor is
@@ -22,9 +24,19 @@ impl Tensor {
     pub fn reshape(&self, shape: &[usize]) -> Tensor {
         let shape = infer_shape(shape, self.numel(), self.shape());
         let src = self.contiguous();
-        let layout = Layout { strides: contiguous_strides(&shape), shape: shape.clone(), offset: src.layout().offset };
+        let layout = Layout {
+            strides: contiguous_strides(&shape),
+            shape: shape.clone(),
+            offset: src.layout().offset,
+        };
         let in_shape = self.shape().to_vec();
-        Tensor::from_view(src.inner.storage.clone(), layout, "reshape", &[&src], move |g| vec![Some(g.reshape(&in_shape))])
+        Tensor::from_view(
+            src.inner.storage.clone(),
+            layout,
+            "reshape",
+            &[&src],
+            move |g| vec![Some(g.reshape(&in_shape))],
+        )
     }
 
     /// Flattens dimensions `start..` into one (`flatten(1)` turns `[N, C, H, W]` into `[N, C*H*W]`).
@@ -37,7 +49,10 @@ impl Tensor {
     /// Inserts a dimension of size 1 at `d`.
     pub fn unsqueeze(&self, d: usize) -> Tensor {
         let mut shape = self.shape().to_vec();
-        assert!(d <= shape.len(), "unsqueeze: dimension {d} out of range for shape {shape:?}");
+        assert!(
+            d <= shape.len(),
+            "unsqueeze: dimension {d} out of range for shape {shape:?}"
+        );
         shape.insert(d, 1);
         self.reshape(&shape)
     }
@@ -45,7 +60,10 @@ impl Tensor {
     /// Removes dimension `d`, which must have size 1.
     pub fn squeeze(&self, d: usize) -> Tensor {
         let mut shape = self.shape().to_vec();
-        assert!(shape.get(d) == Some(&1), "squeeze: dimension {d} of shape {shape:?} is not of size 1");
+        assert!(
+            shape.get(d) == Some(&1),
+            "squeeze: dimension {d} of shape {shape:?} is not of size 1"
+        );
         shape.remove(d);
         self.reshape(&shape)
     }
@@ -55,7 +73,10 @@ impl Tensor {
         let rank = self.rank();
         let mut seen = vec![false; rank];
         assert!(
-            perm.len() == rank && perm.iter().all(|&p| p < rank && !std::mem::replace(&mut seen[p], true)),
+            perm.len() == rank
+                && perm
+                    .iter()
+                    .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true)),
             "permute: {perm:?} is not a permutation of the {rank} dimensions of shape {:?}",
             self.shape()
         );
@@ -69,7 +90,13 @@ impl Tensor {
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
         }
-        Tensor::from_view(self.inner.storage.clone(), layout, "permute", &[self], move |g| vec![Some(g.permute(&inverse))])
+        Tensor::from_view(
+            self.inner.storage.clone(),
+            layout,
+            "permute",
+            &[self],
+            move |g| vec![Some(g.permute(&inverse))],
+        )
     }
 
     /// Swaps two dimensions (negative indices count from the end).
@@ -82,7 +109,11 @@ impl Tensor {
 
     /// The transpose of a matrix (swaps the last two dimensions).
     pub fn t(&self) -> Tensor {
-        assert!(self.rank() >= 2, "t() needs at least 2 dimensions, got shape {:?}", self.shape());
+        assert!(
+            self.rank() >= 2,
+            "t() needs at least 2 dimensions, got shape {:?}",
+            self.shape()
+        );
         self.transpose(-2, -1)
     }
 
@@ -99,9 +130,13 @@ impl Tensor {
         layout.shape[d] = len;
         layout.offset += start * l.strides[d];
         let in_shape = self.shape().to_vec();
-        Tensor::from_view(self.inner.storage.clone(), layout, "narrow", &[self], move |g| {
-            vec![Some(pad_narrowed(g, &in_shape, d, start))]
-        })
+        Tensor::from_view(
+            self.inner.storage.clone(),
+            layout,
+            "narrow",
+            &[self],
+            move |g| vec![Some(pad_narrowed(g, &in_shape, d, start))],
+        )
     }
 
     /// A view that repeats this tensor to `shape` along dimensions of size 1 and new leading
@@ -110,26 +145,46 @@ impl Tensor {
         if self.shape() == shape {
             return self.clone();
         }
-        let layout = self
-            .layout()
-            .broadcast_to(shape)
-            .unwrap_or_else(|| panic!("expand: shape {:?} cannot be broadcast to {shape:?}", self.shape()));
+        let layout = self.layout().broadcast_to(shape).unwrap_or_else(|| {
+            panic!(
+                "expand: shape {:?} cannot be broadcast to {shape:?}",
+                self.shape()
+            )
+        });
         let in_shape = self.shape().to_vec();
-        Tensor::from_view(self.inner.storage.clone(), layout, "expand", &[self], move |g| vec![Some(g.sum_to(&in_shape))])
+        Tensor::from_view(
+            self.inner.storage.clone(),
+            layout,
+            "expand",
+            &[self],
+            move |g| vec![Some(g.sum_to(&in_shape))],
+        )
     }
 }
 
 /// Resolves one `usize::MAX` entry of a requested shape and checks the element count.
 fn infer_shape(shape: &[usize], count: usize, from: &[usize]) -> Vec<usize> {
     let mut shape = shape.to_vec();
-    let unknown: Vec<usize> = (0..shape.len()).filter(|&i| shape[i] == usize::MAX).collect();
-    assert!(unknown.len() <= 1, "reshape: at most one dimension can be inferred, got {shape:?}");
+    let unknown: Vec<usize> = (0..shape.len())
+        .filter(|&i| shape[i] == usize::MAX)
+        .collect();
+    assert!(
+        unknown.len() <= 1,
+        "reshape: at most one dimension can be inferred, got {shape:?}"
+    );
     if let [i] = unknown[..] {
         let known: usize = shape.iter().filter(|&&d| d != usize::MAX).product();
-        assert!(known > 0 && count % known == 0, "reshape: cannot infer a dimension to reshape {from:?} into {shape:?}");
+        assert!(
+            known > 0 && count % known == 0,
+            "reshape: cannot infer a dimension to reshape {from:?} into {shape:?}"
+        );
         shape[i] = count / known;
     }
-    assert_eq!(numel(&shape), count, "reshape: cannot view shape {from:?} ({count} elements) as {shape:?}");
+    assert_eq!(
+        numel(&shape),
+        count,
+        "reshape: cannot view shape {from:?} ({count} elements) as {shape:?}"
+    );
     shape
 }
 
@@ -137,7 +192,11 @@ fn infer_shape(shape: &[usize], count: usize, from: &[usize]) -> Vec<usize> {
 fn pad_narrowed(g: &Tensor, shape: &[usize], d: usize, start: usize) -> Tensor {
     let mut out = vec![0.0; numel(shape)];
     let strides = contiguous_strides(shape);
-    let target = Layout { shape: g.shape().to_vec(), strides: strides.clone(), offset: start * strides[d] };
+    let target = Layout {
+        shape: g.shape().to_vec(),
+        strides: strides.clone(),
+        offset: start * strides[d],
+    };
     let values = g.to_vec();
     let mut pos = 0;
     target.for_each_run(|s, stride, len| {
