@@ -133,7 +133,7 @@ mod tests {
         fill(&good, &MNIST_FILES);
         fill(&partial, &MNIST_FILES[..2]);
         let k = DatasetKind::FashionMnist;
-        let msg = search(k, Some(&partial), None, &[good.clone()])
+        let msg = search(k, Some(&partial), None, std::slice::from_ref(&good))
             .unwrap_err()
             .to_string();
         assert!(msg.contains("(from --data)"), "{msg}");

@@ -77,7 +77,7 @@ impl Normalization {
     pub fn apply_image(&self, image: &mut [f32]) {
         let c = self.channels();
         assert!(
-            c > 0 && image.len() % c == 0,
+            c > 0 && image.len().is_multiple_of(c),
             "Normalization::apply_image: {} values do not split into {c} channels",
             image.len()
         );
