@@ -7,11 +7,13 @@
 //! - [`ops`]: differentiable operations, forward and backward side by side;
 //! - [`init`]: seeded weight initialization (Xavier, Kaiming, PyTorch defaults);
 //! - [`gradcheck`]: finite-difference checks of every op;
+//! - [`data`]: data sets, normalization, augmentation and mini-batch loading;
 //! - [`cli`]: the `neurite` command.
 
 pub mod autograd;
 pub mod checkpoint;
 pub mod cli;
+pub mod data;
 pub mod gradcheck;
 pub mod init;
 pub mod kernels;
