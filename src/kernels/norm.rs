@@ -19,8 +19,19 @@ pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, inner: usize) -> (Vec<f32
         .into_par_iter()
         .map(|ch| {
             let run = |s: usize| &x[(s * c + ch) * inner..(s * c + ch + 1) * inner];
-            let mean = (0..n).map(|s| run(s).iter().map(|&v| v as f64).sum::<f64>()).sum::<f64>() / count;
-            let var = (0..n).map(|s| run(s).iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()).sum::<f64>() / count;
+            let mean = (0..n)
+                .map(|s| run(s).iter().map(|&v| v as f64).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            let var = (0..n)
+                .map(|s| {
+                    run(s)
+                        .iter()
+                        .map(|&v| (v as f64 - mean).powi(2))
+                        .sum::<f64>()
+                })
+                .sum::<f64>()
+                / count;
             (mean as f32, var as f32)
         })
         .collect();
@@ -31,12 +42,12 @@ pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, inner: usize) -> (Vec<f32
 /// over the `n * c` runs.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_apply(
-    out: &mut [f32],               // [n, c, inner]
-    x: &[f32],                     // [n, c, inner]
-    mean: &[f32],                  // [c]
-    rstd: &[f32],                  // [c]
-    weight: Option<&[f32]>,        // [c]
-    bias: Option<&[f32]>,          // [c]
+    out: &mut [f32],        // [n, c, inner]
+    x: &[f32],              // [n, c, inner]
+    mean: &[f32],           // [c]
+    rstd: &[f32],           // [c]
+    weight: Option<&[f32]>, // [c]
+    bias: Option<&[f32]>,   // [c]
     c: usize,
     inner: usize,
 ) {
@@ -44,14 +55,18 @@ pub fn batch_norm_apply(
     if x.is_empty() {
         return;
     }
-    out.par_chunks_mut(inner).zip(x.par_chunks(inner)).enumerate().with_min_len(min_items(inner)).for_each(|(i, (o, xr))| {
-        let ch = i % c;
-        let scale = rstd[ch] * weight.map_or(1.0, |w| w[ch]);
-        let shift = bias.map_or(0.0, |b| b[ch]) - mean[ch] * scale;
-        for (oi, &xi) in o.iter_mut().zip(xr) {
-            *oi = xi * scale + shift;
-        }
-    });
+    out.par_chunks_mut(inner)
+        .zip(x.par_chunks(inner))
+        .enumerate()
+        .with_min_len(min_items(inner))
+        .for_each(|(i, (o, xr))| {
+            let ch = i % c;
+            let scale = rstd[ch] * weight.map_or(1.0, |w| w[ch]);
+            let shift = bias.map_or(0.0, |b| b[ch]) - mean[ch] * scale;
+            for (oi, &xi) in o.iter_mut().zip(xr) {
+                *oi = xi * scale + shift;
+            }
+        });
 }
 
 /// Batch-norm backward over `[n, c, inner]` given the `mean` and `rstd` the forward used.
@@ -61,12 +76,12 @@ pub fn batch_norm_apply(
 /// statistics are constants) it is the affine `dx = w * rstd * dy`.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward(
-    dx: &mut [f32],                // [n, c, inner]
-    dout: &[f32],                  // [n, c, inner]
-    x: &[f32],                     // [n, c, inner]
-    mean: &[f32],                  // [c]
-    rstd: &[f32],                  // [c]
-    weight: Option<&[f32]>,        // [c]
+    dx: &mut [f32],         // [n, c, inner]
+    dout: &[f32],           // [n, c, inner]
+    x: &[f32],              // [n, c, inner]
+    mean: &[f32],           // [c]
+    rstd: &[f32],           // [c]
+    weight: Option<&[f32]>, // [c]
     n: usize,
     c: usize,
     inner: usize,
@@ -95,27 +110,31 @@ pub fn batch_norm_backward(
         return (dweight, dbias);
     }
     let count = (n * inner) as f32;
-    dx.par_chunks_mut(inner).enumerate().with_min_len(min_items(inner)).for_each(|(i, d)| {
-        let ch = i % c;
-        let at = i * inner..(i + 1) * inner;
-        let k = rstd[ch] * weight.map_or(1.0, |w| w[ch]);
-        if batch_stats {
-            let (mean_dxhat, mean_d) = (dweight[ch] / count, dbias[ch] / count);
-            for ((di, &dy), &xi) in d.iter_mut().zip(&dout[at.clone()]).zip(&x[at]) {
-                let xhat = (xi - mean[ch]) * rstd[ch];
-                *di = k * (dy - mean_d - xhat * mean_dxhat);
+    dx.par_chunks_mut(inner)
+        .enumerate()
+        .with_min_len(min_items(inner))
+        .for_each(|(i, d)| {
+            let ch = i % c;
+            let at = i * inner..(i + 1) * inner;
+            let k = rstd[ch] * weight.map_or(1.0, |w| w[ch]);
+            if batch_stats {
+                let (mean_dxhat, mean_d) = (dweight[ch] / count, dbias[ch] / count);
+                for ((di, &dy), &xi) in d.iter_mut().zip(&dout[at.clone()]).zip(&x[at]) {
+                    let xhat = (xi - mean[ch]) * rstd[ch];
+                    *di = k * (dy - mean_d - xhat * mean_dxhat);
+                }
+            } else {
+                for (di, &dy) in d.iter_mut().zip(&dout[at]) {
+                    *di = k * dy;
+                }
             }
-        } else {
-            for (di, &dy) in d.iter_mut().zip(&dout[at]) {
-                *di = k * dy;
-            }
-        }
-    });
+        });
     (dweight, dbias)
 }
 
 /// Plain batch-norm forward over `[n, c, inner]` with batch statistics (or the given ones),
 /// in f64: the textbook formula, element by element.
+#[allow(clippy::too_many_arguments)]
 pub fn batch_norm_forward_reference(
     x: &[f32],
     n: usize,
@@ -132,7 +151,10 @@ pub fn batch_norm_forward_reference(
         let (mean, var) = match stats {
             Some((m, v)) => (m[ch] as f64, v[ch] as f64),
             None => {
-                let m = (0..n).flat_map(|s| (0..inner).map(move |i| (s, i))).map(|(s, i)| x[idx(s, i)] as f64).sum::<f64>()
+                let m = (0..n)
+                    .flat_map(|s| (0..inner).map(move |i| (s, i)))
+                    .map(|(s, i)| x[idx(s, i)] as f64)
+                    .sum::<f64>()
                     / (n * inner) as f64;
                 let v = (0..n)
                     .flat_map(|s| (0..inner).map(move |i| (s, i)))
@@ -142,10 +164,14 @@ pub fn batch_norm_forward_reference(
                 (m, v)
             }
         };
-        let (w, b) = (weight.map_or(1.0, |w| w[ch] as f64), bias.map_or(0.0, |b| b[ch] as f64));
+        let (w, b) = (
+            weight.map_or(1.0, |w| w[ch] as f64),
+            bias.map_or(0.0, |b| b[ch] as f64),
+        );
         for s in 0..n {
             for i in 0..inner {
-                out[idx(s, i)] = ((x[idx(s, i)] as f64 - mean) / (var + eps as f64).sqrt() * w + b) as f32;
+                out[idx(s, i)] =
+                    ((x[idx(s, i)] as f64 - mean) / (var + eps as f64).sqrt() * w + b) as f32;
             }
         }
     }
@@ -157,12 +183,12 @@ pub fn batch_norm_forward_reference(
 /// `rstd` `[rows]`; parallel over rows.
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_forward(
-    out: &mut [f32],               // [rows, cols]
-    mean: &mut [f32],              // [rows]
-    rstd: &mut [f32],              // [rows]
-    x: &[f32],                     // [rows, cols]
-    weight: Option<&[f32]>,        // [cols]
-    bias: Option<&[f32]>,          // [cols]
+    out: &mut [f32],        // [rows, cols]
+    mean: &mut [f32],       // [rows]
+    rstd: &mut [f32],       // [rows]
+    x: &[f32],              // [rows, cols]
+    weight: Option<&[f32]>, // [cols]
+    bias: Option<&[f32]>,   // [cols]
     cols: usize,
     eps: f32,
 ) {
@@ -190,12 +216,12 @@ pub fn layer_norm_forward(
 /// `[cols]`, summed over rows (per-task partial sums, then added).
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_backward(
-    dx: &mut [f32],                // [rows, cols]
-    dout: &[f32],                  // [rows, cols]
-    x: &[f32],                     // [rows, cols]
-    mean: &[f32],                  // [rows]
-    rstd: &[f32],                  // [rows]
-    weight: Option<&[f32]>,        // [cols]
+    dx: &mut [f32],         // [rows, cols]
+    dout: &[f32],           // [rows, cols]
+    x: &[f32],              // [rows, cols]
+    mean: &[f32],           // [rows]
+    rstd: &[f32],           // [rows]
+    weight: Option<&[f32]>, // [cols]
     cols: usize,
 ) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(dx.len(), x.len());
@@ -208,7 +234,10 @@ pub fn layer_norm_backward(
         .enumerate()
         .with_min_len(min_items(cols))
         .fold(zeros, |(mut dw, mut db), (r, d)| {
-            let (xr, dyr) = (&x[r * cols..(r + 1) * cols], &dout[r * cols..(r + 1) * cols]);
+            let (xr, dyr) = (
+                &x[r * cols..(r + 1) * cols],
+                &dout[r * cols..(r + 1) * cols],
+            );
             // dxhat = dy * w; dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
             let (mut s, mut sx) = (0.0f32, 0.0f32);
             for j in 0..cols {
@@ -235,14 +264,23 @@ pub fn layer_norm_backward(
 }
 
 /// Plain layer-norm forward over `[rows, cols]`, in f64.
-pub fn layer_norm_forward_reference(x: &[f32], cols: usize, weight: Option<&[f32]>, bias: Option<&[f32]>, eps: f32) -> Vec<f32> {
+pub fn layer_norm_forward_reference(
+    x: &[f32],
+    cols: usize,
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    eps: f32,
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.len());
     for row in x.chunks(cols) {
         let m = row.iter().map(|&v| v as f64).sum::<f64>() / cols as f64;
         let var = row.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / cols as f64;
         for (j, &v) in row.iter().enumerate() {
             let y = (v as f64 - m) / (var + eps as f64).sqrt();
-            out.push((y * weight.map_or(1.0, |w| w[j] as f64) + bias.map_or(0.0, |b| b[j] as f64)) as f32);
+            out.push(
+                (y * weight.map_or(1.0, |w| w[j] as f64) + bias.map_or(0.0, |b| b[j] as f64))
+                    as f32,
+            );
         }
     }
     out
@@ -253,7 +291,9 @@ mod tests {
     use super::*;
 
     fn values(n: usize, phase: f32) -> Vec<f32> {
-        (0..n).map(|i| ((i * 29 % 97) as f32 * 0.17 + phase).sin() * 3.0 + 0.5).collect()
+        (0..n)
+            .map(|i| ((i * 29 % 97) as f32 * 0.17 + phase).sin() * 3.0 + 0.5)
+            .collect()
     }
 
     fn assert_close(a: &[f32], b: &[f32], tol: f32) {
@@ -273,7 +313,8 @@ mod tests {
             let rstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
             let mut out = vec![0.0; x.len()];
             batch_norm_apply(&mut out, &x, &mean, &rstd, Some(&w), Some(&b), c, inner);
-            let reference = batch_norm_forward_reference(&x, n, c, inner, None, Some(&w), Some(&b), 1e-5);
+            let reference =
+                batch_norm_forward_reference(&x, n, c, inner, None, Some(&w), Some(&b), 1e-5);
             assert_close(&out, &reference, 1e-3);
         }
     }
@@ -283,11 +324,29 @@ mod tests {
         for &(rows, cols) in &[(1, 1), (1, 7), (13, 5), (300, 33)] {
             let x = values(rows * cols, 0.7);
             let (w, b) = (values(cols, 1.0), values(cols, 2.0));
-            let (mut out, mut mean, mut rstd) = (vec![0.0; x.len()], vec![0.0; rows], vec![0.0; rows]);
-            layer_norm_forward(&mut out, &mut mean, &mut rstd, &x, Some(&w), Some(&b), cols, 1e-5);
-            assert_close(&out, &layer_norm_forward_reference(&x, cols, Some(&w), Some(&b), 1e-5), 1e-3);
+            let (mut out, mut mean, mut rstd) =
+                (vec![0.0; x.len()], vec![0.0; rows], vec![0.0; rows]);
+            layer_norm_forward(
+                &mut out,
+                &mut mean,
+                &mut rstd,
+                &x,
+                Some(&w),
+                Some(&b),
+                cols,
+                1e-5,
+            );
+            assert_close(
+                &out,
+                &layer_norm_forward_reference(&x, cols, Some(&w), Some(&b), 1e-5),
+                1e-3,
+            );
             layer_norm_forward(&mut out, &mut mean, &mut rstd, &x, None, None, cols, 1e-5);
-            assert_close(&out, &layer_norm_forward_reference(&x, cols, None, None, 1e-5), 1e-4);
+            assert_close(
+                &out,
+                &layer_norm_forward_reference(&x, cols, None, None, 1e-5),
+                1e-4,
+            );
         }
     }
 }

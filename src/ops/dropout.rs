@@ -13,14 +13,27 @@ impl Tensor {
     /// Dropout with drop probability `p` in `[0, 1]` (PyTorch's `F.dropout`). The identity
     /// (the same tensor) when `!training` or `p == 0`; all zeros when `p == 1`.
     pub fn dropout(&self, p: f32, training: bool) -> Tensor {
-        assert!((0.0..=1.0).contains(&p), "dropout: probability must be in [0, 1], got {p} (shape {:?})", self.shape());
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "dropout: probability must be in [0, 1], got {p} (shape {:?})",
+            self.shape()
+        );
         if !training || p == 0.0 {
             return self.clone();
         }
         // The mask holds the factor each element is multiplied by: 0 or 1 / (1 - p).
         let keep_scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
-        let mask: Arc<Vec<f32>> =
-            Arc::new(with_rng(|rng| (0..self.numel()).map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep_scale }).collect()));
+        let mask: Arc<Vec<f32>> = Arc::new(with_rng(|rng| {
+            (0..self.numel())
+                .map(|_| {
+                    if rng.gen::<f32>() < p {
+                        0.0
+                    } else {
+                        keep_scale
+                    }
+                })
+                .collect()
+        }));
         let data = self.with_slice(|x| x.iter().zip(mask.iter()).map(|(&v, &m)| v * m).collect());
         Tensor::from_op(data, self.shape(), "dropout", &[self], move |g| {
             let dx = g.with_slice(|gs| gs.iter().zip(mask.iter()).map(|(&v, &m)| v * m).collect());
@@ -54,7 +67,9 @@ mod tests {
         let y = x.dropout(0.25, true);
         let values = y.to_vec();
         let kept = values.iter().filter(|&&v| v != 0.0).count();
-        assert!(values.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
+        assert!(values
+            .iter()
+            .all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
         // 750 expected; the binomial standard deviation is about 14.
         assert!((680..=820).contains(&kept), "kept {kept} of 1000");
         y.sum_all().backward();

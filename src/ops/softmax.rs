@@ -8,7 +8,11 @@ use crate::tensor::Tensor;
 /// The tensor viewed as `[outer, n, inner]` around `axis`.
 fn split_at_axis(x: &Tensor, axis: usize) -> (usize, usize, usize) {
     let s = x.shape();
-    (s[..axis].iter().product(), s[axis], s[axis + 1..].iter().product())
+    (
+        s[..axis].iter().product(),
+        s[axis],
+        s[axis + 1..].iter().product(),
+    )
 }
 
 impl Tensor {
@@ -25,17 +29,30 @@ impl Tensor {
 
     fn softmax_impl(&self, axis: isize, log: bool) -> Tensor {
         let name = if log { "log_softmax" } else { "softmax" };
-        assert!(self.rank() > 0, "{name}: needs a tensor with at least one dimension, got shape {:?}", self.shape());
+        assert!(
+            self.rank() > 0,
+            "{name}: needs a tensor with at least one dimension, got shape {:?}",
+            self.shape()
+        );
         let (outer, n, inner) = split_at_axis(self, self.axis(axis));
         let mut out = vec![0.0; self.numel()];
         self.with_slice(|x| k::softmax_forward(&mut out, x, outer, n, inner, log));
         let y = Tensor::from_vec(out, self.shape());
         let saved = y.clone();
-        Tensor::from_view(y.inner.storage.clone(), y.layout().clone(), name, &[self], move |g| {
-            let mut dx = vec![0.0; saved.numel()];
-            g.with_slice(|dy| saved.with_slice(|ys| k::softmax_backward(&mut dx, dy, ys, outer, n, inner, log)));
-            vec![Some(Tensor::from_vec(dx, saved.shape()))]
-        })
+        Tensor::from_view(
+            y.inner.storage.clone(),
+            y.layout().clone(),
+            name,
+            &[self],
+            move |g| {
+                let mut dx = vec![0.0; saved.numel()];
+                g.with_slice(|dy| {
+                    saved
+                        .with_slice(|ys| k::softmax_backward(&mut dx, dy, ys, outer, n, inner, log))
+                });
+                vec![Some(Tensor::from_vec(dx, saved.shape()))]
+            },
+        )
     }
 
     /// Mean cross-entropy of logits `[N, C]` against class indices `targets` (`N` of them),
@@ -48,7 +65,12 @@ impl Tensor {
     /// [`Tensor::cross_entropy`] with label smoothing `s` in `[0, 1]`, as PyTorch's
     /// `label_smoothing`: the target distribution is `(1 - s) * onehot + s / C`.
     pub fn cross_entropy_with(&self, targets: &[usize], label_smoothing: f32) -> Tensor {
-        assert_eq!(self.rank(), 2, "cross_entropy: logits must be [N, C], got shape {:?}", self.shape());
+        assert_eq!(
+            self.rank(),
+            2,
+            "cross_entropy: logits must be [N, C], got shape {:?}",
+            self.shape()
+        );
         let (rows, classes) = (self.shape()[0], self.shape()[1]);
         assert_eq!(
             targets.len(),
@@ -65,13 +87,24 @@ impl Tensor {
             "cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}"
         );
         let x = self.detach().contiguous();
-        let (loss, lse) = x.with_slice(|xs| k::cross_entropy_forward(xs, targets, classes, label_smoothing));
+        let (loss, lse) =
+            x.with_slice(|xs| k::cross_entropy_forward(xs, targets, classes, label_smoothing));
         let mean = loss.iter().map(|&v| v as f64).sum::<f64>() / rows.max(1) as f64;
         let targets = targets.to_vec();
         Tensor::from_op(vec![mean as f32], &[], "cross_entropy", &[self], move |g| {
             let scale = g.item() / rows.max(1) as f32;
             let mut dx = vec![0.0; x.numel()];
-            x.with_slice(|xs| k::cross_entropy_backward(&mut dx, xs, &lse, &targets, classes, label_smoothing, scale));
+            x.with_slice(|xs| {
+                k::cross_entropy_backward(
+                    &mut dx,
+                    xs,
+                    &lse,
+                    &targets,
+                    classes,
+                    label_smoothing,
+                    scale,
+                )
+            });
             vec![Some(Tensor::from_vec(dx, x.shape()))]
         })
     }
@@ -84,11 +117,19 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
         Case::new("softmax", vec![any(&[2, 5, 3])], |x| x[0].softmax(1)),
         Case::new("softmax", vec![any(&[4, 3])], |x| x[0].t().softmax(0)),
         Case::new("log_softmax", vec![any(&[3, 7])], |x| x[0].log_softmax(-1)),
-        Case::new("log_softmax", vec![any(&[2, 5, 3])], |x| x[0].log_softmax(1)),
-        Case::new("cross_entropy", vec![any(&[5, 7])], |x| x[0].cross_entropy(&[0, 6, 3, 3, 1])),
-        Case::new("cross_entropy", vec![any(&[4, 3])], |x| x[0].cross_entropy_with(&[2, 0, 1, 2], 0.2)),
+        Case::new("log_softmax", vec![any(&[2, 5, 3])], |x| {
+            x[0].log_softmax(1)
+        }),
+        Case::new("cross_entropy", vec![any(&[5, 7])], |x| {
+            x[0].cross_entropy(&[0, 6, 3, 3, 1])
+        }),
+        Case::new("cross_entropy", vec![any(&[4, 3])], |x| {
+            x[0].cross_entropy_with(&[2, 0, 1, 2], 0.2)
+        }),
         // Large logits: the fused loss stays finite and its gradient exact.
-        Case::new("cross_entropy", vec![any(&[3, 4]).add_scalar(500.0)], |x| x[0].cross_entropy(&[1, 0, 3])),
+        Case::new("cross_entropy", vec![any(&[3, 4]).add_scalar(500.0)], |x| {
+            x[0].cross_entropy(&[1, 0, 3])
+        }),
     ]
 }
 
@@ -106,13 +147,42 @@ mod tests {
     #[test]
     fn softmax_of_known_values() {
         let x = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3]);
-        assert_close(&x.softmax(0).to_vec(), &[0.09003057, 0.24472847, 0.66524096], 1e-6);
-        assert_close(&x.log_softmax(-1).to_vec(), &[-2.407606, -1.407606, -0.40760596], 1e-6);
+        assert_close(
+            &x.softmax(0).to_vec(),
+            &[0.09003057, 0.24472847, 0.66524096],
+            1e-6,
+        );
+        assert_close(
+            &x.log_softmax(-1).to_vec(),
+            &[-2.407606, -1.407606, -0.40760596],
+            1e-6,
+        );
         // Along a middle axis of [2, 3, 1]-shaped data, and along the first axis of [3, 2].
-        let m = Tensor::from_vec(vec![1.0, 2.0, 3.0, 3.0, 2.0, 1.0], &[2, 3, 1]).softmax(1).to_vec();
-        assert_close(&m, &[0.09003057, 0.24472847, 0.66524096, 0.66524096, 0.24472847, 0.09003057], 1e-6);
-        let c = Tensor::from_vec(vec![1.0, 0.0, 2.0, 0.0, 3.0, 0.0], &[3, 2]).softmax(0).to_vec();
-        assert_close(&c, &[0.09003057, 1.0 / 3.0, 0.24472847, 1.0 / 3.0, 0.66524096, 1.0 / 3.0], 1e-6);
+        let m = Tensor::from_vec(vec![1.0, 2.0, 3.0, 3.0, 2.0, 1.0], &[2, 3, 1])
+            .softmax(1)
+            .to_vec();
+        assert_close(
+            &m,
+            &[
+                0.09003057, 0.24472847, 0.66524096, 0.66524096, 0.24472847, 0.09003057,
+            ],
+            1e-6,
+        );
+        let c = Tensor::from_vec(vec![1.0, 0.0, 2.0, 0.0, 3.0, 0.0], &[3, 2])
+            .softmax(0)
+            .to_vec();
+        assert_close(
+            &c,
+            &[
+                0.09003057,
+                1.0 / 3.0,
+                0.24472847,
+                1.0 / 3.0,
+                0.66524096,
+                1.0 / 3.0,
+            ],
+            1e-6,
+        );
     }
 
     #[test]
@@ -124,7 +194,15 @@ mod tests {
         assert!((loss.item() - (0.40760596 + 3f32.ln()) / 2.0).abs() < 1e-6);
         loss.backward();
         let third = 1.0 / 3.0;
-        let expected = [0.09003057, 0.24472847, 0.66524096 - 1.0, third - 1.0, third, third].map(|v| v / 2.0);
+        let expected = [
+            0.09003057,
+            0.24472847,
+            0.66524096 - 1.0,
+            third - 1.0,
+            third,
+            third,
+        ]
+        .map(|v| v / 2.0);
         assert_close(&x.grad().unwrap().to_vec(), &expected, 1e-6);
         // Label smoothing 0.1, from PyTorch's definition: 0.9 * nll + 0.1 * mean_j(-log p_j), averaged over rows.
         let smoothed = x.detach().cross_entropy_with(&[2, 0], 0.1).item();
@@ -132,7 +210,9 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "cross_entropy: target 3 at position 1 is out of range for logits of shape [2, 3]")]
+    #[should_panic(
+        expected = "cross_entropy: target 3 at position 1 is out of range for logits of shape [2, 3]"
+    )]
     fn cross_entropy_rejects_a_target_out_of_range() {
         Tensor::zeros(&[2, 3]).cross_entropy(&[0, 3]);
     }
