@@ -12,6 +12,8 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod norm;
 pub mod parallel;
 pub mod pool;
+pub mod softmax;
 pub mod vector;

@@ -1,7 +1,196 @@
-//! (to be written)
+//! Pointwise activations: relu, sigmoid, tanh, gelu. Each forward is one pass over the
+//! input; each backward is one pass over the output gradient and what the forward saved
+//! (the input for relu and gelu, the output for sigmoid and tanh).
 
 use crate::gradcheck::Case;
+use crate::kernels::parallel::for_each_chunk_mut;
+use crate::ops::elementwise::unary_map;
+use crate::tensor::Tensor;
+
+/// `f(g, s)` elementwise over the output gradient `g` and a saved tensor `s` of the same
+/// shape.
+fn grad_map(g: &Tensor, saved: &Tensor, f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Tensor {
+    let mut out = vec![0.0; g.numel()];
+    g.with_slice(|gs| {
+        saved.with_slice(|ss| {
+            for_each_chunk_mut(&mut out, 1, |start, o| {
+                let n = o.len();
+                for ((v, &gi), &si) in o
+                    .iter_mut()
+                    .zip(&gs[start..start + n])
+                    .zip(&ss[start..start + n])
+                {
+                    *v = f(gi, si);
+                }
+            })
+        })
+    });
+    Tensor::from_vec(out, g.shape())
+}
+
+/// 1 / sqrt(2).
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 1 / sqrt(2 pi), the peak of the standard normal density.
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+/// Exact GELU, `x * Phi(x)` with the normal CDF through `erf` (PyTorch's default).
+#[inline]
+fn gelu_value(x: f32) -> f32 {
+    0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2))
+}
+
+/// d gelu / dx = Phi(x) + x * phi(x).
+#[inline]
+fn gelu_derivative(x: f32) -> f32 {
+    0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2)) + x * INV_SQRT_2PI * (-0.5 * x * x).exp()
+}
+
+impl Tensor {
+    /// `max(x, 0)`. The gradient at exactly 0 is 0, as in PyTorch.
+    pub fn relu(&self) -> Tensor {
+        let x = self.detach();
+        Tensor::from_op(
+            unary_map(self, |v| v.max(0.0)),
+            self.shape(),
+            "relu",
+            &[self],
+            move |g| {
+                vec![Some(grad_map(
+                    g,
+                    &x,
+                    |gi, xi| if xi > 0.0 { gi } else { 0.0 },
+                ))]
+            },
+        )
+    }
+
+    /// The logistic function `1 / (1 + e^-x)`.
+    pub fn sigmoid(&self) -> Tensor {
+        let y = Tensor::from_vec(unary_map(self, |v| 1.0 / (1.0 + (-v).exp())), self.shape());
+        let saved = y.clone();
+        Tensor::from_view(
+            y.inner.storage.clone(),
+            y.layout().clone(),
+            "sigmoid",
+            &[self],
+            move |g| vec![Some(grad_map(g, &saved, |gi, yi| gi * yi * (1.0 - yi)))],
+        )
+    }
+
+    /// Hyperbolic tangent.
+    pub fn tanh(&self) -> Tensor {
+        let y = Tensor::from_vec(unary_map(self, f32::tanh), self.shape());
+        let saved = y.clone();
+        Tensor::from_view(
+            y.inner.storage.clone(),
+            y.layout().clone(),
+            "tanh",
+            &[self],
+            move |g| vec![Some(grad_map(g, &saved, |gi, yi| gi * (1.0 - yi * yi)))],
+        )
+    }
+
+    /// Exact GELU, `x * Phi(x)` (PyTorch's `gelu` with `approximate='none'`).
+    pub fn gelu(&self) -> Tensor {
+        let x = self.detach();
+        Tensor::from_op(
+            unary_map(self, gelu_value),
+            self.shape(),
+            "gelu",
+            &[self],
+            move |g| vec![Some(grad_map(g, &x, |gi, xi| gi * gelu_derivative(xi)))],
+        )
+    }
+}
 
 pub(crate) fn gradcheck_cases() -> Vec<Case> {
-    vec![]
+    let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.5);
+    vec![
+        // Distinct values 0.05 apart that avoid 0: the step never crosses the kink.
+        Case::new("relu", vec![Case::distinct(&[4, 7])], |x| x[0].relu()).eps(1e-3),
+        Case::new("relu", vec![Case::distinct(&[2, 3, 5])], |x| {
+            x[0].mul(&x[0]).sub(&x[0].mul_scalar(0.5)).relu()
+        })
+        .eps(1e-3),
+        Case::new("sigmoid", vec![any(&[3, 5])], |x| x[0].sigmoid()),
+        Case::new(
+            "sigmoid",
+            vec![Tensor::from_vec(vec![-30.0, -8.0, 0.0, 8.0, 30.0], &[5])],
+            |x| x[0].sigmoid(),
+        ),
+        Case::new("tanh", vec![any(&[4, 6])], |x| x[0].tanh()),
+        Case::new("gelu", vec![any(&[5, 7])], |x| x[0].gelu()),
+        Case::new(
+            "gelu",
+            vec![Tensor::from_vec(
+                vec![-6.0, -2.0, -0.5, 0.0, 0.5, 2.0, 6.0],
+                &[7],
+            )],
+            |x| x[0].gelu(),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_close(a: &[f32], b: &[f32], tol: f32) {
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn activations_match_known_values() {
+        let x = Tensor::from_vec(vec![-2.0, -0.5, 0.0, 1.0, 3.0], &[5]);
+        assert_eq!(x.relu().to_vec(), vec![0.0, 0.0, 0.0, 1.0, 3.0]);
+        assert_close(
+            &x.sigmoid().to_vec(),
+            &[0.11920292, 0.37754067, 0.5, 0.7310586, 0.95257413],
+            1e-6,
+        );
+        assert_close(
+            &x.tanh().to_vec(),
+            &[-0.9640276, -0.46211716, 0.0, 0.7615942, 0.9950548],
+            1e-6,
+        );
+        // torch.nn.functional.gelu(torch.tensor([-2., -0.5, 0., 1., 3.]))
+        assert_close(
+            &x.gelu().to_vec(),
+            &[-0.04550026, -0.15426877, 0.0, 0.8413447, 2.9959502],
+            1e-6,
+        );
+    }
+
+    #[test]
+    fn activation_gradients_match_known_values() {
+        let x = Tensor::from_vec(vec![-1.0, 0.0, 2.0], &[3]).requires_grad_();
+        x.relu().sum_all().backward();
+        assert_eq!(x.grad().unwrap().to_vec(), vec![0.0, 0.0, 1.0]);
+        x.zero_grad();
+        x.sigmoid().sum_all().backward();
+        // s(x)(1 - s(x)): 0.19661193, 0.25, 0.10499359
+        assert_close(
+            &x.grad().unwrap().to_vec(),
+            &[0.19661193, 0.25, 0.10499359],
+            1e-6,
+        );
+        x.zero_grad();
+        x.gelu().sum_all().backward();
+        // Phi(x) + x phi(x): -0.08331547, 0.5, 1.0852318
+        assert_close(
+            &x.grad().unwrap().to_vec(),
+            &[-0.08331547, 0.5, 1.0852318],
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn sigmoid_saturates_without_nan() {
+        let y = Tensor::from_vec(vec![-100.0, 100.0], &[2])
+            .sigmoid()
+            .to_vec();
+        assert_eq!(y, vec![0.0, 1.0]);
+    }
 }

@@ -1,7 +1,455 @@
-//! (to be written)
+//! Normalization layers: batch norm (statistics per channel over the batch and spatial
+//! axes) and layer norm (statistics over the last dimensions of each sample), with
+//! PyTorch's semantics. The kernels are in `crate::kernels::norm`; the forward saves the
+//! `mean` and `rstd` it used for the backward.
 
 use crate::gradcheck::Case;
+use crate::kernels::norm as k;
+use crate::tensor::Tensor;
+
+/// The values of an optional per-feature parameter, checked to have shape `shape`.
+fn param_values(
+    t: Option<&Tensor>,
+    shape: &[usize],
+    op: &str,
+    what: &str,
+    input: &[usize],
+) -> Option<Vec<f32>> {
+    t.map(|t| {
+        assert_eq!(
+            t.shape(),
+            shape,
+            "{op}: {what} has shape {:?}, expected {shape:?} for input of shape {input:?}",
+            t.shape()
+        );
+        t.to_vec()
+    })
+}
+
+/// Gathers `x` and the optional parameters into the input list of an op, and maps the
+/// kernel's gradients back to one entry per input.
+fn grads_for(dx: Tensor, dw: Option<Tensor>, db: Option<Tensor>) -> Vec<Option<Tensor>> {
+    let mut out = vec![Some(dx)];
+    out.extend(dw.map(Some));
+    out.extend(db.map(Some));
+    out
+}
+
+impl Tensor {
+    /// Batch normalization of `[N, C, *]` (`[N, C]` as BatchNorm1d, `[N, C, H, W]` as
+    /// BatchNorm2d), as PyTorch's `F.batch_norm`: statistics per channel (axis 1) over all
+    /// other axes, then `* weight + bias` (each `[C]`, optional).
+    ///
+    /// Training mode normalizes with the batch mean and biased variance and, when given,
+    /// updates the running statistics in place: `running = (1 - momentum) * running +
+    /// momentum * batch`, with the unbiased variance for `running_var`. Eval mode normalizes
+    /// with the running statistics (then required).
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running_mean: Option<&Tensor>,
+        running_var: Option<&Tensor>,
+        training: bool,
+        momentum: f32,
+        eps: f32,
+    ) -> Tensor {
+        let shape = self.shape().to_vec();
+        assert!(
+            shape.len() >= 2,
+            "batch_norm: input must be [N, C, *], got shape {shape:?}"
+        );
+        let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product::<usize>());
+        let w = param_values(weight, &[c], "batch_norm", "weight", &shape);
+        let b = param_values(bias, &[c], "batch_norm", "bias", &shape);
+        for (t, what) in [(running_mean, "running_mean"), (running_var, "running_var")] {
+            if let Some(t) = t {
+                assert_eq!(t.shape(), &[c], "batch_norm: {what} has shape {:?}, expected [{c}] for input of shape {shape:?}", t.shape());
+            }
+        }
+        let x = self.detach().contiguous(); // [N, C, *]
+        let (mean, rstd) = if training {
+            let count = n * inner;
+            assert!(count > 1, "batch_norm: expected more than 1 value per channel when training, got input of shape {shape:?}");
+            let (mean, var) = x.with_slice(|xs| k::batch_norm_stats(xs, n, c, inner)); // [C], [C]
+            let unbiased = count as f32 / (count - 1) as f32;
+            if let Some(rm) = running_mean {
+                rm.with_slice_mut(|r| {
+                    r.iter_mut()
+                        .zip(&mean)
+                        .for_each(|(r, &m)| *r = (1.0 - momentum) * *r + momentum * m)
+                });
+            }
+            if let Some(rv) = running_var {
+                rv.with_slice_mut(|r| {
+                    r.iter_mut()
+                        .zip(&var)
+                        .for_each(|(r, &v)| *r = (1.0 - momentum) * *r + momentum * v * unbiased)
+                });
+            }
+            (
+                mean,
+                var.iter()
+                    .map(|v| 1.0 / (v + eps).sqrt())
+                    .collect::<Vec<f32>>(),
+            )
+        } else {
+            let (Some(rm), Some(rv)) = (running_mean, running_var) else {
+                panic!("batch_norm: eval mode (training = false) needs running_mean and running_var (input shape {shape:?})")
+            };
+            (
+                rm.to_vec(),
+                rv.to_vec().iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
+            )
+        };
+        let mut out = vec![0.0; x.numel()];
+        x.with_slice(|xs| {
+            k::batch_norm_apply(
+                &mut out,
+                xs,
+                &mean,
+                &rstd,
+                w.as_deref(),
+                b.as_deref(),
+                c,
+                inner,
+            )
+        });
+        let mut inputs = vec![self];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        let (has_w, has_b) = (weight.is_some(), bias.is_some());
+        Tensor::from_op(out, &shape, "batch_norm", &inputs, move |g| {
+            let mut dx = vec![0.0; x.numel()];
+            let (dw, db) = g.with_slice(|dy| {
+                x.with_slice(|xs| {
+                    k::batch_norm_backward(
+                        &mut dx,
+                        dy,
+                        xs,
+                        &mean,
+                        &rstd,
+                        w.as_deref(),
+                        n,
+                        c,
+                        inner,
+                        training,
+                    )
+                })
+            });
+            grads_for(
+                Tensor::from_vec(dx, x.shape()),
+                has_w.then(|| Tensor::from_vec(dw, &[c])),
+                has_b.then(|| Tensor::from_vec(db, &[c])),
+            )
+        })
+    }
+
+    /// Layer normalization over the trailing dimensions `normalized_shape` (PyTorch's
+    /// `F.layer_norm`): each sample is normalized with its own mean and biased variance,
+    /// then `* weight + bias` (each of shape `normalized_shape`, optional).
+    pub fn layer_norm(
+        &self,
+        normalized_shape: &[usize],
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f32,
+    ) -> Tensor {
+        let shape = self.shape().to_vec();
+        let r = normalized_shape.len();
+        assert!(
+            r >= 1 && r <= shape.len() && shape[shape.len() - r..] == *normalized_shape,
+            "layer_norm: normalized_shape {normalized_shape:?} is not the trailing dimensions of input shape {shape:?}"
+        );
+        let cols: usize = normalized_shape.iter().product();
+        let rows = self.numel().checked_div(cols).unwrap_or(0);
+        let w = param_values(weight, normalized_shape, "layer_norm", "weight", &shape);
+        let b = param_values(bias, normalized_shape, "layer_norm", "bias", &shape);
+        let x = self.detach().contiguous(); // [rows, cols]
+        let (mut out, mut mean, mut rstd) =
+            (vec![0.0; x.numel()], vec![0.0; rows], vec![0.0; rows]);
+        x.with_slice(|xs| {
+            k::layer_norm_forward(
+                &mut out,
+                &mut mean,
+                &mut rstd,
+                xs,
+                w.as_deref(),
+                b.as_deref(),
+                cols,
+                eps,
+            )
+        });
+        let mut inputs = vec![self];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        let (has_w, has_b, pshape) = (weight.is_some(), bias.is_some(), normalized_shape.to_vec());
+        Tensor::from_op(out, &shape, "layer_norm", &inputs, move |g| {
+            let mut dx = vec![0.0; x.numel()];
+            let (dw, db) = g.with_slice(|dy| {
+                x.with_slice(|xs| {
+                    k::layer_norm_backward(&mut dx, dy, xs, &mean, &rstd, w.as_deref(), cols)
+                })
+            });
+            grads_for(
+                Tensor::from_vec(dx, x.shape()),
+                has_w.then(|| Tensor::from_vec(dw, &pshape)),
+                has_b.then(|| Tensor::from_vec(db, &pshape)),
+            )
+        })
+    }
+}
 
 pub(crate) fn gradcheck_cases() -> Vec<Case> {
-    vec![]
+    let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
+    let around_one = |shape: &[usize]| Tensor::rand(shape, 0.5, 1.5);
+    vec![
+        // Training mode: the gradient flows through the batch statistics.
+        Case::new(
+            "batch_norm",
+            vec![any(&[5, 3]), around_one(&[3]), any(&[3])],
+            |x| x[0].batch_norm(Some(&x[1]), Some(&x[2]), None, None, true, 0.1, 1e-5),
+        ),
+        Case::new(
+            "batch_norm",
+            vec![any(&[3, 2, 3, 5]), around_one(&[2]), any(&[2])],
+            |x| x[0].batch_norm(Some(&x[1]), Some(&x[2]), None, None, true, 0.1, 1e-5),
+        ),
+        Case::new("batch_norm", vec![any(&[2, 3, 2, 3])], |x| {
+            x[0].batch_norm(None, None, None, None, true, 0.1, 1e-5)
+                .exp()
+        }),
+        // Training with running statistics (constants, updated at each call) does not change the gradient.
+        Case::new(
+            "batch_norm",
+            vec![
+                any(&[4, 3]),
+                around_one(&[3]),
+                any(&[3]),
+                Tensor::zeros(&[3]),
+                Tensor::ones(&[3]),
+            ],
+            |x| {
+                x[0].batch_norm(
+                    Some(&x[1]),
+                    Some(&x[2]),
+                    Some(&x[3]),
+                    Some(&x[4]),
+                    true,
+                    0.1,
+                    1e-5,
+                )
+            },
+        )
+        .constant(3)
+        .constant(4),
+        // Eval mode: the running statistics are constants, the op is affine.
+        Case::new(
+            "batch_norm",
+            vec![
+                any(&[3, 2, 3, 3]),
+                around_one(&[2]),
+                any(&[2]),
+                any(&[2]),
+                around_one(&[2]),
+            ],
+            |x| {
+                x[0].batch_norm(
+                    Some(&x[1]),
+                    Some(&x[2]),
+                    Some(&x[3]),
+                    Some(&x[4]),
+                    false,
+                    0.1,
+                    1e-5,
+                )
+            },
+        )
+        .constant(3)
+        .constant(4),
+        Case::new(
+            "layer_norm",
+            vec![any(&[4, 7]), around_one(&[7]), any(&[7])],
+            |x| x[0].layer_norm(&[7], Some(&x[1]), Some(&x[2]), 1e-5),
+        ),
+        Case::new(
+            "layer_norm",
+            vec![any(&[2, 3, 2, 5]), around_one(&[2, 5]), any(&[2, 5])],
+            |x| x[0].layer_norm(&[2, 5], Some(&x[1]), Some(&x[2]), 1e-5),
+        ),
+        Case::new("layer_norm", vec![any(&[3, 6])], |x| {
+            x[0].layer_norm(&[6], None, None, 1e-5).exp()
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_close(a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn batch_norm_training_output_and_running_statistics_by_hand() {
+        // Channel 0 = [1, 2, 3, 4]: mean 2.5, biased var 1.25, unbiased 5/3.
+        // Channel 1 = [2, 4, 6, 8]: mean 5, biased var 5, unbiased 20/3.
+        let x = Tensor::from_vec(vec![1.0, 2.0, 2.0, 4.0, 3.0, 6.0, 4.0, 8.0], &[4, 2]);
+        let (w, b) = (
+            Tensor::from_vec(vec![2.0, 1.0], &[2]),
+            Tensor::from_vec(vec![0.0, 1.0], &[2]),
+        );
+        let (rm, rv) = (Tensor::zeros(&[2]), Tensor::ones(&[2]));
+        let y = x.batch_norm(Some(&w), Some(&b), Some(&rm), Some(&rv), true, 0.1, 1e-5);
+        let expected = [
+            -2.6832708,
+            -0.34163944,
+            -0.8944236,
+            0.552_786_9,
+            0.8944236,
+            1.447_213,
+            2.6832708,
+            2.3416395,
+        ];
+        assert_close(&y.to_vec(), &expected, 1e-5);
+        assert_close(&rm.to_vec(), &[0.25, 0.5], 1e-6);
+        assert_close(
+            &rv.to_vec(),
+            &[0.9 + 0.1 * 5.0 / 3.0, 0.9 + 0.1 * 20.0 / 3.0],
+            1e-6,
+        );
+        // Eval mode uses the running statistics: (x - 0.25) / sqrt(1.0666667 + eps) * 2, ...
+        let e = Tensor::from_vec(vec![1.0, 2.0, 5.0, -1.0], &[2, 2]).batch_norm(
+            Some(&w),
+            Some(&b),
+            Some(&rm),
+            Some(&rv),
+            false,
+            0.1,
+            1e-5,
+        );
+        assert_close(
+            &e.to_vec(),
+            &[1.452_362, 2.198_399_4, 9.198_292, -0.198_399_37],
+            1e-5,
+        );
+        assert_close(&rm.to_vec(), &[0.25, 0.5], 0.0);
+    }
+
+    #[test]
+    fn batch_norm_2d_statistics_span_batch_and_space() {
+        // [N=2, C=2, H=1, W=2]: channel 0 = {1, 2, 5, 6}, channel 1 = {3, 4, 7, 8}; both have
+        // biased var 4.25 and unbiased 17/3.
+        let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[2, 2, 1, 2]);
+        let (rm, rv) = (Tensor::zeros(&[2]), Tensor::ones(&[2]));
+        let y = x
+            .batch_norm(None, None, Some(&rm), Some(&rv), true, 0.1, 0.0)
+            .to_vec();
+        let z = |v: f32| v / 4.25f32.sqrt();
+        assert_close(
+            &y,
+            &[
+                z(-2.5),
+                z(-1.5),
+                z(-2.5),
+                z(-1.5),
+                z(1.5),
+                z(2.5),
+                z(1.5),
+                z(2.5),
+            ],
+            1e-6,
+        );
+        assert_close(&rm.to_vec(), &[0.35, 0.55], 1e-6);
+        assert_close(&rv.to_vec(), &[0.9 + 0.1 * 17.0 / 3.0; 2], 1e-6);
+    }
+
+    #[test]
+    fn batch_norm_backward_matches_the_composite_of_primitive_ops() {
+        let x = Tensor::randn(&[3, 2, 2, 3], 0.5, 2.0).requires_grad_();
+        let w = Tensor::rand(&[2], 0.5, 1.5).requires_grad_();
+        let b = Tensor::randn(&[2], 0.0, 1.0).requires_grad_();
+        let r = Tensor::randn(&[3, 2, 2, 3], 0.0, 1.0);
+        x.batch_norm(Some(&w), Some(&b), None, None, true, 0.1, 1e-5)
+            .mul(&r)
+            .sum_all()
+            .backward();
+        let fused: Vec<Vec<f32>> = [&x, &w, &b]
+            .iter()
+            .map(|t| t.grad().unwrap().to_vec())
+            .collect();
+        [&x, &w, &b].iter().for_each(|t| t.zero_grad());
+        let mean = x.mean_axes(&[0, 2, 3], true);
+        let centered = x.sub(&mean);
+        let var = centered.mul(&centered).mean_axes(&[0, 2, 3], true);
+        let y = centered
+            .div(&var.add_scalar(1e-5).sqrt())
+            .mul(&w.reshape(&[2, 1, 1]))
+            .add(&b.reshape(&[2, 1, 1]));
+        y.mul(&r).sum_all().backward();
+        for (f, t) in fused.iter().zip([&x, &w, &b]) {
+            assert_close(f, &t.grad().unwrap().to_vec(), 1e-4);
+        }
+    }
+
+    #[test]
+    fn layer_norm_backward_matches_the_composite_of_primitive_ops() {
+        // 300 rows: the parameter gradients are summed from several threads' partial sums.
+        let x = Tensor::randn(&[300, 33], 0.5, 2.0).requires_grad_();
+        let w = Tensor::rand(&[33], 0.5, 1.5).requires_grad_();
+        let b = Tensor::randn(&[33], 0.0, 1.0).requires_grad_();
+        let r = Tensor::randn(&[300, 33], 0.0, 1.0);
+        x.layer_norm(&[33], Some(&w), Some(&b), 1e-5)
+            .mul(&r)
+            .sum_all()
+            .backward();
+        let fused: Vec<Vec<f32>> = [&x, &w, &b]
+            .iter()
+            .map(|t| t.grad().unwrap().to_vec())
+            .collect();
+        [&x, &w, &b].iter().for_each(|t| t.zero_grad());
+        let centered = x.sub(&x.mean(-1, true));
+        let var = centered.mul(&centered).mean(-1, true);
+        centered
+            .div(&var.add_scalar(1e-5).sqrt())
+            .mul(&w)
+            .add(&b)
+            .mul(&r)
+            .sum_all()
+            .backward();
+        for (f, t) in fused.iter().zip([&x, &w, &b]) {
+            assert_close(f, &t.grad().unwrap().to_vec(), 2e-4);
+        }
+    }
+
+    #[test]
+    fn layer_norm_of_known_values() {
+        // [1, 2, 3, 4]: mean 2.5, biased var 1.25.
+        let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[1, 4]);
+        let w = Tensor::from_vec(vec![1.0, 2.0, 1.0, 0.5], &[4]);
+        let b = Tensor::from_vec(vec![0.0, 0.0, 1.0, 1.0], &[4]);
+        let y = x.layer_norm(&[4], Some(&w), Some(&b), 1e-5).to_vec();
+        assert_close(&y, &[-1.3416354, -0.8944236, 1.4472118, 1.6708177], 1e-5);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "batch_norm: eval mode (training = false) needs running_mean and running_var (input shape [2, 3])"
+    )]
+    fn batch_norm_eval_without_running_statistics_panics() {
+        Tensor::zeros(&[2, 3]).batch_norm(None, None, None, None, false, 0.1, 1e-5);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "layer_norm: normalized_shape [3] is not the trailing dimensions of input shape [2, 4]"
+    )]
+    fn layer_norm_rejects_a_wrong_normalized_shape() {
+        Tensor::zeros(&[2, 4]).layer_norm(&[3], None, None, 1e-5);
+    }
 }

@@ -1,0 +1,352 @@
+//! Batch normalization over `[N, C, inner]` (statistics per channel) and layer normalization
+//! over `[rows, cols]` (statistics per row). As in llm.c, the forward returns the `mean` and
+//! `rstd` (1 / sqrt(var + eps)) it used, and the backward takes them back instead of
+//! recomputing the statistics.
+
+use rayon::prelude::*;
+
+/// Items handed to one rayon task at least, for items of `len` elements.
+fn min_items(len: usize) -> usize {
+    (4096 / len.max(1)).max(1)
+}
+
+/// Per-channel mean and biased variance of `x` `[n, c, inner]`, parallel over channels.
+/// Each channel is `n` contiguous runs of `inner`; sums are carried in f64.
+pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, inner: usize) -> (Vec<f32>, Vec<f32>) {
+    assert_eq!(x.len(), n * c * inner);
+    let count = (n * inner) as f64;
+    let stats: Vec<(f32, f32)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let run = |s: usize| &x[(s * c + ch) * inner..(s * c + ch + 1) * inner];
+            let mean = (0..n)
+                .map(|s| run(s).iter().map(|&v| v as f64).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            let var = (0..n)
+                .map(|s| {
+                    run(s)
+                        .iter()
+                        .map(|&v| (v as f64 - mean).powi(2))
+                        .sum::<f64>()
+                })
+                .sum::<f64>()
+                / count;
+            (mean as f32, var as f32)
+        })
+        .collect();
+    stats.into_iter().unzip()
+}
+
+/// `out = (x - mean[ch]) * rstd[ch] * weight[ch] + bias[ch]` over `[n, c, inner]`, parallel
+/// over the `n * c` runs.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_apply(
+    out: &mut [f32],        // [n, c, inner]
+    x: &[f32],              // [n, c, inner]
+    mean: &[f32],           // [c]
+    rstd: &[f32],           // [c]
+    weight: Option<&[f32]>, // [c]
+    bias: Option<&[f32]>,   // [c]
+    c: usize,
+    inner: usize,
+) {
+    assert_eq!(out.len(), x.len());
+    if x.is_empty() {
+        return;
+    }
+    out.par_chunks_mut(inner)
+        .zip(x.par_chunks(inner))
+        .enumerate()
+        .with_min_len(min_items(inner))
+        .for_each(|(i, (o, xr))| {
+            let ch = i % c;
+            let scale = rstd[ch] * weight.map_or(1.0, |w| w[ch]);
+            let shift = bias.map_or(0.0, |b| b[ch]) - mean[ch] * scale;
+            for (oi, &xi) in o.iter_mut().zip(xr) {
+                *oi = xi * scale + shift;
+            }
+        });
+}
+
+/// Batch-norm backward over `[n, c, inner]` given the `mean` and `rstd` the forward used.
+/// Writes `dx` and returns `(dweight, dbias)` per channel. With `batch_stats` (training
+/// mode) the gradient also flows through the batch mean and variance:
+/// `dx = w * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))`; without (eval mode, running
+/// statistics are constants) it is the affine `dx = w * rstd * dy`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward(
+    dx: &mut [f32],         // [n, c, inner]
+    dout: &[f32],           // [n, c, inner]
+    x: &[f32],              // [n, c, inner]
+    mean: &[f32],           // [c]
+    rstd: &[f32],           // [c]
+    weight: Option<&[f32]>, // [c]
+    n: usize,
+    c: usize,
+    inner: usize,
+    batch_stats: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    assert_eq!(x.len(), n * c * inner);
+    assert_eq!(dout.len(), x.len());
+    assert_eq!(dx.len(), x.len());
+    // Per channel: sum(dy) and sum(dy * xhat), parallel over channels.
+    let sums: Vec<(f32, f32)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let (mut sd, mut sdx) = (0.0f64, 0.0f64);
+            for s in 0..n {
+                let at = (s * c + ch) * inner..(s * c + ch + 1) * inner;
+                for (&d, &xi) in dout[at.clone()].iter().zip(&x[at]) {
+                    sd += d as f64;
+                    sdx += d as f64 * ((xi - mean[ch]) * rstd[ch]) as f64;
+                }
+            }
+            (sdx as f32, sd as f32)
+        })
+        .collect();
+    let (dweight, dbias): (Vec<f32>, Vec<f32>) = sums.iter().copied().unzip();
+    if x.is_empty() {
+        return (dweight, dbias);
+    }
+    let count = (n * inner) as f32;
+    dx.par_chunks_mut(inner)
+        .enumerate()
+        .with_min_len(min_items(inner))
+        .for_each(|(i, d)| {
+            let ch = i % c;
+            let at = i * inner..(i + 1) * inner;
+            let k = rstd[ch] * weight.map_or(1.0, |w| w[ch]);
+            if batch_stats {
+                let (mean_dxhat, mean_d) = (dweight[ch] / count, dbias[ch] / count);
+                for ((di, &dy), &xi) in d.iter_mut().zip(&dout[at.clone()]).zip(&x[at]) {
+                    let xhat = (xi - mean[ch]) * rstd[ch];
+                    *di = k * (dy - mean_d - xhat * mean_dxhat);
+                }
+            } else {
+                for (di, &dy) in d.iter_mut().zip(&dout[at]) {
+                    *di = k * dy;
+                }
+            }
+        });
+    (dweight, dbias)
+}
+
+/// Plain batch-norm forward over `[n, c, inner]` with batch statistics (or the given ones),
+/// in f64: the textbook formula, element by element.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_forward_reference(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    inner: usize,
+    stats: Option<(&[f32], &[f32])>,
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    eps: f32,
+) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for ch in 0..c {
+        let idx = |s: usize, i: usize| (s * c + ch) * inner + i;
+        let (mean, var) = match stats {
+            Some((m, v)) => (m[ch] as f64, v[ch] as f64),
+            None => {
+                let m = (0..n)
+                    .flat_map(|s| (0..inner).map(move |i| (s, i)))
+                    .map(|(s, i)| x[idx(s, i)] as f64)
+                    .sum::<f64>()
+                    / (n * inner) as f64;
+                let v = (0..n)
+                    .flat_map(|s| (0..inner).map(move |i| (s, i)))
+                    .map(|(s, i)| (x[idx(s, i)] as f64 - m).powi(2))
+                    .sum::<f64>()
+                    / (n * inner) as f64;
+                (m, v)
+            }
+        };
+        let (w, b) = (
+            weight.map_or(1.0, |w| w[ch] as f64),
+            bias.map_or(0.0, |b| b[ch] as f64),
+        );
+        for s in 0..n {
+            for i in 0..inner {
+                out[idx(s, i)] =
+                    ((x[idx(s, i)] as f64 - mean) / (var + eps as f64).sqrt() * w + b) as f32;
+            }
+        }
+    }
+    out
+}
+
+/// Layer-norm forward over `[rows, cols]`: normalizes each row with its mean and biased
+/// variance, then applies `weight`/`bias` `[cols]`. Writes `out`, `mean` `[rows]` and
+/// `rstd` `[rows]`; parallel over rows.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_forward(
+    out: &mut [f32],        // [rows, cols]
+    mean: &mut [f32],       // [rows]
+    rstd: &mut [f32],       // [rows]
+    x: &[f32],              // [rows, cols]
+    weight: Option<&[f32]>, // [cols]
+    bias: Option<&[f32]>,   // [cols]
+    cols: usize,
+    eps: f32,
+) {
+    assert_eq!(out.len(), x.len());
+    if x.is_empty() || cols == 0 {
+        return;
+    }
+    out.par_chunks_mut(cols)
+        .zip(x.par_chunks(cols))
+        .zip(mean.par_iter_mut().zip(rstd.par_iter_mut()))
+        .with_min_len(min_items(cols))
+        .for_each(|((o, xr), (m, r))| {
+            let mu = crate::kernels::vector::sum(xr) / cols as f32;
+            let var = xr.iter().map(|&v| (v - mu) * (v - mu)).sum::<f32>() / cols as f32;
+            let rs = 1.0 / (var + eps).sqrt();
+            for (j, (oj, &xj)) in o.iter_mut().zip(xr).enumerate() {
+                let y = (xj - mu) * rs;
+                *oj = y * weight.map_or(1.0, |w| w[j]) + bias.map_or(0.0, |b| b[j]);
+            }
+            (*m, *r) = (mu, rs);
+        });
+}
+
+/// Layer-norm backward over `[rows, cols]`: writes `dx` and returns `(dweight, dbias)`
+/// `[cols]`, summed over rows (per-task partial sums, then added).
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_backward(
+    dx: &mut [f32],         // [rows, cols]
+    dout: &[f32],           // [rows, cols]
+    x: &[f32],              // [rows, cols]
+    mean: &[f32],           // [rows]
+    rstd: &[f32],           // [rows]
+    weight: Option<&[f32]>, // [cols]
+    cols: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    assert_eq!(dx.len(), x.len());
+    assert_eq!(dout.len(), x.len());
+    if x.is_empty() || cols == 0 {
+        return (vec![0.0; cols], vec![0.0; cols]);
+    }
+    let zeros = || (vec![0.0f32; cols], vec![0.0f32; cols]);
+    dx.par_chunks_mut(cols)
+        .enumerate()
+        .with_min_len(min_items(cols))
+        .fold(zeros, |(mut dw, mut db), (r, d)| {
+            let (xr, dyr) = (
+                &x[r * cols..(r + 1) * cols],
+                &dout[r * cols..(r + 1) * cols],
+            );
+            // dxhat = dy * w; dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
+            let (mut s, mut sx) = (0.0f32, 0.0f32);
+            for j in 0..cols {
+                let xhat = (xr[j] - mean[r]) * rstd[r];
+                let dxhat = dyr[j] * weight.map_or(1.0, |w| w[j]);
+                s += dxhat;
+                sx += dxhat * xhat;
+                dw[j] += dyr[j] * xhat;
+                db[j] += dyr[j];
+            }
+            let (s, sx) = (s / cols as f32, sx / cols as f32);
+            for j in 0..cols {
+                let xhat = (xr[j] - mean[r]) * rstd[r];
+                let dxhat = dyr[j] * weight.map_or(1.0, |w| w[j]);
+                d[j] = rstd[r] * (dxhat - s - xhat * sx);
+            }
+            (dw, db)
+        })
+        .reduce(zeros, |(mut dw, mut db), (w2, b2)| {
+            crate::kernels::vector::add_assign(&mut dw, &w2);
+            crate::kernels::vector::add_assign(&mut db, &b2);
+            (dw, db)
+        })
+}
+
+/// Plain layer-norm forward over `[rows, cols]`, in f64.
+pub fn layer_norm_forward_reference(
+    x: &[f32],
+    cols: usize,
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    eps: f32,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks(cols) {
+        let m = row.iter().map(|&v| v as f64).sum::<f64>() / cols as f64;
+        let var = row.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / cols as f64;
+        for (j, &v) in row.iter().enumerate() {
+            let y = (v as f64 - m) / (var + eps as f64).sqrt();
+            out.push(
+                (y * weight.map_or(1.0, |w| w[j] as f64) + bias.map_or(0.0, |b| b[j] as f64))
+                    as f32,
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, phase: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 29 % 97) as f32 * 0.17 + phase).sin() * 3.0 + 0.5)
+            .collect()
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn batch_norm_fast_matches_reference_on_awkward_shapes() {
+        // [N, C, inner]: batch 1, [N, C] (inner 1), odd spatial sizes, a large channel.
+        for &(n, c, inner) in &[(1, 3, 7), (5, 3, 1), (3, 5, 9), (2, 1, 1), (4, 2, 1089)] {
+            let x = values(n * c * inner, 0.3);
+            let (w, b) = (values(c, 1.0), values(c, 2.0));
+            let (mean, var) = batch_norm_stats(&x, n, c, inner);
+            let rstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
+            let mut out = vec![0.0; x.len()];
+            batch_norm_apply(&mut out, &x, &mean, &rstd, Some(&w), Some(&b), c, inner);
+            let reference =
+                batch_norm_forward_reference(&x, n, c, inner, None, Some(&w), Some(&b), 1e-5);
+            assert_close(&out, &reference, 1e-3);
+        }
+    }
+
+    #[test]
+    fn layer_norm_fast_matches_reference_on_awkward_shapes() {
+        for &(rows, cols) in &[(1, 1), (1, 7), (13, 5), (300, 33)] {
+            let x = values(rows * cols, 0.7);
+            let (w, b) = (values(cols, 1.0), values(cols, 2.0));
+            let (mut out, mut mean, mut rstd) =
+                (vec![0.0; x.len()], vec![0.0; rows], vec![0.0; rows]);
+            layer_norm_forward(
+                &mut out,
+                &mut mean,
+                &mut rstd,
+                &x,
+                Some(&w),
+                Some(&b),
+                cols,
+                1e-5,
+            );
+            assert_close(
+                &out,
+                &layer_norm_forward_reference(&x, cols, Some(&w), Some(&b), 1e-5),
+                1e-3,
+            );
+            layer_norm_forward(&mut out, &mut mean, &mut rstd, &x, None, None, cols, 1e-5);
+            assert_close(
+                &out,
+                &layer_norm_forward_reference(&x, cols, None, None, 1e-5),
+                1e-4,
+            );
+        }
+    }
+}
