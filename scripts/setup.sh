@@ -2,7 +2,7 @@
 # Installs the system packages neurite's build, tests and demos need (Debian), as root or
 # through sudo. Safe to run again.
 set -euo pipefail
-packages=(dataset-fashion-mnist fortunes)
+packages=(libopenblas-dev dataset-fashion-mnist fortunes)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -2,9 +2,14 @@
 //!
 //! `sgemm` computes `C = op(A) · op(B)` (or `C += ...`) for row-major matrices, where
 //! `op(X)` is `X` or its transpose: a transposed operand is read through its strides, never
-//! copied. It spreads the work over the thread pool when called from outside it and runs on
-//! the calling thread when called from inside a parallel region (a convolution that is
-//! already parallel over the batch), so threads are never oversubscribed.
+//! copied.
+//!
+//! Two engines, chosen per call (measured on this CPU, see docs/performance.md):
+//! - large products called from outside a parallel region go to OpenBLAS, multi-threaded:
+//!   it matches NumPy's OpenBLAS and scales to both cores;
+//! - small products, and any product called from inside a rayon worker (a convolution that
+//!   is already parallel over the batch), go to the pure-Rust `gemm` crate on the calling
+//!   thread: lower per-call overhead, and no threads are oversubscribed.
 
 /// Shape and storage of one product: `C[m, n] (+)= op(A)[m, k] · op(B)[k, n]`.
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +85,42 @@ impl Gemm {
     }
 }
 
+/// Products with fewer multiply-adds than this run on the calling thread (`gemm` crate).
+const BLAS_MIN_FLOPS: usize = 64 * 64 * 64;
+
+mod ffi {
+    // The CBLAS interface of the system OpenBLAS (linked by build.rs).
+    pub const ROW_MAJOR: i32 = 101;
+    pub const NO_TRANS: i32 = 111;
+    pub const TRANS: i32 = 112;
+    extern "C" {
+        #[allow(clippy::too_many_arguments)]
+        pub fn cblas_sgemm(
+            layout: i32,
+            trans_a: i32,
+            trans_b: i32,
+            m: i32,
+            n: i32,
+            k: i32,
+            alpha: f32,
+            a: *const f32,
+            lda: i32,
+            b: *const f32,
+            ldb: i32,
+            beta: f32,
+            c: *mut f32,
+            ldc: i32,
+        );
+        pub fn openblas_set_num_threads(n: i32);
+    }
+}
+
+/// Sets OpenBLAS's own thread count (it keeps a pool separate from rayon's).
+pub fn set_blas_threads(n: usize) {
+    // SAFETY: a plain setter of the library's global configuration.
+    unsafe { ffi::openblas_set_num_threads(n.max(1) as i32) }
+}
+
 /// `C (+)= op(A) · op(B)`, the fast path.
 pub fn sgemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
     g.check(a, b, c);
@@ -92,27 +133,65 @@ pub fn sgemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
         }
         return;
     }
-    let (rsa, csa) = g.a_strides();
-    let (rsb, csb) = g.b_strides();
-    let beta = if g.accumulate { 1.0 } else { 0.0 };
-    // SAFETY: `check` verified that every index the strides reach is inside the slices.
+    let inside_worker = rayon::current_thread_index().is_some();
+    if !inside_worker && g.m * g.n * g.k >= BLAS_MIN_FLOPS {
+        sgemm_blas(g, a, b, c)
+    } else {
+        sgemm_rust(g, a, b, c)
+    }
+}
+
+fn sgemm_blas(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let lda = if g.trans_a { g.m } else { g.k };
+    let ldb = if g.trans_b { g.k } else { g.n };
+    let flag = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
+    // SAFETY: `check` verified the buffer sizes for these dimensions and leading dimensions.
     unsafe {
-        matrixmultiply::sgemm(
-            g.m,
-            g.k,
-            g.n,
+        ffi::cblas_sgemm(
+            ffi::ROW_MAJOR,
+            flag(g.trans_a),
+            flag(g.trans_b),
+            g.m as i32,
+            g.n as i32,
+            g.k as i32,
             1.0,
             a.as_ptr(),
-            rsa as isize,
-            csa as isize,
+            lda as i32,
             b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            beta,
+            ldb as i32,
+            if g.accumulate { 1.0 } else { 0.0 },
             c.as_mut_ptr(),
-            g.n as isize,
+            g.n as i32,
+        )
+    }
+}
+
+fn sgemm_rust(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let (rsa, csa) = g.a_strides();
+    let (rsb, csb) = g.b_strides();
+    // SAFETY: `check` verified that every index the strides reach is inside the slices.
+    unsafe {
+        gemm::gemm(
+            g.m,
+            g.n,
+            g.k,
+            c.as_mut_ptr(),
             1,
-        );
+            g.n as isize,
+            g.accumulate,
+            a.as_ptr(),
+            csa as isize,
+            rsa as isize,
+            b.as_ptr(),
+            csb as isize,
+            rsb as isize,
+            if g.accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
     }
 }
 
