@@ -61,11 +61,7 @@ pub fn gather_rows_reference(
     dst: &mut [f32],
 ) {
     let m = index.len();
-    let outer = if m * inner == 0 {
-        0
-    } else {
-        dst.len() / (m * inner)
-    };
+    let outer = dst.len().checked_div(m * inner).unwrap_or(0);
     for o in 0..outer {
         for (j, &i) in index.iter().enumerate() {
             for c in 0..inner {
@@ -84,11 +80,7 @@ pub fn scatter_add_rows_reference(
     dst: &mut [f32],
 ) {
     let m = index.len();
-    let outer = if m * inner == 0 {
-        0
-    } else {
-        grad.len() / (m * inner)
-    };
+    let outer = grad.len().checked_div(m * inner).unwrap_or(0);
     for o in 0..outer {
         for (j, &i) in index.iter().enumerate() {
             for c in 0..inner {
