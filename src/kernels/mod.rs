@@ -10,7 +10,9 @@
 //! Every optimized kernel keeps a plain reference implementation beside it (named
 //! `*_reference`) that the tests compare it with.
 
+pub mod attention;
 pub mod conv;
+pub mod gather;
 pub mod gemm;
 pub mod norm;
 pub mod parallel;
