@@ -64,7 +64,7 @@ fn a_training_step_frees_its_graph() {
         loss.backward();
         // The nodes were consumed by backward: nothing holds the weight any more.
         assert_eq!(w.handle_count(), before);
-        assert!(loss.is_leaf());
+        assert!(loss.op_name().is_none());
     }
 }
 
@@ -89,4 +89,14 @@ fn gradients_flow_through_views() {
 fn backward_from_a_non_scalar_is_refused() {
     let x = Tensor::ones(&[2]).requires_grad_();
     x.mul_scalar(2.0).backward();
+}
+
+#[test]
+#[should_panic(expected = "already freed")]
+fn a_second_backward_through_a_freed_graph_is_an_error() {
+    let q = Tensor::ones(&[2, 3]).requires_grad_();
+    let view = q.t();
+    view.sum_all().backward();
+    // The view's node was consumed: reusing it must not silently lose q's gradient.
+    view.sum_all().backward();
 }

@@ -11,6 +11,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::tensor::{Layout, Storage, Tensor};
@@ -145,9 +146,15 @@ impl Tensor {
             };
             let node = t.inner.node.lock().unwrap().take();
             let Some(node) = node else {
+                assert!(
+                    !t.inner.graph_freed.load(Ordering::Relaxed),
+                    "backward() through a part of the graph that an earlier backward() already freed; \
+                     recompute the forward pass (views and other intermediate results too) for each backward"
+                );
                 accumulate_into_leaf(t, g);
                 continue;
             };
+            t.inner.graph_freed.store(true, Ordering::Relaxed);
             let input_grads = (node.backward)(&g);
             assert_eq!(
                 input_grads.len(),

@@ -42,6 +42,9 @@ pub(crate) struct Inner {
     pub(crate) grad: Mutex<Option<Tensor>>,
     /// How this tensor was computed; taken (and so freed) by `backward`.
     pub(crate) node: Mutex<Option<Node>>,
+    /// Set when `backward` has consumed `node`: this tensor is no leaf, and a second
+    /// backward through it is an error rather than a silent loss of gradients.
+    pub(crate) graph_freed: AtomicBool,
 }
 
 /// An n-dimensional f32 array that can take part in automatic differentiation.
@@ -63,6 +66,7 @@ impl Tensor {
                 requires_grad: AtomicBool::new(requires_grad),
                 grad: Mutex::new(None),
                 node: Mutex::new(node),
+                graph_freed: AtomicBool::new(false),
             }),
         }
     }
@@ -144,7 +148,7 @@ impl Tensor {
 
     /// True when this tensor was created directly, not computed by a recorded operation.
     pub fn is_leaf(&self) -> bool {
-        self.inner.node.lock().unwrap().is_none()
+        self.inner.node.lock().unwrap().is_none() && !self.inner.graph_freed.load(Ordering::Relaxed)
     }
 
     /// The gradient accumulated by `backward`, if any.
