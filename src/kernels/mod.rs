@@ -12,6 +12,7 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod im2col;
 pub mod parallel;
 pub mod pool;
 pub mod vector;
