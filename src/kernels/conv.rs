@@ -483,15 +483,7 @@ mod tests {
             let mut dx = vec![f32::NAN; x.len()];
             let mut dw = vec![f32::NAN; w.len()];
             let mut db = vec![f32::NAN; s.o];
-            conv2d_backward(
-                &s,
-                &x,
-                &w,
-                &dy,
-                Some(&mut dx),
-                Some(&mut dw),
-                Some(&mut db),
-            );
+            conv2d_backward(&s, &x, &w, &dy, Some(&mut dx), Some(&mut dw), Some(&mut db));
             assert!(max_err(&dx, &rdx) < 1e-4, "{s:?} dx");
             assert!(max_err(&dw, &rdw) < 1e-3, "{s:?} dw");
             assert!(max_err(&db, &rdb) < 1e-3, "{s:?} db");
@@ -513,7 +505,10 @@ mod tests {
         let s = ConvShape { groups: 3, ..ok };
         assert!(s.problem().unwrap().contains("groups 3 must divide"));
         let s = ConvShape { kh: 6, ..ok };
-        assert!(s.problem().unwrap().contains("larger than the padded input"));
+        assert!(s
+            .problem()
+            .unwrap()
+            .contains("larger than the padded input"));
         let s = ConvShape {
             dilation: (3, 1),
             ..ok
