@@ -5,7 +5,8 @@
 //! `cols: [C * KH * KW, OH * OW]`: row `(c, ki, kj)` holds, for every output pixel, the input
 //! value under kernel tap `(ki, kj)` of channel `c` (zero where the tap falls in the padding).
 //! Rows are written one output row at a time; with stride 1 along the width each output row
-//! is one contiguous copy of an input row, with the padded ends zero-filled.
+//! is one contiguous copy of an input row, with the padded ends zero-filled. `im2row` writes
+//! the transposed matrix, for the weight gradient.
 
 use super::conv::ConvShape;
 
@@ -64,6 +65,52 @@ pub fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
                     } else {
                         for (k, v) in d[lo..hi].iter_mut().enumerate() {
                             *v = src[first + k * sw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The transpose of [`im2col`]: `rows: [OH * OW, cg * KH * KW]`, one row of patch values per
+/// output pixel (overwritten). The weight gradient `dout · colsᵀ` reads it without a
+/// transposed operand, which the GEMM packs much faster.
+pub fn im2row(s: &ConvShape, x: &[f32], rows: &mut [f32]) {
+    let (oh, ow) = s.out_hw();
+    let (h, w) = (s.h, s.w);
+    let (sh, sw) = s.stride;
+    let (dh, dw) = s.dilation;
+    let (ph, pw) = s.padding;
+    let (kh, kw) = (s.kh, s.kw);
+    let cg = s.c / s.groups;
+    let k = cg * kh * kw;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let dst = &mut rows[(oy * ow + ox) * k..(oy * ow + ox + 1) * k]; // [cg, KH, KW]
+            let x0 = (ox * sw) as isize - pw as isize;
+            // Every tap of this pixel's kernel row is inside the input.
+            let inside = x0 >= 0 && x0 + (((kw - 1) * dw) as isize) < (w as isize);
+            for c in 0..cg {
+                let plane = &x[c * h * w..(c + 1) * h * w]; // [H, W]
+                for ki in 0..kh {
+                    let d = &mut dst[(c * kh + ki) * kw..(c * kh + ki + 1) * kw];
+                    let iy = (oy * sh + ki * dh) as isize - ph as isize;
+                    if iy < 0 || iy >= h as isize {
+                        d.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                    if inside && dw == 1 {
+                        d.copy_from_slice(&src[x0 as usize..x0 as usize + kw]);
+                    } else {
+                        for (kj, v) in d.iter_mut().enumerate() {
+                            let ix = x0 + (kj * dw) as isize;
+                            *v = if ix >= 0 && ix < (w as isize) {
+                                src[ix as usize]
+                            } else {
+                                0.0
+                            };
                         }
                     }
                 }
@@ -131,10 +178,34 @@ mod tests {
         assert_eq!(valid_range(9, 1, 5, 3), (0, 0));
     }
 
+    fn check_shape(s: ConvShape) {
+        let (oh, ow) = s.out_hw();
+        let p = oh * ow;
+        let rows = s.c * s.kh * s.kw;
+        let n_in = s.c * s.h * s.w;
+        let x: Vec<f32> = (0..n_in).map(|i| (i as f32 * 0.37).sin()).collect();
+        let c: Vec<f32> = (0..rows * p).map(|i| (i as f32 * 0.11).cos()).collect();
+        let mut cols = vec![7.0; rows * p];
+        im2col(&s, &x, &mut cols);
+        // Adjoint: <im2col(x), c> == <x, col2im(c)> for any x, c.
+        let mut back = vec![0.0; n_in];
+        col2im(&s, &c, &mut back);
+        let lhs: f64 = cols.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
+        let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
+        assert!((lhs - rhs).abs() < 1e-4, "{s:?}: {lhs} vs {rhs}");
+        // im2row is the transpose of im2col.
+        let mut r = vec![7.0; rows * p];
+        im2row(&s, &x, &mut r);
+        for i in 0..rows {
+            for j in 0..p {
+                assert_eq!(r[j * rows + i], cols[i * p + j], "{s:?}: row {i} pixel {j}");
+            }
+        }
+    }
+
     #[test]
-    fn col2im_is_the_adjoint_of_im2col() {
-        // <im2col(x), c> == <x, col2im(c)> for any x, c.
-        let s = ConvShape {
+    fn col2im_is_the_adjoint_and_im2row_the_transpose_of_im2col() {
+        let base = ConvShape {
             n: 1,
             c: 2,
             h: 5,
@@ -147,18 +218,21 @@ mod tests {
             dilation: (1, 2),
             groups: 1,
         };
-        let (oh, ow) = s.out_hw();
-        let rows = 2 * 3 * 2;
-        let x: Vec<f32> = (0..60).map(|i| (i as f32 * 0.37).sin()).collect();
-        let c: Vec<f32> = (0..rows * oh * ow)
-            .map(|i| (i as f32 * 0.11).cos())
-            .collect();
-        let mut cols = vec![7.0; rows * oh * ow];
-        im2col(&s, &x, &mut cols);
-        let mut back = vec![0.0; 60];
-        col2im(&s, &c, &mut back);
-        let lhs: f64 = cols.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
-        let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
-        assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs}");
+        check_shape(base);
+        check_shape(ConvShape {
+            kw: 3,
+            stride: (1, 1),
+            padding: (1, 1),
+            dilation: (1, 1),
+            ..base
+        });
+        check_shape(ConvShape {
+            kh: 1,
+            kw: 1,
+            stride: (2, 2),
+            padding: (0, 0),
+            dilation: (1, 1),
+            ..base
+        });
     }
 }

@@ -233,49 +233,48 @@ pub fn time_conv2d(s: &ConvShape, iters: usize) -> (f64, f64) {
 
 pub(crate) fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
-    let tol = |c: Case| c.tolerance(2e-3, 2e-2);
     vec![
         // Padded 3x3 with bias, batch 2, odd non-square input.
-        tol(Case::new(
+        Case::new(
             "conv2d",
             vec![any(&[2, 3, 5, 6]), any(&[4, 3, 3, 3]), any(&[4])],
             |x| x[0].conv2d(&x[1], Some(&x[2]), Conv2dOptions::with(1, 1)),
-        )),
+        ),
         // Stride 2, padding, no bias, batch 1.
-        tol(Case::new(
+        Case::new(
             "conv2d",
             vec![any(&[1, 2, 7, 7]), any(&[3, 2, 3, 3])],
             |x| x[0].conv2d(&x[1], None, Conv2dOptions::with(2, 1)),
-        )),
+        ),
         // Dilation 2, non-square kernel and padding.
-        tol(Case::new(
+        Case::new(
             "conv2d",
             vec![any(&[2, 2, 7, 6]), any(&[3, 2, 3, 2]), any(&[3])],
             |x| {
                 let o = Conv2dOptions::with(1, (2, 1)).dilation(2);
                 x[0].conv2d(&x[1], Some(&x[2]), o)
             },
-        )),
+        ),
         // Groups 2 with stride (2, 1).
-        tol(Case::new(
+        Case::new(
             "conv2d",
             vec![any(&[2, 4, 5, 5]), any(&[6, 2, 3, 3]), any(&[6])],
             |x| {
                 let o = Conv2dOptions::with((2, 1), 1).groups(2);
                 x[0].conv2d(&x[1], Some(&x[2]), o)
             },
-        )),
+        ),
         // 1x1 (the path without im2col) and 1x1 stride 2 (a resnet shortcut).
-        tol(Case::new(
+        Case::new(
             "conv2d",
             vec![any(&[3, 4, 3, 5]), any(&[2, 4, 1, 1]), any(&[2])],
             |x| x[0].conv2d(&x[1], Some(&x[2]), Conv2dOptions::new()),
-        )),
-        tol(Case::new(
+        ),
+        Case::new(
             "conv2d",
             vec![any(&[2, 3, 5, 5]), any(&[4, 3, 1, 1])],
             |x| x[0].conv2d(&x[1], None, Conv2dOptions::with(2, 0)),
-        )),
+        ),
     ]
 }
 
