@@ -55,7 +55,10 @@ impl ConvShape {
     pub fn problem(&self) -> Option<String> {
         let span_h = self.dilation.0 * self.kh.saturating_sub(1) + 1;
         let span_w = self.dilation.1 * self.kw.saturating_sub(1) + 1;
-        if self.groups == 0 || self.c % self.groups != 0 || self.o % self.groups != 0 {
+        if self.groups == 0
+            || !self.c.is_multiple_of(self.groups)
+            || !self.o.is_multiple_of(self.groups)
+        {
             return Some(format!(
                 "groups {} must divide both the {} input and the {} output channels",
                 self.groups, self.c, self.o

@@ -85,33 +85,42 @@ pub fn im2row(s: &ConvShape, x: &[f32], rows: &mut [f32]) {
     let (kh, kw) = (s.kh, s.kw);
     let cg = s.c / s.groups;
     let k = cg * kh * kw;
+    // Output columns whose whole kernel row lies inside the input: no per-tap checks there.
+    let (lo, _) = valid_range(-(pw as isize), sw, w, ow);
+    let (_, hi) = valid_range(((kw - 1) * dw) as isize - pw as isize, sw, w, ow);
+    let hi = hi.max(lo);
     for oy in 0..oh {
-        for ox in 0..ow {
-            let dst = &mut rows[(oy * ow + ox) * k..(oy * ow + ox + 1) * k]; // [cg, KH, KW]
-            let x0 = (ox * sw) as isize - pw as isize;
-            // Every tap of this pixel's kernel row is inside the input.
-            let inside = x0 >= 0 && x0 + (((kw - 1) * dw) as isize) < (w as isize);
-            for c in 0..cg {
-                let plane = &x[c * h * w..(c + 1) * h * w]; // [H, W]
-                for ki in 0..kh {
-                    let d = &mut dst[(c * kh + ki) * kw..(c * kh + ki + 1) * kw];
-                    let iy = (oy * sh + ki * dh) as isize - ph as isize;
-                    if iy < 0 || iy >= h as isize {
-                        d.fill(0.0);
-                        continue;
+        let out_row = &mut rows[oy * ow * k..(oy + 1) * ow * k]; // [OW, K]
+        for c in 0..cg {
+            let plane = &x[c * h * w..(c + 1) * h * w]; // [H, W]
+            for ki in 0..kh {
+                let base = (c * kh + ki) * kw;
+                let iy = (oy * sh + ki * dh) as isize - ph as isize;
+                if iy < 0 || iy >= h as isize {
+                    for ox in 0..ow {
+                        out_row[ox * k + base..ox * k + base + kw].fill(0.0);
                     }
-                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                    if inside && dw == 1 {
-                        d.copy_from_slice(&src[x0 as usize..x0 as usize + kw]);
-                    } else {
-                        for (kj, v) in d.iter_mut().enumerate() {
-                            let ix = x0 + (kj * dw) as isize;
-                            *v = if ix >= 0 && ix < (w as isize) {
-                                src[ix as usize]
-                            } else {
-                                0.0
-                            };
-                        }
+                    continue;
+                }
+                let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                for ox in (0..lo).chain(hi..ow) {
+                    let x0 = (ox * sw) as isize - pw as isize;
+                    let d = &mut out_row[ox * k + base..ox * k + base + kw];
+                    for (kj, v) in d.iter_mut().enumerate() {
+                        let ix = x0 + (kj * dw) as isize;
+                        *v = if ix >= 0 && ix < (w as isize) {
+                            src[ix as usize]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+                for ox in lo..hi {
+                    let x0 = ox * sw - pw;
+                    let d = &mut out_row[ox * k + base..ox * k + base + kw];
+                    let sr = &src[x0..x0 + (kw - 1) * dw + 1];
+                    for (kj, v) in d.iter_mut().enumerate() {
+                        *v = sr[kj * dw];
                     }
                 }
             }
