@@ -17,6 +17,8 @@ pub mod data;
 pub mod gradcheck;
 pub mod init;
 pub mod kernels;
+pub mod models;
+pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod tensor;

@@ -14,6 +14,7 @@ pub mod attention;
 pub mod conv;
 pub mod gather;
 pub mod gemm;
+pub mod im2col;
 pub mod norm;
 pub mod parallel;
 pub mod pool;

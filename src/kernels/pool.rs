@@ -1,1 +1,359 @@
-//! (to be written)
+//! 2-D pooling over `[N, C, H, W]`, each `(n, c)` plane independent: max pooling (arg-max
+//! indices kept for backward), average pooling (padding counted in the divisor, PyTorch's
+//! `count_include_pad=True`) and global average pooling. The fast kernels run in parallel over
+//! planes; plain references sit beside them.
+
+use rayon::prelude::*;
+
+/// Sizes of one pooling: `planes = N * C` planes of `h x w`, window `kh x kw`. Pairs are
+/// `(height, width)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+}
+
+impl PoolShape {
+    /// Output height and width (floor mode, as PyTorch's default).
+    pub fn out_hw(&self) -> (usize, usize) {
+        (
+            (self.h + 2 * self.padding.0 - self.kh) / self.stride.0 + 1,
+            (self.w + 2 * self.padding.1 - self.kw) / self.stride.1 + 1,
+        )
+    }
+
+    /// Why these sizes are not a valid pooling, if they are not.
+    pub fn problem(&self) -> Option<String> {
+        if self.kh == 0 || self.kw == 0 || self.stride.0 == 0 || self.stride.1 == 0 {
+            return Some("kernel size and stride must be positive".into());
+        }
+        if 2 * self.padding.0 > self.kh || 2 * self.padding.1 > self.kw {
+            return Some(format!(
+                "padding {:?} must be at most half the kernel {}x{}",
+                self.padding, self.kh, self.kw
+            ));
+        }
+        if self.kh > self.h + 2 * self.padding.0 || self.kw > self.w + 2 * self.padding.1 {
+            return Some(format!(
+                "kernel {}x{} is larger than the padded input {}x{}",
+                self.kh,
+                self.kw,
+                self.h + 2 * self.padding.0,
+                self.w + 2 * self.padding.1
+            ));
+        }
+        None
+    }
+
+    /// In-bounds input rows `[lo, hi)` of window row `oy` (and likewise columns).
+    #[inline]
+    fn window(&self, oy: usize, ox: usize) -> (usize, usize, usize, usize) {
+        let y0 = (oy * self.stride.0) as isize - self.padding.0 as isize;
+        let x0 = (ox * self.stride.1) as isize - self.padding.1 as isize;
+        let clip = |v: isize, n: usize| v.clamp(0, n as isize) as usize;
+        (
+            clip(y0, self.h),
+            clip(y0 + self.kh as isize, self.h),
+            clip(x0, self.w),
+            clip(x0 + self.kw as isize, self.w),
+        )
+    }
+
+    /// Planes per parallel task: enough work per task to pay for scheduling it.
+    fn min_planes(&self) -> usize {
+        (4096 / (self.h * self.w).max(1)).max(1)
+    }
+}
+
+/// Max pooling: `out: [planes, OH, OW]` and `idx`, the arg-max of each window as an index
+/// into its `h * w` input plane (the first maximum on ties).
+pub fn max_pool2d_forward(s: &PoolShape, x: &[f32], out: &mut [f32], idx: &mut [u32]) {
+    let (oh, ow) = s.out_hw();
+    let hw = s.h * s.w;
+    out.par_chunks_mut(oh * ow)
+        .zip(idx.par_chunks_mut(oh * ow))
+        .zip(x.par_chunks(hw))
+        .with_min_len(s.min_planes())
+        .for_each(|((o, id), plane)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (y0, y1, x0, x1) = s.window(oy, ox);
+                    let mut best = f32::NEG_INFINITY;
+                    let mut arg = y0 * s.w + x0;
+                    for y in y0..y1 {
+                        for (xx, &v) in plane[y * s.w + x0..y * s.w + x1].iter().enumerate() {
+                            if v > best || v.is_nan() {
+                                best = v;
+                                arg = y * s.w + x0 + xx;
+                            }
+                        }
+                    }
+                    o[oy * ow + ox] = best;
+                    id[oy * ow + ox] = arg as u32;
+                }
+            }
+        });
+}
+
+/// Max pooling backward: each output gradient goes to its window's arg-max; `dx` is
+/// overwritten.
+pub fn max_pool2d_backward(s: &PoolShape, dy: &[f32], idx: &[u32], dx: &mut [f32]) {
+    let (oh, ow) = s.out_hw();
+    dx.par_chunks_mut(s.h * s.w)
+        .zip(dy.par_chunks(oh * ow))
+        .zip(idx.par_chunks(oh * ow))
+        .with_min_len(s.min_planes())
+        .for_each(|((d, g), id)| {
+            d.fill(0.0);
+            for (&gv, &i) in g.iter().zip(id) {
+                d[i as usize] += gv;
+            }
+        });
+}
+
+/// Average pooling; the divisor is always `kh * kw` (padding counts as zeros).
+pub fn avg_pool2d_forward(s: &PoolShape, x: &[f32], out: &mut [f32]) {
+    let (oh, ow) = s.out_hw();
+    let scale = 1.0 / (s.kh * s.kw) as f32;
+    out.par_chunks_mut(oh * ow)
+        .zip(x.par_chunks(s.h * s.w))
+        .with_min_len(s.min_planes())
+        .for_each(|(o, plane)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (y0, y1, x0, x1) = s.window(oy, ox);
+                    let mut acc = 0.0f32;
+                    for y in y0..y1 {
+                        acc += plane[y * s.w + x0..y * s.w + x1].iter().sum::<f32>();
+                    }
+                    o[oy * ow + ox] = acc * scale;
+                }
+            }
+        });
+}
+
+/// Average pooling backward: each output gradient spread evenly over its window; `dx` is
+/// overwritten.
+pub fn avg_pool2d_backward(s: &PoolShape, dy: &[f32], dx: &mut [f32]) {
+    let (oh, ow) = s.out_hw();
+    let scale = 1.0 / (s.kh * s.kw) as f32;
+    dx.par_chunks_mut(s.h * s.w)
+        .zip(dy.par_chunks(oh * ow))
+        .with_min_len(s.min_planes())
+        .for_each(|(d, g)| {
+            d.fill(0.0);
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (y0, y1, x0, x1) = s.window(oy, ox);
+                    let gv = g[oy * ow + ox] * scale;
+                    for y in y0..y1 {
+                        for v in &mut d[y * s.w + x0..y * s.w + x1] {
+                            *v += gv;
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Mean of each `hw`-element plane of `x` into `out: [planes]`.
+pub fn global_avg_pool2d_forward(x: &[f32], hw: usize, out: &mut [f32]) {
+    let scale = 1.0 / hw as f32;
+    out.par_iter_mut()
+        .zip(x.par_chunks(hw))
+        .with_min_len((4096 / hw.max(1)).max(1))
+        .for_each(|(o, plane)| *o = super::vector::sum(plane) * scale);
+}
+
+/// Global average pooling backward: `dx` plane `p` filled with `dy[p] / hw`.
+pub fn global_avg_pool2d_backward(dy: &[f32], hw: usize, dx: &mut [f32]) {
+    let scale = 1.0 / hw as f32;
+    dx.par_chunks_mut(hw)
+        .zip(dy.par_iter())
+        .with_min_len((4096 / hw.max(1)).max(1))
+        .for_each(|(d, &g)| d.fill(g * scale));
+}
+
+/// Calls `f(plane, oy, ox, y, x)` for every output and every input position of its window
+/// that is inside the plane: the loops the references share.
+fn for_each_window_tap(s: &PoolShape, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
+    let (oh, ow) = s.out_hw();
+    for p in 0..s.planes {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ky in 0..s.kh {
+                    for kx in 0..s.kw {
+                        let y = (oy * s.stride.0 + ky) as isize - s.padding.0 as isize;
+                        let x = (ox * s.stride.1 + kx) as isize - s.padding.1 as isize;
+                        if y >= 0 && x >= 0 && y < s.h as isize && x < s.w as isize {
+                            f(p, oy, ox, y as usize, x as usize);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max pooling as plain loops: `(out, idx)`, the oracle for [`max_pool2d_forward`].
+pub fn max_pool2d_reference(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+    let (oh, ow) = s.out_hw();
+    let mut out = vec![f32::NEG_INFINITY; s.planes * oh * ow];
+    let mut idx = vec![u32::MAX; out.len()];
+    for_each_window_tap(s, |p, oy, ox, y, xx| {
+        let o = (p * oh + oy) * ow + ox;
+        let v = x[(p * s.h + y) * s.w + xx];
+        if idx[o] == u32::MAX || v > out[o] {
+            out[o] = v;
+            idx[o] = (y * s.w + xx) as u32;
+        }
+    });
+    (out, idx)
+}
+
+/// Average pooling as plain loops, the oracle for [`avg_pool2d_forward`].
+pub fn avg_pool2d_reference(s: &PoolShape, x: &[f32]) -> Vec<f32> {
+    let (oh, ow) = s.out_hw();
+    let mut out = vec![0.0f32; s.planes * oh * ow];
+    let div = (s.kh * s.kw) as f32;
+    for_each_window_tap(s, |p, oy, ox, y, xx| {
+        out[(p * oh + oy) * ow + ox] += x[(p * s.h + y) * s.w + xx] / div;
+    });
+    out
+}
+
+/// Average pooling backward as plain loops, the oracle for [`avg_pool2d_backward`].
+pub fn avg_pool2d_backward_reference(s: &PoolShape, dy: &[f32]) -> Vec<f32> {
+    let (oh, ow) = s.out_hw();
+    let mut dx = vec![0.0f32; s.planes * s.h * s.w];
+    let div = (s.kh * s.kw) as f32;
+    for_each_window_tap(s, |p, oy, ox, y, xx| {
+        dx[(p * s.h + y) * s.w + xx] += dy[(p * oh + oy) * ow + ox] / div;
+    });
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32
+                    / 500.0
+                    - 1.0
+            })
+            .collect()
+    }
+
+    fn close(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5)
+    }
+
+    fn pool(
+        planes: usize,
+        hw: (usize, usize),
+        k: (usize, usize),
+        st: usize,
+        pad: usize,
+    ) -> PoolShape {
+        PoolShape {
+            planes,
+            h: hw.0,
+            w: hw.1,
+            kh: k.0,
+            kw: k.1,
+            stride: (st, st),
+            padding: (pad, pad),
+        }
+    }
+
+    fn awkward() -> Vec<PoolShape> {
+        vec![
+            pool(6, (8, 8), (2, 2), 2, 0),
+            pool(5, (7, 9), (2, 2), 2, 0),
+            pool(3, (7, 7), (3, 3), 2, 1),
+            pool(1, (5, 6), (3, 2), 1, 1),
+            pool(700, (6, 5), (3, 3), 3, 1),
+            pool(2, (9, 4), (4, 4), 2, 2),
+        ]
+    }
+
+    #[test]
+    fn max_pool_matches_reference() {
+        for s in awkward() {
+            assert_eq!(s.problem(), None);
+            let (oh, ow) = s.out_hw();
+            let x = values(s.planes * s.h * s.w, 1);
+            let mut out = vec![0.0; s.planes * oh * ow];
+            let mut idx = vec![0; out.len()];
+            max_pool2d_forward(&s, &x, &mut out, &mut idx);
+            let (r, ri) = max_pool2d_reference(&s, &x);
+            assert_eq!(out, r, "{s:?}");
+            assert_eq!(idx, ri, "{s:?}");
+            // Backward: each gradient lands on its arg-max, summed where windows share one.
+            let dy = values(out.len(), 2);
+            let mut dx = vec![f32::NAN; x.len()];
+            max_pool2d_backward(&s, &dy, &idx, &mut dx);
+            let mut rdx = vec![0.0; x.len()];
+            for (o, (&g, &i)) in dy.iter().zip(&ri).enumerate() {
+                rdx[o / (oh * ow) * s.h * s.w + i as usize] += g;
+            }
+            assert!(close(&dx, &rdx), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn avg_pool_matches_reference() {
+        for s in awkward() {
+            let (oh, ow) = s.out_hw();
+            let x = values(s.planes * s.h * s.w, 3);
+            let mut out = vec![0.0; s.planes * oh * ow];
+            avg_pool2d_forward(&s, &x, &mut out);
+            assert!(close(&out, &avg_pool2d_reference(&s, &x)), "{s:?}");
+            let dy = values(out.len(), 4);
+            let mut dx = vec![f32::NAN; x.len()];
+            avg_pool2d_backward(&s, &dy, &mut dx);
+            assert!(close(&dx, &avg_pool2d_backward_reference(&s, &dy)), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn padded_average_counts_the_padding() {
+        // 2x2 plane, 3x3 window, padding 1: the single output sums all four over nine.
+        let s = pool(1, (2, 2), (3, 3), 1, 1);
+        let mut out = vec![0.0; 4];
+        avg_pool2d_forward(&s, &[1.0, 2.0, 3.0, 4.0], &mut out);
+        assert_eq!(s.out_hw(), (2, 2));
+        assert!((out[0] - 10.0 / 9.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn global_average_by_hand() {
+        let x = [1.0, 2.0, 3.0, 6.0, 10.0, 20.0];
+        let mut out = [0.0; 2];
+        global_avg_pool2d_forward(&x, 3, &mut out);
+        assert_eq!(out, [2.0, 12.0]);
+        let mut dx = [0.0; 6];
+        global_avg_pool2d_backward(&[3.0, 6.0], 3, &mut dx);
+        assert_eq!(dx, [1.0, 1.0, 1.0, 2.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn bad_pooling_is_named() {
+        assert!(pool(1, (4, 4), (2, 2), 2, 2)
+            .problem()
+            .unwrap()
+            .contains("at most half"));
+        assert!(pool(1, (2, 2), (5, 5), 1, 1)
+            .problem()
+            .unwrap()
+            .contains("larger than"));
+    }
+}

@@ -20,7 +20,10 @@ pub fn build(name: &str, channels: usize, classes: usize) -> anyhow::Result<Box<
         "mlp" => Box::new(mlp(channels * 28 * 28, classes)),
         "lenet5" => Box::new(lenet5(channels, classes)),
         "resnet20" => Box::new(resnet20(channels, classes)),
-        other => bail!("unknown model '{other}'; choose one of: {}", IMAGE_MODELS.join(", ")),
+        other => bail!(
+            "unknown model '{other}'; choose one of: {}",
+            IMAGE_MODELS.join(", ")
+        ),
     })
 }
 

@@ -14,14 +14,24 @@ pub struct Conv2d {
 
 impl Conv2d {
     /// A square-kernel convolution with PyTorch's default initialization.
-    pub fn new(in_channels: usize, out_channels: usize, kernel: usize, options: Conv2dOptions, bias: bool) -> Conv2d {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        options: Conv2dOptions,
+        bias: bool,
+    ) -> Conv2d {
         let groups = options.groups.max(1);
         assert!(
-            in_channels % groups == 0 && out_channels % groups == 0,
+            in_channels.is_multiple_of(groups) && out_channels.is_multiple_of(groups),
             "Conv2d: {groups} groups must divide {in_channels} input and {out_channels} output channels"
         );
         let (w, b) = init::conv2d_default(out_channels, in_channels / groups, kernel, kernel);
-        Conv2d { weight: w.requires_grad_(), bias: bias.then(|| b.requires_grad_()), options }
+        Conv2d {
+            weight: w.requires_grad_(),
+            bias: bias.then(|| b.requires_grad_()),
+            options,
+        }
     }
 }
 

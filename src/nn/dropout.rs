@@ -11,7 +11,10 @@ pub struct Dropout {
 
 impl Dropout {
     pub fn new(p: f32) -> Dropout {
-        assert!((0.0..1.0).contains(&p), "Dropout: probability {p} must be in [0, 1)");
+        assert!(
+            (0.0..1.0).contains(&p),
+            "Dropout: probability {p} must be in [0, 1)"
+        );
         Dropout { p, training: true }
     }
 }

@@ -14,7 +14,10 @@ impl Linear {
     /// PyTorch's default initialization (Kaiming-uniform weight, uniform bias).
     pub fn new(in_features: usize, out_features: usize, bias: bool) -> Linear {
         let (w, b) = init::linear_default(out_features, in_features);
-        Linear { weight: w.requires_grad_(), bias: bias.then(|| b.requires_grad_()) }
+        Linear {
+            weight: w.requires_grad_(),
+            bias: bias.then(|| b.requires_grad_()),
+        }
     }
 }
 

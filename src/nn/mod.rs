@@ -57,7 +57,10 @@ pub fn join(prefix: &str, name: &str) -> String {
 pub trait ModuleExt: Module {
     /// The trained parameters, in a fixed order (optimizer state is indexed by it).
     fn parameters(&self) -> Vec<Tensor> {
-        self.named_parameters().into_iter().map(|(_, t)| t).collect()
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
@@ -86,10 +89,16 @@ pub trait ModuleExt: Module {
     /// with the same shape and no unknown name may appear (PyTorch's `strict=True`).
     fn load_state_dict(&self, state: &[(String, Tensor)]) -> anyhow::Result<()> {
         let mine = self.state_dict();
-        let missing: Vec<&str> =
-            mine.iter().filter(|(n, _)| !state.iter().any(|(s, _)| s == n)).map(|(n, _)| n.as_str()).collect();
-        let unexpected: Vec<&str> =
-            state.iter().filter(|(s, _)| !mine.iter().any(|(n, _)| n == s)).map(|(s, _)| s.as_str()).collect();
+        let missing: Vec<&str> = mine
+            .iter()
+            .filter(|(n, _)| !state.iter().any(|(s, _)| s == n))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let unexpected: Vec<&str> = state
+            .iter()
+            .filter(|(s, _)| !mine.iter().any(|(n, _)| n == s))
+            .map(|(s, _)| s.as_str())
+            .collect();
         if !missing.is_empty() || !unexpected.is_empty() {
             bail!(
                 "the weights do not fit this model: missing {:?}, unexpected {:?} (was the checkpoint written for another model?)",

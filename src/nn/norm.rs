@@ -53,9 +53,21 @@ impl Module for BatchNorm {
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
         f(&join(prefix, "weight"), &self.weight, Role::Parameter);
         f(&join(prefix, "bias"), &self.bias, Role::Parameter);
-        f(&join(prefix, "running_mean"), &self.running_mean, Role::Buffer);
-        f(&join(prefix, "running_var"), &self.running_var, Role::Buffer);
-        f(&join(prefix, "num_batches_tracked"), &self.num_batches_tracked, Role::Buffer);
+        f(
+            &join(prefix, "running_mean"),
+            &self.running_mean,
+            Role::Buffer,
+        );
+        f(
+            &join(prefix, "running_var"),
+            &self.running_var,
+            Role::Buffer,
+        );
+        f(
+            &join(prefix, "num_batches_tracked"),
+            &self.num_batches_tracked,
+            Role::Buffer,
+        );
     }
 
     fn set_training(&mut self, training: bool) {
@@ -72,13 +84,22 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     pub fn new(features: usize) -> LayerNorm {
-        LayerNorm { weight: Tensor::ones(&[features]).requires_grad_(), bias: Tensor::zeros(&[features]).requires_grad_(), eps: 1e-5 }
+        LayerNorm {
+            weight: Tensor::ones(&[features]).requires_grad_(),
+            bias: Tensor::zeros(&[features]).requires_grad_(),
+            eps: 1e-5,
+        }
     }
 }
 
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.layer_norm(Some(&self.weight), Some(&self.bias), self.eps)
+        x.layer_norm(
+            self.weight.shape(),
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+        )
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {

@@ -13,7 +13,11 @@ pub struct MaxPool2d {
 impl MaxPool2d {
     /// A `kernel x kernel` window moved by `kernel` (PyTorch's default stride).
     pub fn new(kernel: usize) -> MaxPool2d {
-        MaxPool2d { kernel, stride: kernel, padding: 0 }
+        MaxPool2d {
+            kernel,
+            stride: kernel,
+            padding: 0,
+        }
     }
 }
 
@@ -34,7 +38,11 @@ pub struct AvgPool2d {
 
 impl AvgPool2d {
     pub fn new(kernel: usize) -> AvgPool2d {
-        AvgPool2d { kernel, stride: kernel, padding: 0 }
+        AvgPool2d {
+            kernel,
+            stride: kernel,
+            padding: 0,
+        }
     }
 }
 
