@@ -1,13 +1,20 @@
 //! `neurite bench WORKLOAD`: throughput of the spec's benchmark workloads.
 
+use crate::autograd::no_grad;
 use crate::kernels::gemm::{sgemm, Gemm};
 use crate::kernels::parallel::num_threads;
+use crate::models;
+use crate::nn::ModuleExt;
+use crate::ops::conv::{resnet20_conv_shapes, time_conv2d};
+use crate::optim::{Optimizer, Sgd, SgdConfig};
+use crate::tensor::Tensor;
 use anyhow::bail;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Workload id: W5 (matrix product); `all` runs every workload available.
+    /// Workload id: W1 (mlp train step), W2 (lenet5), W3 (resnet20), W5 (matrix product and
+    /// resnet20 convolutions), W6 (inference); `all` runs every one available.
     workload: String,
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 9)]
@@ -58,33 +65,156 @@ fn bench_w5(repeats: usize) -> Vec<Measurement> {
         .collect()
 }
 
+/// The resnet20 convolutions (batch 128), forward plus backward, as one rate.
+fn bench_conv(repeats: usize) -> Measurement {
+    let shapes = resnet20_conv_shapes(128);
+    let iters = repeats.clamp(1, 3);
+    let (mut flops, mut secs) = (0.0, 0.0);
+    for (shape, count) in &shapes {
+        let (fwd, bwd) = time_conv2d(shape, iters);
+        // Backward computes two products of the forward's size (input and weight gradients).
+        flops += *count as f64 * 3.0 * shape.forward_flops();
+        secs += *count as f64 * (fwd + bwd);
+    }
+    Measurement {
+        id: "W5".into(),
+        what: "conv2d fwd+bwd, resnet20 shapes, batch 128".into(),
+        value: flops / secs / 1e9,
+        unit: "GFLOP/s",
+    }
+}
+
+/// Random images and labels standing in for a batch already in memory.
+fn synthetic_batch(batch: usize) -> (Tensor, Vec<usize>) {
+    let x = Tensor::randn(&[batch, 1, 28, 28], 0.0, 1.0);
+    let y = (0..batch).map(|i| (i * 7) % 10).collect();
+    (x, y)
+}
+
+/// Steady-state training steps of an image model (W1-W3), in images per second.
+fn bench_train(
+    id: &str,
+    model: &str,
+    batch: usize,
+    sgd: SgdConfig,
+    repeats: usize,
+) -> anyhow::Result<Measurement> {
+    crate::manual_seed(0);
+    let mut net = models::build(model, 1, 10)?;
+    net.set_training(true);
+    let params = net.parameters();
+    let mut opt = Sgd::new(sgd);
+    let (x, y) = synthetic_batch(batch);
+    let mut step = || {
+        net.zero_grad();
+        let loss = net.forward(&x).cross_entropy(&y);
+        loss.backward();
+        opt.step(&params);
+    };
+    // Short steps are timed in groups so that timer resolution and noise matter less.
+    let group = if model == "resnet20" { 1 } else { 10 };
+    let secs = median_seconds(repeats, || (0..group).for_each(|_| step())) / group as f64;
+    Ok(Measurement {
+        id: id.into(),
+        what: format!("{model} train step, batch {batch}"),
+        value: batch as f64 / secs,
+        unit: "images/s",
+    })
+}
+
+/// Inference over 10,000 images in batches of 1,000 (W6).
+fn bench_inference(model: &str, repeats: usize) -> anyhow::Result<Measurement> {
+    crate::manual_seed(0);
+    let mut net = models::build(model, 1, 10)?;
+    net.set_training(false);
+    let (x, _) = synthetic_batch(1000);
+    let secs = median_seconds(repeats.min(5), || {
+        no_grad(|| {
+            for _ in 0..10 {
+                net.forward(&x);
+            }
+        })
+    });
+    Ok(Measurement {
+        id: "W6".into(),
+        what: format!("{model} inference, batch 1000"),
+        value: 10_000.0 / secs,
+        unit: "images/s",
+    })
+}
+
+fn sgd(lr: f32, momentum: f32, weight_decay: f32) -> SgdConfig {
+    SgdConfig {
+        lr,
+        momentum,
+        weight_decay,
+        ..Default::default()
+    }
+}
+
+fn workload(id: &str, repeats: usize) -> anyhow::Result<Vec<Measurement>> {
+    Ok(match id {
+        "W1" => vec![bench_train("W1", "mlp", 128, sgd(0.01, 0.9, 0.0), repeats)?],
+        "W2" => vec![bench_train(
+            "W2",
+            "lenet5",
+            64,
+            sgd(0.01, 0.9, 0.0),
+            repeats,
+        )?],
+        "W3" => vec![bench_train(
+            "W3",
+            "resnet20",
+            128,
+            sgd(0.1, 0.9, 5e-4),
+            repeats,
+        )?],
+        "W5" => {
+            let mut m = bench_w5(repeats);
+            m.push(bench_conv(repeats));
+            m
+        }
+        "W6" => vec![
+            bench_inference("lenet5", repeats)?,
+            bench_inference("resnet20", repeats)?,
+        ],
+        other => bail!("unknown workload '{other}'; available: W1, W2, W3, W5, W6, all"),
+    })
+}
+
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let id = args.workload.to_uppercase();
-    let results = match id.as_str() {
-        "W5" => bench_w5(args.repeats),
-        "ALL" => bench_w5(args.repeats),
-        other => bail!("unknown workload '{other}'; available: W5, all"),
+    let ids: Vec<&str> = if id == "ALL" {
+        vec!["W1", "W2", "W3", "W5", "W6"]
+    } else {
+        vec![id.as_str()]
     };
-    for m in &results {
-        if args.json {
-            println!(
-                "{{\"id\":\"{}\",\"what\":\"{}\",\"value\":{:.2},\"unit\":\"{}\",\"threads\":{}}}",
-                m.id,
-                m.what,
-                m.value,
-                m.unit,
-                num_threads()
-            );
-        } else {
-            println!(
-                "{:<4} {:<40} {:>10.2} {}  ({} threads)",
-                m.id,
-                m.what,
-                m.value,
-                m.unit,
-                num_threads()
-            );
+    for id in ids {
+        for m in workload(id, args.repeats)? {
+            print_measurement(&m, args.json);
         }
     }
     Ok(0)
+}
+
+fn print_measurement(m: &Measurement, json: bool) {
+    if json {
+        println!(
+            "{{\"id\":\"{}\",\"what\":\"{}\",\"value\":{:.2},\"unit\":\"{}\",\"threads\":{}}}",
+            m.id,
+            m.what,
+            m.value,
+            m.unit,
+            num_threads()
+        );
+    } else {
+        println!(
+            "{:<4} {:<44} {:>10.2} {}  ({} threads)",
+            m.id,
+            m.what,
+            m.value,
+            m.unit,
+            num_threads()
+        );
+    }
 }
