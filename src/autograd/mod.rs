@@ -188,8 +188,9 @@ fn accumulate_into_leaf(t: &Tensor, g: Tensor) {
     let mut slot = t.inner.grad.lock().unwrap();
     *slot = Some(match slot.take() {
         Some(prev) => prev.add(&g),
-        // Own the buffer: the gradient may be a view of something else.
-        None => g.contiguous_copy(),
+        // The stored gradient must own its buffer (optimizers and clipping may scale it in
+        // place): copy only when the backward rule returned a view or a shared tensor.
+        None => g.into_exclusive(),
     });
 }
 

@@ -53,37 +53,28 @@ impl Optimizer for Sgd {
         self.buffers.resize(params.len(), None);
         for (p, buf) in params.iter().zip(self.buffers.iter_mut()) {
             let Some(grad) = p.grad() else { continue };
-            let grad = grad.to_vec();
-            if buf.as_ref().is_some_and(|b| b.len() != grad.len()) {
+            if buf.as_ref().is_some_and(|b| b.len() != grad.numel()) {
                 panic!("SGD: momentum buffer does not match the parameter's size: the parameter list changed");
             }
-            p.with_slice_mut(|w| {
-                let mut g: Vec<f32> = grad
-                    .iter()
-                    .zip(w.iter())
-                    .map(|(&g, &w)| g + c.weight_decay * w)
-                    .collect();
-                if c.momentum != 0.0 {
-                    match buf {
-                        None => *buf = Some(g.clone()),
-                        Some(b) => {
-                            for (bi, &gi) in b.iter_mut().zip(&g) {
-                                *bi = c.momentum * *bi + (1.0 - c.dampening) * gi;
-                            }
+            let first = buf.is_none();
+            if c.momentum != 0.0 && first {
+                *buf = Some(vec![0.0; grad.numel()]);
+            }
+            grad.with_slice(|g| {
+                p.with_slice_mut(|w| match buf.as_mut().filter(|_| c.momentum != 0.0) {
+                    None => {
+                        for (wi, &gi) in w.iter_mut().zip(g) {
+                            *wi -= c.lr * (gi + c.weight_decay * *wi);
                         }
                     }
-                    let b = buf.as_ref().unwrap();
-                    if c.nesterov {
-                        for (gi, &bi) in g.iter_mut().zip(b) {
-                            *gi += c.momentum * bi;
+                    Some(b) => {
+                        for ((wi, &gi), bi) in w.iter_mut().zip(g).zip(b.iter_mut()) {
+                            let d = gi + c.weight_decay * *wi;
+                            *bi = if first { d } else { c.momentum * *bi + (1.0 - c.dampening) * d };
+                            *wi -= c.lr * if c.nesterov { d + c.momentum * *bi } else { *bi };
                         }
-                    } else {
-                        g.copy_from_slice(b);
                     }
-                }
-                for (wi, &gi) in w.iter_mut().zip(&g) {
-                    *wi -= c.lr * gi;
-                }
+                })
             });
         }
     }

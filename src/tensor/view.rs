@@ -2,6 +2,7 @@
 
 use super::layout::{contiguous_strides, numel, Layout};
 use super::Tensor;
+use std::sync::Arc;
 
 impl Tensor {
     /// A dense copy when the tensor is a non-contiguous view, else the tensor itself.
@@ -10,6 +11,17 @@ impl Tensor {
             return self.clone();
         }
         self.contiguous_copy()
+    }
+
+    /// This tensor if it is the only user of a dense buffer of its own, else a copy: the
+    /// result can be modified in place without affecting any other tensor.
+    pub(crate) fn into_exclusive(self) -> Tensor {
+        let whole = self.is_contiguous() && self.layout().offset == 0 && self.read_storage().len() == self.numel();
+        if whole && Arc::strong_count(&self.inner.storage) == 1 && Arc::strong_count(&self.inner) == 1 {
+            self
+        } else {
+            Tensor::from_vec(self.to_vec(), self.shape())
+        }
     }
 
     /// Always a fresh dense buffer (recorded: the gradient passes through unchanged).
