@@ -97,26 +97,32 @@ pub fn plot_curves_with(path: &Path, chart: &CurveChart, series: &[Series]) -> a
         .or_else(|| span(all().map(|p| p.1)).map(|(lo, hi)| pad(lo, hi)))
         .unwrap_or((0.0, 1.0));
     let mut canvas = Canvas::new(SIZE.0, SIZE.1, [255, 255, 255]);
+    let legend = legend_corner(&series, (y_lo, y_hi));
+    // The x range is widened a little so the first and last markers are not cut in half.
     if chart.log_x {
         let (lo, hi) = if x_hi > x_lo {
             (x_lo, x_hi)
         } else {
             (x_lo / 2.0, x_hi * 2.0)
         };
-        draw(
-            &mut canvas,
-            chart,
-            &series,
-            (lo..hi).log_scale(),
-            y_lo..y_hi,
-        )?;
+        let f = (hi / lo).powf(0.02);
+        let x = (lo / f..hi * f).log_scale();
+        draw(&mut canvas, chart, &series, x, y_lo..y_hi, legend)?;
     } else {
         let (lo, hi) = if x_hi > x_lo {
             (x_lo, x_hi)
         } else {
             (x_lo - 0.5, x_hi + 0.5)
         };
-        draw(&mut canvas, chart, &series, lo..hi, y_lo..y_hi)?;
+        let m = 0.02 * (hi - lo);
+        draw(
+            &mut canvas,
+            chart,
+            &series,
+            lo - m..hi + m,
+            y_lo..y_hi,
+            legend,
+        )?;
     }
     canvas.save(path)
 }
@@ -172,6 +178,39 @@ fn pad(lo: f64, hi: f64) -> (f64, f64) {
     (lo - m, hi + m)
 }
 
+/// The upper-right corner for the legend, unless the right third of the data lies mostly in
+/// the upper half of the y range (rising curves such as accuracy): then the lower right.
+fn legend_corner(series: &[Series], (y_lo, y_hi): (f64, f64)) -> SeriesLabelPosition {
+    let x_max = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let x_min = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold(f64::INFINITY, f64::min);
+    let cut = x_max - (x_max - x_min) / 3.0;
+    let mid = 0.5 * (y_lo + y_hi);
+    let (high, all) = series
+        .iter()
+        .flat_map(|s| s.points.iter().filter(|p| p.0 >= cut))
+        .fold((0, 0), |(h, a), p| (h + usize::from(p.1 > mid), a + 1));
+    if 2 * high > all {
+        SeriesLabelPosition::LowerRight
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
+}
+
+/// A tick label without needless digits: `2` rather than `2.0`, `0.35` rather than `0.350`.
+pub fn tick_label(v: f64) -> String {
+    if (v - v.round()).abs() <= 1e-9 * v.abs().max(1.0) {
+        return format!("{}", v.round());
+    }
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// Line colours, one per series in turn (colour-blind-safe Okabe-Ito palette).
 const PALETTE: [RGBColor; 6] = [
     RGBColor(0, 114, 178),
@@ -189,11 +228,13 @@ fn draw<X>(
     series: &[Series],
     x: X,
     y: std::ops::Range<f64>,
+    legend: SeriesLabelPosition,
 ) -> anyhow::Result<()>
 where
     X: AsRangedCoord<Value = f64>,
     X::CoordDescType: ValueFormatter<f64>,
 {
+    let fmt = |v: &f64| tick_label(*v);
     let text = fonts_ready();
     let (w, h) = (canvas.width, canvas.height);
     let root = BitMapBackend::with_buffer(&mut canvas.pixels, (w, h)).into_drawing_area();
@@ -212,6 +253,8 @@ where
         mesh.x_desc(&chart.x_label)
             .y_desc(&chart.y_label)
             .label_style((FONT, 16))
+            .x_label_formatter(&fmt)
+            .y_label_formatter(&fmt)
             .axis_desc_style((FONT, 18));
     } else {
         mesh.disable_x_axis().disable_y_axis();
@@ -237,7 +280,7 @@ where
     }
     if text && !series.is_empty() {
         ctx.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font((FONT, 16))
@@ -291,6 +334,24 @@ mod tests {
             std::fs::read_dir(&dir).unwrap().count(),
             1,
             "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn tick_labels_and_legend_corner() {
+        assert_eq!(tick_label(2.0), "2");
+        assert_eq!(tick_label(60000.0), "60000");
+        assert_eq!(tick_label(0.35), "0.35");
+        assert_eq!(tick_label(-1.5), "-1.5");
+        let rising = Series::new("a", (0..9).map(|i| (i as f64, i as f64)).collect());
+        let falling = Series::new("b", (0..9).map(|i| (i as f64, 8.0 - i as f64)).collect());
+        assert_eq!(
+            legend_corner(&[rising], (0.0, 8.0)),
+            SeriesLabelPosition::LowerRight
+        );
+        assert_eq!(
+            legend_corner(&[falling], (0.0, 8.0)),
+            SeriesLabelPosition::UpperRight
         );
     }
 
