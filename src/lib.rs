@@ -22,6 +22,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod tensor;
+pub mod viz;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
 pub use tensor::rng::manual_seed;
