@@ -70,8 +70,17 @@ impl Optimizer for Sgd {
                     Some(b) => {
                         for ((wi, &gi), bi) in w.iter_mut().zip(g).zip(b.iter_mut()) {
                             let d = gi + c.weight_decay * *wi;
-                            *bi = if first { d } else { c.momentum * *bi + (1.0 - c.dampening) * d };
-                            *wi -= c.lr * if c.nesterov { d + c.momentum * *bi } else { *bi };
+                            *bi = if first {
+                                d
+                            } else {
+                                c.momentum * *bi + (1.0 - c.dampening) * d
+                            };
+                            *wi -= c.lr
+                                * if c.nesterov {
+                                    d + c.momentum * *bi
+                                } else {
+                                    *bi
+                                };
                         }
                     }
                 })

@@ -16,8 +16,13 @@ impl Tensor {
     /// This tensor if it is the only user of a dense buffer of its own, else a copy: the
     /// result can be modified in place without affecting any other tensor.
     pub(crate) fn into_exclusive(self) -> Tensor {
-        let whole = self.is_contiguous() && self.layout().offset == 0 && self.read_storage().len() == self.numel();
-        if whole && Arc::strong_count(&self.inner.storage) == 1 && Arc::strong_count(&self.inner) == 1 {
+        let whole = self.is_contiguous()
+            && self.layout().offset == 0
+            && self.read_storage().len() == self.numel();
+        if whole
+            && Arc::strong_count(&self.inner.storage) == 1
+            && Arc::strong_count(&self.inner) == 1
+        {
             self
         } else {
             Tensor::from_vec(self.to_vec(), self.shape())
