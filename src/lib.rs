@@ -8,6 +8,7 @@
 //! - [`init`]: seeded weight initialization (Xavier, Kaiming, PyTorch defaults);
 //! - [`gradcheck`]: finite-difference checks of every op;
 //! - [`data`]: data sets, normalization, augmentation and mini-batch loading;
+//! - [`train`]: the training loop, evaluation, metrics and checkpoints of a run;
 //! - [`cli`]: the `neurite` command.
 
 pub mod autograd;
@@ -22,6 +23,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod tensor;
+pub mod train;
 pub mod viz;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};

@@ -1,7 +1,10 @@
 //! The `neurite` command: argument parsing and one module per subcommand.
 
 mod bench;
+mod eval;
 mod gradcheck;
+mod predict;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +25,12 @@ enum Command {
     Gradcheck(gradcheck::Args),
     /// Measure the speed of a benchmark workload (see shared spec: W1-W7).
     Bench(bench::Args),
+    /// Train a zoo model (mlp, lenet5, resnet20) on Fashion-MNIST.
+    Train(train::Args),
+    /// Test accuracy and loss of saved weights.
+    Eval(eval::Args),
+    /// The top classes of PNG or JPEG images.
+    Predict(predict::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -31,6 +40,9 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Gradcheck(args) => gradcheck::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,186 @@
+//! `neurite predict MODEL --weights PATH IMAGE...`: the top classes of PNG or JPEG images.
+//!
+//! Each image becomes what the model saw in training: grayscale (transparent pixels over
+//! white), fitted into 28 x 28 keeping its aspect ratio (Lanczos-3 resampling, the rest
+//! black), pixels scaled to `[0, 1]`, then normalized with the checkpoint's constants.
+//! Fashion-MNIST shows a light object on a black background, while a photo usually shows a
+//! dark object on a light one: `--invert auto` (the default) inverts an image whose border
+//! is mostly light; `yes` and `no` force the choice.
+
+use crate::data::mnist::MNIST_SIDE;
+use crate::data::{find_data_dir, DatasetKind, ImageDataset, Normalization, Split};
+use crate::train::load_weights;
+use crate::Tensor;
+use anyhow::{bail, Context, Result};
+use image::imageops::FilterType;
+use image::{DynamicImage, GrayImage};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model: mlp, lenet5 or resnet20.
+    model: String,
+    /// The weights (safetensors).
+    #[arg(long)]
+    weights: PathBuf,
+    /// PNG or JPEG files.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Invert the gray levels: auto (when the border is light), yes or no.
+    #[arg(long, default_value = "auto")]
+    invert: String,
+    /// How many classes to show per image.
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// The Fashion-MNIST directory, read only when the weights carry no normalization.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+/// Whether to invert the gray levels of an input image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invert {
+    Auto,
+    Yes,
+    No,
+}
+
+impl std::str::FromStr for Invert {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "auto" => Invert::Auto,
+            "yes" | "true" => Invert::Yes,
+            "no" | "false" => Invert::No,
+            _ => bail!("--invert '{s}': use auto, yes or no"),
+        })
+    }
+}
+
+/// Reads an image file, by its content (not its extension).
+pub fn read_image(path: &Path) -> Result<DynamicImage> {
+    let reader = image::ImageReader::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    reader
+        .decode()
+        .map_err(|e| anyhow::anyhow!("{} is not a PNG or JPEG image ({e})", path.display()))
+}
+
+/// The mean gray level (0 to 255) of the outermost ring of pixels.
+fn border_mean(g: &GrayImage) -> f32 {
+    let (w, h) = g.dimensions();
+    let (mut sum, mut n) = (0.0f32, 0usize);
+    for (x, y, p) in g.enumerate_pixels() {
+        if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
+            sum += p.0[0] as f32;
+            n += 1;
+        }
+    }
+    sum / n.max(1) as f32
+}
+
+/// The image as a `[28 * 28]` array of pixels in `[0, 1]`, light object on black.
+pub fn prepare_image(img: &DynamicImage, invert: Invert) -> Vec<f32> {
+    // Grayscale, with transparent pixels over white.
+    let la = img.to_luma_alpha8();
+    let gray = GrayImage::from_fn(la.width(), la.height(), |x, y| {
+        let [l, a] = la.get_pixel(x, y).0;
+        let a = a as f32 / 255.0;
+        image::Luma([(l as f32 * a + 255.0 * (1.0 - a)).round() as u8])
+    });
+    let invert = match invert {
+        Invert::Auto => border_mean(&gray) > 127.5,
+        Invert::Yes => true,
+        Invert::No => false,
+    };
+    let side = MNIST_SIDE as u32;
+    let (w, h) = gray.dimensions();
+    let scale = side as f32 / w.max(h) as f32;
+    let nw = ((w as f32 * scale).round() as u32).clamp(1, side);
+    let nh = ((h as f32 * scale).round() as u32).clamp(1, side);
+    let small = image::imageops::resize(&gray, nw, nh, FilterType::Lanczos3);
+    let (x0, y0) = ((side - nw) / 2, (side - nh) / 2);
+    let mut out = vec![0.0f32; MNIST_SIDE * MNIST_SIDE]; // [28, 28]
+    for (x, y, p) in small.enumerate_pixels() {
+        let v = p.0[0] as f32 / 255.0;
+        out[((y + y0) * side + x + x0) as usize] = if invert { 1.0 - v } else { v };
+    }
+    out
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let invert: Invert = args.invert.parse()?;
+    let class_names = DatasetKind::FashionMnist.class_names();
+    let model = crate::models::build(&args.model, 1, class_names.len())?;
+    let norm = match load_weights(&*model, &args.model, &args.weights)? {
+        Some(n) => n,
+        None => {
+            let dir = find_data_dir(args.data.as_deref())?;
+            let train = ImageDataset::load(&dir, DatasetKind::FashionMnist, Split::Train)?;
+            Normalization::from_dataset(&train)
+        }
+    };
+    let mut model = model;
+    model.set_training(false);
+    let _no_grad = crate::NoGradGuard::new();
+    for path in &args.images {
+        let mut pixels = prepare_image(&read_image(path)?, invert);
+        norm.apply_image(&mut pixels);
+        let x = Tensor::from_vec(pixels, &[1, 1, MNIST_SIDE, MNIST_SIDE]); // [1, 1, 28, 28]
+        let probs = model.forward(&x).softmax(-1).to_vec(); // [classes]
+        let mut order: Vec<usize> = (0..probs.len()).collect();
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+        println!("{}", path.display());
+        for (rank, &c) in order.iter().take(args.top.max(1)).enumerate() {
+            println!(
+                "  {}. {:<12} {:6.2}%",
+                rank + 1,
+                class_names[c],
+                100.0 * probs[c]
+            );
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, Luma};
+
+    #[test]
+    fn dark_object_on_white_is_inverted_and_fitted() {
+        // A 56 x 28 white image with a black 20 x 10 block in the middle.
+        let img = GrayImage::from_fn(56, 28, |x, y| {
+            Luma([if (18..38).contains(&x) && (9..19).contains(&y) {
+                0
+            } else {
+                255
+            }])
+        });
+        let px = prepare_image(&DynamicImage::ImageLuma8(img.clone()), Invert::Auto);
+        assert_eq!(px.len(), 784);
+        // Fitted to 28 x 14, centred vertically: rows 0..7 are padding (black).
+        assert!(px[..7 * 28].iter().all(|&v| v == 0.0));
+        // The block is light after inversion; the centre pixel is near 1.
+        assert!(px[14 * 28 + 14] > 0.9, "{}", px[14 * 28 + 14]);
+        // Its surroundings (the white background) are near 0.
+        assert!(px[8 * 28 + 1] < 0.1);
+        let plain = prepare_image(&DynamicImage::ImageLuma8(img), Invert::No);
+        assert!(plain[14 * 28 + 14] < 0.1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_an_image_is_named() {
+        let path =
+            std::env::temp_dir().join(format!("neurite-not-image-{}.png", std::process::id()));
+        std::fs::write(&path, b"hello, I am text").unwrap();
+        let err = format!("{:#}", read_image(&path).unwrap_err());
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(!err.contains('\n'));
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -1,0 +1,55 @@
+//! Test-set evaluation: the model in eval mode, no graph, batches in order.
+
+use crate::data::{eval_batches, ImageDataset, Normalization};
+use crate::nn::Module;
+use crate::tensor::Tensor;
+
+/// The batch size of evaluation (memory only; the result does not depend on it).
+pub const EVAL_BATCH: usize = 1000;
+
+/// The outcome of running a model over a labelled data set.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// Mean cross-entropy over all images.
+    pub loss: f32,
+    /// Fraction of images whose top class is the label.
+    pub accuracy: f32,
+    /// The predicted class of each image, in data-set order.
+    pub predictions: Vec<usize>,
+    /// The label of each image.
+    pub labels: Vec<usize>,
+}
+
+/// Evaluates `model` on `data`, normalized with `norm`, `batch_size` images at a time.
+/// Leaves the model in eval mode.
+pub fn evaluate(
+    model: &mut dyn Module,
+    data: &ImageDataset,
+    norm: &Normalization,
+    batch_size: usize,
+) -> Evaluation {
+    model.set_training(false);
+    let _no_grad = crate::NoGradGuard::new();
+    let mut loss_sum = 0.0f64;
+    let mut predictions = Vec::with_capacity(data.n);
+    let mut labels = Vec::with_capacity(data.n);
+    for batch in eval_batches(data, norm, batch_size) {
+        let x = Tensor::from_vec(batch.images, &batch.shape); // [B, C, H, W]
+        let logits = model.forward(&x); // [B, classes]
+        loss_sum += logits.cross_entropy(&batch.labels).item() as f64 * batch.labels.len() as f64;
+        predictions.extend(logits.argmax(1));
+        labels.extend(batch.labels);
+    }
+    let correct = predictions
+        .iter()
+        .zip(&labels)
+        .filter(|(p, l)| p == l)
+        .count();
+    let n = labels.len().max(1) as f64;
+    Evaluation {
+        loss: (loss_sum / n) as f32,
+        accuracy: (correct as f64 / n) as f32,
+        predictions,
+        labels,
+    }
+}

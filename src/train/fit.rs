@@ -1,0 +1,239 @@
+//! The training loop, plain enough to read top to bottom.
+
+use super::config::TrainConfig;
+use super::evaluate::{evaluate, Evaluation, EVAL_BATCH};
+use super::metrics::{write_log, EpochMetrics};
+use super::pictures::write_pictures;
+use super::state::{load_run, load_weights, model_checkpoint, save_run, METRICS_FILE, MODEL_FILE};
+use crate::data::{DataLoader, LoaderConfig, MnistData, Normalization};
+use crate::nn::ModuleExt;
+use crate::optim::clip_grad_norm;
+use crate::tensor::Tensor;
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where a run writes and how it starts (what does not change the numbers).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The output directory (checkpoints, metrics, pictures).
+    pub out: PathBuf,
+    /// Continue the run in `out` from its last checkpoint.
+    pub resume: bool,
+    /// Start from these weights instead of a random initialization.
+    pub init: Option<PathBuf>,
+    /// Show a progress bar per epoch (it also hides itself when stderr is not a terminal).
+    pub progress: bool,
+    /// Print one summary line per epoch to stderr.
+    pub log_epochs: bool,
+    /// Stop once this many epochs are finished in total (a time-boxed run; `--resume`
+    /// continues it as if it had never stopped). `None`: run all `config.epochs`.
+    pub stop_after: Option<usize>,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    pub model: String,
+    /// Final test accuracy (fraction).
+    pub accuracy: f32,
+    /// Final test loss.
+    pub loss: f32,
+    /// Epochs finished (including those before a resume).
+    pub epochs: usize,
+    /// Wall time of all epochs, training and evaluation.
+    pub seconds: f64,
+    /// Training images per second over all epochs.
+    pub images_per_second: f64,
+    /// Every epoch's metrics.
+    pub history: Vec<EpochMetrics>,
+}
+
+/// The seed of the thread's generator at the start of `epoch` (dropout and any other
+/// random op), so that a resumed run draws what an uninterrupted one would.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(epoch as u64 + 1)
+}
+
+/// Trains `config.model` on `data.train` (its first `limit_train` images), evaluating on
+/// `data.test` after each epoch and saving into `opts.out`.
+pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Result<TrainSummary> {
+    config.validate()?;
+    let mut train_set = data.train.clone();
+    if let Some(n) = config.limit_train {
+        train_set = train_set.limit(n);
+    }
+    let train_set = Arc::new(train_set);
+    let classes = train_set.class_names.len();
+
+    // Model, optimizer and schedule, fresh or as the last checkpoint left them.
+    crate::manual_seed(config.seed);
+    let mut model = crate::models::build(&config.model, train_set.channels, classes)?;
+    let mut optimizer = config.build_optimizer();
+    let mut norm = Normalization::from_dataset(&train_set);
+    let mut history = Vec::new();
+    let mut first_epoch = 0;
+    if opts.resume {
+        let saved = load_run(&opts.out)?;
+        model
+            .load_state_dict(&saved.model_state)
+            .context("--resume: the checkpoint does not fit the model")?;
+        optimizer.load_state(&saved.optimizer_state)?;
+        norm = saved.norm;
+        history = saved.history;
+        first_epoch = saved.epoch;
+    } else if let Some(init) = &opts.init {
+        load_weights(&*model, &config.model, init)?;
+    }
+    let params = model.parameters();
+
+    let loader = DataLoader::new(
+        train_set.clone(),
+        norm.clone(),
+        LoaderConfig {
+            batch_size: config.batch_size,
+            seed: config.seed,
+            augment: config.augment,
+            ..LoaderConfig::default()
+        },
+    );
+    let steps_per_epoch = loader.num_batches();
+    let schedule = config.schedule(steps_per_epoch)?;
+
+    let mut last_eval: Option<Evaluation> = None;
+    let last_epoch = opts
+        .stop_after
+        .map_or(config.epochs, |s| s.min(config.epochs));
+    for epoch in first_epoch..last_epoch {
+        crate::manual_seed(epoch_seed(config.seed, epoch));
+        model.set_training(true);
+        let bar = progress_bar(opts.progress, steps_per_epoch, epoch, config.epochs);
+        let started = Instant::now();
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut lr = schedule.lr_at(epoch * steps_per_epoch);
+        for (i, batch) in loader.epoch(epoch as u64).enumerate() {
+            let x = Tensor::from_vec(batch.images, &batch.shape); // [B, C, H, W]
+            let logits = model.forward(&x); // [B, classes]
+            let loss = logits.cross_entropy(&batch.labels);
+            model.zero_grad();
+            loss.backward();
+            if let Some(max_norm) = config.clip_grad {
+                clip_grad_norm(&params, max_norm);
+            }
+            lr = schedule.lr_at(epoch * steps_per_epoch + i);
+            optimizer.set_lr(lr);
+            optimizer.step(&params);
+
+            let b = batch.labels.len();
+            loss_sum += loss.item() as f64 * b as f64;
+            let predicted = logits.argmax(1);
+            correct += predicted
+                .iter()
+                .zip(&batch.labels)
+                .filter(|(p, l)| p == l)
+                .count();
+            seen += b;
+            if i % 10 == 0 || i + 1 == steps_per_epoch {
+                bar.set_message(format!(
+                    "loss {:.4}  acc {:.2}%  {:.0} img/s",
+                    loss_sum / seen as f64,
+                    100.0 * correct as f64 / seen as f64,
+                    seen as f64 / started.elapsed().as_secs_f64()
+                ));
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let train_seconds = started.elapsed().as_secs_f64();
+
+        let test = evaluate(&mut *model, &data.test, &norm, EVAL_BATCH);
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            train_loss: (loss_sum / seen.max(1) as f64) as f32,
+            train_accuracy: correct as f32 / seen.max(1) as f32,
+            test_loss: test.loss,
+            test_accuracy: test.accuracy,
+            lr,
+            seconds: started.elapsed().as_secs_f64(),
+            images_per_second: seen as f64 / train_seconds,
+        };
+        if opts.log_epochs {
+            eprintln!(
+                "epoch {:>3}/{}  train loss {:.4} acc {:.2}%  test loss {:.4} acc {:.2}%  lr {:.3e}  {:.0} img/s  {:.1} s",
+                metrics.epoch,
+                config.epochs,
+                metrics.train_loss,
+                100.0 * metrics.train_accuracy,
+                metrics.test_loss,
+                100.0 * metrics.test_accuracy,
+                metrics.lr,
+                metrics.images_per_second,
+                metrics.seconds
+            );
+        }
+        history.push(metrics);
+        write_log(&opts.out.join(METRICS_FILE), &history)?;
+        save_run(
+            &opts.out,
+            &*model,
+            &*optimizer,
+            config,
+            &norm,
+            epoch + 1,
+            (epoch + 1) * steps_per_epoch,
+        )?;
+        last_eval = Some(test);
+    }
+
+    // The final model, then the pictures of the run.
+    let test = match last_eval {
+        Some(t) => t,
+        None => evaluate(&mut *model, &data.test, &norm, EVAL_BATCH),
+    };
+    let mut final_ck = model_checkpoint(&*model, &config.model, &norm);
+    final_ck
+        .metadata
+        .insert("epoch".into(), history.len().to_string());
+    final_ck.save(&opts.out.join(MODEL_FILE))?;
+    write_pictures(&opts.out, &*model, &history, &test, &data.test.class_names)?;
+
+    let seconds: f64 = history.iter().map(|m| m.seconds).sum();
+    let images = (train_set.n * history.len()) as f64;
+    let train_seconds: f64 = history
+        .iter()
+        .map(|m| train_set.n as f64 / m.images_per_second.max(1e-9))
+        .sum();
+    Ok(TrainSummary {
+        model: config.model.clone(),
+        accuracy: test.accuracy,
+        loss: test.loss,
+        epochs: history.len(),
+        seconds,
+        images_per_second: if train_seconds > 0.0 {
+            images / train_seconds
+        } else {
+            0.0
+        },
+        history,
+    })
+}
+
+/// A bar over the steps of one epoch; hidden when not wanted.
+fn progress_bar(show: bool, steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+        )
+        .expect("progress bar template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{}/{epochs}", epoch + 1));
+    bar
+}

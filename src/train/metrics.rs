@@ -1,0 +1,122 @@
+//! The per-epoch metrics log, `OUT/metrics.jsonl`: one JSON object per line.
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// What one epoch measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochMetrics {
+    /// Counted from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (model in training mode).
+    pub train_loss: f32,
+    pub train_accuracy: f32,
+    pub test_loss: f32,
+    pub test_accuracy: f32,
+    /// The learning rate of the epoch's last step.
+    pub lr: f32,
+    /// Wall time of the epoch, training and test evaluation.
+    pub seconds: f64,
+    /// Training images per second (the training steps only).
+    pub images_per_second: f64,
+}
+
+impl EpochMetrics {
+    /// The JSON line of this epoch.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "train_accuracy": self.train_accuracy,
+            "test_loss": self.test_loss,
+            "test_accuracy": self.test_accuracy,
+            "lr": self.lr,
+            "seconds": self.seconds,
+            "images_per_second": self.images_per_second,
+        })
+    }
+
+    /// Reads a line written by [`EpochMetrics::to_json`].
+    pub fn from_json(v: &Value) -> Option<EpochMetrics> {
+        let f = |k: &str| v.get(k)?.as_f64();
+        Some(EpochMetrics {
+            epoch: v.get("epoch")?.as_u64()? as usize,
+            train_loss: f("train_loss")? as f32,
+            train_accuracy: f("train_accuracy")? as f32,
+            test_loss: f("test_loss")? as f32,
+            test_accuracy: f("test_accuracy")? as f32,
+            lr: f("lr")? as f32,
+            seconds: f("seconds")?,
+            images_per_second: f("images_per_second")?,
+        })
+    }
+}
+
+/// Writes the whole log (atomically: the file is rewritten each epoch, so a crash leaves
+/// the previous complete version).
+pub fn write_log(path: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let text: String = history
+        .iter()
+        .map(|m| format!("{}\n", m.to_json()))
+        .collect();
+    crate::checkpoint::write_atomic(path, text.as_bytes())
+}
+
+/// Reads a log; a missing file is an empty history.
+pub fn read_log(path: &Path) -> Result<Vec<EpochMetrics>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .as_ref()
+                .and_then(EpochMetrics::from_json)
+                .with_context(|| format!("{} line {}: not an epoch record", path.display(), i + 1))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_round_trip() {
+        let m = EpochMetrics {
+            epoch: 3,
+            train_loss: 0.5,
+            train_accuracy: 0.75,
+            test_loss: 0.625,
+            test_accuracy: 0.875,
+            lr: 0.25,
+            seconds: 1.5,
+            images_per_second: 1000.0,
+        };
+        let dir = std::env::temp_dir().join(format!("neurite-metrics-{}", std::process::id()));
+        let path = dir.join("metrics.jsonl");
+        write_log(
+            &path,
+            &[
+                m.clone(),
+                EpochMetrics {
+                    epoch: 4,
+                    ..m.clone()
+                },
+            ],
+        )
+        .unwrap();
+        let back = read_log(&path).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0], m);
+        std::fs::write(&path, "{\"epoch\": 1}\n").unwrap();
+        assert!(read_log(&path).unwrap_err().to_string().contains("line 1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

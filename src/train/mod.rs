@@ -1,0 +1,34 @@
+//! Training and evaluating the image classifiers of the zoo on MNIST-layout data.
+//!
+//! - [`config`]: the hyper-parameters, per-model recipes and their checks;
+//! - [`fit`]: the training loop ([`train`]);
+//! - [`evaluate`]: test-set accuracy and loss;
+//! - [`metrics`]: the per-epoch JSON-lines log;
+//! - [`state`]: checkpoints, optimizer state and `--resume`;
+//! - [`pictures`]: the end-of-training pictures (hook for `src/viz`).
+//!
+//! ```no_run
+//! use neurite::data::{find_data_dir, DatasetKind, MnistData};
+//! use neurite::train::{train, OptimizerKind, RunOptions, TrainConfig};
+//! # fn main() -> anyhow::Result<()> {
+//! let data = MnistData::load(&find_data_dir(None)?, DatasetKind::FashionMnist)?;
+//! let config = TrainConfig::recipe("lenet5", OptimizerKind::Sgd)?;
+//! let opts = RunOptions { out: "runs/lenet5".into(), ..Default::default() };
+//! let summary = train(&config, &data, &opts)?;
+//! println!("{:.2}%", 100.0 * summary.accuracy);
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod evaluate;
+pub mod fit;
+pub mod metrics;
+pub mod pictures;
+pub mod state;
+
+pub use config::{OptimizerKind, TrainConfig, Warmup};
+pub use evaluate::{evaluate, Evaluation, EVAL_BATCH};
+pub use fit::{train, RunOptions, TrainSummary};
+pub use metrics::EpochMetrics;
+pub use pictures::{confusion_matrix, write_pictures};
+pub use state::{load_weights, saved_config};

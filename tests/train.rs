@@ -1,0 +1,322 @@
+//! Training runs end to end: a synthetic set that a model must learn, resume equivalence,
+//! the command's `--json` output and its errors, and (when installed) real Fashion-MNIST.
+
+use neurite::checkpoint::Checkpoint;
+use neurite::data::{DatasetKind, ImageDataset, MnistData};
+use neurite::train::{load_weights, train, OptimizerKind, RunOptions, TrainConfig};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A fresh empty directory under the system's temporary directory.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("neurite-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `n` 28 x 28 images of two classes: class 0 has a light left half, class 1 a light
+/// right half, both with pseudo-random noise.
+fn two_halves(n: usize, salt: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut state = 0x2545_F491_4F6C_DD1D ^ salt;
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 60) as u8
+    };
+    let mut images = Vec::with_capacity(n * 784);
+    let labels: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
+    for &label in &labels {
+        for _y in 0..28 {
+            for x in 0..28 {
+                let light = (x < 14) == (label == 0);
+                images.push(if light { 150 + noise() } else { noise() });
+            }
+        }
+    }
+    (images, labels)
+}
+
+fn synthetic(n_train: usize, n_test: usize) -> MnistData {
+    let names = vec!["left".to_string(), "right".to_string()];
+    let split = |n, salt| {
+        let (images, labels) = two_halves(n, salt);
+        ImageDataset::new(images, labels, [1, 28, 28], names.clone()).unwrap()
+    };
+    MnistData {
+        train: split(n_train, 1),
+        test: split(n_test, 2),
+    }
+}
+
+fn quiet(out: &Path) -> RunOptions {
+    RunOptions {
+        out: out.to_path_buf(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn mlp_learns_a_separable_synthetic_set() {
+    let out = temp_dir("separable");
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        ..TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap()
+    };
+    let s = train(&config, &synthetic(256, 100), &quiet(&out)).unwrap();
+    assert!(s.accuracy > 0.95, "test accuracy {}", s.accuracy);
+    assert_eq!(s.epochs, 2);
+    assert!(s.history[1].train_loss < s.history[0].train_loss);
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 2);
+    for name in [
+        "checkpoint.safetensors",
+        "optimizer.safetensors",
+        "model.safetensors",
+    ] {
+        assert!(out.join(name).is_file(), "{name}");
+    }
+    // The model file holds model tensors only (PyTorch loads it strictly) plus metadata.
+    let ck = Checkpoint::load(&out.join("model.safetensors")).unwrap();
+    let names: Vec<&str> = ck.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("fc")));
+    assert_eq!(ck.metadata["model"], "mlp");
+    assert!(ck.metadata.contains_key("normalize.mean"));
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Three epochs straight, and one epoch then a resume, give the same weights and metrics.
+fn check_resume(optimizer: OptimizerKind) {
+    let data = synthetic(96, 40);
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 16,
+        augment: "crop,flip,brightness".parse().unwrap(),
+        ..TrainConfig::recipe("mlp", optimizer).unwrap()
+    };
+    let straight = temp_dir(&format!("straight-{optimizer}"));
+    let a = train(&config, &data, &quiet(&straight)).unwrap();
+
+    let split = temp_dir(&format!("split-{optimizer}"));
+    let stopped = RunOptions {
+        stop_after: Some(1),
+        ..quiet(&split)
+    };
+    assert_eq!(train(&config, &data, &stopped).unwrap().epochs, 1);
+    let resumed = RunOptions {
+        resume: true,
+        ..quiet(&split)
+    };
+    let b = train(&config, &data, &resumed).unwrap();
+
+    assert_eq!(b.epochs, 3);
+    for (x, y) in a.history.iter().zip(&b.history) {
+        assert_eq!(
+            (x.epoch, x.train_loss, x.test_loss, x.lr),
+            (y.epoch, y.train_loss, y.test_loss, y.lr)
+        );
+    }
+    let wa = Checkpoint::load(&straight.join("model.safetensors")).unwrap();
+    let wb = Checkpoint::load(&split.join("model.safetensors")).unwrap();
+    for ((na, ta), (nb, tb)) in wa.tensors.iter().zip(&wb.tensors) {
+        assert_eq!(na, nb);
+        assert_eq!(
+            ta.to_vec(),
+            tb.to_vec(),
+            "{optimizer}: {na} differs after resume"
+        );
+    }
+    std::fs::remove_dir_all(&straight).unwrap();
+    std::fs::remove_dir_all(&split).unwrap();
+}
+
+#[test]
+fn resume_matches_an_uninterrupted_run_sgd() {
+    check_resume(OptimizerKind::Sgd);
+}
+
+#[test]
+fn resume_matches_an_uninterrupted_run_adamw() {
+    check_resume(OptimizerKind::AdamW);
+}
+
+#[test]
+fn weights_of_another_model_are_refused() {
+    let out = temp_dir("other-model");
+    let config = TrainConfig {
+        epochs: 1,
+        limit_train: Some(32),
+        ..TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap()
+    };
+    train(&config, &synthetic(64, 10), &quiet(&out)).unwrap();
+    let path = out.join("model.safetensors");
+    let lenet = neurite::models::build("lenet5", 1, 2).unwrap();
+    let err = format!("{:#}", load_weights(&*lenet, "lenet5", &path).unwrap_err());
+    assert!(
+        err.contains("mlp") && err.contains("model.safetensors"),
+        "{err}"
+    );
+    // Without the `model` metadata (a PyTorch export), the names tell.
+    let mut ck = Checkpoint::load(&path).unwrap();
+    ck.metadata.clear();
+    ck.save(&path).unwrap();
+    let err = format!("{:#}", load_weights(&*lenet, "lenet5", &path).unwrap_err());
+    assert!(
+        err.contains("missing") && err.contains("model.safetensors"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Writes an uncompressed IDX file.
+fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        bytes.extend(d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// An MNIST-layout directory of the two-halves images (labels 0 and 1 of 10 classes).
+fn fake_data_dir(dir: &Path) {
+    for (prefix, n, salt) in [("train", 160u32, 1), ("t10k", 40u32, 2)] {
+        let (images, labels) = two_halves(n as usize, salt);
+        write_idx(
+            &dir.join(format!("{prefix}-images-idx3-ubyte")),
+            &[n, 28, 28],
+            &images,
+        );
+        write_idx(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            &[n],
+            &labels,
+        );
+    }
+}
+
+fn neurite(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_neurite"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn command_json_output_and_errors() {
+    let dir = temp_dir("cli");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    fake_data_dir(&data);
+    let (d, run) = (data.to_str().unwrap(), dir.join("run"));
+    let run = run.to_str().unwrap();
+
+    let (code, stdout, stderr) = neurite(&[
+        "train",
+        "mlp",
+        "--data",
+        d,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--out",
+        run,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["model"], "mlp");
+    assert_eq!(last["epochs"], 2);
+    for key in ["accuracy", "loss", "seconds", "images_per_second"] {
+        assert!(last[key].as_f64().is_some(), "{key} in {last}");
+    }
+    assert!(last["accuracy"].as_f64().unwrap() > 0.9, "{last}");
+
+    let weights = format!("{run}/model.safetensors");
+    let (code, stdout, _) = neurite(&["eval", "mlp", "--weights", &weights, "--data", d, "--json"]);
+    assert_eq!(code, 0);
+    let e: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(e["model"], "mlp");
+    assert_eq!(e["accuracy"], last["accuracy"]);
+
+    // Each bad input: exit code 1 and one line `error: ...` naming the problem.
+    let missing = dir.join("no-such-dir");
+    let not_image = dir.join("notes.png");
+    std::fs::write(&not_image, "plain text").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["train", "mlp", "--data", d, "--lr", "-0.1"], "--lr"),
+        (
+            vec!["train", "mlp", "--data", d, "--batch-size", "0"],
+            "--batch-size",
+        ),
+        (
+            vec!["train", "mlp", "--data", missing.to_str().unwrap()],
+            "no-such-dir",
+        ),
+        (vec!["train", "vgg", "--data", d], "unknown model"),
+        (
+            vec!["eval", "lenet5", "--weights", &weights, "--data", d],
+            "mlp",
+        ),
+        (
+            vec![
+                "predict",
+                "mlp",
+                "--weights",
+                &weights,
+                not_image.to_str().unwrap(),
+            ],
+            "notes.png",
+        ),
+        (
+            vec![
+                "train", "mlp", "--data", d, "--out", run, "--resume", "--lr", "0.1",
+            ],
+            "--resume",
+        ),
+    ];
+    for (args, needle) in cases {
+        let (code, _, stderr) = neurite(&args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lenet5_learns_real_fashion_mnist() {
+    let dir = Path::new("/usr/share/datasets/fashion-mnist");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is not installed", dir.display());
+        return;
+    }
+    let data = MnistData::load(dir, DatasetKind::FashionMnist).unwrap();
+    let out = temp_dir("real");
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 32,
+        limit_train: Some(2000),
+        augment: neurite::data::Augment::none(),
+        ..TrainConfig::recipe("lenet5", OptimizerKind::Sgd).unwrap()
+    };
+    let s = train(&config, &data, &quiet(&out)).unwrap();
+    eprintln!(
+        "lenet5, 2,000 images, 1 epoch: test accuracy {:.4}, {:.0} images/s",
+        s.accuracy, s.images_per_second
+    );
+    assert!(s.accuracy > 0.5, "test accuracy {}", s.accuracy);
+    std::fs::remove_dir_all(&out).unwrap();
+}
