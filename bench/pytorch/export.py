@@ -57,7 +57,10 @@ def main():
             torch.manual_seed(a.seed)
             model = build(a.model)
         report["train_seconds"] = round(time.perf_counter() - t0, 1)
-        acc, loss = evaluate(model, ds.test_x, ds.test_y)
+        if a.train_epochs:  # train() evaluated the final model already
+            acc, loss = history[-1]["test_accuracy"], history[-1]["test_loss"]
+        else:
+            acc, loss = evaluate(model, ds.test_x, ds.test_y)
         report.update(test_accuracy=acc, test_loss=loss, test_images=ds.test_x.shape[0],
                       train_images=ds.train_x.shape[0], normalize_mean=ds.mean, normalize_std=ds.std)
         save(model, ds, a.out, {"model": a.model, "epochs": a.train_epochs})
