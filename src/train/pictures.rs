@@ -1,13 +1,11 @@
-//! The pictures at the end of training.
-//!
-//! HOOK for the lead: `src/viz/` (loss and accuracy curves, the first convolution's
-//! filters as a grid, the confusion matrix with class names) is written by another
-//! helper. Connect it in [`write_pictures`]; for now it only computes the confusion
-//! matrix counts.
+//! The pictures at the end of training: `loss.png` and `accuracy.png` (curves per epoch),
+//! `filters.png` (the first layer's weights as an image grid: the course's "what do
+//! convolutions learn?") and `confusion.png` (the test set's confusion matrix).
 
 use super::evaluate::Evaluation;
 use super::metrics::EpochMetrics;
-use crate::nn::Module;
+use crate::nn::{Module, ModuleExt};
+use crate::viz;
 use anyhow::Result;
 use std::path::Path;
 
@@ -20,7 +18,7 @@ pub fn confusion_matrix(eval: &Evaluation, classes: usize) -> Vec<Vec<usize>> {
     counts
 }
 
-/// Writes the end-of-training PNG files into `out_dir` (TODO(viz): call `src/viz`).
+/// Writes the end-of-training PNG files into `out_dir`.
 pub fn write_pictures(
     out_dir: &Path,
     model: &dyn Module,
@@ -28,9 +26,42 @@ pub fn write_pictures(
     test: &Evaluation,
     class_names: &[String],
 ) -> Result<()> {
-    let _ = (out_dir, model, history);
-    let _confusion = confusion_matrix(test, class_names.len());
+    let curves: Vec<viz::EpochMetrics> = history
+        .iter()
+        .map(|m| viz::EpochMetrics {
+            epoch: m.epoch,
+            train_loss: m.train_loss as f64,
+            train_accuracy: m.train_accuracy as f64,
+            test_loss: Some(m.test_loss as f64),
+            test_accuracy: Some(m.test_accuracy as f64),
+        })
+        .collect();
+    viz::training_curves(out_dir, &curves)?;
+    if let Some((weight, shape)) = first_layer_filters(model) {
+        // Small kernels are enlarged more so that each tile is about 100 pixels wide.
+        let scale = (100 / shape[3].max(1)).clamp(3, 24);
+        viz::filter_grid(&out_dir.join("filters.png"), &weight, shape, scale)?;
+    }
+    let confusion = confusion_matrix(test, class_names.len());
+    viz::confusion_matrix(&out_dir.join("confusion.png"), &confusion, class_names)?;
     Ok(())
+}
+
+/// The first layer's weights as `[out, in, kh, kw]` filters: a convolution's kernels, or for
+/// a fully connected first layer on 28 x 28 images, its first 64 rows seen as images.
+fn first_layer_filters(model: &dyn Module) -> Option<(Vec<f32>, [usize; 4])> {
+    let (_, w) = model
+        .named_parameters()
+        .into_iter()
+        .find(|(n, _)| n.ends_with("weight"))?;
+    match *w.shape() {
+        [o, i, kh, kw] => Some((w.to_vec(), [o, i, kh, kw])),
+        [o, 784] => {
+            let rows = o.min(64);
+            Some((w.narrow(0, 0, rows).to_vec(), [rows, 1, 28, 28]))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
