@@ -39,7 +39,7 @@ pub fn write_pictures(
     viz::training_curves(out_dir, &curves)?;
     if let Some((weight, shape)) = first_layer_filters(model) {
         // Small kernels are enlarged more so that each tile is about 100 pixels wide.
-        let scale = (100 / shape[3].max(1)).clamp(3, 24);
+        let scale = (100 / shape[3].max(1)).clamp(3, 24) as u32;
         viz::filter_grid(&out_dir.join("filters.png"), &weight, shape, scale)?;
     }
     let confusion = confusion_matrix(test, class_names.len());
