@@ -8,10 +8,12 @@
 //! - [`init`]: seeded weight initialization (Xavier, Kaiming, PyTorch defaults);
 //! - [`gradcheck`]: finite-difference checks of every op;
 //! - [`data`]: data sets, normalization, augmentation and mini-batch loading;
+//! - [`classic`]: the perceptron and the linear and kernel SVMs;
 //! - [`cli`]: the `neurite` command.
 
 pub mod autograd;
 pub mod checkpoint;
+pub mod classic;
 pub mod cli;
 pub mod data;
 pub mod gradcheck;
