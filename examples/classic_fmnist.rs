@@ -43,7 +43,7 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     max_iter: usize,
     /// Kernel SVM cache per pair, MB.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 600)]
     cache_mb: usize,
     /// Kernel SVM gamma (scale, auto or a number).
     #[arg(long, default_value = "scale")]

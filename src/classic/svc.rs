@@ -36,6 +36,8 @@ pub struct SvcParams {
     pub cache_mb: usize,
     /// Whether the solver shrinks its active set.
     pub shrinking: bool,
+    /// Compute a pair's whole kernel matrix up front (GEMM) when it fits in `cache_mb`.
+    pub precompute: bool,
 }
 
 impl Default for SvcParams {
@@ -45,8 +47,9 @@ impl Default for SvcParams {
             kernel: KernelKind::Rbf,
             gamma: Gamma::Scale,
             tol: 1e-3,
-            cache_mb: 500,
+            cache_mb: 600,
             shrinking: true,
+            precompute: true,
         }
     }
 }
@@ -126,6 +129,7 @@ impl Svc {
                         shrinking: params.shrinking,
                         cache_floats,
                         max_iter: 0,
+                        precompute: params.precompute,
                     };
                     let sol = smo::solve(x, d, &index, &labels, &norms, kernel, sp);
                     let coefs = sol
@@ -230,6 +234,7 @@ impl Svc {
                 tol: meta(ck, "svm.tol")?,
                 cache_mb: meta(ck, "svm.cache_mb")?,
                 shrinking: meta(ck, "svm.shrinking")?,
+                precompute: true,
             },
         })
     }
@@ -411,14 +416,20 @@ mod tests {
         let tol = 1e-3;
         let mut reference = None;
         // Shrinking on and off, a roomy cache and one of two rows (evictions, dropped rows
-        // on swaps): the same solution.
-        for (shrinking, cache_floats) in [(true, 1 << 20), (false, 1 << 20), (true, 2 * n)] {
+        // on swaps), rows on demand and all up front: the same solution.
+        for (shrinking, cache_floats, precompute) in [
+            (true, 1 << 20, false),
+            (false, 1 << 20, false),
+            (true, 2 * n, false),
+            (true, 1 << 20, true),
+        ] {
             let p = SmoParams {
                 c,
                 tol,
                 shrinking,
                 cache_floats,
                 max_iter: 0,
+                precompute,
             };
             let sol = smo::solve(&x, 2, &index, &labels, &sq, kernel, p);
             assert!(sol.alpha.iter().all(|&a| (0.0..=c).contains(&a)));
