@@ -8,6 +8,12 @@
 //! cargo run --release --example classic_fmnist -- --method linear-svm --c 0.1
 //! cargo run --release --example classic_fmnist -- --method svm --c 10 --limit 10000
 //! ```
+//!
+//! Measured on the 2-core development machine shared with other jobs (load ~15), test
+//! accuracy / fit seconds: perceptron (10 epochs, averaged) 0.8449 / 2.2; linear SVM
+//! (squared hinge, C=0.01) 0.8395 / 51; RBF SVM C=10 on 10,000 images 0.8666 / 23, on all
+//! 60,000 images 0.9002 / 512 (18,802 support vectors). scikit-learn's published figures:
+//! 0.782, 0.836 and 0.897.
 
 use anyhow::Result;
 use clap::Parser;

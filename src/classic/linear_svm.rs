@@ -390,10 +390,7 @@ mod tests {
         };
         let sol = solve_binary(&x, &labels, 120, 2, &params, 0);
         assert!(sol.alpha.iter().all(|&a| (0.0..=0.5).contains(&a)));
-        assert!(
-            sol.alpha.iter().any(|&a| a == 0.5),
-            "non-separable: some alpha at C"
-        );
+        assert!(sol.alpha.contains(&0.5), "non-separable: some alpha at C");
         for f in 0..2 {
             let wf: f64 = (0..120)
                 .map(|i| sol.alpha[i] * labels[i] as f64 * x[i * 2 + f] as f64)

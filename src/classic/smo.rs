@@ -379,7 +379,7 @@ impl Solver<'_> {
         let row = self.q.row(i, active);
         let mut gmin_idx = None;
         let mut obj_diff_min = f64::INFINITY;
-        for j in 0..active {
+        for (j, &q_ij) in row.iter().enumerate() {
             let gj = self.g[j];
             let (grad_diff, sign) = if self.y[j] > 0.0 {
                 if self.status[j] == Bound::Lower {
@@ -395,7 +395,7 @@ impl Solver<'_> {
                 (gmax - gj, 1.0)
             };
             if grad_diff > 0.0 {
-                let quad = qdi + self.qd[j] + sign * 2.0 * yi * row[j] as f64;
+                let quad = qdi + self.qd[j] + sign * 2.0 * yi * q_ij as f64;
                 let obj_diff = -(grad_diff * grad_diff) / if quad > 0.0 { quad } else { TAU };
                 if obj_diff <= obj_diff_min {
                     gmin_idx = Some(j);
@@ -487,12 +487,13 @@ impl Solver<'_> {
         if nr_free * l > 2 * active * (l - active) {
             for i in active..l {
                 let row = self.q.row(i, active);
-                let mut acc = 0.0;
-                for j in 0..active {
-                    if self.status[j] == Bound::Free {
-                        acc += self.alpha[j] * row[j] as f64;
-                    }
-                }
+                let acc: f64 = row
+                    .iter()
+                    .zip(&self.alpha[..active])
+                    .zip(&self.status[..active])
+                    .filter(|(_, &st)| st == Bound::Free)
+                    .map(|((&q, &a), _)| a * q as f64)
+                    .sum();
                 self.g[i] += acc;
             }
         } else {
@@ -500,8 +501,8 @@ impl Solver<'_> {
                 if self.status[i] == Bound::Free {
                     let ai = self.alpha[i];
                     let row = self.q.row(i, l);
-                    for j in active..l {
-                        self.g[j] += ai * row[j] as f64;
+                    for (g, &q) in self.g[active..l].iter_mut().zip(&row[active..l]) {
+                        *g += ai * q as f64;
                     }
                 }
             }

@@ -433,10 +433,7 @@ mod tests {
             };
             let sol = smo::solve(&x, 2, &index, &labels, &sq, kernel, p);
             assert!(sol.alpha.iter().all(|&a| (0.0..=c).contains(&a)));
-            assert!(
-                sol.alpha.iter().any(|&a| a == c),
-                "non-separable: some alpha at C"
-            );
+            assert!(sol.alpha.contains(&c), "non-separable: some alpha at C");
             let sum: f64 = sol
                 .alpha
                 .iter()
