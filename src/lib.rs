@@ -9,10 +9,12 @@
 //! - [`gradcheck`]: finite-difference checks of every op;
 //! - [`data`]: data sets, normalization, augmentation and mini-batch loading;
 //! - [`train`]: the training loop, evaluation, metrics and checkpoints of a run;
+//! - [`classic`]: the perceptron and the linear and kernel SVMs;
 //! - [`cli`]: the `neurite` command.
 
 pub mod autograd;
 pub mod checkpoint;
+pub mod classic;
 pub mod cli;
 pub mod data;
 pub mod gradcheck;
