@@ -1,6 +1,7 @@
 //! The `neurite` command: argument parsing and one module per subcommand.
 
 mod bench;
+mod classic;
 mod eval;
 mod gradcheck;
 mod predict;
@@ -31,6 +32,8 @@ enum Command {
     Eval(eval::Args),
     /// The top classes of PNG or JPEG images.
     Predict(predict::Args),
+    /// The classical methods: perceptron, linear SVM, kernel SVM (and `eval` of a saved one).
+    Classic(classic::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -43,6 +46,7 @@ pub fn main() -> i32 {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Classic(args) => classic::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,196 @@
+//! `neurite classic METHOD`: the perceptron and the SVMs on Fashion-MNIST, with the same data
+//! options and preprocessing as `neurite train`; `neurite classic eval` scores a saved model.
+
+use crate::classic::{
+    accuracy, load_model, Classifier, FitProgress, KernelKind, LinearSvm, LinearSvmParams,
+    Perceptron, PerceptronParams, Svc, SvcParams,
+};
+use crate::data::{find_data_dir, DatasetKind, ImageDataset, MnistData, Normalization};
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Averaged multi-class perceptron.
+    Perceptron,
+    /// Linear SVM, one-vs-rest, dual coordinate descent.
+    LinearSvm,
+    /// Kernel SVM (RBF or polynomial), one-vs-one, SMO.
+    Svm,
+    /// Test accuracy of a model saved with --save (needs --weights).
+    Eval,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum KernelArg {
+    Rbf,
+    Poly,
+    Linear,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// perceptron, linear-svm, svm, or eval.
+    #[arg(value_enum)]
+    method: Method,
+    /// The Fashion-MNIST directory (default: $NEURITE_DATA, the cache, /usr/share/datasets).
+    #[arg(long, env = "NEURITE_DATA")]
+    data: Option<PathBuf>,
+    /// Fit on the first N training images only.
+    #[arg(long)]
+    limit_train: Option<usize>,
+    /// Regularization C of the SVMs (default: 0.01 for linear-svm, 10 for svm).
+    #[arg(long)]
+    c: Option<f64>,
+    /// Perceptron epochs.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Perceptron penalty: none, l1 or l2.
+    #[arg(long, default_value = "none")]
+    penalty: String,
+    /// Perceptron penalty strength.
+    #[arg(long, default_value_t = 1e-4)]
+    alpha: f32,
+    /// Linear SVM loss: hinge or squared-hinge.
+    #[arg(long, default_value = "squared-hinge")]
+    loss: String,
+    /// Kernel: rbf, poly or linear (svm).
+    #[arg(long, value_enum, default_value = "rbf")]
+    kernel: KernelArg,
+    /// Degree of the polynomial kernel.
+    #[arg(long, default_value_t = 3)]
+    degree: u32,
+    /// Constant term of the polynomial kernel.
+    #[arg(long, default_value_t = 0.0)]
+    coef0: f32,
+    /// Kernel coefficient: scale, auto or a number (svm).
+    #[arg(long, default_value = "scale")]
+    gamma: String,
+    /// Kernel row cache per class pair, in MB (svm).
+    #[arg(long, default_value_t = 600)]
+    cache_mb: usize,
+    /// Seed of the shuffling (perceptron, linear SVM).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Save the fitted model (safetensors) here.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// The model to evaluate (with `eval`).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Print one JSON object as the last line of standard output.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `[n, pixels]` normalized pixels and the labels.
+fn features(set: &ImageDataset, norm: &Normalization) -> (Vec<f32>, Vec<usize>) {
+    let mut x: Vec<f32> = set.images.iter().map(|&p| p as f32 / 255.0).collect();
+    norm.apply(&mut x, [set.n, set.channels, set.height, set.width]);
+    (x, set.labels.iter().map(|&l| l as usize).collect())
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let dir = find_data_dir(args.data.as_deref())?;
+    let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
+    if let Some(0) = args.limit_train {
+        bail!("--limit-train must be at least 1");
+    }
+    let train = match args.limit_train {
+        Some(n) => data.train.limit(n),
+        None => data.train,
+    };
+    if args.method == Method::Eval {
+        let path = args
+            .weights
+            .context("`neurite classic eval` needs --weights PATH")?;
+        let model = load_model(&path)
+            .with_context(|| format!("cannot load a classic model from {}", path.display()))?;
+        let ck = crate::checkpoint::Checkpoint::load(&path)?;
+        let norm = Normalization::from_metadata_map(&ck.metadata)?
+            .unwrap_or_else(|| Normalization::from_dataset(&train));
+        let (xt, yt) = features(&data.test, &norm);
+        let acc = accuracy(&model.predict(&xt, data.test.n), &yt);
+        println!("{} test accuracy {:.4}", model.method(), acc);
+        if args.json {
+            println!(
+                "{{\"method\":\"{}\",\"accuracy\":{acc:.6}}}",
+                model.method()
+            );
+        }
+        return Ok(0);
+    }
+    if args.c.is_some_and(|c| c <= 0.0 || !c.is_finite()) {
+        bail!("--c must be a positive number");
+    }
+    let norm = Normalization::from_dataset(&train);
+    let (x, y) = features(&train, &norm);
+    let (xt, yt) = features(&data.test, &norm);
+    let (n, d) = (train.n, train.image_len());
+    let progress = |p: FitProgress| {
+        if !args.json {
+            eprint!("\r{} {}/{}   ", p.unit, p.done, p.total);
+        }
+    };
+    let start = Instant::now();
+    let model: Box<dyn Classifier> = match args.method {
+        Method::Perceptron => {
+            let params = PerceptronParams {
+                epochs: args.epochs,
+                penalty: args.penalty.parse()?,
+                alpha: args.alpha,
+                seed: args.seed,
+                ..Default::default()
+            };
+            Box::new(Perceptron::fit(&x, &y, n, d, &params, &progress))
+        }
+        Method::LinearSvm => {
+            let params = LinearSvmParams {
+                c: args.c.unwrap_or(0.01),
+                loss: args.loss.parse()?,
+                seed: args.seed,
+                ..Default::default()
+            };
+            Box::new(LinearSvm::fit(&x, &y, n, d, &params, &progress))
+        }
+        Method::Svm => {
+            let params = SvcParams {
+                c: args.c.unwrap_or(10.0),
+                kernel: match args.kernel {
+                    KernelArg::Rbf => KernelKind::Rbf,
+                    KernelArg::Poly => KernelKind::Poly {
+                        degree: args.degree,
+                        coef0: args.coef0,
+                    },
+                    KernelArg::Linear => KernelKind::Linear,
+                },
+                gamma: args.gamma.parse()?,
+                cache_mb: args.cache_mb,
+                ..Default::default()
+            };
+            Box::new(Svc::fit(&x, &y, n, d, &params, &progress))
+        }
+        Method::Eval => unreachable!(),
+    };
+    let fit_seconds = start.elapsed().as_secs_f64();
+    if !args.json {
+        eprintln!();
+    }
+    let acc = accuracy(&model.predict(&xt, data.test.n), &yt);
+    if let Some(path) = &args.save {
+        let mut ck = model.to_checkpoint();
+        ck.metadata.extend(norm.to_metadata());
+        ck.save(path)?;
+    }
+    println!(
+        "{} on {n} images: test accuracy {:.4}, fit {:.1} s",
+        model.method(),
+        acc,
+        fit_seconds
+    );
+    if args.json {
+        println!("{{\"method\":\"{}\",\"n_train\":{n},\"accuracy\":{acc:.6},\"fit_seconds\":{fit_seconds:.3}}}", model.method());
+    }
+    Ok(0)
+}
