@@ -32,7 +32,7 @@ pub struct Args {
     /// Nesterov momentum (SGD).
     #[arg(long)]
     nesterov: bool,
-    /// Weight decay (recipe: 0; resnet20 5e-4; adamw 0.01), decoupled for adamw.
+    /// Weight decay (recipe: 0; lenet5 and resnet20 5e-4; adamw 0.01), decoupled for adamw.
     #[arg(long, allow_negative_numbers = true)]
     weight_decay: Option<f32>,
     /// constant, cosine (to 0), step:EPOCHS:GAMMA or exp:GAMMA (per epoch) (recipe: cosine).
@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long)]
     warmup: Option<String>,
     /// Augmentations: a comma list of brightness[=b], contrast[=c], crop[=pad], flip, or
-    /// none (recipe: none for mlp, crop,flip for lenet5 and resnet20).
+    /// none (recipe: none for mlp, flip for lenet5, crop,flip for resnet20).
     #[arg(long)]
     augment: Option<String>,
     /// Seed of the initial weights, the batch order and the augmentations.
