@@ -79,7 +79,11 @@ impl PoolShape {
 /// scan order and tie rule as the general loop (first maximum; a NaN wins).
 fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
     let ow = w / 2;
-    for (oy, (o_row, id_row)) in o.chunks_exact_mut(ow).zip(id.chunks_exact_mut(ow)).enumerate() {
+    for (oy, (o_row, id_row)) in o
+        .chunks_exact_mut(ow)
+        .zip(id.chunks_exact_mut(ow))
+        .enumerate()
+    {
         let r0 = &plane[2 * oy * w..2 * oy * w + 2 * ow];
         let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * ow];
         let row_base = (2 * oy * w) as u32;
@@ -91,7 +95,11 @@ fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
         {
             let base = row_base + 2 * ox as u32;
             let (mut best, mut at) = (a[0], base);
-            for (v, pos) in [(a[1], base + 1), (b[0], base + w as u32), (b[1], base + w as u32 + 1)] {
+            for (v, pos) in [
+                (a[1], base + 1),
+                (b[0], base + w as u32),
+                (b[1], base + w as u32 + 1),
+            ] {
                 if v > best || v.is_nan() {
                     best = v;
                     at = pos;
