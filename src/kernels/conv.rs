@@ -8,8 +8,9 @@
 //!
 //! Operand layouts are chosen for the GEMM's packing, which is fast when `A` is stored with
 //! its row index contiguous and `B` with its column index contiguous: the forward pass uses
-//! the weight transposed once per call (`[K, og]`), and the weight gradient reads `colsᵀ`
-//! written directly by `im2row` rather than `cols` through a transposed flag (2-3x faster).
+//! the weight transposed once per call (`[K, og]`). The weight gradient reads `cols` through
+//! the transposed flag: writing `colsᵀ` directly (`im2row`, a scatter with stride `K`) cost
+//! more than the GEMM's slower packing of a transposed `B` (W2: 3.33G -> 2.68G instructions).
 //!
 //! Threads: a batch at least as large as the pool is split into one contiguous slice of
 //! images per thread; each slice reuses one column buffer and keeps its own weight-gradient
@@ -18,7 +19,7 @@
 //! the calling thread so that each GEMM can use the whole pool.
 
 use super::gemm::{sgemm, Gemm};
-use super::im2col::{col2im, im2col, im2row};
+use super::im2col::{col2im, im2col_reusing};
 use super::parallel::num_threads;
 use rayon::prelude::*;
 
@@ -151,7 +152,7 @@ fn transpose_weight(s: &ConvShape, w: &[f32]) -> Vec<f32> {
 }
 
 /// Forward pass of `count` consecutive images: `x: [count, C, H, W]`, `out: [count, O, OH, OW]`,
-/// `wt` the weight from [`transpose_weight`].
+/// `wt` the weight from [`transpose_weight`], `cols` zero-initialised (see [`im2col_reusing`]).
 fn forward_images(
     s: &ConvShape,
     x: &[f32],
@@ -176,7 +177,7 @@ fn forward_images(
             if s.pointwise() {
                 sgemm(g, wt_g, x_g, out_g);
             } else {
-                im2col(s, x_g, cols);
+                im2col_reusing(s, x_g, cols);
                 sgemm(g, wt_g, cols, out_g);
             }
         }
@@ -212,7 +213,10 @@ struct Grads<'a> {
     db: Vec<f32>,
 }
 
-/// Backward pass of `count` consecutive images, adding into `gr`.
+/// Backward pass of `count` consecutive images, adding into `gr`. `cols` (zero-initialised,
+/// see [`im2col_reusing`]) holds the columns of the weight gradient, `dcols` the gradient of
+/// the columns (overwritten).
+#[allow(clippy::too_many_arguments)]
 fn backward_images(
     s: &ConvShape,
     x: &[f32],
@@ -221,6 +225,7 @@ fn backward_images(
     gr: &mut Grads,
     want_dw: bool,
     cols: &mut [f32],
+    dcols: &mut [f32],
 ) {
     let (cg, og, k, p) = (s.cg(), s.og(), s.k(), s.p());
     let in_len = s.c * s.h * s.w;
@@ -234,10 +239,17 @@ fn backward_images(
             let dy_g = &dy_img[gi * og * p..(gi + 1) * og * p]; // [og, P]
             let w_g = &w[gi * og * k..(gi + 1) * og * k]; // [og, K]
             if want_dw {
-                // dW_g += dout_g · colsᵀ, with colsᵀ written directly as rows [P, K].
-                im2row(s, &x_img[gi * plane..(gi + 1) * plane], cols);
+                // dW_g += dout_g · colsᵀ (a 1x1 convolution's columns are its input).
+                let x_g = &x_img[gi * plane..(gi + 1) * plane]; // [cg, H, W]
+                let cols_g: &[f32] = if s.pointwise() {
+                    x_g
+                } else {
+                    im2col_reusing(s, x_g, cols);
+                    cols
+                };
                 let dw_g = &mut gr.dw[gi * og * k..(gi + 1) * og * k]; // [og, K]
-                sgemm(Gemm::new(og, k, p).accumulate(true), dy_g, cols, dw_g);
+                let g = Gemm::new(og, k, p).trans_b(true).accumulate(true);
+                sgemm(g, dy_g, cols_g, dw_g);
             }
             if let Some(dx) = gr.dx.as_deref_mut() {
                 let dx_g = &mut dx[i * in_len + gi * plane..i * in_len + (gi + 1) * plane];
@@ -245,8 +257,8 @@ fn backward_images(
                     let g = Gemm::new(k, p, og).trans_a(true).accumulate(true);
                     sgemm(g, w_g, dy_g, dx_g);
                 } else {
-                    sgemm(Gemm::new(k, p, og).trans_a(true), w_g, dy_g, cols);
-                    col2im(s, cols, dx_g);
+                    sgemm(Gemm::new(k, p, og).trans_a(true), w_g, dy_g, dcols);
+                    col2im(s, dcols, dx_g);
                 }
             }
         }
@@ -268,7 +280,12 @@ pub fn conv2d_backward(
     let in_len = s.c * s.h * s.w;
     let out_len = s.o * s.p();
     let want_dw = dw.is_some();
-    let cols_len = if s.pointwise() && !want_dw {
+    let cols_len = if s.pointwise() || !want_dw {
+        0
+    } else {
+        s.k() * s.p()
+    };
+    let dcols_len = if s.pointwise() || dx.is_none() {
         0
     } else {
         s.k() * s.p()
@@ -291,6 +308,7 @@ pub fn conv2d_backward(
             db: vec![0.0; db_len],
         };
         let mut cols = vec![0.0; cols_len];
+        let mut dcols = vec![0.0; dcols_len];
         let end = ((t + 1) * per).min(s.n);
         backward_images(
             s,
@@ -300,6 +318,7 @@ pub fn conv2d_backward(
             &mut gr,
             want_dw,
             &mut cols,
+            &mut dcols,
         );
         (gr.dw, gr.db)
     };

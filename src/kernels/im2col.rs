@@ -5,8 +5,7 @@
 //! `cols: [C * KH * KW, OH * OW]`: row `(c, ki, kj)` holds, for every output pixel, the input
 //! value under kernel tap `(ki, kj)` of channel `c` (zero where the tap falls in the padding).
 //! Rows are written one output row at a time; with stride 1 along the width each output row
-//! is one contiguous copy of an input row, with the padded ends zero-filled. `im2row` writes
-//! the transposed matrix, for the weight gradient.
+//! is one contiguous copy of an input row, with the padded ends zero-filled.
 
 use super::conv::ConvShape;
 
@@ -31,6 +30,17 @@ fn valid_range(offset: isize, stride: usize, len: usize, out: usize) -> (usize, 
 /// Gathers the patches of `x: [cg, H, W]` (one channel group of one image) into
 /// `cols: [cg * KH * KW, OH * OW]`, overwriting it.
 pub fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
+    gather::<true>(s, x, cols);
+}
+
+/// [`im2col`] without writing the zeros of the padding: `cols` must already hold zeros there,
+/// as a zero-initialised buffer or one last written by `im2col` for the same shape does.
+/// Those positions depend only on the shape, so a buffer reused image after image keeps them.
+pub fn im2col_reusing(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
+    gather::<false>(s, x, cols);
+}
+
+fn gather<const FILL: bool>(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
     let (oh, ow) = s.out_hw();
     let (h, w) = (s.h, s.w);
     let (sh, sw) = s.stride;
@@ -47,80 +57,30 @@ pub fn im2col(s: &ConvShape, x: &[f32], cols: &mut [f32]) {
                 let dst = &mut cols[row * p..(row + 1) * p]; // [OH, OW]
                 let off = (kj * dw) as isize - pw as isize;
                 let (lo, hi) = valid_range(off, sw, w, ow);
-                dst[..ilo * ow].fill(0.0);
-                dst[ihi * ow..].fill(0.0);
-                for oi in ilo..ihi {
-                    let iy = oi * sh + ki * dh - ph;
-                    let src = &plane[iy * w..(iy + 1) * w];
-                    let d = &mut dst[oi * ow..(oi + 1) * ow];
-                    d[..lo].fill(0.0);
-                    d[hi..].fill(0.0);
-                    if lo == hi {
-                        continue;
-                    }
-                    let first = (lo * sw) as isize + off;
-                    let first = first as usize;
-                    if sw == 1 {
-                        d[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
-                    } else {
-                        for (k, v) in d[lo..hi].iter_mut().enumerate() {
-                            *v = src[first + k * sw];
+                if FILL {
+                    dst[..ilo * ow].fill(0.0);
+                    dst[ihi * ow..].fill(0.0);
+                    if lo > 0 || hi < ow {
+                        for d in dst[ilo * ow..ihi * ow].chunks_exact_mut(ow) {
+                            d[..lo].fill(0.0);
+                            d[hi..].fill(0.0);
                         }
                     }
                 }
-            }
-        }
-    }
-}
-
-/// The transpose of [`im2col`]: `rows: [OH * OW, cg * KH * KW]`, one row of patch values per
-/// output pixel (overwritten). The weight gradient `dout · colsᵀ` reads it without a
-/// transposed operand, which the GEMM packs much faster.
-pub fn im2row(s: &ConvShape, x: &[f32], rows: &mut [f32]) {
-    let (oh, ow) = s.out_hw();
-    let (h, w) = (s.h, s.w);
-    let (sh, sw) = s.stride;
-    let (dh, dw) = s.dilation;
-    let (ph, pw) = s.padding;
-    let (kh, kw) = (s.kh, s.kw);
-    let cg = s.c / s.groups;
-    let k = cg * kh * kw;
-    // Output columns whose whole kernel row lies inside the input: no per-tap checks there.
-    let (lo, _) = valid_range(-(pw as isize), sw, w, ow);
-    let (_, hi) = valid_range(((kw - 1) * dw) as isize - pw as isize, sw, w, ow);
-    let hi = hi.max(lo);
-    for oy in 0..oh {
-        let out_row = &mut rows[oy * ow * k..(oy + 1) * ow * k]; // [OW, K]
-        for c in 0..cg {
-            let plane = &x[c * h * w..(c + 1) * h * w]; // [H, W]
-            for ki in 0..kh {
-                let base = (c * kh + ki) * kw;
-                let iy = (oy * sh + ki * dh) as isize - ph as isize;
-                if iy < 0 || iy >= h as isize {
-                    for ox in 0..ow {
-                        out_row[ox * k + base..ox * k + base + kw].fill(0.0);
-                    }
+                if lo == hi {
                     continue;
                 }
-                let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                for ox in (0..lo).chain(hi..ow) {
-                    let x0 = (ox * sw) as isize - pw as isize;
-                    let d = &mut out_row[ox * k + base..ox * k + base + kw];
-                    for (kj, v) in d.iter_mut().enumerate() {
-                        let ix = x0 + (kj * dw) as isize;
-                        *v = if ix >= 0 && ix < (w as isize) {
-                            src[ix as usize]
-                        } else {
-                            0.0
-                        };
-                    }
-                }
-                for ox in lo..hi {
-                    let x0 = ox * sw - pw;
-                    let d = &mut out_row[ox * k + base..ox * k + base + kw];
-                    let sr = &src[x0..x0 + (kw - 1) * dw + 1];
-                    for (kj, v) in d.iter_mut().enumerate() {
-                        *v = sr[kj * dw];
+                let (len, first) = (hi - lo, ((lo * sw) as isize + off) as usize);
+                for oi in ilo..ihi {
+                    let iy = oi * sh + ki * dh - ph;
+                    let src = &plane[iy * w + first..]; // input row iy from the first tap
+                    let d = &mut dst[oi * ow + lo..oi * ow + hi];
+                    if sw == 1 {
+                        d.copy_from_slice(&src[..len]);
+                    } else {
+                        for (v, &x) in d.iter_mut().zip(src.iter().step_by(sw)) {
+                            *v = x;
+                        }
                     }
                 }
             }
@@ -202,18 +162,16 @@ mod tests {
         let lhs: f64 = cols.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
         let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
         assert!((lhs - rhs).abs() < 1e-4, "{s:?}: {lhs} vs {rhs}");
-        // im2row is the transpose of im2col.
-        let mut r = vec![7.0; rows * p];
-        im2row(&s, &x, &mut r);
-        for i in 0..rows {
-            for j in 0..p {
-                assert_eq!(r[j * rows + i], cols[i * p + j], "{s:?}: row {i} pixel {j}");
-            }
-        }
+        // Reusing a buffer that holds the previous image's columns skips only the zeros.
+        let x2: Vec<f32> = x.iter().map(|v| v * 3.0 + 1.0).collect();
+        let (mut a, mut b) = (vec![f32::NAN; rows * p], cols.clone());
+        im2col(&s, &x2, &mut a);
+        im2col_reusing(&s, &x2, &mut b);
+        assert_eq!(a, b, "{s:?}");
     }
 
     #[test]
-    fn col2im_is_the_adjoint_and_im2row_the_transpose_of_im2col() {
+    fn col2im_is_the_adjoint_of_im2col_and_reuse_keeps_the_zeros() {
         let base = ConvShape {
             n: 1,
             c: 2,

@@ -68,6 +68,79 @@ impl PoolShape {
     fn min_planes(&self) -> usize {
         (4096 / (self.h * self.w).max(1)).max(1)
     }
+
+    /// The common 2x2, stride-2, unpadded window (windows tile the plane without overlap).
+    fn is_2x2(&self) -> bool {
+        self.kh == 2 && self.kw == 2 && self.stride == (2, 2) && self.padding == (0, 0)
+    }
+}
+
+/// One plane of 2x2 stride-2 max pooling: `plane: [h, w]`, `o` and `id`: `[oh, ow]`. Same
+/// scan order and tie rule as the general loop (first maximum; a NaN wins).
+fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
+    let ow = w / 2;
+    for (oy, (o_row, id_row)) in o
+        .chunks_exact_mut(ow)
+        .zip(id.chunks_exact_mut(ow))
+        .enumerate()
+    {
+        let r0 = &plane[2 * oy * w..2 * oy * w + 2 * ow];
+        let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * ow];
+        let row_base = (2 * oy * w) as u32;
+        for (ox, ((out, arg), (a, b))) in o_row
+            .iter_mut()
+            .zip(id_row.iter_mut())
+            .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
+            .enumerate()
+        {
+            let base = row_base + 2 * ox as u32;
+            let (mut best, mut at) = (a[0], base);
+            for (v, pos) in [
+                (a[1], base + 1),
+                (b[0], base + w as u32),
+                (b[1], base + w as u32 + 1),
+            ] {
+                if v > best || v.is_nan() {
+                    best = v;
+                    at = pos;
+                }
+            }
+            *out = best;
+            *arg = at;
+        }
+    }
+}
+
+/// One plane of 2x2 stride-2 max pooling backward: every input cell is written once (the
+/// window's gradient on its arg-max, zero elsewhere), so `d` needs no clearing first except
+/// for a last odd row or column that no window covers.
+fn max_pool_2x2_backward_plane(h: usize, w: usize, g: &[f32], id: &[u32], d: &mut [f32]) {
+    let (oh, ow) = (h / 2, w / 2);
+    if h % 2 == 1 {
+        d[2 * oh * w..].fill(0.0);
+    }
+    for oy in 0..oh {
+        let (r0, r1) = d[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+        if w % 2 == 1 {
+            r0[w - 1] = 0.0;
+            r1[w - 1] = 0.0;
+        }
+        let row_base = (2 * oy * w) as u32;
+        let gi = &g[oy * ow..(oy + 1) * ow];
+        let ii = &id[oy * ow..(oy + 1) * ow];
+        for (ox, ((a, b), (&gv, &i))) in r0
+            .chunks_exact_mut(2)
+            .zip(r1.chunks_exact_mut(2))
+            .zip(gi.iter().zip(ii))
+            .enumerate()
+        {
+            let k = i.wrapping_sub(row_base + 2 * ox as u32) as usize;
+            a[0] = if k == 0 { gv } else { 0.0 };
+            a[1] = if k == 1 { gv } else { 0.0 };
+            b[0] = if k == w { gv } else { 0.0 };
+            b[1] = if k == w + 1 { gv } else { 0.0 };
+        }
+    }
 }
 
 /// Max pooling: `out: [planes, OH, OW]` and `idx`, the arg-max of each window as an index
@@ -80,6 +153,9 @@ pub fn max_pool2d_forward(s: &PoolShape, x: &[f32], out: &mut [f32], idx: &mut [
         .zip(x.par_chunks(hw))
         .with_min_len(s.min_planes())
         .for_each(|((o, id), plane)| {
+            if s.is_2x2() {
+                return max_pool_2x2_plane(s.w, plane, o, id);
+            }
             for oy in 0..oh {
                 for ox in 0..ow {
                     let (y0, y1, x0, x1) = s.window(oy, ox);
@@ -109,6 +185,9 @@ pub fn max_pool2d_backward(s: &PoolShape, dy: &[f32], idx: &[u32], dx: &mut [f32
         .zip(idx.par_chunks(oh * ow))
         .with_min_len(s.min_planes())
         .for_each(|((d, g), id)| {
+            if s.is_2x2() {
+                return max_pool_2x2_backward_plane(s.h, s.w, g, id, d);
+            }
             d.fill(0.0);
             for (&gv, &i) in g.iter().zip(id) {
                 d[i as usize] += gv;
@@ -278,6 +357,8 @@ mod tests {
         vec![
             pool(6, (8, 8), (2, 2), 2, 0),
             pool(5, (7, 9), (2, 2), 2, 0),
+            pool(3, (9, 6), (2, 2), 2, 0),
+            pool(2, (2, 3), (2, 2), 2, 0),
             pool(3, (7, 7), (3, 3), 2, 1),
             pool(1, (5, 6), (3, 2), 1, 1),
             pool(700, (6, 5), (3, 3), 3, 1),
@@ -306,6 +387,22 @@ mod tests {
                 rdx[o / (oh * ow) * s.h * s.w + i as usize] += g;
             }
             assert!(close(&dx, &rdx), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn max_pool_ties_pick_the_first_maximum() {
+        // Coarse values make ties in most windows; the 2x2 path must agree with the oracle.
+        for s in [pool(4, (6, 8), (2, 2), 2, 0), pool(4, (6, 8), (3, 3), 2, 1)] {
+            let (oh, ow) = s.out_hw();
+            let x: Vec<f32> = values(s.planes * s.h * s.w, 7)
+                .iter()
+                .map(|v| (v * 2.0).round())
+                .collect();
+            let mut out = vec![0.0; s.planes * oh * ow];
+            let mut idx = vec![0; out.len()];
+            max_pool2d_forward(&s, &x, &mut out, &mut idx);
+            assert_eq!((out, idx), max_pool2d_reference(&s, &x), "{s:?}");
         }
     }
 
