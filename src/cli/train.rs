@@ -97,7 +97,7 @@ impl Args {
     fn config(&self) -> Result<TrainConfig> {
         let optimizer: OptimizerKind = match &self.optimizer {
             Some(o) => o.parse()?,
-            None => OptimizerKind::Sgd,
+            None => TrainConfig::default_optimizer(&self.model),
         };
         let mut c = TrainConfig::recipe(&self.model, optimizer)?;
         if let Some(v) = self.epochs {
