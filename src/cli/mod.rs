@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod gradcheck;
+mod lm;
 mod predict;
 mod train;
 
@@ -25,12 +26,14 @@ enum Command {
     Gradcheck(gradcheck::Args),
     /// Measure the speed of a benchmark workload (see shared spec: W1-W7).
     Bench(bench::Args),
-    /// Train a zoo model (mlp, lenet5, resnet20) on Fashion-MNIST.
+    /// Train a zoo model (mlp, lenet5, resnet20, vit) on Fashion-MNIST.
     Train(train::Args),
     /// Test accuracy and loss of saved weights.
     Eval(eval::Args),
     /// The top classes of PNG or JPEG images.
     Predict(predict::Args),
+    /// Character-level GPT: train, sample, eval.
+    Lm(lm::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -43,6 +46,7 @@ pub fn main() -> i32 {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Lm(args) => lm::run(args),
     };
     match result {
         Ok(code) => code,
