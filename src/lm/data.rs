@@ -208,7 +208,10 @@ mod tests {
         std::fs::write(dir.join("b"), b"world").unwrap();
         std::fs::write(dir.join("a"), b"hello ").unwrap();
         std::fs::write(dir.join("a.dat"), b"index").unwrap();
-        assert_eq!(read_text(std::slice::from_ref(&dir)).unwrap(), b"hello world");
+        assert_eq!(
+            read_text(std::slice::from_ref(&dir)).unwrap(),
+            b"hello world"
+        );
         std::fs::write(dir.join("empty"), b"").unwrap();
         assert!(read_text(&[dir.join("empty")]).is_err());
         assert!(read_text(&[dir.join("missing")]).is_err());

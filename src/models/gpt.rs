@@ -495,4 +495,32 @@ mod tests {
         }
         assert!(last < 0.5, "loss after 80 steps: {last}");
     }
+
+    /// Times the parts of a W4 step (16 x 128 tokens): `cargo test --lib gpt_step_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn gpt_step_timing() {
+        use std::time::Instant;
+        let m = Gpt::new(GptConfig::default());
+        let params = m.parameters();
+        let mut opt = Adam::new(AdamConfig::adamw(3e-4));
+        let ids: Vec<usize> = (0..16 * 128).map(|i| i * 7 % 256).collect();
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            m.zero_grad();
+            let loss = m.loss(&ids, &ids, 16, 128);
+            let t1 = Instant::now();
+            loss.backward();
+            let t2 = Instant::now();
+            opt.step(&params);
+            let t3 = Instant::now();
+            eprintln!(
+                "forward {:?} backward {:?} adamw {:?} -> {:.0} tokens/s",
+                t1 - t0,
+                t2 - t1,
+                t3 - t2,
+                2048.0 / (t3 - t0).as_secs_f64()
+            );
+        }
+    }
 }
