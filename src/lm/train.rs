@@ -197,10 +197,16 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
             (loss_sum, loss_n) = (0.0, 0);
             val_loss = text_loss(&model, val_text, 32)?;
             if run.progress {
-                bar.println(format!(
+                let line = format!(
                     "step {done:>6}  train loss {last_train:.4}  val loss {val_loss:.4}  lr {:.2e}",
                     schedule.lr_at(step)
-                ));
+                );
+                // A bar hidden because stderr is not a terminal drops its println.
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
             }
             save(&ck_path, &model, Some(&opt), done)?;
             save(&run.out.join(MODEL_FILE), &model, None, done)?;
