@@ -20,6 +20,7 @@ pub mod data;
 pub mod gradcheck;
 pub mod init;
 pub mod kernels;
+pub mod lm;
 pub mod models;
 pub mod nn;
 pub mod ops;

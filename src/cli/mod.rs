@@ -4,6 +4,7 @@ mod bench;
 mod classic;
 mod eval;
 mod gradcheck;
+mod lm;
 mod predict;
 mod train;
 
@@ -26,7 +27,7 @@ enum Command {
     Gradcheck(gradcheck::Args),
     /// Measure the speed of a benchmark workload (see shared spec: W1-W7).
     Bench(bench::Args),
-    /// Train a zoo model (mlp, lenet5, resnet20) on Fashion-MNIST.
+    /// Train a zoo model (mlp, lenet5, resnet20, vit) on Fashion-MNIST.
     Train(train::Args),
     /// Test accuracy and loss of saved weights.
     Eval(eval::Args),
@@ -34,6 +35,8 @@ enum Command {
     Predict(predict::Args),
     /// The classical methods: perceptron, linear SVM, kernel SVM (and `eval` of a saved one).
     Classic(classic::Args),
+    /// Character-level GPT: train, sample, eval.
+    Lm(lm::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -47,6 +50,7 @@ pub fn main() -> i32 {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Classic(args) => classic::run(args),
+        Command::Lm(args) => lm::run(args),
     };
     match result {
         Ok(code) => code,

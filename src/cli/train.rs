@@ -23,7 +23,7 @@ pub struct Args {
     /// Peak learning rate (recipe: 0.05; resnet20 0.1; adam/adamw 1e-3).
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f32>,
-    /// sgd, adam or adamw (recipe: sgd).
+    /// sgd, adam or adamw (recipe: sgd; vit adamw).
     #[arg(long)]
     optimizer: Option<String>,
     /// SGD momentum (recipe: 0.9).
@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long)]
     warmup: Option<String>,
     /// Augmentations: a comma list of brightness[=b], contrast[=c], crop[=pad], flip, or
-    /// none (recipe: none for mlp, flip for lenet5, crop,flip for resnet20).
+    /// none (recipe: none for mlp, flip for lenet5, crop,flip for resnet20 and vit).
     #[arg(long)]
     augment: Option<String>,
     /// Seed of the initial weights, the batch order and the augmentations.
@@ -97,7 +97,7 @@ impl Args {
     fn config(&self) -> Result<TrainConfig> {
         let optimizer: OptimizerKind = match &self.optimizer {
             Some(o) => o.parse()?,
-            None => OptimizerKind::Sgd,
+            None => TrainConfig::default_optimizer(&self.model),
         };
         let mut c = TrainConfig::recipe(&self.model, optimizer)?;
         if let Some(v) = self.epochs {

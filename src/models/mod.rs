@@ -1,18 +1,22 @@
 //! The model zoo: the reference networks of the spec, with PyTorch's parameter names.
 
+pub mod gpt;
 mod lenet5;
 mod mlp;
 mod resnet20;
+pub mod vit;
 
+pub use gpt::{Gpt, GptConfig, SampleOptions};
 pub use lenet5::lenet5;
 pub use mlp::mlp;
 pub use resnet20::resnet20;
+pub use vit::{vit, Vit};
 
 use crate::nn::Module;
 use anyhow::bail;
 
 /// The image models `neurite train` knows.
-pub const IMAGE_MODELS: &[&str] = &["mlp", "lenet5", "resnet20"];
+pub const IMAGE_MODELS: &[&str] = &["mlp", "lenet5", "resnet20", "vit"];
 
 /// Builds an image classifier by name for `channels x 28 x 28` inputs and `classes` outputs.
 pub fn build(name: &str, channels: usize, classes: usize) -> anyhow::Result<Box<dyn Module>> {
@@ -20,6 +24,7 @@ pub fn build(name: &str, channels: usize, classes: usize) -> anyhow::Result<Box<
         "mlp" => Box::new(mlp(channels * 28 * 28, classes)),
         "lenet5" => Box::new(lenet5(channels, classes)),
         "resnet20" => Box::new(resnet20(channels, classes)),
+        "vit" => Box::new(vit(channels, classes)),
         other => bail!(
             "unknown model '{other}'; choose one of: {}",
             IMAGE_MODELS.join(", ")
@@ -38,6 +43,7 @@ mod tests {
         assert_eq!(build("mlp", 1, 10).unwrap().num_parameters(), 535_818);
         assert_eq!(build("lenet5", 1, 10).unwrap().num_parameters(), 61_706);
         assert_eq!(build("resnet20", 1, 10).unwrap().num_parameters(), 272_186);
+        assert_eq!(build("vit", 1, 10).unwrap().num_parameters(), 205_962);
     }
 
     #[test]

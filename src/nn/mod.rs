@@ -13,6 +13,7 @@ mod dropout;
 mod linear;
 mod norm;
 mod pool;
+mod transformer;
 
 pub use activation::{Activation, Gelu, Relu, Sigmoid, Tanh};
 pub use container::{Flatten, Residual, Sequential};
@@ -21,6 +22,7 @@ pub use dropout::Dropout;
 pub use linear::Linear;
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
+pub use transformer::{gpt_style_init, Block, CausalSelfAttention, KvCache, Mlp, SelfAttention};
 
 use crate::tensor::Tensor;
 use anyhow::bail;

@@ -11,7 +11,7 @@ mod sgd;
 
 pub use adam::{Adam, AdamConfig};
 pub use clip::clip_grad_norm;
-pub use schedule::Schedule;
+pub use schedule::{Decay, Schedule};
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::tensor::Tensor;

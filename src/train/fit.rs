@@ -3,7 +3,7 @@
 use super::config::TrainConfig;
 use super::evaluate::{evaluate, Evaluation, EVAL_BATCH};
 use super::metrics::{write_log, EpochMetrics};
-use super::pictures::write_pictures;
+use super::pictures::{write_attention, write_pictures};
 use super::state::{load_run, load_weights, model_checkpoint, save_run, METRICS_FILE, MODEL_FILE};
 use crate::data::{DataLoader, LoaderConfig, MnistData, Normalization};
 use crate::nn::ModuleExt;
@@ -199,6 +199,15 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         .insert("epoch".into(), history.len().to_string());
     final_ck.save(&opts.out.join(MODEL_FILE))?;
     write_pictures(&opts.out, &*model, &history, &test, &data.test.class_names)?;
+    if config.model == "vit" {
+        write_attention(
+            &opts.out.join("attention.png"),
+            &*model,
+            &data.test,
+            &norm,
+            6,
+        )?;
+    }
 
     let seconds: f64 = history.iter().map(|m| m.seconds).sum();
     let images = (train_set.n * history.len()) as f64;

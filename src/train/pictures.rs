@@ -1,10 +1,13 @@
 //! The pictures at the end of training: `loss.png` and `accuracy.png` (curves per epoch),
 //! `filters.png` (the first layer's weights as an image grid: the course's "what do
-//! convolutions learn?") and `confusion.png` (the test set's confusion matrix).
+//! convolutions learn?"), `confusion.png` (the test set's confusion matrix) and, for `vit`,
+//! `attention.png` (where the class token looks in the last block).
 
 use super::evaluate::Evaluation;
 use super::metrics::EpochMetrics;
+use crate::data::{eval_batches, ImageDataset, Normalization};
 use crate::nn::{Module, ModuleExt};
+use crate::tensor::Tensor;
 use crate::viz;
 use anyhow::Result;
 use std::path::Path;
@@ -45,6 +48,38 @@ pub fn write_pictures(
     let confusion = confusion_matrix(test, class_names.len());
     viz::confusion_matrix(&out_dir.join("confusion.png"), &confusion, class_names)?;
     Ok(())
+}
+
+/// Writes `attention.png`: the first `count` test images beside the last block's class-token
+/// attention over the 7 x 7 patches (mean over heads). `model` must hold `vit`'s weights.
+pub fn write_attention(
+    path: &Path,
+    model: &dyn Module,
+    test: &ImageDataset,
+    norm: &Normalization,
+    count: usize,
+) -> Result<()> {
+    let vit = crate::models::vit(test.channels, test.class_names.len());
+    vit.load_state_dict(&model.state_dict())?;
+    let Some(batch) = eval_batches(test, norm, count.max(1)).next() else {
+        return Ok(());
+    };
+    let (h, w) = (test.height, test.width);
+    let x = Tensor::from_vec(batch.images, &batch.shape); // [N, C, H, W]
+    let (_, att) = crate::autograd::no_grad(|| vit.forward_with_attention(&x)); // [N, 49]
+    let att = att.to_vec();
+    let grid = crate::models::vit::GRID;
+    let pics: Vec<(Vec<f32>, Vec<f32>)> = (0..batch.shape[0])
+        .map(|i| {
+            // the first channel's raw pixels in [0, 1]
+            let img = test.images[i * test.channels * h * w..][..h * w]
+                .iter()
+                .map(|&p| p as f32 / 255.0)
+                .collect();
+            (img, att[i * grid * grid..(i + 1) * grid * grid].to_vec())
+        })
+        .collect();
+    viz::attention_overlay(path, &pics, h, w, grid)
 }
 
 /// The first layer's weights as `[out, in, kh, kw]` filters: a convolution's kernels, or for

@@ -1,0 +1,220 @@
+//! `neurite lm train|sample|eval`: the character-level `gpt` on byte text.
+
+use crate::lm::{load_gpt, read_text, text_loss, train, LmRun};
+use crate::models::{GptConfig, SampleOptions};
+use anyhow::{bail, Result};
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: LmCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum LmCommand {
+    /// Train gpt on the bytes of files or directories (default: the Debian fortunes text).
+    Train(TrainArgs),
+    /// Write text from a checkpoint, token by token.
+    Sample(SampleArgs),
+    /// The loss (nats per byte) of a checkpoint on a text.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Text files or directories, joined in order (default: /usr/share/games/fortunes).
+    paths: Vec<PathBuf>,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 5000)]
+    steps: usize,
+    /// Steps between validation losses and checkpoints.
+    #[arg(long, default_value_t = 500)]
+    eval_interval: usize,
+    /// Windows of block-size bytes per batch.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Peak learning rate (AdamW, linear warm-up, cosine to lr/10).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Warm-up steps.
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+    #[arg(long, default_value_t = 4)]
+    n_layer: usize,
+    #[arg(long, default_value_t = 4)]
+    n_head: usize,
+    #[arg(long, default_value_t = 128)]
+    n_embd: usize,
+    #[arg(long, default_value_t = 128)]
+    block_size: usize,
+    /// Seeds the weights and the training windows.
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    /// Output directory (model.safetensors, checkpoint.safetensors).
+    #[arg(long, default_value = "runs/gpt")]
+    out: PathBuf,
+    /// Continue the run saved in --out.
+    #[arg(long)]
+    resume: bool,
+    /// End with one JSON line (val_loss, steps, seconds, tokens_per_second).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct SampleArgs {
+    #[arg(long)]
+    weights: PathBuf,
+    #[arg(long, default_value = "\n")]
+    prompt: String,
+    /// New bytes to write.
+    #[arg(long, default_value_t = 256)]
+    tokens: usize,
+    /// 0 picks the most likely byte.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// Sample among the K most likely bytes only (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Re-run the whole context each step instead of using the key/value cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// After the text, one JSON line with tokens and tokens_per_second (on stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct EvalArgs {
+    #[arg(long)]
+    weights: PathBuf,
+    /// Text files or directories (default: the validation split of the fortunes text).
+    paths: Vec<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    match args.command {
+        LmCommand::Train(a) => run_train(a),
+        LmCommand::Sample(a) => run_sample(a),
+        LmCommand::Eval(a) => run_eval(a),
+    }
+}
+
+fn run_train(a: TrainArgs) -> Result<i32> {
+    let text = read_text(&a.paths)?;
+    let run = LmRun {
+        model: GptConfig {
+            block_size: a.block_size,
+            n_layer: a.n_layer,
+            n_head: a.n_head,
+            n_embd: a.n_embd,
+            ..GptConfig::default()
+        },
+        steps: a.steps,
+        eval_interval: a.eval_interval,
+        batch: a.batch_size,
+        lr: a.lr,
+        min_lr: a.lr / 10.0,
+        warmup: a.warmup,
+        resume: a.resume,
+        seed: a.seed,
+        ..LmRun::recipe(a.out.clone())
+    };
+    eprintln!(
+        "gpt ({} layers, {} heads, {} channels, block {}) on {} bytes ({} for validation)",
+        a.n_layer,
+        a.n_head,
+        a.n_embd,
+        a.block_size,
+        text.len(),
+        text.len() - crate::lm::split_text(&text).0.len()
+    );
+    let s = train(&run, &text)?;
+    println!(
+        "val loss {:.4} nats/byte after {} steps, {:.1} s, {:.0} tokens/s -> {}",
+        s.val_loss,
+        s.steps,
+        s.seconds,
+        s.tokens_per_second,
+        a.out.join(crate::lm::MODEL_FILE).display()
+    );
+    if a.json {
+        println!(
+            "{}",
+            json!({"model": "gpt", "val_loss": s.val_loss, "train_loss": s.train_loss, "steps": s.steps,
+                   "seconds": s.seconds, "tokens_per_second": s.tokens_per_second, "parameters": s.parameters})
+        );
+    }
+    Ok(0)
+}
+
+fn run_sample(a: SampleArgs) -> Result<i32> {
+    let model = load_gpt(&a.weights)?;
+    if a.prompt.is_empty() {
+        bail!("--prompt is empty; give at least one character");
+    }
+    let prompt: Vec<usize> = a.prompt.bytes().map(usize::from).collect();
+    let opts = SampleOptions {
+        temperature: a.temperature,
+        top_k: (a.top_k > 0).then_some(a.top_k),
+        seed: a.seed,
+        use_cache: !a.no_cache,
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(a.prompt.as_bytes())?;
+    out.flush()?;
+    let t0 = Instant::now();
+    let mut first_error = None;
+    // Bytes as they come: a UTF-8 character split over tokens is completed by the terminal.
+    model.generate(&prompt, a.tokens, opts, &mut |t| {
+        if first_error.is_none() {
+            if let Err(e) = out.write_all(&[t as u8]).and_then(|_| out.flush()) {
+                first_error = Some(e);
+            }
+        }
+    });
+    let secs = t0.elapsed().as_secs_f64();
+    if let Some(e) = first_error {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
+    writeln!(out)?;
+    if a.json {
+        eprintln!(
+            "{}",
+            json!({"tokens": a.tokens, "seconds": secs, "tokens_per_second": a.tokens as f64 / secs.max(1e-9), "cache": !a.no_cache})
+        );
+    }
+    Ok(0)
+}
+
+fn run_eval(a: EvalArgs) -> Result<i32> {
+    let model = load_gpt(&a.weights)?;
+    let (text, what) = if a.paths.is_empty() {
+        let t = read_text(&[])?;
+        let val = crate::lm::split_text(&t).1.to_vec();
+        (val, "the validation split of the fortunes text".to_string())
+    } else {
+        let names: Vec<String> = a.paths.iter().map(|p| p.display().to_string()).collect();
+        (read_text(&a.paths)?, names.join(", "))
+    };
+    let loss = text_loss(&model, &text, 32)?;
+    if a.json {
+        println!(
+            "{}",
+            json!({"model": "gpt", "loss": loss, "bytes": text.len()})
+        );
+    } else {
+        println!("loss {loss:.4} nats/byte on {} bytes of {what}", text.len());
+    }
+    Ok(0)
+}

@@ -1,0 +1,220 @@
+//! Text as bytes: reading files and directories, the 90/10 split, random training windows
+//! and the spec's validation loss over consecutive windows.
+
+use crate::autograd::no_grad;
+use crate::models::Gpt;
+use anyhow::{bail, Context, Result};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::path::{Path, PathBuf};
+
+/// Where the Debian `fortunes` package puts its English text.
+pub const DEFAULT_TEXT_DIR: &str = "/usr/share/games/fortunes";
+
+/// The regular files of a directory in sorted name order, without the `fortunes` index
+/// files (`.dat`) and links (`.u8`).
+fn dir_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let p = e?.path();
+        let skip = matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("dat") | Some("u8")
+        );
+        // symlink_metadata: links are not regular files
+        if !skip && std::fs::symlink_metadata(&p)?.file_type().is_file() {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The bytes of `paths` joined in the order given (a directory: its regular files in sorted
+/// name order); no paths reads [`DEFAULT_TEXT_DIR`]. Empty text is an error.
+pub fn read_text(paths: &[PathBuf]) -> Result<Vec<u8>> {
+    let default = [PathBuf::from(DEFAULT_TEXT_DIR)];
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
+    let mut text = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            for f in dir_files(p)? {
+                text.extend(
+                    std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?,
+                );
+            }
+        } else {
+            let hint = if p.as_os_str() == DEFAULT_TEXT_DIR {
+                " (install it with `apt-get install fortunes`)"
+            } else {
+                ""
+            };
+            text.extend(
+                std::fs::read(p).with_context(|| format!("cannot read {}{hint}", p.display()))?,
+            );
+        }
+    }
+    if text.is_empty() {
+        bail!("the text is empty ({})", describe(paths));
+    }
+    Ok(text)
+}
+
+fn describe(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The training part (first 90%) and the validation part (last 10%) of a text, cut at
+/// `int(0.9 * len)` as the PyTorch script does.
+pub fn split_text(text: &[u8]) -> (&[u8], &[u8]) {
+    let cut = (0.9 * text.len() as f64) as usize;
+    text.split_at(cut)
+}
+
+/// Start offsets of the loss windows of a text of `len` bytes: `i * block` while the window
+/// of `block + 1` bytes fits (a final shorter window is dropped).
+pub fn eval_windows(len: usize, block: usize) -> Vec<usize> {
+    (0..)
+        .map(|i| i * block)
+        .take_while(|s| s + block < len)
+        .collect()
+}
+
+/// Random training windows of `block + 1` bytes from a seeded RNG.
+pub struct Windows<'a> {
+    text: &'a [u8],
+    block: usize,
+    rng: StdRng,
+}
+
+impl<'a> Windows<'a> {
+    /// Windows over `text`, which must hold at least `block + 1` bytes.
+    pub fn new(text: &'a [u8], block: usize, seed: u64) -> Result<Windows<'a>> {
+        if text.len() < block + 1 {
+            bail!(
+                "the training text has {} bytes, shorter than one block of {} + 1",
+                text.len(),
+                block
+            );
+        }
+        Ok(Windows {
+            text,
+            block,
+            rng: StdRng::seed_from_u64(seed),
+        })
+    }
+
+    /// The RNG's position for `--resume` (advance a fresh one by this many batches).
+    pub fn skip(&mut self, batches: usize, batch: usize) {
+        for _ in 0..batches {
+            self.batch(batch);
+        }
+    }
+
+    /// `batch` windows: inputs and targets, each `[batch, block]` row-major.
+    pub fn batch(&mut self, batch: usize) -> (Vec<usize>, Vec<usize>) {
+        let mut x = Vec::with_capacity(batch * self.block);
+        let mut y = Vec::with_capacity(batch * self.block);
+        for _ in 0..batch {
+            let s = self.rng.gen_range(0..=self.text.len() - self.block - 1);
+            let w = &self.text[s..s + self.block + 1];
+            x.extend(w[..self.block].iter().map(|&b| b as usize));
+            y.extend(w[1..].iter().map(|&b| b as usize));
+        }
+        (x, y)
+    }
+}
+
+/// The mean cross-entropy (nats per byte) of `model` on `text` over [`eval_windows`],
+/// `batch` windows at a time. A text shorter than one window is an error.
+pub fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
+    let block = model.config.block_size;
+    let starts = eval_windows(text.len(), block);
+    if starts.is_empty() {
+        bail!(
+            "the text has {} bytes, shorter than one block of {} + 1",
+            text.len(),
+            block
+        );
+    }
+    let mut total = 0.0f64;
+    no_grad(|| {
+        for chunk in starts.chunks(batch.max(1)) {
+            let mut x = Vec::with_capacity(chunk.len() * block);
+            let mut y = Vec::with_capacity(chunk.len() * block);
+            for &s in chunk {
+                x.extend(text[s..s + block].iter().map(|&b| b as usize));
+                y.extend(text[s + 1..s + block + 1].iter().map(|&b| b as usize));
+            }
+            let l = model.loss(&x, &y, chunk.len(), block).item() as f64;
+            total += l * chunk.len() as f64;
+        }
+    });
+    Ok(total / starts.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::GptConfig;
+
+    #[test]
+    fn windows_stride_by_block_and_drop_the_short_tail() {
+        // 10 bytes, block 3: windows 0..4, 3..7, 6..10; 9..13 does not fit
+        assert_eq!(eval_windows(10, 3), vec![0, 3, 6]);
+        assert_eq!(eval_windows(9, 3), vec![0, 3]);
+        assert_eq!(eval_windows(3, 3), Vec::<usize>::new());
+        assert_eq!(eval_windows(4, 3), vec![0]);
+    }
+
+    #[test]
+    fn split_cuts_at_ninety_percent() {
+        let t: Vec<u8> = (0..=100).collect(); // 101 bytes: int(90.9) = 90
+        let (a, b) = split_text(&t);
+        assert_eq!((a.len(), b.len()), (90, 11));
+    }
+
+    #[test]
+    fn text_loss_is_the_mean_over_predicted_bytes() {
+        let m = Gpt::new(GptConfig {
+            block_size: 4,
+            n_layer: 1,
+            n_head: 1,
+            n_embd: 8,
+            ..GptConfig::default()
+        });
+        let text = b"abcdefghijk"; // 11 bytes: windows at 0 and 4 (8..13 dropped)
+        let l = text_loss(&m, text, 1).unwrap();
+        let ids = |r: std::ops::Range<usize>| r.map(|i| text[i] as usize).collect::<Vec<_>>();
+        let l0 = m.loss(&ids(0..4), &ids(1..5), 1, 4).item() as f64;
+        let l1 = m.loss(&ids(4..8), &ids(5..9), 1, 4).item() as f64;
+        assert!((l - (l0 + l1) / 2.0).abs() < 1e-5);
+        assert!((text_loss(&m, text, 7).unwrap() - l).abs() < 1e-5);
+        assert!(text_loss(&m, b"abcd", 1).is_err());
+    }
+
+    #[test]
+    fn reading_joins_files_and_rejects_empty_text() {
+        let dir = std::env::temp_dir().join(format!("neurite-lm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("b"), b"world").unwrap();
+        std::fs::write(dir.join("a"), b"hello ").unwrap();
+        std::fs::write(dir.join("a.dat"), b"index").unwrap();
+        assert_eq!(
+            read_text(std::slice::from_ref(&dir)).unwrap(),
+            b"hello world"
+        );
+        std::fs::write(dir.join("empty"), b"").unwrap();
+        assert!(read_text(&[dir.join("empty")]).is_err());
+        assert!(read_text(&[dir.join("missing")]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

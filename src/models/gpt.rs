@@ -1,0 +1,526 @@
+//! `gpt`: the character-level GPT of the spec in nanoGPT's layout (`transformer.wte`,
+//! `transformer.wpe`, `transformer.h.{i}`, `transformer.ln_f`, `lm_head` tied to `wte`),
+//! with sampling through a key/value cache.
+//!
+//! The tie: logits are `x · wteᵀ` with the embedding table itself, so the table's gradient
+//! sums the lookup's and the output projection's. `lm_head.weight` appears in `state_dict`
+//! as a buffer holding the same tensor (a checkpoint stores it as a copy, as PyTorch's
+//! safetensors export does) and is not counted or optimized twice; [`Gpt::load`] reads a
+//! checkpoint without it as tied.
+
+use crate::autograd::no_grad;
+use crate::checkpoint::Checkpoint;
+use crate::nn::{gpt_style_init, join, Block, KvCache, LayerNorm, Module, ModuleExt, Role};
+use crate::tensor::Tensor;
+use anyhow::{bail, Result};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The size of a `gpt`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GptConfig {
+    pub vocab: usize,
+    pub block_size: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_embd: usize,
+}
+
+impl Default for GptConfig {
+    /// The spec's defaults: vocab 256, block 128, 4 layers, 4 heads, 128 channels.
+    fn default() -> GptConfig {
+        GptConfig {
+            vocab: 256,
+            block_size: 128,
+            n_layer: 4,
+            n_head: 4,
+            n_embd: 128,
+        }
+    }
+}
+
+impl GptConfig {
+    /// The configuration as checkpoint metadata (`gpt.*` keys).
+    pub fn to_metadata(&self) -> Vec<(String, String)> {
+        [
+            ("gpt.vocab", self.vocab),
+            ("gpt.block_size", self.block_size),
+            ("gpt.n_layer", self.n_layer),
+            ("gpt.n_head", self.n_head),
+            ("gpt.n_embd", self.n_embd),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// The configuration of the model a checkpoint holds: sizes from the tensor shapes, the
+    /// head count from the `gpt.n_head` metadata (4, the spec's, when absent: a PyTorch
+    /// export).
+    pub fn from_checkpoint(ck: &Checkpoint, source: &str) -> Result<GptConfig> {
+        let Some(wte) = ck.get("transformer.wte.weight") else {
+            bail!("{source}: not a gpt checkpoint (no transformer.wte.weight)");
+        };
+        let Some(wpe) = ck.get("transformer.wpe.weight") else {
+            bail!("{source}: not a gpt checkpoint (no transformer.wpe.weight)");
+        };
+        let n_layer = (0..)
+            .take_while(|i| ck.get(&format!("transformer.h.{i}.ln_1.weight")).is_some())
+            .count();
+        let n_head = match ck.metadata.get("gpt.n_head") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{source}: bad gpt.n_head '{v}'"))?,
+            None => 4,
+        };
+        let c = GptConfig {
+            vocab: wte.dim(0),
+            block_size: wpe.dim(0),
+            n_layer,
+            n_head,
+            n_embd: wte.dim(1),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks the sizes; the error names the flag.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_layer == 0 || self.n_head == 0 || self.n_embd == 0 || self.block_size == 0 {
+            bail!("--n-layer, --n-head, --n-embd and --block-size must be at least 1");
+        }
+        if !self.n_embd.is_multiple_of(self.n_head) {
+            bail!(
+                "--n-head {} must divide --n-embd {}",
+                self.n_head,
+                self.n_embd
+            );
+        }
+        Ok(())
+    }
+}
+
+/// How [`Gpt::generate`] draws tokens.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleOptions {
+    /// Logits are divided by it; 0 or less picks the most likely byte.
+    pub temperature: f32,
+    /// Keep only the `k` most likely bytes.
+    pub top_k: Option<usize>,
+    pub seed: u64,
+    /// Feed one position per step through key/value caches (else re-run the context).
+    pub use_cache: bool,
+}
+
+/// The character-level GPT.
+pub struct Gpt {
+    pub config: GptConfig,
+    /// `[vocab, n_embd]`, also the output projection.
+    pub wte: Tensor,
+    /// `[block_size, n_embd]`
+    pub wpe: Tensor,
+    pub h: Vec<Block>,
+    pub ln_f: LayerNorm,
+}
+
+impl Gpt {
+    /// A model with nanoGPT's initialization from the thread's RNG.
+    pub fn new(config: GptConfig) -> Gpt {
+        config.validate().expect("Gpt::new: bad configuration");
+        let c = config;
+        let m = Gpt {
+            config,
+            wte: Tensor::zeros(&[c.vocab, c.n_embd]).requires_grad_(),
+            wpe: Tensor::zeros(&[c.block_size, c.n_embd]).requires_grad_(),
+            h: (0..c.n_layer)
+                .map(|_| Block::new(c.n_embd, c.n_head, 4 * c.n_embd, true))
+                .collect(),
+            ln_f: LayerNorm::new(c.n_embd),
+        };
+        gpt_style_init(&m, c.n_layer, &[]);
+        m
+    }
+
+    /// Logits `[B, T, vocab]` of the tokens `ids` (`B * T` of them, row-major `[B, T]`).
+    pub fn forward_tokens(&self, ids: &[usize], b: usize, t: usize) -> Tensor {
+        self.forward_cached(ids, b, t, 0, None)
+    }
+
+    /// Logits `[B, T, vocab]` of `ids [B, T]` at positions `pos0..pos0 + T`, appending keys
+    /// and values to `caches` (one per layer) when given.
+    pub fn forward_cached(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        pos0: usize,
+        caches: Option<&mut [KvCache]>,
+    ) -> Tensor {
+        assert!(
+            pos0 + t <= self.config.block_size && t > 0,
+            "gpt: positions {pos0}..{} do not fit block_size {}",
+            pos0 + t,
+            self.config.block_size
+        );
+        assert!(
+            ids.iter().all(|&i| i < self.config.vocab),
+            "gpt: token id beyond vocab {}",
+            self.config.vocab
+        );
+        let pos: Vec<usize> = (pos0..pos0 + t).collect();
+        // [B, T, C] + [T, C]
+        let mut x = self
+            .wte
+            .embedding(ids, &[b, t])
+            .add(&self.wpe.embedding(&pos, &[t]));
+        match caches {
+            Some(caches) => {
+                for (block, cache) in self.h.iter().zip(caches.iter_mut()) {
+                    x = block.forward_full(&x, Some(cache)).0;
+                }
+            }
+            None => {
+                for block in &self.h {
+                    x = block.forward(&x);
+                }
+            }
+        }
+        // [B, T, vocab]: the tied output projection x · wteᵀ
+        self.ln_f.forward(&x).linear(&self.wte, None)
+    }
+
+    /// Mean cross-entropy of predicting `targets` from `ids`, both `[B, T]`.
+    pub fn loss(&self, ids: &[usize], targets: &[usize], b: usize, t: usize) -> Tensor {
+        let logits = self.forward_tokens(ids, b, t);
+        logits
+            .reshape(&[b * t, self.config.vocab])
+            .cross_entropy(targets)
+    }
+
+    /// Copies a checkpoint's tensors in strictly; a missing `lm_head.weight` is read as tied.
+    pub fn load(&self, state: &[(String, Tensor)]) -> Result<()> {
+        let mut state = state.to_vec();
+        if !state.iter().any(|(n, _)| n == "lm_head.weight") {
+            if let Some((_, w)) = state.iter().find(|(n, _)| n == "transformer.wte.weight") {
+                state.push(("lm_head.weight".into(), w.clone()));
+            }
+        }
+        // lm_head.weight is visited last and is the same tensor as wte: load wte's values
+        // last so that the embedding wins.
+        self.load_state_dict(&state)?;
+        if let Some((_, w)) = state.iter().find(|(n, _)| n == "transformer.wte.weight") {
+            self.wte.copy_from(w);
+        }
+        Ok(())
+    }
+
+    /// Samples `n` tokens after `prompt` (non-empty), calling `on_token` with each as it is
+    /// drawn, and returns them. Every token is predicted from the last `block_size` tokens,
+    /// positions counted from the start of that window (nanoGPT's `generate`). With the
+    /// cache, each step runs one position while the sequence fits in the window; once it
+    /// slides, positions shift, so the window is re-encoded into fresh caches (the PyTorch
+    /// reference does the same).
+    pub fn generate(
+        &self,
+        prompt: &[usize],
+        n: usize,
+        opts: SampleOptions,
+        on_token: &mut dyn FnMut(usize),
+    ) -> Vec<usize> {
+        assert!(!prompt.is_empty(), "gpt generate: the prompt is empty");
+        let bs = self.config.block_size;
+        let mut rng = StdRng::seed_from_u64(opts.seed);
+        let mut seq = prompt.to_vec();
+        let mut caches: Option<Vec<KvCache>> = None;
+        let mut cached_len = 0;
+        no_grad(|| {
+            for _ in 0..n {
+                let logits = if !opts.use_cache {
+                    let ctx = &seq[seq.len().saturating_sub(bs)..];
+                    self.last_logits(&self.forward_tokens(ctx, 1, ctx.len()))
+                } else if caches.is_none() || cached_len >= bs {
+                    let ctx = &seq[seq.len().saturating_sub(bs)..];
+                    let mut fresh = vec![KvCache::default(); self.h.len()];
+                    let l = self.forward_cached(ctx, 1, ctx.len(), 0, Some(&mut fresh));
+                    caches = Some(fresh);
+                    cached_len = ctx.len();
+                    self.last_logits(&l)
+                } else {
+                    let last = [*seq.last().unwrap()];
+                    let l = self.forward_cached(&last, 1, 1, cached_len, caches.as_deref_mut());
+                    cached_len += 1;
+                    self.last_logits(&l)
+                };
+                let next = sample(&logits, opts.temperature, opts.top_k, &mut rng);
+                on_token(next);
+                seq.push(next);
+            }
+        });
+        seq.split_off(prompt.len())
+    }
+
+    /// The last position's logits of `[1, T, vocab]`.
+    fn last_logits(&self, logits: &Tensor) -> Vec<f32> {
+        let t = logits.dim(1);
+        logits.narrow(1, t - 1, 1).to_vec()
+    }
+}
+
+/// Draws an index from `softmax(logits / temperature)` restricted to the `top_k` largest.
+pub fn sample(logits: &[f32], temperature: f32, top_k: Option<usize>, rng: &mut StdRng) -> usize {
+    let argmax = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+            )
+            .0
+    };
+    if temperature <= 0.0 {
+        return argmax(logits);
+    }
+    let mut z: Vec<f32> = logits.iter().map(|&l| l / temperature).collect();
+    if let Some(k) = top_k.filter(|&k| k > 0 && k < z.len()) {
+        let mut sorted = z.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let kth = sorted[k - 1];
+        for v in &mut z {
+            if *v < kth {
+                *v = f32::NEG_INFINITY;
+            }
+        }
+    }
+    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let p: Vec<f64> = z.iter().map(|&v| ((v - max) as f64).exp()).collect();
+    let total: f64 = p.iter().sum();
+    let mut u = rng.gen::<f64>() * total;
+    for (i, &pi) in p.iter().enumerate() {
+        if u < pi {
+            return i;
+        }
+        u -= pi;
+    }
+    argmax(&z)
+}
+
+impl Module for Gpt {
+    /// Token ids as a `[B, T]` tensor of whole numbers -> logits `[B, T, vocab]`.
+    fn forward(&self, x: &Tensor) -> Tensor {
+        assert!(
+            x.rank() == 2,
+            "gpt: input must be token ids [B, T], got {:?}",
+            x.shape()
+        );
+        let ids: Vec<usize> = x.to_vec().iter().map(|&v| v as usize).collect();
+        self.forward_tokens(&ids, x.dim(0), x.dim(1))
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
+        let tp = join(prefix, "transformer");
+        f(&join(&tp, "wte.weight"), &self.wte, Role::Parameter);
+        f(&join(&tp, "wpe.weight"), &self.wpe, Role::Parameter);
+        for (i, b) in self.h.iter().enumerate() {
+            b.visit(&join(&tp, &format!("h.{i}")), f);
+        }
+        self.ln_f.visit(&join(&tp, "ln_f"), f);
+        // Tied: the same tensor as wte, listed for checkpoints only.
+        f(&join(prefix, "lm_head.weight"), &self.wte, Role::Buffer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::{Adam, AdamConfig, Optimizer};
+    use crate::tensor::rng::manual_seed;
+
+    fn tiny() -> Gpt {
+        Gpt::new(GptConfig {
+            vocab: 256,
+            block_size: 16,
+            n_layer: 2,
+            n_head: 2,
+            n_embd: 16,
+        })
+    }
+
+    #[test]
+    fn parameter_count_and_names_follow_the_spec() {
+        let m = Gpt::new(GptConfig::default());
+        assert_eq!(m.num_parameters(), 842_496);
+        let names: Vec<String> = m.state_dict().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names.len(), 2 + 4 * 12 + 2 + 1);
+        for n in [
+            "transformer.wte.weight",
+            "transformer.wpe.weight",
+            "transformer.h.0.ln_1.weight",
+            "transformer.h.0.attn.c_attn.weight",
+            "transformer.h.0.attn.c_attn.bias",
+            "transformer.h.3.attn.c_proj.bias",
+            "transformer.h.3.ln_2.bias",
+            "transformer.h.3.mlp.c_fc.weight",
+            "transformer.h.3.mlp.c_proj.weight",
+            "transformer.ln_f.weight",
+            "transformer.ln_f.bias",
+            "lm_head.weight",
+        ] {
+            assert!(names.iter().any(|x| x == n), "missing {n}");
+        }
+    }
+
+    #[test]
+    fn forward_gives_logits_per_position() {
+        let m = tiny();
+        let ids: Vec<usize> = (0..2 * 7).map(|i| i * 17 % 256).collect();
+        assert_eq!(m.forward_tokens(&ids, 2, 7).shape(), &[2, 7, 256]);
+        let l = m.loss(&ids, &ids, 2, 7).item();
+        // near log(256) at initialization
+        assert!((l - 256f32.ln()).abs() < 0.3, "{l}");
+    }
+
+    #[test]
+    fn tied_embedding_gets_both_gradients() {
+        let m = tiny();
+        let ids = [3usize, 5, 3, 9];
+        m.loss(&ids, &[5, 3, 9, 1], 1, 4).backward();
+        let g = m.wte.grad().unwrap().to_vec();
+        // row 200 is never looked up: only the output projection contributes to it
+        assert!(g[200 * 16..201 * 16].iter().any(|&x| x.abs() > 0.0));
+        // the same loss with an untied copy of the head gives only the head's part
+        let head = m.wte.detach().to_vec();
+        let head = Tensor::from_vec(head, &[256, 16]).requires_grad_();
+        m.zero_grad();
+        let x0 = m
+            .wte
+            .embedding(&ids, &[1, 4])
+            .add(&m.wpe.embedding(&[0, 1, 2, 3], &[4]));
+        let mut x = x0;
+        for b in &m.h {
+            x = b.forward(&x);
+        }
+        let logits = m.ln_f.forward(&x).linear(&head, None);
+        logits
+            .reshape(&[4, 256])
+            .cross_entropy(&[5, 3, 9, 1])
+            .backward();
+        let (ge, gh) = (
+            m.wte.grad().unwrap().to_vec(),
+            head.grad().unwrap().to_vec(),
+        );
+        for i in 0..g.len() {
+            assert!((g[i] - (ge[i] + gh[i])).abs() < 1e-6, "element {i}");
+        }
+    }
+
+    #[test]
+    fn state_dict_round_trip_and_missing_head_is_tied() {
+        let a = tiny();
+        let b = tiny();
+        let mut state = a.state_dict();
+        state.retain(|(n, _)| n != "lm_head.weight");
+        b.load(&state).unwrap();
+        assert_eq!(b.wte.to_vec(), a.wte.to_vec());
+        let ids = [1usize, 2, 3];
+        assert_eq!(
+            a.forward_tokens(&ids, 1, 3).to_vec(),
+            b.forward_tokens(&ids, 1, 3).to_vec()
+        );
+    }
+
+    #[test]
+    fn cached_sampling_matches_full_recomputation() {
+        manual_seed(3);
+        let m = tiny();
+        let opts = SampleOptions {
+            temperature: 1.0,
+            top_k: Some(40),
+            seed: 7,
+            use_cache: true,
+        };
+        // 30 tokens after 5: the window slides past block_size 16
+        let cached = m.generate(&[1, 2, 3, 4, 5], 30, opts, &mut |_| {});
+        let full = m.generate(
+            &[1, 2, 3, 4, 5],
+            30,
+            SampleOptions {
+                use_cache: false,
+                ..opts
+            },
+            &mut |_| {},
+        );
+        assert_eq!(cached, full);
+        // logits of a cached step equal the full forward's last position
+        let seq: Vec<usize> = (0..10).map(|i| i * 31 % 256).collect();
+        let mut caches = vec![KvCache::default(); m.h.len()];
+        no_grad(|| {
+            m.forward_cached(&seq[..9], 1, 9, 0, Some(&mut caches));
+            let step = m
+                .forward_cached(&seq[9..], 1, 1, 9, Some(&mut caches))
+                .to_vec();
+            let full = m.forward_tokens(&seq, 1, 10);
+            let last = full.narrow(1, 9, 1).to_vec();
+            for (a, b) in step.iter().zip(&last) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
+        });
+    }
+
+    #[test]
+    fn tiny_gpt_overfits_a_repeated_string() {
+        manual_seed(0);
+        let m = tiny();
+        let text: Vec<usize> = b"hello world! "
+            .repeat(8)
+            .iter()
+            .map(|&c| c as usize)
+            .collect();
+        let (b, t) = (4, 12);
+        let mut opt = Adam::new(AdamConfig::adamw(1e-2));
+        let params = m.parameters();
+        let mut last = f32::MAX;
+        for step in 0..80 {
+            let mut ids = Vec::new();
+            let mut tg = Vec::new();
+            for r in 0..b {
+                let s = (step * 5 + r * 7) % (text.len() - t - 1);
+                ids.extend_from_slice(&text[s..s + t]);
+                tg.extend_from_slice(&text[s + 1..s + t + 1]);
+            }
+            m.zero_grad();
+            let loss = m.loss(&ids, &tg, b, t);
+            last = loss.item();
+            loss.backward();
+            opt.step(&params);
+        }
+        assert!(last < 0.5, "loss after 80 steps: {last}");
+    }
+
+    /// Times the parts of a W4 step (16 x 128 tokens): `cargo test --lib gpt_step_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn gpt_step_timing() {
+        use std::time::Instant;
+        let m = Gpt::new(GptConfig::default());
+        let params = m.parameters();
+        let mut opt = Adam::new(AdamConfig::adamw(3e-4));
+        let ids: Vec<usize> = (0..16 * 128).map(|i| i * 7 % 256).collect();
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            m.zero_grad();
+            let loss = m.loss(&ids, &ids, 16, 128);
+            let t1 = Instant::now();
+            loss.backward();
+            let t2 = Instant::now();
+            opt.step(&params);
+            let t3 = Instant::now();
+            eprintln!(
+                "forward {:?} backward {:?} adamw {:?} -> {:.0} tokens/s",
+                t1 - t0,
+                t2 - t1,
+                t3 - t2,
+                2048.0 / (t3 - t0).as_secs_f64()
+            );
+        }
+    }
+}

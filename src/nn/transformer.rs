@@ -1,0 +1,285 @@
+//! Transformer layers in nanoGPT's layout: multi-head self-attention with a fused q/k/v
+//! projection (`c_attn`, `c_proj`), the GELU MLP (`c_fc`, `c_proj`) and the pre-norm block
+//! (`ln_1`, `attn`, `ln_2`, `mlp`), as `bench/pytorch/models.py` defines them.
+//!
+//! Attention can run against a [`KvCache`] so that sampling feeds one new position per
+//! step, and can return its probabilities for attention maps.
+
+use super::{join, LayerNorm, Linear, Module, ModuleExt, Role};
+use crate::tensor::Tensor;
+
+/// Keys and values of the positions seen so far by one attention layer, `[B, H, T_past, Dh]`.
+#[derive(Default, Clone)]
+pub struct KvCache {
+    /// `[B, H, T_past, Dh]`
+    pub k: Option<Tensor>,
+    /// `[B, H, T_past, Dh]`
+    pub v: Option<Tensor>,
+}
+
+impl KvCache {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.k.as_ref().map_or(0, |k| k.dim(2))
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Multi-head self-attention: `c_attn: Linear(C, 3C)` split into q, k, v (in that order),
+/// `n_head` heads of `C / n_head` channels, scaled dot product (causal or not), heads merged,
+/// `c_proj: Linear(C, C)`.
+pub struct SelfAttention {
+    pub c_attn: Linear,
+    pub c_proj: Linear,
+    pub n_head: usize,
+    pub causal: bool,
+}
+
+/// The GPT flavour of [`SelfAttention`] (`causal = true`); the type is the same.
+pub type CausalSelfAttention = SelfAttention;
+
+impl SelfAttention {
+    /// Attention over `n_embd` channels in `n_head` heads.
+    pub fn new(n_embd: usize, n_head: usize, causal: bool) -> SelfAttention {
+        assert!(
+            n_head > 0 && n_embd.is_multiple_of(n_head),
+            "SelfAttention: {n_head} heads must divide {n_embd} channels"
+        );
+        SelfAttention {
+            c_attn: Linear::new(n_embd, 3 * n_embd, true),
+            c_proj: Linear::new(n_embd, n_embd, true),
+            n_head,
+            causal,
+        }
+    }
+
+    /// `[B, T, C] -> [B, H, T, Dh]`
+    fn heads(&self, t: &Tensor, b: usize, tt: usize, c: usize) -> Tensor {
+        t.reshape(&[b, tt, self.n_head, c / self.n_head])
+            .permute(&[0, 2, 1, 3])
+    }
+
+    /// Applies attention to `x [B, T, C]`, appending this call's keys and values to `cache`
+    /// when one is given; also returns the probabilities `[B, H, T, T_keys]` (detached).
+    /// With a non-empty cache and a causal layer, `x` must hold one position: it attends to
+    /// every cached key (prefill into a non-empty cache is not supported, as in PyTorch's
+    /// reference).
+    pub fn forward_full(&self, x: &Tensor, cache: Option<&mut KvCache>) -> (Tensor, Tensor) {
+        let s = x.shape();
+        assert!(
+            s.len() == 3,
+            "SelfAttention: input must be [B, T, C], got {s:?}"
+        );
+        let (b, t, c) = (s[0], s[1], s[2]);
+        let qkv = self.c_attn.forward(x); // [B, T, 3C]
+        let parts = qkv.split(&[c, c, c], 2);
+        let q = self.heads(&parts[0], b, t, c); // [B, H, T, Dh]
+        let mut k = self.heads(&parts[1], b, t, c);
+        let mut v = self.heads(&parts[2], b, t, c);
+        if let Some(cache) = cache {
+            if let (Some(pk), Some(pv)) = (&cache.k, &cache.v) {
+                k = Tensor::cat(&[pk, &k.contiguous()], 2);
+                v = Tensor::cat(&[pv, &v.contiguous()], 2);
+            } else {
+                k = k.contiguous();
+                v = v.contiguous();
+            }
+            cache.k = Some(k.clone());
+            cache.v = Some(v.clone());
+        }
+        let tk = k.dim(2);
+        let causal = self.causal && t == tk;
+        assert!(
+            !self.causal || causal || t == 1,
+            "SelfAttention: {t} new positions against a cache of {} (prefill into a non-empty cache is not supported)",
+            tk - t
+        );
+        // [B, H, T, Dh], [B, H, T, Tk]
+        let (y, probs) = Tensor::scaled_dot_product_attention_with_probs(&q, &k, &v, causal);
+        let y = y.permute(&[0, 2, 1, 3]).reshape(&[b, t, c]); // [B, T, C]
+        (self.c_proj.forward(&y), probs)
+    }
+}
+
+impl Module for SelfAttention {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_full(x, None).0
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
+        self.c_attn.visit(&join(prefix, "c_attn"), f);
+        self.c_proj.visit(&join(prefix, "c_proj"), f);
+    }
+}
+
+/// The block's MLP: `c_fc: Linear(C, hidden)`, exact GELU, `c_proj: Linear(hidden, C)`.
+pub struct Mlp {
+    pub c_fc: Linear,
+    pub c_proj: Linear,
+}
+
+impl Mlp {
+    /// An MLP from `n_embd` through `hidden` channels back to `n_embd`.
+    pub fn new(n_embd: usize, hidden: usize) -> Mlp {
+        Mlp {
+            c_fc: Linear::new(n_embd, hidden, true),
+            c_proj: Linear::new(hidden, n_embd, true),
+        }
+    }
+}
+
+impl Module for Mlp {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.c_proj.forward(&self.c_fc.forward(x).gelu())
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
+        self.c_fc.visit(&join(prefix, "c_fc"), f);
+        self.c_proj.visit(&join(prefix, "c_proj"), f);
+    }
+}
+
+/// Pre-norm transformer block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
+pub struct Block {
+    pub ln_1: LayerNorm,
+    pub attn: SelfAttention,
+    pub ln_2: LayerNorm,
+    pub mlp: Mlp,
+}
+
+impl Block {
+    /// A block over `n_embd` channels, `n_head` heads, an MLP of `hidden` channels.
+    pub fn new(n_embd: usize, n_head: usize, hidden: usize, causal: bool) -> Block {
+        Block {
+            ln_1: LayerNorm::new(n_embd),
+            attn: SelfAttention::new(n_embd, n_head, causal),
+            ln_2: LayerNorm::new(n_embd),
+            mlp: Mlp::new(n_embd, hidden),
+        }
+    }
+
+    /// The block on `x [B, T, C]` with an optional key/value cache; also returns the
+    /// attention probabilities `[B, H, T, T_keys]`.
+    pub fn forward_full(&self, x: &Tensor, cache: Option<&mut KvCache>) -> (Tensor, Tensor) {
+        let (a, probs) = self.attn.forward_full(&self.ln_1.forward(x), cache);
+        let x = x.add(&a);
+        let y = x.add(&self.mlp.forward(&self.ln_2.forward(&x)));
+        (y, probs)
+    }
+}
+
+impl Module for Block {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_full(x, None).0
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
+        self.ln_1.visit(&join(prefix, "ln_1"), f);
+        self.attn.visit(&join(prefix, "attn"), f);
+        self.ln_2.visit(&join(prefix, "ln_2"), f);
+        self.mlp.visit(&join(prefix, "mlp"), f);
+    }
+}
+
+/// nanoGPT's initialization, as `_gpt_style_init` in the PyTorch reference: every Linear
+/// and Embedding weight (the 2-D parameters) `N(0, 0.02)`, the residual projections
+/// (`*c_proj.weight`) `N(0, 0.02 / sqrt(2 n_layer))`, Linear biases zero. Convolutions
+/// (4-D), LayerNorms and the parameters named in `skip` keep their values.
+pub fn gpt_style_init(model: &dyn Module, n_layer: usize, skip: &[&str]) {
+    let resid_std = 0.02 / (2.0 * n_layer as f32).sqrt();
+    for (name, p) in model.named_parameters() {
+        if skip.iter().any(|s| name.starts_with(s)) {
+            continue;
+        }
+        let is_ln = name.contains("ln_");
+        if name.ends_with("c_proj.weight") {
+            p.copy_from(&crate::init::normal(p.shape(), resid_std));
+        } else if p.rank() == 2 {
+            p.copy_from(&crate::init::normal(p.shape(), 0.02));
+        } else if name.ends_with("bias") && !is_ln {
+            p.copy_from(&Tensor::zeros(p.shape()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(m: &dyn Module) -> Vec<String> {
+        m.state_dict().into_iter().map(|(n, _)| n).collect()
+    }
+
+    #[test]
+    fn block_names_and_shapes_follow_nanogpt() {
+        let b = Block::new(16, 4, 64, true);
+        assert_eq!(
+            names(&b),
+            [
+                "ln_1.weight",
+                "ln_1.bias",
+                "attn.c_attn.weight",
+                "attn.c_attn.bias",
+                "attn.c_proj.weight",
+                "attn.c_proj.bias",
+                "ln_2.weight",
+                "ln_2.bias",
+                "mlp.c_fc.weight",
+                "mlp.c_fc.bias",
+                "mlp.c_proj.weight",
+                "mlp.c_proj.bias",
+            ]
+        );
+        assert_eq!(b.attn.c_attn.weight.shape(), &[48, 16]);
+        assert_eq!(b.mlp.c_fc.weight.shape(), &[64, 16]);
+        let x = Tensor::randn(&[2, 5, 16], 0.0, 1.0);
+        let (y, p) = b.forward_full(&x, None);
+        assert_eq!(y.shape(), &[2, 5, 16]);
+        assert_eq!(p.shape(), &[2, 4, 5, 5]);
+        // causal: the first query attends only to itself
+        let pv = p.to_vec();
+        assert!((pv[0] - 1.0).abs() < 1e-6 && pv[1..5].iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn causal_attention_ignores_the_future() {
+        let a = SelfAttention::new(8, 2, true);
+        let x = Tensor::randn(&[1, 6, 8], 0.0, 1.0);
+        let y = a.forward(&x).to_vec();
+        let mut xv = x.to_vec();
+        for v in &mut xv[5 * 8..] {
+            *v += 1.0;
+        }
+        let y2 = a.forward(&Tensor::from_vec(xv, &[1, 6, 8])).to_vec();
+        for i in 0..5 * 8 {
+            assert!((y[i] - y2[i]).abs() < 1e-6, "position {} changed", i / 8);
+        }
+        assert!((5 * 8..6 * 8).any(|i| (y[i] - y2[i]).abs() > 1e-4));
+    }
+
+    #[test]
+    fn cached_attention_matches_the_full_sequence() {
+        let b = Block::new(8, 2, 32, true);
+        let x = Tensor::randn(&[2, 5, 8], 0.0, 1.0);
+        let full = b.forward(&x); // [2, 5, 8]
+        let mut cache = KvCache::default();
+        let (pre, _) = b.forward_full(&x.narrow(1, 0, 3).contiguous(), Some(&mut cache));
+        assert_eq!(cache.len(), 3);
+        let mut outs = vec![pre];
+        for t in 3..5 {
+            outs.push(
+                b.forward_full(&x.narrow(1, t, 1).contiguous(), Some(&mut cache))
+                    .0,
+            );
+        }
+        let refs: Vec<&Tensor> = outs.iter().collect();
+        let cached = Tensor::cat(&refs, 1);
+        for (a, c) in full.to_vec().iter().zip(cached.to_vec()) {
+            assert!((a - c).abs() < 1e-5, "{a} vs {c}");
+        }
+    }
+}
