@@ -2,6 +2,7 @@
 
 mod bench;
 mod classic;
+mod compare;
 mod eval;
 mod gradcheck;
 mod predict;
@@ -34,6 +35,8 @@ enum Command {
     Predict(predict::Args),
     /// The classical methods: perceptron, linear SVM, kernel SVM (and `eval` of a saved one).
     Classic(classic::Args),
+    /// Every method at several training-set sizes: table, JSON and plot.
+    Compare(compare::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -47,6 +50,7 @@ pub fn main() -> i32 {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Classic(args) => classic::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     match result {
         Ok(code) => code,
