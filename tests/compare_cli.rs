@@ -21,7 +21,7 @@ fn compare_small_sizes_writes_table_json_and_plot() {
             "--lenet-epochs",
             "1",
             "--lenet-min-steps",
-            "20",
+            "100",
             "--max-svm",
             "300",
             "--out",

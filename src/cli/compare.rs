@@ -123,9 +123,9 @@ fn classic(method: &str, train: &ImageDataset, test: &ImageDataset) -> (f64, f64
 fn lenet(args: &Args, train_set: &ImageDataset, test: &ImageDataset) -> Result<(f64, f64, String)> {
     let mut config = TrainConfig::recipe("lenet5", OptimizerKind::Sgd)?;
     config.epochs = args.lenet_epochs;
-    let per_epoch = train_set.n.div_ceil(config.batch_size);
-    let wanted = args.lenet_min_steps.div_ceil(args.lenet_epochs.max(1));
-    let times = wanted.div_ceil(per_epoch.max(1)).max(1);
+    // Steps wanted per epoch, then copies of the set that give them.
+    let wanted = args.lenet_min_steps.div_ceil(args.lenet_epochs);
+    let times = (wanted * config.batch_size).div_ceil(train_set.n).max(1);
     let repeated = repeat(train_set, times);
     let data = MnistData {
         train: repeated,
