@@ -33,12 +33,18 @@ fn compare_small_sizes_writes_table_json_and_plot() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("n_train") && stdout.contains("lenet5"), "{stdout}");
+    assert!(
+        stdout.contains("n_train") && stdout.contains("lenet5"),
+        "{stdout}"
+    );
     let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let results = json["results"].as_array().unwrap();
     assert_eq!(results.len(), 8, "2 sizes x 4 methods: {json}");
     for r in results {
-        let (method, n) = (r["method"].as_str().unwrap(), r["n_train"].as_u64().unwrap());
+        let (method, n) = (
+            r["method"].as_str().unwrap(),
+            r["n_train"].as_u64().unwrap(),
+        );
         if method == "svm" && n == 500 {
             assert!(r["skipped"].as_bool().unwrap(), "svm above --max-svm: {r}");
             assert!(r["accuracy"].is_null());

@@ -30,7 +30,11 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "500,1000,5000,60000")]
     limit_train: Vec<usize>,
     /// Methods, comma-separated: perceptron, linear-svm, svm, lenet5.
-    #[arg(long, value_delimiter = ',', default_value = "perceptron,linear-svm,svm,lenet5")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "perceptron,linear-svm,svm,lenet5"
+    )]
     methods: Vec<String>,
     /// LeNet-5 epochs at every size.
     #[arg(long, default_value_t = 10)]
@@ -217,7 +221,10 @@ fn plot(path: &Path, methods: &[String], cells: &[Cell]) -> Result<()> {
 pub fn run(args: Args) -> Result<i32> {
     let methods: Vec<String> = args.methods.iter().map(|m| m.trim().to_string()).collect();
     if let Some(bad) = methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
-        bail!("unknown method '{bad}' in --methods; choose from {}", METHODS.join(", "));
+        bail!(
+            "unknown method '{bad}' in --methods; choose from {}",
+            METHODS.join(", ")
+        );
     }
     if methods.is_empty() || args.limit_train.is_empty() {
         bail!("--methods and --limit-train need at least one value each");
