@@ -2,6 +2,7 @@
 
 mod bench;
 mod classic;
+mod compare;
 mod eval;
 mod gradcheck;
 mod lm;
@@ -37,6 +38,8 @@ enum Command {
     Classic(classic::Args),
     /// Character-level GPT: train, sample, eval.
     Lm(lm::Args),
+    /// Every method at several training-set sizes: table, JSON and plot.
+    Compare(compare::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -51,6 +54,7 @@ pub fn main() -> i32 {
         Command::Predict(args) => predict::run(args),
         Command::Classic(args) => classic::run(args),
         Command::Lm(args) => lm::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     match result {
         Ok(code) => code,
