@@ -5,11 +5,13 @@
 //! copied.
 //!
 //! Two engines, chosen per call (measured on this CPU, see docs/performance.md):
-//! - large products called from outside a parallel region go to OpenBLAS, multi-threaded:
-//!   it matches NumPy's OpenBLAS and scales to both cores;
-//! - small products, and any product called from inside a rayon worker (a convolution that
-//!   is already parallel over the batch), go to the pure-Rust `gemm` crate on the calling
-//!   thread: lower per-call overhead, and no threads are oversubscribed.
+//! - large products go to OpenBLAS's single-threaded kernel. Called from outside a parallel
+//!   region, `C` is cut into one block of rows (or columns) per rayon thread and each block
+//!   is one OpenBLAS call on its own thread: the process keeps one thread pool (rayon's)
+//!   instead of two pools spinning against each other on the same cores, which cost the
+//!   small products of a training step a quarter of their time in `sched_yield`;
+//! - small products go to the pure-Rust `gemm` crate on the calling thread: lower per-call
+//!   overhead.
 
 /// Shape and storage of one product: `C[m, n] (+)= op(A)[m, k] · op(B)[k, n]`.
 #[derive(Clone, Copy, Debug)]
@@ -115,11 +117,15 @@ mod ffi {
     }
 }
 
-/// Sets OpenBLAS's own thread count (it keeps a pool separate from rayon's).
-pub fn set_blas_threads(n: usize) {
-    // SAFETY: a plain setter of the library's global configuration.
-    unsafe { ffi::openblas_set_num_threads(n.max(1) as i32) }
+/// Keeps OpenBLAS on the calling thread: parallelism comes from rayon (see the module docs).
+fn single_threaded_blas() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: a plain setter of the library's global configuration, called once.
+    ONCE.call_once(|| unsafe { ffi::openblas_set_num_threads(1) });
 }
+
+/// Products with at least this many multiply-adds are split over the rayon threads.
+const SPLIT_MIN_FLOPS: usize = 96 * 96 * 96;
 
 /// `C (+)= op(A) · op(B)`, the fast path.
 pub fn sgemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
@@ -133,37 +139,87 @@ pub fn sgemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
         }
         return;
     }
+    let flops = g.m * g.n * g.k;
+    if flops < BLAS_MIN_FLOPS {
+        return sgemm_rust(g, a, b, c);
+    }
+    single_threaded_blas();
+    let threads = rayon::current_num_threads();
     let inside_worker = rayon::current_thread_index().is_some();
-    if !inside_worker && g.m * g.n * g.k >= BLAS_MIN_FLOPS {
-        sgemm_blas(g, a, b, c)
+    if inside_worker || threads == 1 || flops < SPLIT_MIN_FLOPS {
+        // SAFETY: `check` verified the buffers for the whole product.
+        unsafe { sgemm_blas_block(g, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), g.m, g.n) }
     } else {
-        sgemm_rust(g, a, b, c)
+        sgemm_blas_split(g, a, b, c, threads)
     }
 }
 
-fn sgemm_blas(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
+/// A pointer that may cross to another rayon thread: each thread writes a disjoint block.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: the blocks handed to different threads never overlap (see `sgemm_blas_split`).
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// Cuts `C` into `threads` blocks along its longer side (in multiples of 16, OpenBLAS's
+/// register tile) and computes each block with one single-threaded OpenBLAS call.
+fn sgemm_blas_split(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32], threads: usize) {
+    use rayon::prelude::*;
+    let by_rows = g.m >= g.n;
+    let len = if by_rows { g.m } else { g.n };
+    let block = len.div_ceil(threads).div_ceil(16) * 16;
+    let blocks = len.div_ceil(block);
+    let (a, b, c) = (
+        a.as_ptr() as usize,
+        b.as_ptr() as usize,
+        SendPtr(c.as_mut_ptr()),
+    );
+    (0..blocks).into_par_iter().for_each(move |i| {
+        let start = i * block;
+        let size = block.min(len - start);
+        let (a, b, c) = (a as *const f32, b as *const f32, c);
+        // SAFETY: every block lies inside the buffers `check` verified; blocks of `C` are
+        // disjoint rows (or columns) so no two threads write the same element.
+        unsafe {
+            if by_rows {
+                // Rows of op(A): row `r` starts at `r * k`, or at column `r` when transposed.
+                let a_off = if g.trans_a { start } else { start * g.k };
+                sgemm_blas_block(g, a.add(a_off), b, c.0.add(start * g.n), size, g.n);
+            } else {
+                // Columns of op(B): column `j` starts at `j`, or at row `j * k` when transposed.
+                let b_off = if g.trans_b { start * g.k } else { start };
+                sgemm_blas_block(g, a, b.add(b_off), c.0.add(start), g.m, size);
+            }
+        }
+    });
+}
+
+/// One single-threaded OpenBLAS call computing an `m x n` block of `C` with the leading
+/// dimensions of the whole product `g`.
+///
+/// # Safety
+/// `a`, `b` and `c` must point at the block's first elements inside buffers laid out as
+/// `g` describes.
+unsafe fn sgemm_blas_block(g: Gemm, a: *const f32, b: *const f32, c: *mut f32, m: usize, n: usize) {
     let lda = if g.trans_a { g.m } else { g.k };
     let ldb = if g.trans_b { g.k } else { g.n };
     let flag = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
-    // SAFETY: `check` verified the buffer sizes for these dimensions and leading dimensions.
-    unsafe {
-        ffi::cblas_sgemm(
-            ffi::ROW_MAJOR,
-            flag(g.trans_a),
-            flag(g.trans_b),
-            g.m as i32,
-            g.n as i32,
-            g.k as i32,
-            1.0,
-            a.as_ptr(),
-            lda as i32,
-            b.as_ptr(),
-            ldb as i32,
-            if g.accumulate { 1.0 } else { 0.0 },
-            c.as_mut_ptr(),
-            g.n as i32,
-        )
-    }
+    ffi::cblas_sgemm(
+        ffi::ROW_MAJOR,
+        flag(g.trans_a),
+        flag(g.trans_b),
+        m as i32,
+        n as i32,
+        g.k as i32,
+        1.0,
+        a,
+        lda as i32,
+        b,
+        ldb as i32,
+        if g.accumulate { 1.0 } else { 0.0 },
+        c,
+        g.n as i32,
+    )
 }
 
 fn sgemm_rust(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
@@ -238,6 +294,10 @@ mod tests {
             (33, 17, 65),
             (64, 3, 129),
             (130, 70, 9),
+            // Large enough to be split over threads, by rows and by columns, with a last
+            // block shorter than the others.
+            (301, 200, 50),
+            (97, 500, 33),
         ] {
             for ta in [false, true] {
                 for tb in [false, true] {

@@ -16,6 +16,7 @@ pub mod gather;
 pub mod gemm;
 pub mod im2col;
 pub mod norm;
+pub mod optim;
 pub mod parallel;
 pub mod pool;
 pub mod softmax;

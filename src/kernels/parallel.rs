@@ -22,6 +22,7 @@ pub fn init_threads(threads: Option<usize>) -> usize {
                 .map(|n| n.get())
                 .unwrap_or(1)
         });
+    keep_freed_memory();
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global();
@@ -51,4 +52,19 @@ pub fn for_each_chunk_mut(
     out.par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, c)| f(i * chunk, c));
+}
+
+/// Tells glibc's allocator to keep freed blocks for reuse instead of returning them to the
+/// kernel. A training step frees and reallocates the same activation and gradient buffers
+/// every step; by default each buffer over 128 KiB was a fresh `mmap`, so every step paid a
+/// page fault and a page clear per 4 KiB of activations (about 8% of W3's time).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before the worker threads
+    // exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
 }

@@ -1,6 +1,7 @@
 //! Adam and AdamW (`torch.optim.Adam`, `torch.optim.AdamW`).
 
 use super::{find_state, Optimizer};
+use crate::kernels::optim::{adam_update, AdamStep};
 use crate::tensor::Tensor;
 
 /// Hyper-parameters of Adam / AdamW.
@@ -74,21 +75,18 @@ impl Optimizer for Adam {
                 m: vec![0.0; n],
                 v: vec![0.0; n],
             });
+            let step = AdamStep {
+                lr: c.lr,
+                beta1: c.beta1,
+                beta2: c.beta2,
+                eps: c.eps,
+                weight_decay: c.weight_decay,
+                decoupled: c.decoupled,
+                bias_correction1: bc1,
+                bias_correction2: bc2,
+            };
             grad.with_slice(|g| {
-                p.with_slice_mut(|w| {
-                    for i in 0..n {
-                        let mut gi = g[i];
-                        if c.decoupled {
-                            w[i] *= 1.0 - c.lr * c.weight_decay;
-                        } else {
-                            gi += c.weight_decay * w[i];
-                        }
-                        mo.m[i] = c.beta1 * mo.m[i] + (1.0 - c.beta1) * gi;
-                        mo.v[i] = c.beta2 * mo.v[i] + (1.0 - c.beta2) * gi * gi;
-                        let denom = (mo.v[i] / bc2).sqrt() + c.eps;
-                        w[i] -= c.lr * (mo.m[i] / bc1) / denom;
-                    }
-                })
+                p.with_slice_mut(|w| adam_update(step, w, g, &mut mo.m, &mut mo.v))
             });
         }
     }

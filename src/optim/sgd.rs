@@ -2,6 +2,7 @@
 //! (`torch.optim.SGD`).
 
 use super::Optimizer;
+use crate::kernels::optim::{sgd_update, SgdStep};
 use crate::tensor::Tensor;
 
 /// Hyper-parameters of SGD.
@@ -60,29 +61,18 @@ impl Optimizer for Sgd {
             if c.momentum != 0.0 && first {
                 *buf = Some(vec![0.0; grad.numel()]);
             }
+            let step = SgdStep {
+                lr: c.lr,
+                momentum: c.momentum,
+                dampening: c.dampening,
+                weight_decay: c.weight_decay,
+                nesterov: c.nesterov,
+                first,
+            };
             grad.with_slice(|g| {
                 p.with_slice_mut(|w| match buf.as_mut().filter(|_| c.momentum != 0.0) {
-                    None => {
-                        for (wi, &gi) in w.iter_mut().zip(g) {
-                            *wi -= c.lr * (gi + c.weight_decay * *wi);
-                        }
-                    }
-                    Some(b) => {
-                        for ((wi, &gi), bi) in w.iter_mut().zip(g).zip(b.iter_mut()) {
-                            let d = gi + c.weight_decay * *wi;
-                            *bi = if first {
-                                d
-                            } else {
-                                c.momentum * *bi + (1.0 - c.dampening) * d
-                            };
-                            *wi -= c.lr
-                                * if c.nesterov {
-                                    d + c.momentum * *bi
-                                } else {
-                                    *bi
-                                };
-                        }
-                    }
+                    None => sgd_update(step, w, g, &mut []),
+                    Some(b) => sgd_update(step, w, g, b),
                 })
             });
         }
