@@ -4,6 +4,10 @@ use crate::autograd::no_grad;
 use crate::kernels::gemm::{sgemm, Gemm};
 use crate::kernels::parallel::num_threads;
 use crate::models;
+use crate::models::gpt::{Gpt, GptConfig, SampleOptions};
+use crate::optim::{Adam, AdamConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use crate::nn::ModuleExt;
 use crate::ops::conv::{resnet20_conv_shapes, time_conv2d};
 use crate::optim::{Optimizer, Sgd, SgdConfig};
@@ -13,8 +17,9 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Workload id: W1 (mlp train step), W2 (lenet5), W3 (resnet20), W5 (matrix product and
-    /// resnet20 convolutions), W6 (inference); `all` runs every one available.
+    /// Workload id: W1 (mlp train step), W2 (lenet5), W3 (resnet20), W4 (gpt), W5 (matrix
+    /// product and resnet20 convolutions), W6 (inference), W7 (gpt sampling); `all` runs
+    /// every one.
     workload: String,
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 9)]
@@ -122,6 +127,61 @@ fn bench_train(
     })
 }
 
+/// Steady-state `gpt` training steps on 16 x 128 random bytes, AdamW lr 3e-4, wd 0.1
+/// (W4), in tokens per second.
+fn bench_gpt_train(repeats: usize) -> Measurement {
+    crate::manual_seed(0);
+    let model = Gpt::new(GptConfig::default());
+    let params = model.parameters();
+    let mut opt = Adam::new(AdamConfig {
+        weight_decay: 0.1,
+        ..AdamConfig::adamw(3e-4)
+    });
+    let (b, t) = (16, model.config.block_size);
+    let mut rng = StdRng::seed_from_u64(0);
+    let ids: Vec<usize> = (0..b * t).map(|_| rng.gen_range(0..256)).collect();
+    let targets: Vec<usize> = (0..b * t).map(|_| rng.gen_range(0..256)).collect();
+    let secs = median_seconds(repeats, || {
+        model.zero_grad();
+        model.loss(&ids, &targets, b, t).backward();
+        opt.step(&params);
+    });
+    Measurement {
+        id: "W4".into(),
+        what: format!("gpt train step, batch {b}x{t}"),
+        value: (b * t) as f64 / secs,
+        unit: "tokens/s",
+    }
+}
+
+/// `gpt` sampling of 256 bytes after a one-byte prompt, temperature 1 (W7), with and
+/// without the key/value cache, in tokens per second.
+fn bench_gpt_sample(repeats: usize) -> Vec<Measurement> {
+    crate::manual_seed(0);
+    let model = Gpt::new(GptConfig::default());
+    let new = 256;
+    [(true, "kv cache"), (false, "no cache")]
+        .iter()
+        .map(|&(use_cache, label)| {
+            let opts = SampleOptions {
+                temperature: 1.0,
+                top_k: None,
+                seed: 0,
+                use_cache,
+            };
+            let secs = median_seconds(repeats.min(5), || {
+                model.generate(&[b'\n' as usize], new, opts, &mut |_| {});
+            });
+            Measurement {
+                id: "W7".into(),
+                what: format!("gpt sampling {new} tokens, batch 1, {label}"),
+                value: new as f64 / secs,
+                unit: "tokens/s",
+            }
+        })
+        .collect()
+}
+
 /// Inference over 10,000 images in batches of 1,000 (W6).
 fn bench_inference(model: &str, repeats: usize) -> anyhow::Result<Measurement> {
     crate::manual_seed(0);
@@ -169,6 +229,7 @@ fn workload(id: &str, repeats: usize) -> anyhow::Result<Vec<Measurement>> {
             sgd(0.1, 0.9, 5e-4),
             repeats,
         )?],
+        "W4" => vec![bench_gpt_train(repeats)],
         "W5" => {
             let mut m = bench_w5(repeats);
             m.push(bench_conv(repeats));
@@ -178,14 +239,15 @@ fn workload(id: &str, repeats: usize) -> anyhow::Result<Vec<Measurement>> {
             bench_inference("lenet5", repeats)?,
             bench_inference("resnet20", repeats)?,
         ],
-        other => bail!("unknown workload '{other}'; available: W1, W2, W3, W5, W6, all"),
+        "W7" => bench_gpt_sample(repeats),
+        other => bail!("unknown workload '{other}'; available: W1 to W7, all"),
     })
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let id = args.workload.to_uppercase();
     let ids: Vec<&str> = if id == "ALL" {
-        vec!["W1", "W2", "W3", "W5", "W6"]
+        vec!["W1", "W2", "W3", "W4", "W5", "W6", "W7"]
     } else {
         vec![id.as_str()]
     };
