@@ -5,14 +5,14 @@ use crate::kernels::gemm::{sgemm, Gemm};
 use crate::kernels::parallel::num_threads;
 use crate::models;
 use crate::models::gpt::{Gpt, GptConfig, SampleOptions};
-use crate::optim::{Adam, AdamConfig};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use crate::nn::ModuleExt;
 use crate::ops::conv::{resnet20_conv_shapes, time_conv2d};
+use crate::optim::{Adam, AdamConfig};
 use crate::optim::{Optimizer, Sgd, SgdConfig};
 use crate::tensor::Tensor;
 use anyhow::bail;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]

@@ -90,12 +90,10 @@ pub fn attention_forward(
 /// `row = softmax(scale · row)`, stable (the maximum is subtracted first).
 fn softmax_in_place(row: &mut [f32], scale: f32) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
     for x in row.iter_mut() {
-        *x = ((*x - max) * scale).exp();
-        sum += *x;
+        *x = super::math::exp((*x - max) * scale);
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / super::vector::sum(row);
     row.iter_mut().for_each(|x| *x *= inv);
 }
 

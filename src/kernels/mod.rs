@@ -15,6 +15,7 @@ pub mod conv;
 pub mod gather;
 pub mod gemm;
 pub mod im2col;
+pub mod math;
 pub mod norm;
 pub mod optim;
 pub mod parallel;

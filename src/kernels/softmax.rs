@@ -3,6 +3,7 @@
 //! last-axis case). Every row subtracts its maximum before `exp`, so large logits do not
 //! overflow.
 
+use super::math::exp;
 use rayon::prelude::*;
 
 /// Rows (of the softmax axis) handed to one rayon task at least, so that small tensors do
@@ -15,11 +16,10 @@ fn min_blocks(block_len: usize) -> usize {
 #[inline]
 fn softmax_row(x: &[f32], out: &mut [f32], log: bool) {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = (v - m).exp();
-        sum += *o;
+        *o = exp(v - m);
     }
+    let sum = super::vector::sum(out);
     if log {
         let lse = m + sum.ln();
         for (o, &v) in out.iter_mut().zip(x) {
@@ -71,7 +71,7 @@ pub fn softmax_forward(
                     &xb[r * inner..(r + 1) * inner],
                 );
                 for i in 0..inner {
-                    orow[i] = (xrow[i] - m[i]).exp();
+                    orow[i] = exp(xrow[i] - m[i]);
                     sum[i] += orow[i];
                 }
             }
@@ -127,7 +127,7 @@ pub fn softmax_backward(
             {
                 for i in 0..inner {
                     dxr[i] = if log {
-                        dyr[i] - yr[i].exp() * s[i]
+                        dyr[i] - exp(yr[i]) * s[i]
                     } else {
                         yr[i] * (dyr[i] - s[i])
                     };
@@ -185,7 +185,7 @@ pub fn cross_entropy_forward(
         .for_each(|(r, (l, s))| {
             let x = &logits[r * classes..(r + 1) * classes];
             let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = x.iter().map(|&v| (v - m).exp()).sum();
+            let sum: f32 = x.iter().map(|&v| exp(v - m)).sum();
             *s = m + sum.ln();
             let mut value = *s - (1.0 - smoothing) * x[targets[r]];
             if smoothing != 0.0 {
@@ -215,7 +215,7 @@ pub fn cross_entropy_backward(
         .for_each(|(r, d)| {
             let x = &logits[r * classes..(r + 1) * classes];
             for (di, &v) in d.iter_mut().zip(x) {
-                *di = scale * ((v - lse[r]).exp() - uniform);
+                *di = scale * (exp(v - lse[r]) - uniform);
             }
             d[targets[r]] -= scale * (1.0 - smoothing);
         });

@@ -3,6 +3,7 @@
 //! (the input for relu and gelu, the output for sigmoid and tanh).
 
 use crate::gradcheck::Case;
+use crate::kernels::math::{erf, exp};
 use crate::kernels::parallel::for_each_chunk_mut;
 use crate::ops::elementwise::unary_map;
 use crate::tensor::Tensor;
@@ -36,13 +37,13 @@ const INV_SQRT_2PI: f32 = 0.398_942_3;
 /// Exact GELU, `x * Phi(x)` with the normal CDF through `erf` (PyTorch's default).
 #[inline]
 fn gelu_value(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2))
+    0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
 }
 
 /// d gelu / dx = Phi(x) + x * phi(x).
 #[inline]
 fn gelu_derivative(x: f32) -> f32 {
-    0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2)) + x * INV_SQRT_2PI * (-0.5 * x * x).exp()
+    0.5 * (1.0 + erf(x * FRAC_1_SQRT_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
 }
 
 impl Tensor {
@@ -66,7 +67,7 @@ impl Tensor {
 
     /// The logistic function `1 / (1 + e^-x)`.
     pub fn sigmoid(&self) -> Tensor {
-        let y = Tensor::from_vec(unary_map(self, |v| 1.0 / (1.0 + (-v).exp())), self.shape());
+        let y = Tensor::from_vec(unary_map(self, |v| 1.0 / (1.0 + exp(-v))), self.shape());
         let saved = y.clone();
         Tensor::from_view(
             y.inner.storage.clone(),
