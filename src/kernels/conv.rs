@@ -151,6 +151,51 @@ fn transpose_weight(s: &ConvShape, w: &[f32]) -> Vec<f32> {
     wt
 }
 
+/// The input gradient of a stride-1, undilated convolution is itself a convolution: of the
+/// output gradient `[og, OH, OW]` with the kernel flipped and its channel axes swapped,
+/// padded by `k - 1 - padding`. This returns that convolution's shape (for one group of one
+/// image) when it applies. Computing `dx` this way writes `[cg, H, W]` straight from one
+/// product, instead of `dcols = Wᵀ · dout` (`K / og` times larger, cleared by the GEMM
+/// first) followed by the `col2im` scatter.
+fn input_grad_as_conv(s: &ConvShape) -> Option<ConvShape> {
+    let direct = s.stride == (1, 1)
+        && s.dilation == (1, 1)
+        && s.padding.0 < s.kh
+        && s.padding.1 < s.kw
+        && !s.pointwise();
+    direct.then(|| ConvShape {
+        n: 1,
+        c: s.og(),
+        h: s.out_hw().0,
+        w: s.out_hw().1,
+        o: s.cg(),
+        kh: s.kh,
+        kw: s.kw,
+        stride: (1, 1),
+        padding: (s.kh - 1 - s.padding.0, s.kw - 1 - s.padding.1),
+        dilation: (1, 1),
+        groups: 1,
+    })
+}
+
+/// The weight of each group flipped in space with its channel axes swapped,
+/// `[groups, cg, og * KH * KW]`: the weight of [`input_grad_as_conv`]'s convolution.
+fn flip_weight(s: &ConvShape, w: &[f32]) -> Vec<f32> {
+    let (cg, og, kk) = (s.cg(), s.og(), s.kh * s.kw);
+    let mut f = vec![0.0; w.len()];
+    for gi in 0..s.groups {
+        let (w_g, f_g) = (&w[gi * og * cg * kk..], &mut f[gi * og * cg * kk..]);
+        for o in 0..og {
+            for c in 0..cg {
+                for t in 0..kk {
+                    f_g[(c * og + o) * kk + (kk - 1 - t)] = w_g[(o * cg + c) * kk + t];
+                }
+            }
+        }
+    }
+    f
+}
+
 /// Forward pass of `count` consecutive images: `x: [count, C, H, W]`, `out: [count, O, OH, OW]`,
 /// `wt` the weight from [`transpose_weight`], `cols` zero-initialised (see [`im2col_reusing`]).
 fn forward_images(
@@ -221,6 +266,7 @@ fn backward_images(
     s: &ConvShape,
     x: &[f32],
     w: &[f32],
+    flipped: Option<(&ConvShape, &[f32])>,
     dy: &[f32],
     gr: &mut Grads,
     want_dw: bool,
@@ -256,6 +302,13 @@ fn backward_images(
                 if s.pointwise() {
                     let g = Gemm::new(k, p, og).trans_a(true).accumulate(true);
                     sgemm(g, w_g, dy_g, dx_g);
+                } else if let Some((ts, wf)) = flipped {
+                    // dx_g = flip(W)_g [cg, og·KH·KW] · im2col(dout_g) [og·KH·KW, H·W]
+                    let kt = og * s.kh * s.kw;
+                    let wf_g = &wf[gi * cg * kt..(gi + 1) * cg * kt];
+                    im2col_reusing(ts, dy_g, dcols);
+                    let g = Gemm::new(cg, s.h * s.w, kt).accumulate(true);
+                    sgemm(g, wf_g, &dcols[..kt * s.h * s.w], dx_g);
                 } else {
                     sgemm(Gemm::new(k, p, og).trans_a(true), w_g, dy_g, dcols);
                     col2im(s, dcols, dx_g);
@@ -285,10 +338,14 @@ pub fn conv2d_backward(
     } else {
         s.k() * s.p()
     };
-    let dcols_len = if s.pointwise() || dx.is_none() {
-        0
-    } else {
-        s.k() * s.p()
+    let transposed = input_grad_as_conv(s).filter(|_| dx.is_some());
+    let wf = transposed.map(|_| flip_weight(s, w));
+    let flipped = transposed.as_ref().zip(wf.as_deref());
+    let dcols_len = match (&transposed, dx.is_some()) {
+        (_, false) => 0,
+        (Some(ts), true) => ts.k() * ts.p(),
+        (None, true) if s.pointwise() => 0,
+        (None, true) => s.k() * s.p(),
     };
     let (dw_len, db_len) = (
         if want_dw { s.weight_len() } else { 0 },
@@ -314,6 +371,7 @@ pub fn conv2d_backward(
             s,
             &x[t * per * in_len..end * in_len],
             w,
+            flipped,
             &dy[t * per * out_len..end * out_len],
             &mut gr,
             want_dw,
@@ -496,6 +554,8 @@ mod tests {
             shape(3, 1, (4, 5), 2, (5, 5), (1, 1), (2, 2), (1, 1), 1),
             shape(2, 6, (8, 5), 3, (2, 3), (3, 2), (1, 2), (1, 1), 3),
             shape(17, 2, (5, 4), 3, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+            // Input gradient as a flipped convolution: groups, non-square kernel and padding.
+            shape(3, 4, (6, 5), 6, (3, 2), (1, 1), (1, 0), (1, 1), 2),
         ]
     }
 
@@ -537,6 +597,23 @@ mod tests {
             conv2d_backward(&s, &x, &w, &dy, None, Some(&mut dw2), None);
             assert_eq!(dw, dw2);
         }
+    }
+
+    #[test]
+    fn input_gradient_is_a_convolution_only_where_it_applies() {
+        let s = shape(2, 16, (28, 28), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1);
+        let t = input_grad_as_conv(&s).unwrap();
+        assert_eq!((t.c, t.o, t.out_hw()), (16, 16, (28, 28)));
+        assert!(input_grad_as_conv(&ConvShape {
+            stride: (2, 2),
+            ..s
+        })
+        .is_none());
+        assert!(input_grad_as_conv(&ConvShape {
+            dilation: (2, 1),
+            ..s
+        })
+        .is_none());
     }
 
     #[test]
