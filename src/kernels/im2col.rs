@@ -39,8 +39,8 @@ fn copy_short(d: &mut [f32], s: &[f32]) {
     match n {
         0 => {}
         1..=3 => {
-            for i in 0..n {
-                d[i] = s[i];
+            for (a, &b) in d.iter_mut().zip(s) {
+                *a = b;
             }
         }
         4..=7 => {

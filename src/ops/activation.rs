@@ -4,26 +4,29 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::math::{erf, exp};
-use crate::kernels::parallel::for_each_chunk_mut;
+use crate::kernels::parallel::collect_chunks;
 use crate::ops::elementwise::unary_map;
 use crate::tensor::Tensor;
 
 /// `f(g, s)` elementwise over the output gradient `g` and a saved tensor `s` of the same
 /// shape.
 fn grad_map(g: &Tensor, saved: &Tensor, f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Tensor {
-    let mut out = vec![0.0; g.numel()];
-    g.with_slice(|gs| {
+    assert_eq!(g.shape(), saved.shape(), "grad_map: shapes differ");
+    let out = g.with_slice(|gs| {
         saved.with_slice(|ss| {
-            for_each_chunk_mut(&mut out, 1, |start, o| {
-                let n = o.len();
-                for ((v, &gi), &si) in o
-                    .iter_mut()
-                    .zip(&gs[start..start + n])
-                    .zip(&ss[start..start + n])
-                {
-                    *v = f(gi, si);
-                }
-            })
+            // SAFETY: every element of every chunk is written.
+            unsafe {
+                collect_chunks(gs.len(), 1, |start, o| {
+                    let n = o.len();
+                    for ((v, &gi), &si) in o
+                        .iter_mut()
+                        .zip(&gs[start..start + n])
+                        .zip(&ss[start..start + n])
+                    {
+                        v.write(f(gi, si));
+                    }
+                })
+            }
         })
     });
     Tensor::from_vec(out, g.shape())

@@ -6,7 +6,7 @@
 //! (`sum_to`).
 
 use crate::gradcheck::Case;
-use crate::kernels::parallel::for_each_chunk_mut;
+use crate::kernels::parallel::collect_chunks;
 use crate::tensor::layout::{broadcast_shapes, numel, Layout};
 use crate::tensor::Tensor;
 
@@ -24,36 +24,47 @@ fn broadcast_map(
             b.shape()
         )
     });
-    let mut out = vec![0.0; numel(&shape)];
     let (da, db) = (a.read_storage(), b.read_storage());
     let (la, lb) = (a.layout(), b.layout());
+    let n = numel(&shape);
     if la.shape == shape && lb.shape == shape && la.is_contiguous() && lb.is_contiguous() {
         let (xa, xb) = (&da[la.offset..], &db[lb.offset..]);
-        for_each_chunk_mut(&mut out, 1, |start, o| {
-            for (i, v) in o.iter_mut().enumerate() {
-                *v = f(xa[start + i], xb[start + i]);
-            }
-        });
+        // SAFETY: every element of every chunk is written.
+        let out = unsafe {
+            collect_chunks(n, 1, |start, o| {
+                let len = o.len();
+                for ((v, &x), &y) in o
+                    .iter_mut()
+                    .zip(&xa[start..start + len])
+                    .zip(&xb[start..start + len])
+                {
+                    v.write(f(x, y));
+                }
+            })
+        };
         return (out, shape);
     }
     let la = la.broadcast_to(&shape).unwrap();
     let lb = lb.broadcast_to(&shape).unwrap();
-    let inner = *shape.last().unwrap_or(&1);
+    let inner = (*shape.last().unwrap_or(&1)).max(1);
     let (sa, sb) = (
         *la.strides.last().unwrap_or(&0),
         *lb.strides.last().unwrap_or(&0),
     );
-    for_each_chunk_mut(&mut out, inner.max(1), |start, o| {
-        for (r, row) in o.chunks_mut(inner.max(1)).enumerate() {
-            let (oa, ob) = (
-                row_offset(&la, start / inner.max(1) + r),
-                row_offset(&lb, start / inner.max(1) + r),
-            );
-            for (k, v) in row.iter_mut().enumerate() {
-                *v = f(da[oa + k * sa], db[ob + k * sb]);
+    // SAFETY: chunks are whole rows and every element of every row is written.
+    let out = unsafe {
+        collect_chunks(n, inner, |start, o| {
+            for (r, row) in o.chunks_mut(inner).enumerate() {
+                let (oa, ob) = (
+                    row_offset(&la, start / inner + r),
+                    row_offset(&lb, start / inner + r),
+                );
+                for (k, v) in row.iter_mut().enumerate() {
+                    v.write(f(da[oa + k * sa], db[ob + k * sb]));
+                }
             }
-        }
-    });
+        })
+    };
     (out, shape)
 }
 
@@ -70,16 +81,17 @@ fn row_offset(l: &Layout, mut row: usize) -> usize {
 
 /// Computes `f(x)` elementwise into a fresh buffer.
 pub(crate) fn unary_map(x: &Tensor, f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
-    let mut out = vec![0.0; x.numel()];
     x.with_slice(|xs| {
-        for_each_chunk_mut(&mut out, 1, |start, o| {
-            let n = o.len();
-            for (v, &xi) in o.iter_mut().zip(&xs[start..start + n]) {
-                *v = f(xi);
-            }
-        })
-    });
-    out
+        // SAFETY: every element of every chunk is written.
+        unsafe {
+            collect_chunks(xs.len(), 1, |start, o| {
+                let n = o.len();
+                for (v, &xi) in o.iter_mut().zip(&xs[start..start + n]) {
+                    v.write(f(xi));
+                }
+            })
+        }
+    })
 }
 
 impl Tensor {
