@@ -19,9 +19,13 @@ pub fn exp(x: f32) -> f32 {
     const MIN: f32 = -87.336_55;
     const MAX: f32 = 88.722_83;
     let xc = x.clamp(MIN, MAX);
-    // Round to nearest by adding and removing 1.5 * 2^23 (no call to `roundf`).
+    // Round to nearest by adding and removing 1.5 * 2^23 (no call to `roundf`); the sum's
+    // low mantissa bits then hold n itself, read as an integer without a float-to-int
+    // conversion (Rust's saturating `as i32` does not vectorize).
     const ROUND: f32 = 12_582_912.0;
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    let n_int = shifted.to_bits() as i32 - 0x4B40_0000;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4;
     p = p * r + 1.398_199_9e-3;
@@ -31,10 +35,9 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
     // 2^n as two factors 2^a * 2^b (n in [-126, 128] does not fit one exponent field).
-    let n = n as i32;
-    let a = n >> 1;
+    let a = n_int >> 1;
     let scale_a = f32::from_bits(((a + 127) as u32) << 23);
-    let scale_b = f32::from_bits(((n - a + 127) as u32) << 23);
+    let scale_b = f32::from_bits(((n_int - a + 127) as u32) << 23);
     let y = er * scale_a * scale_b;
     if x < MIN {
         0.0
