@@ -10,9 +10,8 @@
 //! bias is `b = B w_{d}` and is regularized with the weights. A larger `B` weakens that
 //! regularization.
 
-use super::perceptron::linear_scores;
-use super::{check_fit, check_predict, entry, meta, tensor_values, Classifier, FitProgress};
-use super::{Progress, METHOD_KEY};
+use super::linear::{read_linear, LinearView};
+use super::{check_fit, meta, Classifier, FitProgress, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::kernels::vector::{axpy, dot};
 use anyhow::{bail, Result};
@@ -254,12 +253,12 @@ impl LinearSvm {
 
     /// Reads a model written by [`Classifier::to_checkpoint`].
     pub fn from_checkpoint(ck: &Checkpoint) -> Result<LinearSvm> {
-        let (k, d): (usize, usize) = (meta(ck, "classic.classes")?, meta(ck, "classic.dim")?);
+        let (weight, bias, classes, dim) = read_linear(ck)?;
         Ok(LinearSvm {
-            weight: tensor_values(ck, "weight", &[k, d])?,
-            bias: tensor_values(ck, "bias", &[k])?,
-            classes: k,
-            dim: d,
+            weight,
+            bias,
+            classes,
+            dim,
             iterations: Vec::new(),
             params: LinearSvmParams {
                 c: meta(ck, "linear_svm.C")?,
@@ -274,6 +273,16 @@ impl LinearSvm {
     }
 }
 
+impl LinearSvm {
+    fn linear(&self) -> LinearView<'_> {
+        LinearView {
+            weight: &self.weight,
+            bias: &self.bias,
+            dim: self.dim,
+        }
+    }
+}
+
 impl Classifier for LinearSvm {
     fn method(&self) -> &'static str {
         METHOD
@@ -285,38 +294,25 @@ impl Classifier for LinearSvm {
         self.dim
     }
     fn decision_function(&self, x: &[f32], n: usize) -> Vec<f32> {
-        check_predict("LinearSvm::decision_function", x, n, self.dim);
-        linear_scores(&self.weight, &self.bias, x, n, self.dim)
+        self.linear().scores("LinearSvm::decision_function", x, n)
     }
     fn predict(&self, x: &[f32], n: usize) -> Vec<usize> {
-        let scores = self.decision_function(x, n);
-        scores
-            .chunks_exact(self.classes)
-            .map(super::argmax)
-            .collect()
+        self.linear().predict("LinearSvm::predict", x, n)
     }
     fn to_checkpoint(&self) -> Checkpoint {
-        let (k, d) = (self.classes, self.dim);
-        let mut ck = Checkpoint::new(vec![
-            entry("weight", self.weight.clone(), &[k, d]),
-            entry("bias", self.bias.clone(), &[k]),
-        ]);
         let p = &self.params;
-        for (key, v) in [
-            (METHOD_KEY, METHOD.to_string()),
-            ("classic.classes", k.to_string()),
-            ("classic.dim", d.to_string()),
-            ("linear_svm.C", p.c.to_string()),
-            ("linear_svm.loss", p.loss.to_string()),
-            ("linear_svm.tol", p.tol.to_string()),
-            ("linear_svm.max_iter", p.max_iter.to_string()),
-            ("linear_svm.bias", p.bias.to_string()),
-            ("linear_svm.shrinking", p.shrinking.to_string()),
-            ("linear_svm.seed", p.seed.to_string()),
-        ] {
-            ck.metadata.insert(key.to_string(), v);
-        }
-        ck
+        self.linear().to_checkpoint(
+            METHOD,
+            &[
+                ("linear_svm.C", p.c.to_string()),
+                ("linear_svm.loss", p.loss.to_string()),
+                ("linear_svm.tol", p.tol.to_string()),
+                ("linear_svm.max_iter", p.max_iter.to_string()),
+                ("linear_svm.bias", p.bias.to_string()),
+                ("linear_svm.shrinking", p.shrinking.to_string()),
+                ("linear_svm.seed", p.seed.to_string()),
+            ],
+        )
     }
 }
 

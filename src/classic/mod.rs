@@ -14,6 +14,7 @@
 
 pub mod cache;
 pub mod kernel;
+mod linear;
 pub mod linear_svm;
 pub mod perceptron;
 pub mod smo;

@@ -4,8 +4,8 @@
 //! step of every epoch (Freund and Schapire's averaged perceptron), which generalizes far
 //! better than the last iterate on data that is not separable.
 
-use super::{check_fit, check_predict, entry, meta, tensor_values, Classifier, FitProgress};
-use super::{Progress, METHOD_KEY};
+use super::linear::{read_linear, LinearView};
+use super::{check_fit, meta, Classifier, FitProgress, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::kernels::vector::{axpy, dot};
 use anyhow::{bail, Result};
@@ -180,12 +180,12 @@ impl Perceptron {
 
     /// Reads a perceptron written by [`Classifier::to_checkpoint`].
     pub fn from_checkpoint(ck: &Checkpoint) -> Result<Perceptron> {
-        let (k, d): (usize, usize) = (meta(ck, "classic.classes")?, meta(ck, "classic.dim")?);
+        let (weight, bias, classes, dim) = read_linear(ck)?;
         Ok(Perceptron {
-            weight: tensor_values(ck, "weight", &[k, d])?,
-            bias: tensor_values(ck, "bias", &[k])?,
-            classes: k,
-            dim: d,
+            weight,
+            bias,
+            classes,
+            dim,
             params: PerceptronParams {
                 epochs: meta(ck, "perceptron.epochs")?,
                 eta0: meta(ck, "perceptron.eta0")?,
@@ -219,28 +219,14 @@ fn apply_penalty(w: &mut [f32], penalty: Penalty, s: f32) {
     }
 }
 
-/// Scores `[n, k]` of a linear one-score-per-class model `weight: [k, d]`, `bias: [k]`.
-pub(crate) fn linear_scores(
-    weight: &[f32],
-    bias: &[f32],
-    x: &[f32],
-    n: usize,
-    d: usize,
-) -> Vec<f32> {
-    let k = bias.len();
-    let mut out = vec![0.0f32; n * k]; // [n, k]
-    crate::kernels::gemm::sgemm(
-        crate::kernels::gemm::Gemm::new(n, k, d).trans_b(true),
-        x,
-        weight,
-        &mut out,
-    );
-    for row in out.chunks_exact_mut(k.max(1)) {
-        for (s, b) in row.iter_mut().zip(bias) {
-            *s += b;
+impl Perceptron {
+    fn linear(&self) -> LinearView<'_> {
+        LinearView {
+            weight: &self.weight,
+            bias: &self.bias,
+            dim: self.dim,
         }
     }
-    out
 }
 
 impl Classifier for Perceptron {
@@ -254,37 +240,24 @@ impl Classifier for Perceptron {
         self.dim
     }
     fn decision_function(&self, x: &[f32], n: usize) -> Vec<f32> {
-        check_predict("Perceptron::decision_function", x, n, self.dim);
-        linear_scores(&self.weight, &self.bias, x, n, self.dim)
+        self.linear().scores("Perceptron::decision_function", x, n)
     }
     fn predict(&self, x: &[f32], n: usize) -> Vec<usize> {
-        let scores = self.decision_function(x, n);
-        scores
-            .chunks_exact(self.classes)
-            .map(super::argmax)
-            .collect()
+        self.linear().predict("Perceptron::predict", x, n)
     }
     fn to_checkpoint(&self) -> Checkpoint {
-        let (k, d) = (self.classes, self.dim);
-        let mut ck = Checkpoint::new(vec![
-            entry("weight", self.weight.clone(), &[k, d]),
-            entry("bias", self.bias.clone(), &[k]),
-        ]);
         let p = &self.params;
-        for (key, v) in [
-            (METHOD_KEY, METHOD.to_string()),
-            ("classic.classes", k.to_string()),
-            ("classic.dim", d.to_string()),
-            ("perceptron.epochs", p.epochs.to_string()),
-            ("perceptron.eta0", p.eta0.to_string()),
-            ("perceptron.penalty", p.penalty.to_string()),
-            ("perceptron.alpha", p.alpha.to_string()),
-            ("perceptron.average", p.average.to_string()),
-            ("perceptron.seed", p.seed.to_string()),
-        ] {
-            ck.metadata.insert(key.to_string(), v);
-        }
-        ck
+        self.linear().to_checkpoint(
+            METHOD,
+            &[
+                ("perceptron.epochs", p.epochs.to_string()),
+                ("perceptron.eta0", p.eta0.to_string()),
+                ("perceptron.penalty", p.penalty.to_string()),
+                ("perceptron.alpha", p.alpha.to_string()),
+                ("perceptron.average", p.average.to_string()),
+                ("perceptron.seed", p.seed.to_string()),
+            ],
+        )
     }
 }
 
