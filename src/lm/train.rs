@@ -115,10 +115,12 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
     crate::tensor::rng::manual_seed(run.seed);
     let model = Gpt::new(run.model);
     let params = model.parameters();
+    // nanoGPT's groups: matrices and embeddings decay, biases and LayerNorm gains do not.
     let mut opt = Adam::new(AdamConfig {
         weight_decay: run.weight_decay,
         ..AdamConfig::adamw(run.lr)
-    });
+    })
+    .with_decay_mask(params.iter().map(|p| p.shape().len() >= 2).collect());
     let schedule = Schedule::new(
         run.lr,
         Decay::Cosine { min_lr: run.min_lr },

@@ -49,6 +49,9 @@ pub struct Adam {
     pub config: AdamConfig,
     step: u64,
     moments: Vec<Option<Moments>>,
+    /// Per parameter (in `step`'s order): whether weight decay applies; missing entries
+    /// mean yes. PyTorch's two parameter groups `{weight_decay: wd}` / `{weight_decay: 0}`.
+    decay_mask: Vec<bool>,
 }
 
 impl Adam {
@@ -57,7 +60,15 @@ impl Adam {
             config,
             step: 0,
             moments: Vec::new(),
+            decay_mask: Vec::new(),
         }
+    }
+
+    /// Applies weight decay only to the parameters whose entry is true (nanoGPT decays the
+    /// matrices and embeddings, not biases and LayerNorm gains).
+    pub fn with_decay_mask(mut self, mask: Vec<bool>) -> Adam {
+        self.decay_mask = mask;
+        self
     }
 }
 
@@ -68,8 +79,9 @@ impl Optimizer for Adam {
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);
         let bc2 = 1.0 - c.beta2.powi(self.step as i32);
         self.moments.resize_with(params.len(), || None);
-        for (p, slot) in params.iter().zip(self.moments.iter_mut()) {
+        for (i, (p, slot)) in params.iter().zip(self.moments.iter_mut()).enumerate() {
             let Some(grad) = p.grad() else { continue };
+            let decays = self.decay_mask.get(i).copied().unwrap_or(true);
             let n = p.numel();
             let mo = slot.get_or_insert_with(|| Moments {
                 m: vec![0.0; n],
@@ -80,7 +92,7 @@ impl Optimizer for Adam {
                 beta1: c.beta1,
                 beta2: c.beta2,
                 eps: c.eps,
-                weight_decay: c.weight_decay,
+                weight_decay: if decays { c.weight_decay } else { 0.0 },
                 decoupled: c.decoupled,
                 bias_correction1: bc1,
                 bias_correction2: bc2,
@@ -193,5 +205,26 @@ mod tests {
             o.step(std::slice::from_ref(t));
         }
         assert_eq!(p.to_vec(), q.to_vec());
+    }
+
+    #[test]
+    fn the_decay_mask_exempts_parameters_from_weight_decay() {
+        // Zero gradients: only weight decay moves a weight.
+        let a = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
+        let b = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
+        a.mul_scalar(0.0).sum_all().backward();
+        b.mul_scalar(0.0).sum_all().backward();
+        let mut opt = Adam::new(AdamConfig {
+            weight_decay: 0.5,
+            ..AdamConfig::adamw(0.1)
+        })
+        .with_decay_mask(vec![true, false]);
+        opt.step(&[a.clone(), b.clone()]);
+        let a = a.to_vec();
+        assert!(
+            (a[0] - 0.95).abs() < 1e-6 && (a[1] - 1.9).abs() < 1e-6,
+            "{a:?}"
+        );
+        assert_eq!(b.to_vec(), vec![1.0, 2.0]);
     }
 }
