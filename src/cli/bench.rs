@@ -19,7 +19,7 @@ use std::time::Instant;
 pub struct Args {
     /// Workload id: W1 (mlp train step), W2 (lenet5), W3 (resnet20), W4 (gpt), W5 (matrix
     /// product and resnet20 convolutions), W6 (inference), W7 (gpt sampling); `all` runs
-    /// every one.
+    /// every one; `gemm` times the products given with `--shapes`.
     workload: String,
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 9)]
@@ -27,6 +27,11 @@ pub struct Args {
     /// Print one JSON object per measurement instead of a table.
     #[arg(long)]
     json: bool,
+    /// For the `gemm` workload: products to time, as `MxKxN` with an optional `/tn`-style
+    /// suffix saying which operand is used transposed (`n` as stored, `t` transposed; A
+    /// then B), comma-separated. Example: `2048x128x384/nt,384x2048x128/tn`.
+    #[arg(long, default_value = "1024x1024x1024")]
+    shapes: String,
 }
 
 /// One measured figure.
@@ -50,6 +55,46 @@ pub fn median_seconds(repeats: usize, mut f: impl FnMut()) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
+}
+
+/// Parses one `MxKxN[/xy]` product of `--shapes`.
+fn parse_gemm_shape(text: &str) -> anyhow::Result<Gemm> {
+    let bad = || {
+        anyhow::anyhow!(
+            "bad product '{text}' in --shapes: write MxKxN with an optional /nn, /nt, /tn or /tt, for example 2048x128x384/nt"
+        )
+    };
+    let (dims, flags) = text.split_once('/').unwrap_or((text, "nn"));
+    let d: Vec<usize> = dims
+        .split('x')
+        .map(|v| v.trim().parse().map_err(|_| bad()))
+        .collect::<anyhow::Result<_>>()?;
+    let f: Vec<char> = flags.chars().collect();
+    if d.len() != 3 || d.contains(&0) || f.len() != 2 || f.iter().any(|c| !"nt".contains(*c)) {
+        return Err(bad());
+    }
+    Ok(Gemm::new(d[0], d[2], d[1])
+        .trans_a(f[0] == 't')
+        .trans_b(f[1] == 't'))
+}
+
+/// `neurite bench gemm --shapes ...`: the rate of each listed product.
+fn bench_gemm(shapes: &str, repeats: usize) -> anyhow::Result<Vec<Measurement>> {
+    let mut out = Vec::new();
+    for text in shapes.split(',') {
+        let g = parse_gemm_shape(text.trim())?;
+        let a: Vec<f32> = (0..g.m * g.k).map(|i| (i % 7) as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..g.k * g.n).map(|i| (i % 5) as f32 * 0.1).collect();
+        let mut c = vec![0.0; g.m * g.n];
+        let secs = median_seconds(repeats, || sgemm(g, &a, &b, &mut c));
+        out.push(Measurement {
+            id: "gemm".into(),
+            what: format!("sgemm {}", text.trim()),
+            value: 2.0 * (g.m * g.k * g.n) as f64 / secs / 1e9,
+            unit: "GFLOP/s",
+        });
+    }
+    Ok(out)
 }
 
 fn bench_w5(repeats: usize) -> Vec<Measurement> {
@@ -212,8 +257,9 @@ fn sgd(lr: f32, momentum: f32, weight_decay: f32) -> SgdConfig {
     }
 }
 
-fn workload(id: &str, repeats: usize) -> anyhow::Result<Vec<Measurement>> {
+fn workload(id: &str, repeats: usize, shapes: &str) -> anyhow::Result<Vec<Measurement>> {
     Ok(match id {
+        "GEMM" => bench_gemm(shapes, repeats)?,
         "W1" => vec![bench_train("W1", "mlp", 128, sgd(0.01, 0.9, 0.0), repeats)?],
         "W2" => vec![bench_train(
             "W2",
@@ -240,7 +286,7 @@ fn workload(id: &str, repeats: usize) -> anyhow::Result<Vec<Measurement>> {
             bench_inference("resnet20", repeats)?,
         ],
         "W7" => bench_gpt_sample(repeats),
-        other => bail!("unknown workload '{other}'; available: W1 to W7, all"),
+        other => bail!("unknown workload '{other}'; available: W1 to W7, all, gemm"),
     })
 }
 
@@ -252,7 +298,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         vec![id.as_str()]
     };
     for id in ids {
-        for m in workload(id, args.repeats)? {
+        for m in workload(id, args.repeats, &args.shapes)? {
             print_measurement(&m, args.json);
         }
     }

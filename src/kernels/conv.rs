@@ -12,12 +12,18 @@
 //! the transposed flag: writing `colsᵀ` directly (`im2row`, a scatter with stride `K`) cost
 //! more than the GEMM's slower packing of a transposed `B` (W2: 3.33G -> 2.68G instructions).
 //!
+//! Stride-1 convolutions take the direct kernels of [`super::conv_direct`] instead (forward,
+//! the input gradient as a flipped convolution, and the weight gradient), which read the
+//! image itself rather than its columns, whenever the CPU has AVX2/FMA and the images are
+//! spread over the threads; the GEMM path covers the rest.
+//!
 //! Threads: a batch at least as large as the pool is split into one contiguous slice of
 //! images per thread; each slice reuses one column buffer and keeps its own weight-gradient
 //! partial sum, summed in slice order afterwards (deterministic for a given thread count).
 //! The GEMM runs single-threaded inside those workers. A smaller batch runs image by image on
 //! the calling thread so that each GEMM can use the whole pool.
 
+use super::conv_direct::{self, ConvScratch, PackedA};
 use super::gemm::{sgemm, Gemm};
 use super::im2col::{col2im, im2col_reusing};
 use super::parallel::num_threads;
@@ -196,15 +202,27 @@ fn flip_weight(s: &ConvShape, w: &[f32]) -> Vec<f32> {
     f
 }
 
-/// Forward pass of `count` consecutive images: `x: [count, C, H, W]`, `out: [count, O, OH, OW]`,
-/// `wt` the weight from [`transpose_weight`], `cols` zero-initialised (see [`im2col_reusing`]).
+/// How the forward pass multiplies: the weight from [`transpose_weight`] with a column
+/// buffer (zero-initialised, see [`im2col_reusing`]), or the packed weight of
+/// [`conv_direct::pack_weight`] with its scratch.
+enum Engine<'a> {
+    Columns {
+        wt: &'a [f32],
+        cols: Vec<f32>,
+    },
+    Implicit {
+        packed: &'a [PackedA],
+        scratch: ConvScratch,
+    },
+}
+
+/// Forward pass of `count` consecutive images: `x: [count, C, H, W]`, `out: [count, O, OH, OW]`.
 fn forward_images(
     s: &ConvShape,
     x: &[f32],
-    wt: &[f32],
+    engine: &mut Engine,
     bias: Option<&[f32]>,
     out: &mut [f32],
-    cols: &mut [f32],
 ) {
     let (cg, og, k, p) = (s.cg(), s.og(), s.k(), s.p());
     let in_len = s.c * s.h * s.w;
@@ -217,13 +235,20 @@ fn forward_images(
         }
         for gi in 0..s.groups {
             let x_g = &x_img[gi * cg * s.h * s.w..(gi + 1) * cg * s.h * s.w]; // [cg, H, W]
-            let wt_g = &wt[gi * og * k..(gi + 1) * og * k]; // [K, og]
             let out_g = &mut out_img[gi * og * p..(gi + 1) * og * p]; // [og, P]
-            if s.pointwise() {
-                sgemm(g, wt_g, x_g, out_g);
-            } else {
-                im2col_reusing(s, x_g, cols);
-                sgemm(g, wt_g, cols, out_g);
+            match engine {
+                Engine::Implicit { packed, scratch } => {
+                    conv_direct::conv_group(s, &packed[gi], x_g, out_g, bias.is_some(), scratch)
+                }
+                Engine::Columns { wt, cols } => {
+                    let wt_g = &wt[gi * og * k..(gi + 1) * og * k]; // [K, og]
+                    if s.pointwise() {
+                        sgemm(g, wt_g, x_g, out_g);
+                    } else {
+                        im2col_reusing(s, x_g, cols);
+                        sgemm(g, wt_g, cols, out_g);
+                    }
+                }
             }
         }
     }
@@ -236,18 +261,34 @@ pub fn conv2d_forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>,
     let in_len = s.c * s.h * s.w;
     let out_len = s.o * s.p();
     let cols_len = if s.pointwise() { 0 } else { s.k() * s.p() };
-    let w = &transpose_weight(s, w);
+    // The implicit product runs on one thread: use it when the images are spread over the
+    // threads (or there is one thread); a single slice keeps the GEMM that splits itself.
+    let implicit = conv_direct::applies(s) && !s.pointwise() && (slices > 1 || num_threads() == 1);
+    let (packed, wt) = if implicit {
+        (conv_direct::pack_weight(s, w), Vec::new())
+    } else {
+        (Vec::new(), transpose_weight(s, w))
+    };
+    let engine = || {
+        if implicit {
+            Engine::Implicit {
+                packed: &packed,
+                scratch: ConvScratch::default(),
+            }
+        } else {
+            Engine::Columns {
+                wt: &wt,
+                cols: vec![0.0; cols_len],
+            }
+        }
+    };
     if slices == 1 {
-        let mut cols = vec![0.0; cols_len];
-        forward_images(s, x, w, bias, out, &mut cols);
+        forward_images(s, x, &mut engine(), bias, out);
         return;
     }
     out.par_chunks_mut(per * out_len)
         .zip(x.par_chunks(per * in_len))
-        .for_each(|(o, xi)| {
-            let mut cols = vec![0.0; cols_len];
-            forward_images(s, xi, w, bias, o, &mut cols);
-        });
+        .for_each(|(o, xi)| forward_images(s, xi, &mut engine(), bias, o));
 }
 
 /// Gradient buffers of one slice of images: `dx` its own slice of the input gradient,
@@ -255,23 +296,37 @@ pub fn conv2d_forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>,
 struct Grads<'a> {
     dx: Option<&'a mut [f32]>,
     dw: Vec<f32>,
+    /// With the direct kernel, `dw` transposed per group (`[groups, K, og]`), summed here
+    /// and added into `dw` at the end; empty otherwise.
+    dwt: Vec<f32>,
     db: Vec<f32>,
+}
+
+/// The input gradient as a convolution ([`input_grad_as_conv`]): its shape, its weight
+/// ([`flip_weight`]) and, for the direct kernel, that weight packed per group (empty: use
+/// columns and the GEMM).
+struct Flipped<'a> {
+    shape: ConvShape,
+    weight: &'a [f32],
+    packed: Vec<PackedA>,
 }
 
 /// Backward pass of `count` consecutive images, adding into `gr`. `cols` (zero-initialised,
 /// see [`im2col_reusing`]) holds the columns of the weight gradient, `dcols` the gradient of
-/// the columns (overwritten).
+/// the columns (overwritten), `scratch` the direct kernels' buffers (input gradient, weight
+/// gradient).
 #[allow(clippy::too_many_arguments)]
 fn backward_images(
     s: &ConvShape,
     x: &[f32],
     w: &[f32],
-    flipped: Option<(&ConvShape, &[f32])>,
+    flipped: Option<&Flipped>,
     dy: &[f32],
     gr: &mut Grads,
     want_dw: bool,
     cols: &mut [f32],
     dcols: &mut [f32],
+    scratch: &mut [ConvScratch; 2],
 ) {
     let (cg, og, k, p) = (s.cg(), s.og(), s.k(), s.p());
     let in_len = s.c * s.h * s.w;
@@ -284,7 +339,11 @@ fn backward_images(
         for gi in 0..s.groups {
             let dy_g = &dy_img[gi * og * p..(gi + 1) * og * p]; // [og, P]
             let w_g = &w[gi * og * k..(gi + 1) * og * k]; // [og, K]
-            if want_dw {
+            if want_dw && !gr.dwt.is_empty() {
+                let x_g = &x_img[gi * plane..(gi + 1) * plane]; // [cg, H, W]
+                let dwt_g = &mut gr.dwt[gi * og * k..(gi + 1) * og * k]; // [K, og]
+                conv_direct::weight_grad_group(s, x_g, dy_g, dwt_g, &mut scratch[1]);
+            } else if want_dw {
                 // dW_g += dout_g · colsᵀ (a 1x1 convolution's columns are its input).
                 let x_g = &x_img[gi * plane..(gi + 1) * plane]; // [cg, H, W]
                 let cols_g: &[f32] = if s.pointwise() {
@@ -302,8 +361,18 @@ fn backward_images(
                 if s.pointwise() {
                     let g = Gemm::new(k, p, og).trans_a(true).accumulate(true);
                     sgemm(g, w_g, dy_g, dx_g);
-                } else if let Some((ts, wf)) = flipped {
+                } else if let Some(f) = flipped.filter(|f| !f.packed.is_empty()) {
+                    conv_direct::conv_group(
+                        &f.shape,
+                        &f.packed[gi],
+                        dy_g,
+                        dx_g,
+                        true,
+                        &mut scratch[0],
+                    );
+                } else if let Some(f) = flipped {
                     // dx_g = flip(W)_g [cg, og·KH·KW] · im2col(dout_g) [og·KH·KW, H·W]
+                    let (ts, wf) = (&f.shape, f.weight);
                     let kt = og * s.kh * s.kw;
                     let wf_g = &wf[gi * cg * kt..(gi + 1) * cg * kt];
                     im2col_reusing(ts, dy_g, dcols);
@@ -313,6 +382,18 @@ fn backward_images(
                     sgemm(Gemm::new(k, p, og).trans_a(true), w_g, dy_g, dcols);
                     col2im(s, dcols, dx_g);
                 }
+            }
+        }
+    }
+    // dW_g [og, K] += dWᵀ_g [K, og] transposed.
+    for (dwt_g, dw_g) in gr
+        .dwt
+        .chunks_exact(k * og)
+        .zip(gr.dw.chunks_exact_mut(og * k))
+    {
+        for (r, row) in dwt_g.chunks_exact(og).enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                dw_g[o * k + r] += v;
             }
         }
     }
@@ -333,16 +414,34 @@ pub fn conv2d_backward(
     let in_len = s.c * s.h * s.w;
     let out_len = s.o * s.p();
     let want_dw = dw.is_some();
-    let cols_len = if s.pointwise() || !want_dw {
+    // The direct kernels run on one thread: as in the forward pass, use them when the images
+    // are spread over the threads.
+    let spread = slices > 1 || num_threads() == 1;
+    let direct_dw = want_dw && spread && conv_direct::applies(s) && !s.pointwise();
+    let cols_len = if s.pointwise() || !want_dw || direct_dw {
         0
     } else {
         s.k() * s.p()
     };
     let transposed = input_grad_as_conv(s).filter(|_| dx.is_some());
     let wf = transposed.map(|_| flip_weight(s, w));
-    let flipped = transposed.as_ref().zip(wf.as_deref());
+    let direct = transposed.filter(|ts| spread && conv_direct::applies(ts));
+    let flipped = transposed
+        .zip(wf.as_deref())
+        .map(|(shape, weight)| Flipped {
+            shape,
+            weight,
+            packed: match direct {
+                Some(ts) => weight
+                    .chunks_exact(weight.len() / s.groups)
+                    .map(|wf_g| conv_direct::pack_weight(&ts, wf_g).remove(0))
+                    .collect(),
+                None => Vec::new(),
+            },
+        });
     let dcols_len = match (&transposed, dx.is_some()) {
         (_, false) => 0,
+        (Some(_), true) if direct.is_some() => 0,
         (Some(ts), true) => ts.k() * ts.p(),
         (None, true) if s.pointwise() => 0,
         (None, true) => s.k() * s.p(),
@@ -362,21 +461,24 @@ pub fn conv2d_backward(
         let mut gr = Grads {
             dx: dxs,
             dw: vec![0.0; dw_len],
+            dwt: vec![0.0; if direct_dw { dw_len } else { 0 }],
             db: vec![0.0; db_len],
         };
         let mut cols = vec![0.0; cols_len];
         let mut dcols = vec![0.0; dcols_len];
+        let mut scratch = [ConvScratch::default(), ConvScratch::default()];
         let end = ((t + 1) * per).min(s.n);
         backward_images(
             s,
             &x[t * per * in_len..end * in_len],
             w,
-            flipped,
+            flipped.as_ref(),
             &dy[t * per * out_len..end * out_len],
             &mut gr,
             want_dw,
             &mut cols,
             &mut dcols,
+            &mut scratch,
         );
         (gr.dw, gr.db)
     };
@@ -559,8 +661,24 @@ mod tests {
         ]
     }
 
+    /// Runs `f` in pools of 1 and 3 threads: one thread takes the direct kernels for every
+    /// stride-1 convolution, three threads the column path for batches smaller than three.
+    fn with_thread_counts(f: impl Fn() + Sync) {
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(&f);
+        }
+    }
+
     #[test]
     fn forward_matches_reference_on_awkward_shapes() {
+        with_thread_counts(forward_matches_reference);
+    }
+
+    fn forward_matches_reference() {
         for s in awkward_shapes() {
             assert_eq!(s.problem(), None);
             let x = values(s.n * s.c * s.h * s.w, 1);
@@ -577,6 +695,10 @@ mod tests {
 
     #[test]
     fn backward_matches_reference_on_awkward_shapes() {
+        with_thread_counts(backward_matches_reference);
+    }
+
+    fn backward_matches_reference() {
         for s in awkward_shapes() {
             let x = values(s.n * s.c * s.h * s.w, 4);
             let w = values(s.weight_len(), 5);

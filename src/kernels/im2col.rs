@@ -32,7 +32,7 @@ fn valid_range(offset: isize, stride: usize, len: usize, out: usize) -> (usize, 
 /// `copy_from_slice` calls `memmove` (which cost resnet20 8% of a training step in call
 /// overhead).
 #[inline(always)]
-fn copy_short(d: &mut [f32], s: &[f32]) {
+pub(crate) fn copy_short(d: &mut [f32], s: &[f32]) {
     let n = d.len();
     assert_eq!(n, s.len());
     let mut c8 = |at: usize| d[at..at + 8].copy_from_slice(&s[at..at + 8]);

@@ -12,6 +12,7 @@
 
 pub mod attention;
 pub mod conv;
+pub mod conv_direct;
 pub mod gather;
 pub mod gemm;
 pub mod im2col;

@@ -1,0 +1,152 @@
+//! The AVX2 + FMA micro-kernels of the direct convolution: register tiles of up to
+//! [`MR`] x 16 accumulators (twelve of the sixteen AVX registers), summed over a whole
+//! reduction and stored once.
+//!
+//! Each tile's loop lives in a function of its own that returns the accumulators by value:
+//! with the stores in the same function, LLVM kept a copy of the accumulators in memory and
+//! wrote it back on every step (the loop ran at half speed).
+
+use super::{MR, NR};
+
+/// One register tile of a stride-1 convolution read straight from a zero-bordered image:
+/// `C[r, 8v + l] (+)= Σ_{c, t} A[r, c * taps.len() + t] · x[b[v] + c * plane + taps[t] + l]`
+/// for `v < V`, `l < 8`, where `A` is a packed panel ([`super::PackedA`], k-order `(c, t)`).
+/// Lanes `l >= valid[v]` are computed but not stored.
+///
+/// # Safety
+/// AVX2/FMA present; every read `x[b[v] + c * plane + taps[t] + l]` for `l < 8` is inside
+/// `x`; `a` holds `channels * taps.len() * MR` floats; `c[v]` reaches row `R - 1` at `ldc`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn direct_tile<const R: usize, const V: usize>(
+    channels: usize,
+    plane: usize,
+    taps: &[usize],
+    a: *const f32,
+    x: *const f32,
+    b: [usize; V],
+    c: [*mut f32; V],
+    valid: [usize; V],
+    ldc: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let acc = direct_sums::<R, V>(channels, plane, taps, a, x, b);
+    for v in 0..V {
+        if valid[v] == 8 {
+            for (r, row) in acc.iter().enumerate() {
+                let cp = c[v].add(r * ldc);
+                let out = if add {
+                    _mm256_add_ps(_mm256_loadu_ps(cp), row[v])
+                } else {
+                    row[v]
+                };
+                _mm256_storeu_ps(cp, out);
+            }
+        } else {
+            let mut lanes = [0.0f32; 8];
+            for (r, row) in acc.iter().enumerate() {
+                _mm256_storeu_ps(lanes.as_mut_ptr(), row[v]);
+                let cp = c[v].add(r * ldc);
+                for (l, &val) in lanes[..valid[v]].iter().enumerate() {
+                    *cp.add(l) = if add { *cp.add(l) + val } else { val };
+                }
+            }
+        }
+    }
+}
+
+/// The accumulators of [`direct_tile`], returned by value so that they stay in registers
+/// through the loop (with the stores in the same function LLVM kept a copy in memory,
+/// written back on every step).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn direct_sums<const R: usize, const V: usize>(
+    channels: usize,
+    plane: usize,
+    taps: &[usize],
+    a: *const f32,
+    x: *const f32,
+    b: [usize; V],
+) -> [[std::arch::x86_64::__m256; V]; R] {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); V]; R];
+    let mut ap = a;
+    for ch in 0..channels {
+        let xc = x.add(ch * plane);
+        for &t in taps {
+            let mut bv = [_mm256_setzero_ps(); V];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = _mm256_loadu_ps(xc.add(b[v] + t));
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*ap.add(r));
+                for (x, &bx) in row.iter_mut().zip(&bv) {
+                    *x = _mm256_fmadd_ps(av, bx, *x);
+                }
+            }
+            ap = ap.add(MR);
+        }
+    }
+    acc
+}
+
+/// One register tile of a stride-1 convolution's weight gradient:
+/// `C[r, j] (+)= Σ_{oy, ox} x[starts[r] + oy * wp + ox] · b[(oy * ow + ox) * NR + j]` for
+/// `r < R`, `j < cols` (`b` the output gradient transposed, `NR` channels per pixel).
+///
+/// # Safety
+/// AVX2/FMA present; every read of `x` above is inside it; `b` holds `oh * ow * NR` floats;
+/// `c` reaches `C[R - 1, cols - 1]` at `ldc`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn weight_grad_tile<const R: usize>(
+    x: *const f32,
+    starts: [usize; MR],
+    wp: usize,
+    (oh, ow): (usize, usize),
+    b: *const f32,
+    c: &mut [f32],
+    ldc: usize,
+    cols: usize,
+) {
+    use std::arch::x86_64::*;
+    let acc = weight_grad_sums::<R>(x, starts, wp, (oh, ow), b);
+    let mut tile = [0.0f32; NR];
+    for (r, row) in acc.iter().enumerate() {
+        _mm256_storeu_ps(tile.as_mut_ptr(), row[0]);
+        _mm256_storeu_ps(tile.as_mut_ptr().add(8), row[1]);
+        for (d, s) in c[r * ldc..r * ldc + cols].iter_mut().zip(&tile) {
+            *d += s;
+        }
+    }
+}
+
+/// The accumulators of [`weight_grad_tile`], by value (see [`direct_sums`]).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn weight_grad_sums<const R: usize>(
+    x: *const f32,
+    starts: [usize; MR],
+    wp: usize,
+    (oh, ow): (usize, usize),
+    b: *const f32,
+) -> [[std::arch::x86_64::__m256; 2]; R] {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    let mut bp = b;
+    for oy in 0..oh {
+        let xr = x.add(oy * wp);
+        for ox in 0..ow {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*xr.add(starts[r] + ox));
+                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            }
+            bp = bp.add(NR);
+        }
+    }
+    acc
+}

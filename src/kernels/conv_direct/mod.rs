@@ -1,0 +1,425 @@
+//! Direct convolution for stride 1: the products of a convolution's forward pass, input
+//! gradient and weight gradient computed from the image itself, without the im2col matrix
+//! (`KH * KW` times the input) that [`super::conv`]'s GEMM path writes and then packs.
+//!
+//! Each channel group of an image is copied once into a zero-bordered buffer
+//! `[cg, H + 2ph, W + 2pw]`; row `(c, ky, kx)` of the column matrix at output pixel
+//! `(oy, ox)` is then the buffer's element `(c, oy + ky, ox + kx)`, at a fixed offset from
+//! the pixel's own. So:
+//!
+//! - forward ([`conv_group`]): a register tile is 6 output channels by two vectors of 8
+//!   pixels of one output row; each step broadcasts 6 packed weights and loads the two
+//!   vectors straight from the buffer, shifted by the tap (pixels past a row's end are
+//!   computed and dropped: 7 of 8 lanes are kept on 7-, 14- and 28-wide maps);
+//! - the input gradient is the same kernel on the output gradient with the flipped weight
+//!   (see `input_grad_as_conv` in [`super::conv`]);
+//! - weight gradient ([`weight_grad_group`]): a tile is 6 rows of the column matrix by 16
+//!   output channels, summed over every output pixel, with the output gradient transposed
+//!   once per image into 16-channel panels.
+//!
+//! The weight is packed once per call and shared by every image and thread. The kernels
+//! need AVX2 and FMA ([`available`]); the GEMM path stays for other CPUs, other strides and
+//! small batches. Tests compare both products with im2col and the reference GEMM.
+
+#[cfg(target_arch = "x86_64")]
+mod avx;
+
+use super::conv::ConvShape;
+use super::im2col::copy_short;
+
+/// Whether the micro-kernels can run on this CPU (x86-64 with AVX2 and FMA).
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Rows of a register tile (and of a packed weight panel).
+pub const MR: usize = 6;
+/// Output channels of a weight-gradient register tile.
+pub const NR: usize = 16;
+
+/// `A [m, k]` packed into row panels: panel `i` holds rows `i*MR..` as `[k][MR]`.
+pub struct PackedA {
+    pub m: usize,
+    pub k: usize,
+    data: Vec<f32>,
+}
+
+impl PackedA {
+    /// Packs the `m x k` matrix whose element `(i, p)` is `a[i * rs + p * cs]`.
+    pub fn new(a: &[f32], m: usize, k: usize, rs: usize, cs: usize) -> PackedA {
+        let panels = m.div_ceil(MR);
+        let mut data = vec![0.0; panels * k * MR];
+        for (i, panel) in data.chunks_exact_mut(k * MR).enumerate() {
+            let rows = MR.min(m - i * MR);
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (r, d) in dst[..rows].iter_mut().enumerate() {
+                    *d = a[(i * MR + r) * rs + p * cs];
+                }
+            }
+        }
+        PackedA { m, k, data }
+    }
+
+    /// Panel `i` from depth `k0` on: `[k - k0][MR]`.
+    pub fn panel(&self, i: usize, k0: usize) -> &[f32] {
+        &self.data[(i * self.k + k0) * MR..(i + 1) * self.k * MR]
+    }
+}
+
+/// Whether the implicit path can compute `s`: stride 1, no dilation, and a CPU with the
+/// micro-kernel.
+pub fn applies(s: &ConvShape) -> bool {
+    available() && s.stride == (1, 1) && s.dilation == (1, 1)
+}
+
+/// One thread's buffers for [`conv_group`], reused from image to image.
+#[derive(Default)]
+pub struct ConvScratch {
+    /// The zero-bordered image (plus one vector of slack for the last row's reads) and the
+    /// geometry `(cg, h, w, ph, pw)` it was laid out for.
+    xpad: Vec<f32>,
+    layout: (usize, usize, usize, usize, usize),
+    /// The output gradient transposed into panels of [`NR`] channels, `[og / NR][P][NR]`.
+    dyt: Vec<f32>,
+}
+
+impl ConvScratch {
+    /// Copies one channel group `x_g: [cg, H, W]` into the zero-bordered buffer
+    /// `[cg, H + 2ph, W + 2pw]` (plus 8 floats of slack), clearing it first only when the
+    /// geometry changed: the border stays zero from image to image.
+    fn pad(&mut self, s: &ConvShape, x_g: &[f32]) {
+        let cg = s.c / s.groups;
+        let (h, w, (ph, pw)) = (s.h, s.w, s.padding);
+        let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+        let layout = (cg, h, w, ph, pw);
+        let len = cg * hp * wp + 8;
+        if self.layout != layout || self.xpad.len() != len {
+            self.xpad.clear();
+            self.xpad.resize(len, 0.0);
+            self.layout = layout;
+        }
+        for (dst, src) in self
+            .xpad
+            .chunks_exact_mut(hp * wp)
+            .zip(x_g.chunks_exact(h * w))
+        {
+            for (y, row) in src.chunks_exact(w).enumerate() {
+                let at = (y + ph) * wp + pw;
+                copy_short(&mut dst[at..at + w], row);
+            }
+        }
+    }
+}
+
+/// Packs each group's weight `w: [groups, og, K]` for [`conv_group`].
+pub fn pack_weight(s: &ConvShape, w: &[f32]) -> Vec<PackedA> {
+    let (og, k) = (s.o / s.groups, s.c / s.groups * s.kh * s.kw);
+    w.chunks_exact(og * k)
+        .map(|w_g| PackedA::new(w_g, og, k, k, 1))
+        .collect()
+}
+
+/// `out_g [og, OH*OW] (+)= w_g · im2col(x_g)` for one channel group `x_g: [cg, H, W]` of one
+/// image; `w_g` from [`pack_weight`]. `s` must satisfy [`applies`].
+pub fn conv_group(
+    s: &ConvShape,
+    w_g: &PackedA,
+    x_g: &[f32],
+    out_g: &mut [f32],
+    accumulate: bool,
+    scratch: &mut ConvScratch,
+) {
+    assert!(
+        applies(s),
+        "conv_group: {s:?} needs stride 1, no dilation, AVX2/FMA"
+    );
+    let cg = s.c / s.groups;
+    let (h, w, (ph, pw)) = (s.h, s.w, s.padding);
+    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+    let (oh, ow) = s.out_hw();
+    let og = w_g.m;
+    assert!(
+        x_g.len() >= cg * h * w && out_g.len() >= og * oh * ow && w_g.k == cg * s.kh * s.kw,
+        "conv_group: buffers do not fit {s:?}"
+    );
+    scratch.pad(s, x_g);
+    let taps: Vec<usize> = (0..s.kh)
+        .flat_map(|ky| (0..s.kw).map(move |kx| ky * wp + kx))
+        .collect();
+    // Vectors of 8 output pixels within one output row: (offset in a padded plane, offset
+    // in the output, valid lanes), taken two at a time.
+    let vectors: Vec<(usize, usize, usize)> = (0..oh)
+        .flat_map(|oy| {
+            (0..ow)
+                .step_by(8)
+                .map(move |ox| (oy * wp + ox, oy * ow + ox, 8.min(ow - ox)))
+        })
+        .collect();
+    let x = scratch.xpad.as_ptr();
+    let p = oh * ow;
+    let c = out_g.as_mut_ptr();
+    for i in 0..og.div_ceil(MR) {
+        let rows = MR.min(og - i * MR);
+        let a = w_g.panel(i, 0).as_ptr();
+        for pair in vectors.chunks(2) {
+            // SAFETY: `applies` checked the CPU; reads stay inside the padded image plus its
+            // slack (a vector starts at most 7 before a row's end); the tile's rows and
+            // valid lanes are inside `out_g` (checked above).
+            unsafe {
+                let c0 = c.add(i * MR * p);
+                if let [u, v] = pair {
+                    let (b, cc, valid) = ([u.0, v.0], [c0.add(u.1), c0.add(v.1)], [u.2, v.2]);
+                    tile::<2>(rows, cg, hp * wp, &taps, a, x, b, cc, valid, p, accumulate);
+                } else {
+                    let u = pair[0];
+                    tile::<1>(
+                        rows,
+                        cg,
+                        hp * wp,
+                        &taps,
+                        a,
+                        x,
+                        [u.0],
+                        [c0.add(u.1)],
+                        [u.2],
+                        p,
+                        accumulate,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `dwt [K, og] += im2col(x_g) [K, P] · dy_gᵀ [P, og]`: the weight gradient of one channel
+/// group of one image, transposed (`K = cg * KH * KW` in the weight's order). Each register
+/// tile (6 rows of `K` by 16 output channels) sums over all `P` output pixels, reading the
+/// rows of the column matrix straight from the padded image. `s` must satisfy [`applies`].
+pub fn weight_grad_group(
+    s: &ConvShape,
+    x_g: &[f32],
+    dy_g: &[f32],
+    dwt: &mut [f32],
+    scratch: &mut ConvScratch,
+) {
+    assert!(
+        applies(s),
+        "weight_grad_group: {s:?} needs stride 1, no dilation, AVX2/FMA"
+    );
+    let (cg, og) = (s.c / s.groups, s.o / s.groups);
+    let (oh, ow) = s.out_hw();
+    let (p, k) = (oh * ow, cg * s.kh * s.kw);
+    let (hp, wp) = (s.h + 2 * s.padding.0, s.w + 2 * s.padding.1);
+    assert!(
+        x_g.len() >= cg * s.h * s.w && dy_g.len() >= og * p && dwt.len() >= k * og,
+        "weight_grad_group: buffers do not fit {s:?}"
+    );
+    scratch.pad(s, x_g);
+    // [og / NR][P][NR], channels past `og` zero.
+    let panels = og.div_ceil(NR);
+    scratch.dyt.clear();
+    scratch.dyt.resize(panels * p * NR, 0.0);
+    for (co, row) in dy_g[..og * p].chunks_exact(p).enumerate() {
+        let panel = &mut scratch.dyt[(co / NR) * p * NR..];
+        for (px, &v) in row.iter().enumerate() {
+            panel[px * NR + co % NR] = v;
+        }
+    }
+    // Row `m = (c, ky, kx)` of the column matrix starts at `c * plane + ky * wp + kx`.
+    let taps = s.kh * s.kw;
+    let row_start = |m: usize| (m / taps) * hp * wp + (m % taps / s.kw) * wp + m % s.kw;
+    let x = scratch.xpad.as_ptr();
+    for i in 0..k.div_ceil(MR) {
+        let rows = MR.min(k - i * MR);
+        let mut starts = [0usize; MR];
+        for (r, st) in starts[..rows].iter_mut().enumerate() {
+            *st = row_start(i * MR + r);
+        }
+        for j in 0..panels {
+            let cols = NR.min(og - j * NR);
+            let b = scratch.dyt[j * p * NR..(j + 1) * p * NR].as_ptr();
+            let c = &mut dwt[i * MR * og + j * NR..];
+            // SAFETY: `applies` checked the CPU; every read `x[start + oy * wp + ox]` lies in
+            // the padded image (the tap of an output pixel), `b` holds `P * NR` floats, and
+            // the tile's `rows x cols` block lies inside `dwt` (checked above).
+            unsafe { wgrad(rows, x, starts, wp, (oh, ow), b, c, og, cols) };
+        }
+    }
+}
+
+/// [`weight_grad_tile`] for `rows` (1..=6) rows.
+///
+/// # Safety
+/// As [`weight_grad_tile`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn wgrad(
+    rows: usize,
+    x: *const f32,
+    starts: [usize; MR],
+    wp: usize,
+    out_hw: (usize, usize),
+    b: *const f32,
+    c: &mut [f32],
+    ldc: usize,
+    cols: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    use avx::weight_grad_tile;
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("the direct convolution needs x86-64 ({rows} {x:?} {starts:?} {wp} {out_hw:?} {b:?} {} {ldc} {cols})", c.len());
+    #[cfg(target_arch = "x86_64")]
+    match rows {
+        6 => weight_grad_tile::<6>(x, starts, wp, out_hw, b, c, ldc, cols),
+        5 => weight_grad_tile::<5>(x, starts, wp, out_hw, b, c, ldc, cols),
+        4 => weight_grad_tile::<4>(x, starts, wp, out_hw, b, c, ldc, cols),
+        3 => weight_grad_tile::<3>(x, starts, wp, out_hw, b, c, ldc, cols),
+        2 => weight_grad_tile::<2>(x, starts, wp, out_hw, b, c, ldc, cols),
+        _ => weight_grad_tile::<1>(x, starts, wp, out_hw, b, c, ldc, cols),
+    }
+}
+
+/// [`direct_tile`] for `rows` (1..=6) rows.
+///
+/// # Safety
+/// As [`direct_tile`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn tile<const V: usize>(
+    rows: usize,
+    channels: usize,
+    plane: usize,
+    taps: &[usize],
+    a: *const f32,
+    x: *const f32,
+    b: [usize; V],
+    c: [*mut f32; V],
+    valid: [usize; V],
+    ldc: usize,
+    add: bool,
+) {
+    let (ch, pl, t, a, x, b, c, va, l, ad) = (channels, plane, taps, a, x, b, c, valid, ldc, add);
+    #[cfg(target_arch = "x86_64")]
+    use avx::direct_tile;
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("the direct convolution needs x86-64 ({rows} {ch} {pl} {t:?} {a:?} {x:?} {b:?} {c:?} {va:?} {l} {ad})");
+    #[cfg(target_arch = "x86_64")]
+    match rows {
+        6 => direct_tile::<6, V>(ch, pl, t, a, x, b, c, va, l, ad),
+        5 => direct_tile::<5, V>(ch, pl, t, a, x, b, c, va, l, ad),
+        4 => direct_tile::<4, V>(ch, pl, t, a, x, b, c, va, l, ad),
+        3 => direct_tile::<3, V>(ch, pl, t, a, x, b, c, va, l, ad),
+        2 => direct_tile::<2, V>(ch, pl, t, a, x, b, c, va, l, ad),
+        _ => direct_tile::<1, V>(ch, pl, t, a, x, b, c, va, l, ad),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::im2col::im2col;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32
+                    / 500.0
+                    - 1.0
+            })
+            .collect()
+    }
+
+    fn shape(
+        c: usize,
+        h: usize,
+        w: usize,
+        o: usize,
+        k: (usize, usize),
+        pad: (usize, usize),
+    ) -> ConvShape {
+        ConvShape {
+            n: 1,
+            c,
+            h,
+            w,
+            o,
+            kh: k.0,
+            kw: k.1,
+            stride: (1, 1),
+            padding: pad,
+            dilation: (1, 1),
+            groups: 1,
+        }
+    }
+
+    #[test]
+    fn matches_im2col_then_product() {
+        if !super::available() {
+            return;
+        }
+        let mut scratch = ConvScratch::default();
+        // resnet20's three stages, lenet5's 5x5 layers, a non-square kernel, a padding
+        // wider than the kernel's reach and a 1-pixel-wide image; one scratch for all (its
+        // border must be rebuilt when the geometry changes).
+        for s in [
+            shape(16, 28, 28, 16, (3, 3), (1, 1)),
+            shape(32, 14, 14, 32, (3, 3), (1, 1)),
+            shape(64, 7, 7, 64, (3, 3), (1, 1)),
+            shape(1, 28, 28, 6, (5, 5), (2, 2)),
+            shape(6, 14, 14, 16, (5, 5), (0, 0)),
+            shape(3, 9, 5, 7, (2, 3), (2, 1)),
+            shape(2, 4, 1, 3, (3, 1), (1, 0)),
+            shape(16, 28, 28, 16, (3, 3), (1, 1)),
+        ] {
+            let (oh, ow) = s.out_hw();
+            let k = s.c * s.kh * s.kw;
+            let x = values(s.c * s.h * s.w, 1);
+            let w = values(s.o * k, 2);
+            let mut cols = vec![0.0; k * oh * ow];
+            im2col(&s, &x, &mut cols);
+            for acc in [false, true] {
+                let mut want = values(s.o * oh * ow, 3);
+                let mut got = want.clone();
+                let g = crate::kernels::gemm::Gemm::new(s.o, oh * ow, k).accumulate(acc);
+                crate::kernels::gemm::sgemm_reference(g, &w, &cols, &mut want);
+                let packed = pack_weight(&s, &w);
+                conv_group(&s, &packed[0], &x, &mut got, acc, &mut scratch);
+                let err = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(err < 1e-4 * k as f32, "{s:?} acc={acc}: max error {err}");
+            }
+            // Weight gradient: dWᵀ [K, O] += cols · dyᵀ, against the reference product.
+            let dy = values(s.o * oh * ow, 4);
+            let mut want = values(k * s.o, 5);
+            let mut got = want.clone();
+            let g = crate::kernels::gemm::Gemm::new(k, s.o, oh * ow)
+                .trans_b(true)
+                .accumulate(true);
+            crate::kernels::gemm::sgemm_reference(g, &cols, &dy, &mut want);
+            weight_grad_group(&s, &x, &dy, &mut got, &mut scratch);
+            let err = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                err < 1e-4 * (oh * ow) as f32,
+                "{s:?} weight grad: max error {err}"
+            );
+        }
+    }
+}
