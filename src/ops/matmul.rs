@@ -66,11 +66,12 @@ impl Tensor {
             let mut shape = sa.to_vec();
             *shape.last_mut().unwrap() = n;
             let (x, w) = (self.detach(), other.detach());
+            let need = (self.requires_grad(), other.requires_grad());
             return Tensor::from_op(data, &shape, "matmul", &[self, other], move |g| {
                 let g2 = g.reshape(&[rows, n]);
-                let dx = g2.matmul(&w.t()).reshape(x.shape());
-                let dw = x.reshape(&[rows, k]).t().matmul(&g2);
-                vec![Some(dx), Some(dw)]
+                let dx = need.0.then(|| g2.matmul(&w.t()).reshape(x.shape()));
+                let dw = need.1.then(|| x.reshape(&[rows, k]).t().matmul(&g2));
+                vec![dx, dw]
             });
         }
         let batch_shape = broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2])
@@ -94,10 +95,15 @@ impl Tensor {
         shape.extend([m, n]);
         let (x, y) = (a, b);
         let (shape_a, shape_b) = (sa.to_vec(), sb.to_vec());
+        let need = (self.requires_grad(), other.requires_grad());
         Tensor::from_op(data, &shape, "matmul", &[self, other], move |g| {
-            let dx = g.matmul(&y.transpose(-2, -1)).sum_to(&shape_a);
-            let dy = x.transpose(-2, -1).matmul(g).sum_to(&shape_b);
-            vec![Some(dx), Some(dy)]
+            let dx = need
+                .0
+                .then(|| g.matmul(&y.transpose(-2, -1)).sum_to(&shape_a));
+            let dy = need
+                .1
+                .then(|| x.transpose(-2, -1).matmul(g).sum_to(&shape_b));
+            vec![dx, dy]
         })
     }
 
@@ -156,15 +162,22 @@ impl Tensor {
         *shape.last_mut().unwrap() = out_f;
         let wd = weight.detach();
         let has_bias = bias.is_some();
+        // Gradients only for the inputs that want them: the first layer's input (the data)
+        // does not, and its product would be an eighth of an MLP's training step.
+        let need = (
+            self.requires_grad(),
+            weight.requires_grad(),
+            bias.is_some_and(|b| b.requires_grad()),
+        );
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Tensor::from_op(out, &shape, "linear", &inputs, move |g| {
             let g2 = g.reshape(&[rows, out_f]);
-            let dx = g2.matmul(&wd).reshape(x.shape());
-            let dw = g2.t().matmul(&x.reshape(&[rows, in_f]));
-            let mut grads = vec![Some(dx), Some(dw)];
+            let dx = need.0.then(|| g2.matmul(&wd).reshape(x.shape()));
+            let dw = need.1.then(|| g2.t().matmul(&x.reshape(&[rows, in_f])));
+            let mut grads = vec![dx, dw];
             if has_bias {
-                grads.push(Some(g2.sum_axes(&[0], false)));
+                grads.push(need.2.then(|| g2.sum_axes(&[0], false)));
             }
             grads
         })
