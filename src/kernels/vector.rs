@@ -38,6 +38,39 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// `Σ (x - m)²`, in eight lanes.
+pub fn sum_sq_dev(x: &[f32], m: f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&v| (v - m) * (v - m)).sum();
+    for c in chunks {
+        for i in 0..8 {
+            let d = c[i] - m;
+            acc[i] += d * d;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `Σ a · (x - m)`, in eight lanes.
+pub fn dot_dev(a: &[f32], x: &[f32], m: f32) -> f32 {
+    assert_eq!(a.len(), x.len());
+    let mut acc = [0.0f32; 8];
+    let (ca, cx) = (a.chunks_exact(8), x.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cx.remainder())
+        .map(|(&p, &v)| p * (v - m))
+        .sum();
+    for (p, v) in ca.zip(cx) {
+        for i in 0..8 {
+            acc[i] += p[i] * (v[i] - m);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// `y += alpha * x`.
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len());
@@ -77,6 +110,14 @@ mod tests {
         let plain_dot: f32 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
         assert!((sum(&x) - plain_sum).abs() < 1e-5);
         assert!((dot(&x, &y) - plain_dot).abs() < 1e-5);
+        let plain_sq: f64 = x.iter().map(|&v| (v as f64 - 0.3).powi(2)).sum();
+        let plain_dd: f64 = x
+            .iter()
+            .zip(&y)
+            .map(|(&a, &v)| a as f64 * (v as f64 - 0.3))
+            .sum();
+        assert!((sum_sq_dev(&x, 0.3) as f64 - plain_sq).abs() < 1e-4);
+        assert!((dot_dev(&x, &y, 0.3) as f64 - plain_dd).abs() < 1e-4);
         assert_eq!(max_index(&[1.0, 3.0, 3.0, -1.0]), (3.0, 1));
     }
 }

@@ -90,7 +90,8 @@ pub struct ConvScratch {
     /// geometry `(cg, h, w, ph, pw)` it was laid out for.
     xpad: Vec<f32>,
     layout: (usize, usize, usize, usize, usize),
-    /// The output gradient transposed into panels of [`NR`] channels, `[og / NR][P][NR]`.
+    /// The output gradient transposed into panels of [`NR`] channels, `[og / NR][P][NR]`
+    /// (the last panel's channels past `og` unspecified).
     dyt: Vec<f32>,
 }
 
@@ -226,14 +227,21 @@ pub fn weight_grad_group(
         "weight_grad_group: buffers do not fit {s:?}"
     );
     scratch.pad(s, x_g);
-    // [og / NR][P][NR], channels past `og` zero.
+    // [og / NR][P][NR].
+    // Channels past `og` in the last panel keep stale values: their sums are never stored.
     let panels = og.div_ceil(NR);
-    scratch.dyt.clear();
     scratch.dyt.resize(panels * p * NR, 0.0);
-    for (co, row) in dy_g[..og * p].chunks_exact(p).enumerate() {
-        let panel = &mut scratch.dyt[(co / NR) * p * NR..];
-        for (px, &v) in row.iter().enumerate() {
-            panel[px * NR + co % NR] = v;
+    // In blocks of 8 pixels, so that the writes of one block stay within 512 bytes.
+    for (j, panel) in scratch.dyt.chunks_exact_mut(p * NR).enumerate() {
+        let rows = &dy_g[j * NR * p..(j * NR + NR.min(og - j * NR)) * p];
+        for px0 in (0..p).step_by(8) {
+            let len = 8.min(p - px0);
+            let block = &mut panel[px0 * NR..(px0 + len) * NR];
+            for (co, row) in rows.chunks_exact(p).enumerate() {
+                for (l, &v) in row[px0..px0 + len].iter().enumerate() {
+                    block[l * NR + co] = v;
+                }
+            }
         }
     }
     // Row `m = (c, ky, kx)` of the column matrix starts at `c * plane + ky * wp + kx`.
