@@ -10,6 +10,7 @@
 use crate::gradcheck::Case;
 use crate::kernels::attention::{attention_backward, attention_forward, AttentionDims};
 use crate::tensor::layout::numel;
+use crate::tensor::pool;
 use crate::tensor::Tensor;
 
 /// Checks the shapes of `q [..., tq, dk]`, `k [..., tk, dk]`, `v [..., tk, dv]`.
@@ -77,9 +78,9 @@ impl Tensor {
             v.detach().contiguous(),
         );
         // [B, H, Tq, Dv]
-        let mut out = vec![0.0; d.heads * d.tq * d.dv];
+        let mut out = pool::take(d.heads * d.tq * d.dv);
         // [B, H, Tq, Tk]
-        let mut probs = vec![0.0; d.heads * d.tq * d.tk];
+        let mut probs = pool::take(d.heads * d.tq * d.tk);
         qc.with_slice(|qs| {
             kc.with_slice(|ks| {
                 vc.with_slice(|vs| attention_forward(d, qs, ks, vs, &mut out, &mut probs))
@@ -96,9 +97,9 @@ impl Tensor {
             &[q, k, v],
             move |g| {
                 let (mut dq, mut dk, mut dv) = (
-                    vec![0.0; qc.numel()],
-                    vec![0.0; kc.numel()],
-                    vec![0.0; vc.numel()],
+                    pool::take(qc.numel()),
+                    pool::take(kc.numel()),
+                    pool::take(vc.numel()),
                 );
                 let g = g.contiguous();
                 qc.with_slice(|qs| {

@@ -7,6 +7,7 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::conv::{conv2d_backward, conv2d_forward, ConvShape};
+use crate::tensor::pool;
 use crate::tensor::Tensor;
 
 /// A size given once for both dimensions (`3`) or as `(height, width)`.
@@ -133,7 +134,7 @@ impl Tensor {
         let s = conv_shape(self, weight, bias, &opts);
         let x = self.detach().contiguous(); // [N, C, H, W]
         let w = weight.detach().contiguous(); // [O, C/groups, KH, KW]
-        let mut out = vec![0.0; s.out_len()]; // [N, O, OH, OW]
+        let mut out = pool::take(s.out_len()); // [N, O, OH, OW], every element written
         x.with_slice(|xs| {
             w.with_slice(|ws| match bias {
                 Some(b) => b.with_slice(|bs| conv2d_forward(&s, xs, ws, Some(bs), &mut out)),
@@ -150,7 +151,7 @@ impl Tensor {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Tensor::from_op(out, &[s.n, s.o, oh, ow], "conv2d", &inputs, move |g| {
-            let mut dx = need[0].then(|| vec![0.0; x.numel()]);
+            let mut dx = need[0].then(|| pool::take(x.numel())); // cleared by the kernel
             let mut dw = need[1].then(|| vec![0.0; w.numel()]);
             let mut db = need[2].then(|| vec![0.0; s.o]);
             x.with_slice(|xs| {

@@ -7,6 +7,7 @@
 use crate::gradcheck::Case;
 use crate::kernels::gemm::{sgemm, Gemm};
 use crate::tensor::layout::{broadcast_shapes, numel};
+use crate::tensor::pool;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -27,7 +28,7 @@ fn operand(t: &Tensor) -> (Tensor, bool) {
 fn batched_product(a: &Tensor, b: &Tensor, batch: usize, m: usize, k: usize, n: usize) -> Vec<f32> {
     let (a, ta) = operand(a);
     let (b, tb) = operand(b);
-    let mut out = vec![0.0; batch * m * n];
+    let mut out = pool::take(batch * m * n); // every element written by the product
     let g = Gemm::new(m, n, k).trans_a(ta).trans_b(tb);
     a.with_slice(|ad| {
         b.with_slice(|bd| {
@@ -138,7 +139,7 @@ impl Tensor {
         let rows = self.numel() / in_f.max(1);
         let x = self.detach().contiguous();
         let (w, tw) = operand(&weight.detach().t());
-        let mut out = vec![0.0; rows * out_f];
+        let mut out = pool::take(rows * out_f); // the bias or the product writes every element
         if let Some(b) = bias {
             // Start from the bias and accumulate the product onto it: one pass over C.
             b.with_slice(|bs| {

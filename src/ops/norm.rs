@@ -5,6 +5,7 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::norm as k;
+use crate::tensor::pool;
 use crate::tensor::Tensor;
 
 /// The values of an optional per-feature parameter, checked to have shape `shape`.
@@ -103,7 +104,7 @@ impl Tensor {
                 rv.to_vec().iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
             )
         };
-        let mut out = vec![0.0; x.numel()];
+        let mut out = pool::take(x.numel());
         x.with_slice(|xs| {
             k::batch_norm_apply(
                 &mut out,
@@ -121,7 +122,7 @@ impl Tensor {
         inputs.extend(bias);
         let (has_w, has_b) = (weight.is_some(), bias.is_some());
         Tensor::from_op(out, &shape, "batch_norm", &inputs, move |g| {
-            let mut dx = vec![0.0; x.numel()];
+            let mut dx = pool::take(x.numel());
             let (dw, db) = g.with_slice(|dy| {
                 x.with_slice(|xs| {
                     k::batch_norm_backward(
@@ -168,7 +169,7 @@ impl Tensor {
         let b = param_values(bias, normalized_shape, "layer_norm", "bias", &shape);
         let x = self.detach().contiguous(); // [rows, cols]
         let (mut out, mut mean, mut rstd) =
-            (vec![0.0; x.numel()], vec![0.0; rows], vec![0.0; rows]);
+            (pool::take(x.numel()), vec![0.0; rows], vec![0.0; rows]);
         x.with_slice(|xs| {
             k::layer_norm_forward(
                 &mut out,
@@ -186,7 +187,7 @@ impl Tensor {
         inputs.extend(bias);
         let (has_w, has_b, pshape) = (weight.is_some(), bias.is_some(), normalized_shape.to_vec());
         Tensor::from_op(out, &shape, "layer_norm", &inputs, move |g| {
-            let mut dx = vec![0.0; x.numel()];
+            let mut dx = pool::take(x.numel());
             let (dw, db) = g.with_slice(|dy| {
                 x.with_slice(|xs| {
                     k::layer_norm_backward(&mut dx, dy, xs, &mean, &rstd, w.as_deref(), cols)

@@ -8,6 +8,7 @@
 use crate::gradcheck::Case;
 use crate::kernels::gather::{gather_rows, scatter_add_rows};
 use crate::tensor::layout::numel;
+use crate::tensor::pool;
 use crate::tensor::Tensor;
 
 /// `(outer, n, inner)` of `shape` around dimension `d`.
@@ -74,7 +75,7 @@ impl Tensor {
         let mut shape = first.clone();
         shape[dim] = sizes.iter().sum();
         let (outer, n, inner) = around(&shape, dim);
-        let mut out = vec![0.0; numel(&shape)];
+        let mut out = pool::take(numel(&shape)); // the pieces cover it
         let mut start = 0;
         for (t, &len) in tensors.iter().zip(&sizes) {
             t.with_slice(|s| place(s, &mut out, outer, n, inner, start, len));
@@ -160,7 +161,7 @@ impl Tensor {
         }
         let mut shape = in_shape.clone();
         shape[dim] = index.len();
-        let mut out = vec![0.0; numel(&shape)];
+        let mut out = pool::take(numel(&shape)); // every row gathered
         self.with_slice(|s| gather_rows(s, n, inner, index, &mut out));
         let index = index.to_vec();
         Tensor::from_op(out, &shape, "index_select", &[self], move |g| {

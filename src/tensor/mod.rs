@@ -9,6 +9,7 @@
 mod create;
 pub mod layout;
 mod ops_overload;
+pub mod pool;
 pub mod rng;
 mod view;
 
@@ -30,6 +31,14 @@ impl Storage {
         Arc::new(Storage {
             data: RwLock::new(data),
         })
+    }
+}
+
+impl Drop for Storage {
+    /// The buffer goes back to the [`pool`] for the next step's tensors.
+    fn drop(&mut self) {
+        let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
+        pool::give(std::mem::take(data));
     }
 }
 
