@@ -9,8 +9,9 @@
 //! give a wrong number that the tests see, not undefined behaviour.
 //!
 //! Only buffers of at least [`MIN_LEN`] elements are kept (small ones are cheap to allocate
-//! and clear), and at most [`MAX_BYTES`] in all, so the pool cannot grow the process by more
-//! than that.
+//! and clear), and at most [`MAX_BYTES`] in all: a buffer that would overflow the pool
+//! empties it first, so buffers of a phase that is over (evaluation's larger batches) do not
+//! sit there while training allocates around them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,7 +19,7 @@ use std::sync::Mutex;
 /// Shorter buffers are not recycled.
 pub const MIN_LEN: usize = 4096;
 /// Most bytes the pool holds.
-pub const MAX_BYTES: usize = 256 << 20;
+pub const MAX_BYTES: usize = 64 << 20;
 
 #[derive(Default)]
 struct Pool {
@@ -50,7 +51,8 @@ pub fn take_zeroed(n: usize) -> Vec<f32> {
     v
 }
 
-/// Gives a buffer back for reuse (dropped instead when small, oddly sized or over budget).
+/// Gives a buffer back for reuse (dropped instead when small or oddly sized; when the pool
+/// is full, the buffers it held are dropped first).
 pub fn give(v: Vec<f32>) {
     let n = v.len();
     if n < MIN_LEN || v.capacity() != n {
@@ -58,7 +60,14 @@ pub fn give(v: Vec<f32>) {
     }
     let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
     let pool = guard.get_or_insert_with(Pool::default);
-    if pool.bytes + n * 4 <= MAX_BYTES {
+    if pool.bytes + n * 4 > MAX_BYTES {
+        // Full: most likely of buffers some other phase used (evaluation's larger batch,
+        // a different model). Let them all go (the allocator reuses that memory) and keep
+        // collecting what is freed now.
+        pool.by_len.clear();
+        pool.bytes = 0;
+    }
+    if n * 4 <= MAX_BYTES {
         pool.bytes += n * 4;
         pool.by_len.entry(n).or_default().push(v);
     }
