@@ -188,13 +188,11 @@ pub fn attention_reference(
 mod tests {
     use super::*;
 
+    /// Values in [-2, 2).
     fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32
-                    / 250.0
-                    - 2.0
-            })
+        crate::kernels::test_values::values(n, seed)
+            .into_iter()
+            .map(|v| 2.0 * v)
             .collect()
     }
 

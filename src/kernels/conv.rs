@@ -597,16 +597,7 @@ pub fn conv2d_backward_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32
-                    / 500.0
-                    - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_values::values;
 
     fn max_err(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());

@@ -275,16 +275,7 @@ pub fn sgemm_reference(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32
-                    / 500.0
-                    - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_values::values;
 
     #[test]
     fn matches_reference_on_awkward_shapes_and_transposes() {

@@ -22,4 +22,6 @@ pub mod optim;
 pub mod parallel;
 pub mod pool;
 pub mod softmax;
+#[cfg(test)]
+mod test_values;
 pub mod vector;

@@ -166,16 +166,7 @@ pub fn adam_update_reference(s: AdamStep, w: &mut [f32], g: &[f32], m: &mut [f32
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32
-                    / 500.0
-                    - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_values::values;
 
     fn close(a: &[f32], b: &[f32], tol: f32) {
         for (i, (x, y)) in a.iter().zip(b).enumerate() {

@@ -6,32 +6,18 @@
 //! with the stores in the same function, LLVM kept a copy of the accumulators in memory and
 //! wrote it back on every step (the loop ran at half speed).
 
-use super::{MR, NR};
+use super::{ForwardTile, GradTile, TileShared, MR, NR};
 
-/// One register tile of a stride-1 convolution read straight from a zero-bordered image:
-/// `C[r, 8v + l] (+)= Σ_{c, t} A[r, c * taps.len() + t] · x[b[v] + c * plane + taps[t] + l]`
-/// for `v < V`, `l < 8`, where `A` is a packed panel ([`super::PackedA`], k-order `(c, t)`).
-/// Lanes `l >= valid[v]` are computed but not stored.
+/// One forward register tile ([`ForwardTile`]) of `R` rows.
 ///
 /// # Safety
-/// AVX2/FMA present; every read `x[b[v] + c * plane + taps[t] + l]` for `l < 8` is inside
-/// `x`; `a` holds `channels * taps.len() * MR` floats; `c[v]` reaches row `R - 1` at `ldc`.
+/// AVX2/FMA present, and the pointers of `t` as [`ForwardTile`] requires.
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn direct_tile<const R: usize, const V: usize>(
-    channels: usize,
-    plane: usize,
-    taps: &[usize],
-    a: *const f32,
-    x: *const f32,
-    b: [usize; V],
-    c: [*mut f32; V],
-    valid: [usize; V],
-    ldc: usize,
-    add: bool,
-) {
+pub unsafe fn direct_tile<const R: usize, const V: usize>(t: ForwardTile<V>) {
     use std::arch::x86_64::*;
-    let acc = direct_sums::<R, V>(channels, plane, taps, a, x, b);
+    let ForwardTile { c, valid, .. } = t;
+    let (ldc, add) = (t.shared.ldc, t.shared.add);
+    let acc = direct_sums::<R, V>(&t);
     for v in 0..V {
         if valid[v] == 8 {
             for (r, row) in acc.iter().enumerate() {
@@ -62,14 +48,18 @@ pub unsafe fn direct_tile<const R: usize, const V: usize>(
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn direct_sums<const R: usize, const V: usize>(
-    channels: usize,
-    plane: usize,
-    taps: &[usize],
-    a: *const f32,
-    x: *const f32,
-    b: [usize; V],
+    t: &ForwardTile<V>,
 ) -> [[std::arch::x86_64::__m256; V]; R] {
     use std::arch::x86_64::*;
+    let TileShared {
+        channels,
+        plane,
+        taps,
+        a,
+        x,
+        ..
+    } = t.shared;
+    let b = t.b;
     let mut acc = [[_mm256_setzero_ps(); V]; R];
     let mut ap = a;
     for ch in 0..channels {
@@ -91,27 +81,16 @@ unsafe fn direct_sums<const R: usize, const V: usize>(
     acc
 }
 
-/// One register tile of a stride-1 convolution's weight gradient:
-/// `C[r, j] (+)= Σ_{oy, ox} x[starts[r] + oy * wp + ox] · b[(oy * ow + ox) * NR + j]` for
-/// `r < R`, `j < cols` (`b` the output gradient transposed, `NR` channels per pixel).
+/// One weight-gradient register tile ([`GradTile`]) of `R` rows, added into `c`, which
+/// holds the tile's rows `ldc` apart.
 ///
 /// # Safety
-/// AVX2/FMA present; every read of `x` above is inside it; `b` holds `oh * ow * NR` floats;
-/// `c` reaches `C[R - 1, cols - 1]` at `ldc`.
+/// AVX2/FMA present, and the pointers of `t` as [`GradTile`] requires.
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn weight_grad_tile<const R: usize>(
-    x: *const f32,
-    starts: [usize; MR],
-    wp: usize,
-    (oh, ow): (usize, usize),
-    b: *const f32,
-    c: &mut [f32],
-    ldc: usize,
-    cols: usize,
-) {
+pub unsafe fn weight_grad_tile<const R: usize>(t: GradTile, c: &mut [f32], ldc: usize) {
     use std::arch::x86_64::*;
-    let acc = weight_grad_sums::<R>(x, starts, wp, (oh, ow), b);
+    let cols = t.cols;
+    let acc = weight_grad_sums::<R>(&t);
     let mut tile = [0.0f32; NR];
     for (r, row) in acc.iter().enumerate() {
         _mm256_storeu_ps(tile.as_mut_ptr(), row[0]);
@@ -125,16 +104,11 @@ pub unsafe fn weight_grad_tile<const R: usize>(
 /// The accumulators of [`weight_grad_tile`], by value (see [`direct_sums`]).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn weight_grad_sums<const R: usize>(
-    x: *const f32,
-    starts: [usize; MR],
-    wp: usize,
-    (oh, ow): (usize, usize),
-    b: *const f32,
-) -> [[std::arch::x86_64::__m256; 2]; R] {
+unsafe fn weight_grad_sums<const R: usize>(t: &GradTile) -> [[std::arch::x86_64::__m256; 2]; R] {
     use std::arch::x86_64::*;
+    let (x, starts, wp, (oh, ow)) = (t.x, t.starts, t.wp, t.out_hw);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    let mut bp = b;
+    let mut bp = t.b;
     for oy in 0..oh {
         let xr = x.add(oy * wp);
         for ox in 0..ow {

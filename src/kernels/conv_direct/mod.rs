@@ -48,6 +48,48 @@ pub const MR: usize = 6;
 /// Output channels of a weight-gradient register tile.
 pub const NR: usize = 16;
 
+/// One forward register tile: `C[r, 8v + l] (+)= Σ_{c, t} A[r, c * taps.len() + t] ·
+/// x[b[v] + c * plane + taps[t] + l]` for `r` below the tile's rows, `v < V` vectors and
+/// `l < 8` lanes, where `A` is a packed weight panel ([`PackedA`], k-order `(c, t)`). Lanes
+/// `l >= valid[v]` are computed but not stored.
+///
+/// The pointers must allow: every read `x[b[v] + c * plane + taps[t] + l]` (`l < 8`); `a`
+/// holding `channels * taps.len() * MR` floats; `c[v]` reaching the tile's last row at `ldc`.
+#[derive(Clone, Copy)]
+pub(crate) struct ForwardTile<'a, const V: usize> {
+    shared: TileShared<'a>,
+    b: [usize; V],
+    c: [*mut f32; V],
+    valid: [usize; V],
+}
+
+/// What the forward tiles of one weight panel have in common.
+#[derive(Clone, Copy)]
+pub(crate) struct TileShared<'a> {
+    channels: usize,
+    plane: usize,
+    taps: &'a [usize],
+    a: *const f32,
+    x: *const f32,
+    ldc: usize,
+    add: bool,
+}
+
+/// One weight-gradient register tile: `C[r, j] += Σ_{oy, ox} x[starts[r] + oy * wp + ox] ·
+/// b[(oy * ow + ox) * NR + j]` for `j < cols` (`b` the output gradient transposed, `NR`
+/// channels per pixel).
+///
+/// The pointers must allow every read of `x` above and `b` must hold `oh * ow * NR` floats.
+#[derive(Clone, Copy)]
+pub(crate) struct GradTile {
+    x: *const f32,
+    starts: [usize; MR],
+    wp: usize,
+    out_hw: (usize, usize),
+    b: *const f32,
+    cols: usize,
+}
+
 /// `A [m, k]` packed into row panels: panel `i` holds rows `i*MR..` as `[k][MR]`.
 pub struct PackedA {
     pub m: usize,
@@ -179,23 +221,38 @@ pub fn conv_group(
             // valid lanes are inside `out_g` (checked above).
             unsafe {
                 let c0 = c.add(i * MR * p);
+                let shared = TileShared {
+                    channels: cg,
+                    plane: hp * wp,
+                    taps: &taps,
+                    a,
+                    x,
+                    ldc: p,
+                    add: accumulate,
+                };
                 if let [u, v] = pair {
-                    let (b, cc, valid) = ([u.0, v.0], [c0.add(u.1), c0.add(v.1)], [u.2, v.2]);
-                    tile::<2>(rows, cg, hp * wp, &taps, a, x, b, cc, valid, p, accumulate);
+                    let c = [c0.add(u.1), c0.add(v.1)];
+                    let (b, valid) = ([u.0, v.0], [u.2, v.2]);
+                    tile::<2>(
+                        rows,
+                        ForwardTile {
+                            shared,
+                            b,
+                            c,
+                            valid,
+                        },
+                    );
                 } else {
                     let u = pair[0];
+                    let (b, c, valid) = ([u.0], [c0.add(u.1)], [u.2]);
                     tile::<1>(
                         rows,
-                        cg,
-                        hp * wp,
-                        &taps,
-                        a,
-                        x,
-                        [u.0],
-                        [c0.add(u.1)],
-                        [u.2],
-                        p,
-                        accumulate,
+                        ForwardTile {
+                            shared,
+                            b,
+                            c,
+                            valid,
+                        },
                     );
                 }
             }
@@ -261,75 +318,60 @@ pub fn weight_grad_group(
             // SAFETY: `applies` checked the CPU; every read `x[start + oy * wp + ox]` lies in
             // the padded image (the tap of an output pixel), `b` holds `P * NR` floats, and
             // the tile's `rows x cols` block lies inside `dwt` (checked above).
-            unsafe { wgrad(rows, x, starts, wp, (oh, ow), b, c, og, cols) };
+            let t = GradTile {
+                x,
+                starts,
+                wp,
+                out_hw: (oh, ow),
+                b,
+                cols,
+            };
+            unsafe { wgrad(rows, t, c, og) };
         }
     }
 }
 
-/// [`weight_grad_tile`] for `rows` (1..=6) rows.
+/// [`avx::weight_grad_tile`] for `rows` (1..=6) rows.
 ///
 /// # Safety
-/// As [`weight_grad_tile`].
-#[allow(clippy::too_many_arguments)]
+/// As [`GradTile`] says, with `c` holding the tile's rows `ldc` apart.
 #[inline]
-unsafe fn wgrad(
-    rows: usize,
-    x: *const f32,
-    starts: [usize; MR],
-    wp: usize,
-    out_hw: (usize, usize),
-    b: *const f32,
-    c: &mut [f32],
-    ldc: usize,
-    cols: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    use avx::weight_grad_tile;
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("the direct convolution needs x86-64 ({rows} {x:?} {starts:?} {wp} {out_hw:?} {b:?} {} {ldc} {cols})", c.len());
+unsafe fn wgrad(rows: usize, t: GradTile, c: &mut [f32], ldc: usize) {
     #[cfg(target_arch = "x86_64")]
     match rows {
-        6 => weight_grad_tile::<6>(x, starts, wp, out_hw, b, c, ldc, cols),
-        5 => weight_grad_tile::<5>(x, starts, wp, out_hw, b, c, ldc, cols),
-        4 => weight_grad_tile::<4>(x, starts, wp, out_hw, b, c, ldc, cols),
-        3 => weight_grad_tile::<3>(x, starts, wp, out_hw, b, c, ldc, cols),
-        2 => weight_grad_tile::<2>(x, starts, wp, out_hw, b, c, ldc, cols),
-        _ => weight_grad_tile::<1>(x, starts, wp, out_hw, b, c, ldc, cols),
+        6 => avx::weight_grad_tile::<6>(t, c, ldc),
+        5 => avx::weight_grad_tile::<5>(t, c, ldc),
+        4 => avx::weight_grad_tile::<4>(t, c, ldc),
+        3 => avx::weight_grad_tile::<3>(t, c, ldc),
+        2 => avx::weight_grad_tile::<2>(t, c, ldc),
+        _ => avx::weight_grad_tile::<1>(t, c, ldc),
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, t, c, ldc);
+        unreachable!("the direct convolution needs x86-64");
     }
 }
 
-/// [`direct_tile`] for `rows` (1..=6) rows.
+/// [`avx::direct_tile`] for `rows` (1..=6) rows.
 ///
 /// # Safety
-/// As [`direct_tile`].
-#[allow(clippy::too_many_arguments)]
+/// As [`ForwardTile`] says.
 #[inline]
-unsafe fn tile<const V: usize>(
-    rows: usize,
-    channels: usize,
-    plane: usize,
-    taps: &[usize],
-    a: *const f32,
-    x: *const f32,
-    b: [usize; V],
-    c: [*mut f32; V],
-    valid: [usize; V],
-    ldc: usize,
-    add: bool,
-) {
-    let (ch, pl, t, a, x, b, c, va, l, ad) = (channels, plane, taps, a, x, b, c, valid, ldc, add);
-    #[cfg(target_arch = "x86_64")]
-    use avx::direct_tile;
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("the direct convolution needs x86-64 ({rows} {ch} {pl} {t:?} {a:?} {x:?} {b:?} {c:?} {va:?} {l} {ad})");
+unsafe fn tile<const V: usize>(rows: usize, t: ForwardTile<V>) {
     #[cfg(target_arch = "x86_64")]
     match rows {
-        6 => direct_tile::<6, V>(ch, pl, t, a, x, b, c, va, l, ad),
-        5 => direct_tile::<5, V>(ch, pl, t, a, x, b, c, va, l, ad),
-        4 => direct_tile::<4, V>(ch, pl, t, a, x, b, c, va, l, ad),
-        3 => direct_tile::<3, V>(ch, pl, t, a, x, b, c, va, l, ad),
-        2 => direct_tile::<2, V>(ch, pl, t, a, x, b, c, va, l, ad),
-        _ => direct_tile::<1, V>(ch, pl, t, a, x, b, c, va, l, ad),
+        6 => avx::direct_tile::<6, V>(t),
+        5 => avx::direct_tile::<5, V>(t),
+        4 => avx::direct_tile::<4, V>(t),
+        3 => avx::direct_tile::<3, V>(t),
+        2 => avx::direct_tile::<2, V>(t),
+        _ => avx::direct_tile::<1, V>(t),
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, t);
+        unreachable!("the direct convolution needs x86-64");
     }
 }
 
@@ -337,16 +379,7 @@ unsafe fn tile<const V: usize>(
 mod tests {
     use super::*;
     use crate::kernels::im2col::im2col;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32
-                    / 500.0
-                    - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_values::values;
 
     fn shape(
         c: usize,
