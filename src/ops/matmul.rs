@@ -174,8 +174,16 @@ impl Tensor {
         inputs.extend(bias);
         Tensor::from_op(out, &shape, "linear", &inputs, move |g| {
             let g2 = g.reshape(&[rows, out_f]);
-            let dx = need.0.then(|| g2.matmul(&wd).reshape(x.shape()));
-            let dw = need.1.then(|| g2.t().matmul(&x.reshape(&[rows, in_f])));
+            let dx = || need.0.then(|| g2.matmul(&wd).reshape(x.shape()));
+            let dw = || need.1.then(|| g2.t().matmul(&x.reshape(&[rows, in_f])));
+            // The two products have the same size: when both are wanted, run them side by
+            // side (each on one thread) rather than one after the other with each split over
+            // the threads. A lone product keeps the split.
+            let (dx, dw) = if need.0 && need.1 {
+                rayon::join(dx, dw)
+            } else {
+                (dx(), dw())
+            };
             let mut grads = vec![dx, dw];
             if has_bias {
                 grads.push(need.2.then(|| g2.sum_axes(&[0], false)));
