@@ -210,7 +210,7 @@ enum Engine<'a> {
         wt: &'a [f32],
         cols: Vec<f32>,
     },
-    Implicit {
+    Direct {
         packed: &'a [PackedA],
         scratch: ConvScratch,
     },
@@ -237,7 +237,7 @@ fn forward_images(
             let x_g = &x_img[gi * cg * s.h * s.w..(gi + 1) * cg * s.h * s.w]; // [cg, H, W]
             let out_g = &mut out_img[gi * og * p..(gi + 1) * og * p]; // [og, P]
             match engine {
-                Engine::Implicit { packed, scratch } => {
+                Engine::Direct { packed, scratch } => {
                     conv_direct::conv_group(s, &packed[gi], x_g, out_g, bias.is_some(), scratch)
                 }
                 Engine::Columns { wt, cols } => {
@@ -261,17 +261,17 @@ pub fn conv2d_forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>,
     let in_len = s.c * s.h * s.w;
     let out_len = s.o * s.p();
     let cols_len = if s.pointwise() { 0 } else { s.k() * s.p() };
-    // The implicit product runs on one thread: use it when the images are spread over the
+    // The direct kernel runs on one thread: use it when the images are spread over the
     // threads (or there is one thread); a single slice keeps the GEMM that splits itself.
-    let implicit = conv_direct::applies(s) && !s.pointwise() && (slices > 1 || num_threads() == 1);
-    let (packed, wt) = if implicit {
+    let direct = conv_direct::applies(s) && !s.pointwise() && (slices > 1 || num_threads() == 1);
+    let (packed, wt) = if direct {
         (conv_direct::pack_weight(s, w), Vec::new())
     } else {
         (Vec::new(), transpose_weight(s, w))
     };
     let engine = || {
-        if implicit {
-            Engine::Implicit {
+        if direct {
+            Engine::Direct {
                 packed: &packed,
                 scratch: ConvScratch::default(),
             }

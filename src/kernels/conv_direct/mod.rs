@@ -119,7 +119,7 @@ impl PackedA {
     }
 }
 
-/// Whether the implicit path can compute `s`: stride 1, no dilation, and a CPU with the
+/// Whether the direct kernels can compute `s`: stride 1, no dilation, and a CPU with the
 /// micro-kernel.
 pub fn applies(s: &ConvShape) -> bool {
     available() && s.stride == (1, 1) && s.dilation == (1, 1)
