@@ -432,9 +432,10 @@ pub fn conv2d_backward(
             shape,
             weight,
             packed: match direct {
+                // Per group: [cg, og * KH * KW].
                 Some(ts) => weight
                     .chunks_exact(weight.len() / s.groups)
-                    .map(|wf_g| conv_direct::pack_weight(&ts, wf_g).remove(0))
+                    .map(|wf_g| PackedA::new(wf_g, ts.o, ts.k()))
                     .collect(),
                 None => Vec::new(),
             },

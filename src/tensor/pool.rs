@@ -27,6 +27,33 @@ struct Pool {
     bytes: usize,
 }
 
+impl Pool {
+    /// A kept buffer of exactly `n` elements, if there is one.
+    fn take(&mut self, n: usize) -> Option<Vec<f32>> {
+        let v = self.by_len.get_mut(&n)?.pop()?;
+        self.bytes -= n * 4;
+        Some(v)
+    }
+
+    /// Keeps `v` (dropped instead when small or oddly sized; when the pool is full, the
+    /// buffers it held are dropped first).
+    fn give(&mut self, v: Vec<f32>) {
+        let n = v.len();
+        if n < MIN_LEN || v.capacity() != n || n * 4 > MAX_BYTES {
+            return;
+        }
+        if self.bytes + n * 4 > MAX_BYTES {
+            // Full: most likely of buffers some other phase used (evaluation's larger
+            // batch, a different model). Let them all go (the allocator reuses that memory)
+            // and keep collecting what is freed now.
+            self.by_len.clear();
+            self.bytes = 0;
+        }
+        self.bytes += n * 4;
+        self.by_len.entry(n).or_default().push(v);
+    }
+}
+
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 
 /// A buffer of `n` elements with unspecified (but initialised) contents: for an output that
@@ -34,49 +61,20 @@ static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 pub fn take(n: usize) -> Vec<f32> {
     if n >= MIN_LEN {
         let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pool) = guard.as_mut() {
-            if let Some(v) = pool.by_len.get_mut(&n).and_then(Vec::pop) {
-                pool.bytes -= n * 4;
-                return v;
-            }
+        if let Some(v) = guard.as_mut().and_then(|pool| pool.take(n)) {
+            return v;
         }
     }
     vec![0.0; n]
 }
 
-/// A buffer of `n` zeros (a recycled one cleared, or a fresh one).
-pub fn take_zeroed(n: usize) -> Vec<f32> {
-    let mut v = take(n);
-    v.fill(0.0);
-    v
-}
-
-/// Gives a buffer back for reuse (dropped instead when small or oddly sized; when the pool
-/// is full, the buffers it held are dropped first).
+/// Gives a buffer back for reuse (see [`Pool::give`]).
 pub fn give(v: Vec<f32>) {
-    let n = v.len();
-    if n < MIN_LEN || v.capacity() != n {
+    if v.len() < MIN_LEN {
         return;
     }
     let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    let pool = guard.get_or_insert_with(Pool::default);
-    if pool.bytes + n * 4 > MAX_BYTES {
-        // Full: most likely of buffers some other phase used (evaluation's larger batch,
-        // a different model). Let them all go (the allocator reuses that memory) and keep
-        // collecting what is freed now.
-        pool.by_len.clear();
-        pool.bytes = 0;
-    }
-    if n * 4 <= MAX_BYTES {
-        pool.bytes += n * 4;
-        pool.by_len.entry(n).or_default().push(v);
-    }
-}
-
-/// Bytes the pool holds now.
-pub fn held_bytes() -> usize {
-    let guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    guard.as_ref().map_or(0, |p| p.bytes)
+    guard.get_or_insert_with(Pool::default).give(v);
 }
 
 #[cfg(test)]
@@ -85,21 +83,40 @@ mod tests {
 
     #[test]
     fn buffers_come_back_and_small_ones_do_not() {
-        // A length no other test uses, so that parallel tests do not take it first.
-        let n = MIN_LEN + 12_345;
-        let mut v = take(n);
+        // A pool of its own: the process-wide one is shared with every other test thread.
+        let mut pool = Pool::default();
+        let n = MIN_LEN + 5;
+        let mut v = vec![0.0; n];
         v[7] = 42.0;
         let ptr = v.as_ptr();
-        give(v);
-        let again = take(n);
+        pool.give(v);
+        let again = pool.take(n).expect("the freed buffer is kept");
         assert_eq!(again.as_ptr(), ptr, "the freed buffer is handed out again");
         assert_eq!(
             again[7], 42.0,
             "contents are kept (the caller overwrites them)"
         );
-        assert!(take_zeroed(n).iter().all(|&x| x == 0.0));
-        give(vec![1.0; 10]);
-        assert_eq!(take(10), vec![0.0; 10], "small buffers are fresh");
-        assert!(held_bytes() <= MAX_BYTES);
+        assert!(pool.take(n).is_none(), "each buffer is handed out once");
+        pool.give(vec![1.0; 10]);
+        assert!(pool.take(10).is_none(), "small buffers are not kept");
+        assert_eq!(pool.bytes, 0);
+    }
+
+    #[test]
+    fn a_full_pool_empties_itself() {
+        let mut pool = Pool::default();
+        let n = MAX_BYTES / 4 / 3; // three fit, a fourth does not
+        for _ in 0..3 {
+            pool.give(vec![0.0; n]);
+        }
+        assert_eq!(pool.bytes, 3 * n * 4);
+        pool.give(vec![0.0; n + 1]);
+        assert_eq!(
+            pool.bytes,
+            (n + 1) * 4,
+            "the old buffers went, the new one stayed"
+        );
+        assert!(pool.take(n).is_none());
+        assert!(pool.take(n + 1).is_some());
     }
 }

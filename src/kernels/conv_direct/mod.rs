@@ -98,24 +98,29 @@ pub struct PackedA {
 }
 
 impl PackedA {
-    /// Packs the `m x k` matrix whose element `(i, p)` is `a[i * rs + p * cs]`.
-    pub fn new(a: &[f32], m: usize, k: usize, rs: usize, cs: usize) -> PackedA {
+    /// Packs the row-major `m x k` matrix `a`.
+    pub fn new(a: &[f32], m: usize, k: usize) -> PackedA {
+        assert!(
+            a.len() >= m * k,
+            "PackedA: {} values for {m} x {k}",
+            a.len()
+        );
         let panels = m.div_ceil(MR);
         let mut data = vec![0.0; panels * k * MR];
         for (i, panel) in data.chunks_exact_mut(k * MR).enumerate() {
             let rows = MR.min(m - i * MR);
             for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
                 for (r, d) in dst[..rows].iter_mut().enumerate() {
-                    *d = a[(i * MR + r) * rs + p * cs];
+                    *d = a[(i * MR + r) * k + p];
                 }
             }
         }
         PackedA { m, k, data }
     }
 
-    /// Panel `i` from depth `k0` on: `[k - k0][MR]`.
-    pub fn panel(&self, i: usize, k0: usize) -> &[f32] {
-        &self.data[(i * self.k + k0) * MR..(i + 1) * self.k * MR]
+    /// Panel `i`: `[k][MR]`.
+    fn panel(&self, i: usize) -> &[f32] {
+        &self.data[i * self.k * MR..(i + 1) * self.k * MR]
     }
 }
 
@@ -132,6 +137,12 @@ pub struct ConvScratch {
     /// geometry `(cg, h, w, ph, pw)` it was laid out for.
     xpad: Vec<f32>,
     layout: (usize, usize, usize, usize, usize),
+    /// For the forward tiles of the geometry `forward_for` (`(wp, kh, kw, oh, ow)`): each
+    /// tap's offset in a padded plane, and the output's vectors of 8 pixels within one row
+    /// as (offset in a padded plane, offset in the output, valid lanes).
+    taps: Vec<usize>,
+    vectors: Vec<(usize, usize, usize)>,
+    forward_for: (usize, usize, usize, usize, usize),
     /// The output gradient transposed into panels of [`NR`] channels, `[og / NR][P][NR]`
     /// (the last panel's channels past `og` unspecified).
     dyt: Vec<f32>,
@@ -169,7 +180,7 @@ impl ConvScratch {
 pub fn pack_weight(s: &ConvShape, w: &[f32]) -> Vec<PackedA> {
     let (og, k) = (s.o / s.groups, s.c / s.groups * s.kh * s.kw);
     w.chunks_exact(og * k)
-        .map(|w_g| PackedA::new(w_g, og, k, k, 1))
+        .map(|w_g| PackedA::new(w_g, og, k))
         .collect()
 }
 
@@ -197,24 +208,27 @@ pub fn conv_group(
         "conv_group: buffers do not fit {s:?}"
     );
     scratch.pad(s, x_g);
-    let taps: Vec<usize> = (0..s.kh)
-        .flat_map(|ky| (0..s.kw).map(move |kx| ky * wp + kx))
-        .collect();
-    // Vectors of 8 output pixels within one output row: (offset in a padded plane, offset
-    // in the output, valid lanes), taken two at a time.
-    let vectors: Vec<(usize, usize, usize)> = (0..oh)
-        .flat_map(|oy| {
-            (0..ow)
-                .step_by(8)
-                .map(move |ox| (oy * wp + ox, oy * ow + ox, 8.min(ow - ox)))
-        })
-        .collect();
+    let geometry = (wp, s.kh, s.kw, oh, ow);
+    if scratch.forward_for != geometry || scratch.taps.is_empty() {
+        scratch.taps = (0..s.kh)
+            .flat_map(|ky| (0..s.kw).map(move |kx| ky * wp + kx))
+            .collect();
+        scratch.vectors = (0..oh)
+            .flat_map(|oy| {
+                (0..ow)
+                    .step_by(8)
+                    .map(move |ox| (oy * wp + ox, oy * ow + ox, 8.min(ow - ox)))
+            })
+            .collect();
+        scratch.forward_for = geometry;
+    }
+    let (taps, vectors) = (&scratch.taps, &scratch.vectors);
     let x = scratch.xpad.as_ptr();
     let p = oh * ow;
     let c = out_g.as_mut_ptr();
     for i in 0..og.div_ceil(MR) {
         let rows = MR.min(og - i * MR);
-        let a = w_g.panel(i, 0).as_ptr();
+        let a = w_g.panel(i).as_ptr();
         for pair in vectors.chunks(2) {
             // SAFETY: `applies` checked the CPU; reads stay inside the padded image plus its
             // slack (a vector starts at most 7 before a row's end); the tile's rows and
@@ -224,7 +238,7 @@ pub fn conv_group(
                 let shared = TileShared {
                     channels: cg,
                     plane: hp * wp,
-                    taps: &taps,
+                    taps,
                     a,
                     x,
                     ldc: p,
