@@ -13,7 +13,7 @@
 //! needs and what a visualisation shows. Why not a streaming (flash) kernel: at the sequence
 //! lengths of the models here `P` is small, and keeping it makes backward two GEMMs cheaper.
 
-use super::gemm::{sgemm, Gemm};
+use super::gemm::{sgemm_on_this_thread, Gemm};
 use rayon::prelude::*;
 
 /// Sizes of one attention call; every buffer is dense and row-major.
@@ -56,6 +56,106 @@ impl AttentionDims {
     }
 }
 
+/// Where each head's `[t, d]` matrix lies in a buffer: head `h` is head `h % per_item` of
+/// batch item `h / per_item`, and its rows are `row_stride` apart.
+#[derive(Clone, Copy, Debug)]
+struct HeadLayout {
+    start: usize,
+    per_item: usize,
+    item_stride: usize,
+    head_stride: usize,
+    row_stride: usize,
+}
+
+impl HeadLayout {
+    /// Heads stored one after the other, `[heads, t, d]`.
+    fn dense(t: usize, d: usize) -> HeadLayout {
+        HeadLayout {
+            start: 0,
+            per_item: 1,
+            item_stride: t * d,
+            head_stride: 0,
+            row_stride: d,
+        }
+    }
+
+    /// Heads side by side in rows of `width` values, `[B, T, width]`: head `hh` of item `b`
+    /// is columns `start + hh·d .. start + (hh+1)·d` of item `b`'s `t` rows.
+    fn interleaved(n_head: usize, t: usize, d: usize, width: usize, start: usize) -> HeadLayout {
+        HeadLayout {
+            start,
+            per_item: n_head,
+            item_stride: t * width,
+            head_stride: d,
+            row_stride: width,
+        }
+    }
+
+    /// Offset of head `h`'s first element.
+    fn offset(&self, h: usize) -> usize {
+        self.start + (h / self.per_item) * self.item_stride + (h % self.per_item) * self.head_stride
+    }
+
+    /// Elements a buffer needs to hold every head's `t x d` block.
+    fn span(&self, heads: usize, t: usize, d: usize) -> usize {
+        (0..heads)
+            .map(|h| self.offset(h) + (t - 1) * self.row_stride + d)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Layouts of the operands of one call: `q` (and `dq`), `k` (and `dk`), `v` (and `dv`), and
+/// the output `out` (and its gradient).
+#[derive(Clone, Copy, Debug)]
+struct Layouts {
+    q: HeadLayout,
+    k: HeadLayout,
+    v: HeadLayout,
+    out: HeadLayout,
+}
+
+impl Layouts {
+    /// Every operand `[heads, t, d]`, dense.
+    fn dense(d: AttentionDims) -> Layouts {
+        Layouts {
+            q: HeadLayout::dense(d.tq, d.dk),
+            k: HeadLayout::dense(d.tk, d.dk),
+            v: HeadLayout::dense(d.tk, d.dv),
+            out: HeadLayout::dense(d.tq, d.dv),
+        }
+    }
+
+    /// q, k and v read from a fused projection `[B, T, 3C]` (columns q | k | v, each split
+    /// into `n_head` heads of `Dh` channels) and the output written with its heads merged,
+    /// `[B, T, C]`: no head is ever copied out.
+    fn packed(d: AttentionDims, n_head: usize) -> Layouts {
+        let (t, dh) = (d.tq, d.dk);
+        let c = n_head * dh;
+        Layouts {
+            q: HeadLayout::interleaved(n_head, t, dh, 3 * c, 0),
+            k: HeadLayout::interleaved(n_head, t, dh, 3 * c, c),
+            v: HeadLayout::interleaved(n_head, t, dh, 3 * c, 2 * c),
+            out: HeadLayout::interleaved(n_head, t, dh, c, 0),
+        }
+    }
+}
+
+/// Checks that the packed layout fits `d`: one sequence attending to itself, one width.
+fn check_packed(d: AttentionDims, n_head: usize) {
+    assert!(
+        n_head > 0 && d.heads.is_multiple_of(n_head) && d.tq == d.tk && d.dk == d.dv,
+        "attention: packed q/k/v needs tq == tk, dk == dv and whole items of {n_head} heads, got {d:?}"
+    );
+}
+
+/// A pointer that may cross to another rayon thread: each head writes its own elements.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: the heads handed to different threads write disjoint elements (see the callers).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
 /// `out [heads, tq, dv]` and `probs [heads, tq, tk]` from `q [heads, tq, dk]`,
 /// `k [heads, tk, dk]`, `v [heads, tk, dv]`.
 pub fn attention_forward(
@@ -66,24 +166,73 @@ pub fn attention_forward(
     out: &mut [f32],
     probs: &mut [f32],
 ) {
+    forward_with(d, Layouts::dense(d), q, k, v, out, probs)
+}
+
+/// Attention straight from a fused projection `qkv [B, T, 3C]` (q | k | v, each `n_head`
+/// heads of `C / n_head` channels) to `out [B, T, C]` with the heads merged, and
+/// `probs [B, n_head, T, T]`. `d.heads` is `B · n_head`, `d.dk = d.dv = C / n_head`.
+pub fn attention_forward_packed(
+    d: AttentionDims,
+    n_head: usize,
+    qkv: &[f32],
+    out: &mut [f32],
+    probs: &mut [f32],
+) {
+    check_packed(d, n_head);
+    forward_with(d, Layouts::packed(d, n_head), qkv, qkv, qkv, out, probs)
+}
+
+fn forward_with(
+    d: AttentionDims,
+    lay: Layouts,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    probs: &mut [f32],
+) {
     d.check();
+    assert!(
+        q.len() >= lay.q.span(d.heads, d.tq, d.dk)
+            && k.len() >= lay.k.span(d.heads, d.tk, d.dk)
+            && v.len() >= lay.v.span(d.heads, d.tk, d.dv)
+            && out.len() >= lay.out.span(d.heads, d.tq, d.dv)
+            && probs.len() >= d.heads * d.tq * d.tk,
+        "attention: buffers too small for {d:?}"
+    );
     let scale = d.scale();
-    out.par_chunks_mut(d.tq * d.dv)
-        .zip(probs.par_chunks_mut(d.tq * d.tk))
+    let out = SendPtr(out.as_mut_ptr());
+    probs[..d.heads * d.tq * d.tk]
+        .par_chunks_mut(d.tq * d.tk)
         .enumerate()
-        .for_each(|(h, (o, p))| {
-            let qh = &q[h * d.tq * d.dk..(h + 1) * d.tq * d.dk];
-            let kh = &k[h * d.tk * d.dk..(h + 1) * d.tk * d.dk];
-            let vh = &v[h * d.tk * d.dv..(h + 1) * d.tk * d.dv];
+        .for_each(|(h, p)| {
+            let (qh, kh, vh) = (
+                &q[lay.q.offset(h)..],
+                &k[lay.k.offset(h)..],
+                &v[lay.v.offset(h)..],
+            );
             // [tq, tk] = [tq, dk] · [tk, dk]ᵀ
-            sgemm(Gemm::new(d.tq, d.tk, d.dk).trans_b(true), qh, kh, p);
-            for (i, row) in p.chunks_mut(d.tk).enumerate() {
-                let (seen, masked) = row.split_at_mut(d.visible(i));
-                softmax_in_place(seen, scale);
-                masked.fill(0.0);
-            }
+            let scores = Gemm::new(d.tq, d.tk, d.dk)
+                .trans_b(true)
+                .lda(lay.q.row_stride)
+                .ldb(lay.k.row_stride);
             // [tq, dv] = [tq, tk] · [tk, dv]
-            sgemm(Gemm::new(d.tq, d.dv, d.tk), p, vh, o);
+            let mix = Gemm::new(d.tq, d.dv, d.tk)
+                .ldb(lay.v.row_stride)
+                .ldc(lay.out.row_stride);
+            let o = out;
+            // SAFETY: the slices hold each head's block (checked above); head `h` writes only
+            // its own block of `out`, which no other head's block overlaps in these layouts.
+            unsafe {
+                sgemm_on_this_thread(scores, qh.as_ptr(), kh.as_ptr(), p.as_mut_ptr());
+                for (i, row) in p.chunks_mut(d.tk).enumerate() {
+                    let (seen, masked) = row.split_at_mut(d.visible(i));
+                    softmax_in_place(seen, scale);
+                    masked.fill(0.0);
+                }
+                sgemm_on_this_thread(mix, p.as_ptr(), vh.as_ptr(), o.0.add(lay.out.offset(h)));
+            }
         });
 }
 
@@ -111,24 +260,86 @@ pub fn attention_backward(
     dk: &mut [f32],
     dv: &mut [f32],
 ) {
+    let lay = Layouts::dense(d);
+    assert!(
+        dq.len() >= lay.q.span(d.heads, d.tq, d.dk)
+            && dk.len() >= lay.k.span(d.heads, d.tk, d.dk)
+            && dv.len() >= lay.v.span(d.heads, d.tk, d.dv),
+        "attention: gradient buffers too small for {d:?}"
+    );
+    let grads = [dq, dk, dv].map(|g| SendPtr(g.as_mut_ptr()));
+    backward_with(d, lay, [q, k, v], probs, dout, grads)
+}
+
+/// The gradient of [`attention_forward_packed`]: `dqkv [B, T, 3C]` (overwritten, every
+/// element) from `dout [B, T, C]` and the saved `probs`.
+pub fn attention_backward_packed(
+    d: AttentionDims,
+    n_head: usize,
+    qkv: &[f32],
+    probs: &[f32],
+    dout: &[f32],
+    dqkv: &mut [f32],
+) {
+    check_packed(d, n_head);
+    let lay = Layouts::packed(d, n_head);
+    assert!(
+        dqkv.len() >= lay.v.span(d.heads, d.tk, d.dv),
+        "attention: gradient buffer too small for {d:?}"
+    );
+    let g = SendPtr(dqkv.as_mut_ptr());
+    backward_with(d, lay, [qkv; 3], probs, dout, [g; 3])
+}
+
+/// Backward over heads in parallel; `grads` are the starts of the buffers `dq`, `dk`, `dv`
+/// laid out as `lay.q`, `lay.k`, `lay.v` (possibly one buffer, the blocks disjoint), checked
+/// by the callers to hold every head's block.
+fn backward_with(
+    d: AttentionDims,
+    lay: Layouts,
+    [q, k, v]: [&[f32]; 3],
+    probs: &[f32],
+    dout: &[f32],
+    grads: [SendPtr; 3],
+) {
     d.check();
+    assert!(
+        q.len() >= lay.q.span(d.heads, d.tq, d.dk)
+            && k.len() >= lay.k.span(d.heads, d.tk, d.dk)
+            && v.len() >= lay.v.span(d.heads, d.tk, d.dv)
+            && dout.len() >= lay.out.span(d.heads, d.tq, d.dv)
+            && probs.len() >= d.heads * d.tq * d.tk,
+        "attention: buffers too small for {d:?}"
+    );
     let scale = d.scale();
-    dq.par_chunks_mut(d.tq * d.dk)
-        .zip(dk.par_chunks_mut(d.tk * d.dk))
-        .zip(dv.par_chunks_mut(d.tk * d.dv))
-        .enumerate()
-        .for_each_init(
-            || vec![0.0f32; d.tq * d.tk],
-            |ds, (h, ((dqh, dkh), dvh))| {
-                let qh = &q[h * d.tq * d.dk..(h + 1) * d.tq * d.dk];
-                let kh = &k[h * d.tk * d.dk..(h + 1) * d.tk * d.dk];
-                let vh = &v[h * d.tk * d.dv..(h + 1) * d.tk * d.dv];
-                let p = &probs[h * d.tq * d.tk..(h + 1) * d.tq * d.tk];
-                let doh = &dout[h * d.tq * d.dv..(h + 1) * d.tq * d.dv];
+    (0..d.heads).into_par_iter().for_each_init(
+        || vec![0.0f32; d.tq * d.tk],
+        |ds, h| {
+            let [dq, dk, dv] = grads;
+            let (qo, ko, vo, oo) = (
+                lay.q.offset(h),
+                lay.k.offset(h),
+                lay.v.offset(h),
+                lay.out.offset(h),
+            );
+            let p = &probs[h * d.tq * d.tk..(h + 1) * d.tq * d.tk];
+            let doh = &dout[oo..];
+            let (lq, lk, lv, lo) = (
+                lay.q.row_stride,
+                lay.k.row_stride,
+                lay.v.row_stride,
+                lay.out.row_stride,
+            );
+            // SAFETY: every block lies in its buffer (checked above and by the callers); head
+            // `h` writes only its own blocks of dq, dk and dv, disjoint from every other
+            // head's and from each other.
+            unsafe {
                 // dV [tk, dv] = Pᵀ · dO
-                sgemm(Gemm::new(d.tk, d.dv, d.tq).trans_a(true), p, doh, dvh);
+                let g = Gemm::new(d.tk, d.dv, d.tq).trans_a(true).ldb(lo).ldc(lv);
+                sgemm_on_this_thread(g, p.as_ptr(), doh.as_ptr(), dv.0.add(vo));
                 // dP [tq, tk] = dO · Vᵀ
-                sgemm(Gemm::new(d.tq, d.tk, d.dv).trans_b(true), doh, vh, ds);
+                let g = Gemm::new(d.tq, d.tk, d.dv).trans_b(true).lda(lo).ldb(lv);
+                sgemm_on_this_thread(g, doh.as_ptr(), v[vo..].as_ptr(), ds.as_mut_ptr());
                 for (i, (dsr, pr)) in ds.chunks_mut(d.tk).zip(p.chunks(d.tk)).enumerate() {
                     let n = d.visible(i);
                     let dot: f32 = dsr[..n].iter().zip(&pr[..n]).map(|(a, b)| a * b).sum();
@@ -138,11 +349,14 @@ pub fn attention_backward(
                     dsr[n..].fill(0.0);
                 }
                 // dQ [tq, dk] = scale · dS · K
-                sgemm(Gemm::new(d.tq, d.dk, d.tk), ds, kh, dqh);
+                let g = Gemm::new(d.tq, d.dk, d.tk).ldb(lk).ldc(lq);
+                sgemm_on_this_thread(g, ds.as_ptr(), k[ko..].as_ptr(), dq.0.add(qo));
                 // dK [tk, dk] = scale · dSᵀ · Q
-                sgemm(Gemm::new(d.tk, d.dk, d.tq).trans_a(true), ds, qh, dkh);
-            },
-        );
+                let g = Gemm::new(d.tk, d.dk, d.tq).trans_a(true).ldb(lq).ldc(lk);
+                sgemm_on_this_thread(g, ds.as_ptr(), q[qo..].as_ptr(), dk.0.add(ko));
+            }
+        },
+    );
 }
 
 /// Plain loops in f64, for tests: the same outputs as [`attention_forward`].
@@ -271,5 +485,94 @@ mod tests {
         assert!(p.iter().all(|x| x.is_finite()), "{p:?}");
         assert!((o[0] - 1.0).abs() < 1e-6, "{o:?}");
         assert!((o[1] - 2.0).abs() < 1e-3, "{o:?}");
+    }
+
+    /// Head `hh` of item `b` of a `[B, T, width]` buffer, columns from `start`, as a dense
+    /// `[T, dh]` block.
+    fn gather_head(
+        x: &[f32],
+        b: usize,
+        hh: usize,
+        t: usize,
+        dh: usize,
+        width: usize,
+        start: usize,
+    ) -> Vec<f32> {
+        (0..t)
+            .flat_map(|i| {
+                let o = (b * t + i) * width + start + hh * dh;
+                x[o..o + dh].to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packed_layout_matches_dense_heads_forward_and_backward() {
+        for &(b, n_head, t, dh, causal) in &[
+            (2, 3, 7, 5, true),
+            (1, 4, 50, 16, false),
+            (3, 2, 9, 1, true),
+        ] {
+            let c = n_head * dh;
+            let heads = b * n_head;
+            let d = AttentionDims {
+                heads,
+                tq: t,
+                tk: t,
+                dk: dh,
+                dv: dh,
+                causal,
+            };
+            let qkv = values(b * t * 3 * c, 7);
+            let dout = values(b * t * c, 8);
+            // Dense copies of the heads, in (item, head) order.
+            let dense = |start: usize| -> Vec<f32> {
+                (0..heads)
+                    .flat_map(|h| gather_head(&qkv, h / n_head, h % n_head, t, dh, 3 * c, start))
+                    .collect()
+            };
+            let (q, k, v) = (dense(0), dense(c), dense(2 * c));
+            let dout_dense: Vec<f32> = (0..heads)
+                .flat_map(|h| gather_head(&dout, h / n_head, h % n_head, t, dh, c, 0))
+                .collect();
+            let (mut o1, mut p1) = (vec![0.0; heads * t * dh], vec![0.0; heads * t * t]);
+            attention_forward(d, &q, &k, &v, &mut o1, &mut p1);
+            let (mut o2, mut p2) = (vec![f32::NAN; b * t * c], vec![0.0; heads * t * t]);
+            attention_forward_packed(d, n_head, &qkv, &mut o2, &mut p2);
+            let err = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f32::max)
+            };
+            assert!(err(&p1, &p2) < 1e-6, "probabilities");
+            for h in 0..heads {
+                let got = gather_head(&o2, h / n_head, h % n_head, t, dh, c, 0);
+                let e = err(&got, &o1[h * t * dh..(h + 1) * t * dh]);
+                assert!(e < 1e-5, "output of head {h}: error {e}");
+            }
+            let mut g = [
+                vec![0.0; heads * t * dh],
+                vec![0.0; heads * t * dh],
+                vec![0.0; heads * t * dh],
+            ];
+            let [dq, dk, dv] = &mut g;
+            attention_backward(d, &q, &k, &v, &p1, &dout_dense, dq, dk, dv);
+            let mut dqkv = vec![f32::NAN; b * t * 3 * c];
+            attention_backward_packed(d, n_head, &qkv, &p2, &dout, &mut dqkv);
+            for (part, dense_grad) in g.iter().enumerate() {
+                for h in 0..heads {
+                    let got = gather_head(&dqkv, h / n_head, h % n_head, t, dh, 3 * c, part * c);
+                    let want = &dense_grad[h * t * dh..(h + 1) * t * dh];
+                    let err = got
+                        .iter()
+                        .zip(want)
+                        .map(|(x, y)| (x - y).abs())
+                        .fold(0.0, f32::max);
+                    assert!(err < 1e-5, "gradient {part} of head {h}: error {err}");
+                }
+            }
+            assert!(dqkv.iter().all(|x| x.is_finite()), "dqkv not fully written");
+        }
     }
 }

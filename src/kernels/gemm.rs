@@ -2,7 +2,8 @@
 //!
 //! `sgemm` computes `C = op(A) · op(B)` (or `C += ...`) for row-major matrices, where
 //! `op(X)` is `X` or its transpose: a transposed operand is read through its strides, never
-//! copied.
+//! copied. Each matrix may be a block of a wider one (a leading dimension, BLAS's `ld`):
+//! attention reads its heads straight out of the fused q/k/v projection that way.
 //!
 //! Two engines, chosen per call (measured on this CPU, see docs/performance.md):
 //! - large products go to OpenBLAS's single-threaded kernel. Called from outside a parallel
@@ -25,6 +26,11 @@ pub struct Gemm {
     pub trans_b: bool,
     /// Add to `C` instead of overwriting it.
     pub accumulate: bool,
+    /// Distance between consecutive stored rows of `A`, `B` and `C`; 0 means dense (the
+    /// stored row length).
+    pub lda: usize,
+    pub ldb: usize,
+    pub ldc: usize,
 }
 
 impl Gemm {
@@ -37,6 +43,9 @@ impl Gemm {
             trans_a: false,
             trans_b: false,
             accumulate: false,
+            lda: 0,
+            ldb: 0,
+            ldc: 0,
         }
     }
 
@@ -55,27 +64,101 @@ impl Gemm {
         self
     }
 
+    /// `A`'s stored rows are `lda` apart (at least the stored row length).
+    pub fn lda(mut self, ld: usize) -> Gemm {
+        self.lda = ld;
+        self
+    }
+
+    /// `B`'s stored rows are `ldb` apart (at least the stored row length).
+    pub fn ldb(mut self, ld: usize) -> Gemm {
+        self.ldb = ld;
+        self
+    }
+
+    /// `C`'s rows are `ldc` apart (at least `n`).
+    pub fn ldc(mut self, ld: usize) -> Gemm {
+        self.ldc = ld;
+        self
+    }
+
+    /// Stored shape of `A` (rows, columns): `[m, k]`, or `[k, m]` when transposed.
+    fn a_stored(&self) -> (usize, usize) {
+        if self.trans_a {
+            (self.k, self.m)
+        } else {
+            (self.m, self.k)
+        }
+    }
+
+    /// Stored shape of `B` (rows, columns): `[k, n]`, or `[n, k]` when transposed.
+    fn b_stored(&self) -> (usize, usize) {
+        if self.trans_b {
+            (self.n, self.k)
+        } else {
+            (self.k, self.n)
+        }
+    }
+
+    /// Effective leading dimensions of `A`, `B` and `C`.
+    fn lds(&self) -> (usize, usize, usize) {
+        let or = |ld: usize, dense: usize| if ld == 0 { dense } else { ld };
+        (
+            or(self.lda, self.a_stored().1),
+            or(self.ldb, self.b_stored().1),
+            or(self.ldc, self.n),
+        )
+    }
+
     /// Row and column strides of `A` as an `[m, k]` matrix.
     fn a_strides(&self) -> (usize, usize) {
+        let lda = self.lds().0;
         if self.trans_a {
-            (1, self.m)
+            (1, lda)
         } else {
-            (self.k, 1)
+            (lda, 1)
         }
     }
 
     /// Row and column strides of `B` as a `[k, n]` matrix.
     fn b_strides(&self) -> (usize, usize) {
+        let ldb = self.lds().1;
         if self.trans_b {
-            (1, self.k)
+            (1, ldb)
         } else {
-            (self.n, 1)
+            (ldb, 1)
         }
     }
 
+    /// Elements a buffer needs for `rows` rows of `cols` values, `ld` apart.
+    fn span(rows: usize, cols: usize, ld: usize) -> usize {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * ld + cols
+        }
+    }
+
+    /// Elements `A`, `B` and `C` must hold.
+    fn spans(&self) -> (usize, usize, usize) {
+        let (lda, ldb, ldc) = self.lds();
+        let ((ar, ac), (br, bc)) = (self.a_stored(), self.b_stored());
+        (
+            Gemm::span(ar, ac, lda),
+            Gemm::span(br, bc, ldb),
+            Gemm::span(self.m, self.n, ldc),
+        )
+    }
+
     fn check(&self, a: &[f32], b: &[f32], c: &[f32]) {
+        let (lda, ldb, ldc) = self.lds();
         assert!(
-            a.len() >= self.m * self.k && b.len() >= self.k * self.n && c.len() >= self.m * self.n,
+            lda >= self.a_stored().1 && ldb >= self.b_stored().1 && ldc >= self.n,
+            "sgemm: leading dimensions ({lda}, {ldb}, {ldc}) shorter than the rows of {self:?}"
+        );
+        let (na, nb, nc) = self.spans();
+        assert!(
+            a.len() >= na && b.len() >= nb && c.len() >= nc,
             "sgemm: buffers too small for m={} n={} k={} (a {}, b {}, c {})",
             self.m,
             self.n,
@@ -130,27 +213,43 @@ const SPLIT_MIN_FLOPS: usize = 96 * 96 * 96;
 /// `C (+)= op(A) · op(B)`, the fast path.
 pub fn sgemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
     g.check(a, b, c);
+    let threads = rayon::current_num_threads();
+    let inside_worker = rayon::current_thread_index().is_some();
+    let flops = g.m * g.n * g.k;
+    if g.k > 0 && flops >= SPLIT_MIN_FLOPS && !inside_worker && threads > 1 {
+        single_threaded_blas();
+        return sgemm_blas_split(g, a, b, c, threads);
+    }
+    // SAFETY: `check` verified the buffers for the whole product.
+    unsafe { sgemm_on_this_thread(g, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) }
+}
+
+/// `C (+)= op(A) · op(B)` on the calling thread, from raw pointers: for callers that write
+/// disjoint blocks of one wider matrix from several threads (attention's heads), where a
+/// `&mut` slice per block cannot be formed.
+///
+/// # Safety
+/// `a`, `b` and `c` must be valid for the elements `g` reaches through its leading
+/// dimensions (`(rows - 1) * ld + cols` from each pointer), `c` writable, and no other thread
+/// may touch the elements of `C` this call writes while it runs.
+pub unsafe fn sgemm_on_this_thread(g: Gemm, a: *const f32, b: *const f32, c: *mut f32) {
     if g.m == 0 || g.n == 0 {
         return;
     }
     if g.k == 0 {
         if !g.accumulate {
-            c[..g.m * g.n].fill(0.0);
+            let ldc = g.lds().2;
+            for i in 0..g.m {
+                std::slice::from_raw_parts_mut(c.add(i * ldc), g.n).fill(0.0);
+            }
         }
         return;
     }
-    let flops = g.m * g.n * g.k;
-    if flops < BLAS_MIN_FLOPS {
-        return sgemm_rust(g, a, b, c);
-    }
-    single_threaded_blas();
-    let threads = rayon::current_num_threads();
-    let inside_worker = rayon::current_thread_index().is_some();
-    if inside_worker || threads == 1 || flops < SPLIT_MIN_FLOPS {
-        // SAFETY: `check` verified the buffers for the whole product.
-        unsafe { sgemm_blas_block(g, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), g.m, g.n) }
+    if g.m * g.n * g.k < BLAS_MIN_FLOPS {
+        sgemm_rust(g, a, b, c)
     } else {
-        sgemm_blas_split(g, a, b, c, threads)
+        single_threaded_blas();
+        sgemm_blas_block(g, a, b, c, g.m, g.n)
     }
 }
 
@@ -169,6 +268,7 @@ fn sgemm_blas_split(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32], threads: usize
     let len = if by_rows { g.m } else { g.n };
     let block = len.div_ceil(threads).div_ceil(16) * 16;
     let blocks = len.div_ceil(block);
+    let (lda, ldb, ldc) = g.lds();
     let (a, b, c) = (
         a.as_ptr() as usize,
         b.as_ptr() as usize,
@@ -182,12 +282,13 @@ fn sgemm_blas_split(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32], threads: usize
         // disjoint rows (or columns) so no two threads write the same element.
         unsafe {
             if by_rows {
-                // Rows of op(A): row `r` starts at `r * k`, or at column `r` when transposed.
-                let a_off = if g.trans_a { start } else { start * g.k };
-                sgemm_blas_block(g, a.add(a_off), b, c.0.add(start * g.n), size, g.n);
+                // Rows of op(A): row `r` starts at `r * lda`, or at column `r` when transposed.
+                let a_off = if g.trans_a { start } else { start * lda };
+                sgemm_blas_block(g, a.add(a_off), b, c.0.add(start * ldc), size, g.n);
             } else {
-                // Columns of op(B): column `j` starts at `j`, or at row `j * k` when transposed.
-                let b_off = if g.trans_b { start * g.k } else { start };
+                // Columns of op(B): column `j` starts at `j`, or at row `j * ldb` when
+                // transposed.
+                let b_off = if g.trans_b { start * ldb } else { start };
                 sgemm_blas_block(g, a, b.add(b_off), c.0.add(start), g.m, size);
             }
         }
@@ -201,8 +302,7 @@ fn sgemm_blas_split(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32], threads: usize
 /// `a`, `b` and `c` must point at the block's first elements inside buffers laid out as
 /// `g` describes.
 unsafe fn sgemm_blas_block(g: Gemm, a: *const f32, b: *const f32, c: *mut f32, m: usize, n: usize) {
-    let lda = if g.trans_a { g.m } else { g.k };
-    let ldb = if g.trans_b { g.k } else { g.n };
+    let (lda, ldb, ldc) = g.lds();
     let flag = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
     ffi::cblas_sgemm(
         ffi::ROW_MAJOR,
@@ -218,27 +318,30 @@ unsafe fn sgemm_blas_block(g: Gemm, a: *const f32, b: *const f32, c: *mut f32, m
         ldb as i32,
         if g.accumulate { 1.0 } else { 0.0 },
         c,
-        g.n as i32,
+        ldc as i32,
     )
 }
 
-fn sgemm_rust(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
+/// # Safety
+/// As [`sgemm_on_this_thread`].
+unsafe fn sgemm_rust(g: Gemm, a: *const f32, b: *const f32, c: *mut f32) {
     let (rsa, csa) = g.a_strides();
     let (rsb, csb) = g.b_strides();
-    // SAFETY: `check` verified that every index the strides reach is inside the slices.
+    let ldc = g.lds().2;
+    // SAFETY: the caller guarantees every index the strides reach is valid.
     unsafe {
         gemm::gemm(
             g.m,
             g.n,
             g.k,
-            c.as_mut_ptr(),
+            c,
             1,
-            g.n as isize,
+            ldc as isize,
             g.accumulate,
-            a.as_ptr(),
+            a,
             csa as isize,
             rsa as isize,
-            b.as_ptr(),
+            b,
             csb as isize,
             rsb as isize,
             if g.accumulate { 1.0 } else { 0.0 },
@@ -256,13 +359,14 @@ pub fn sgemm_reference(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
     g.check(a, b, c);
     let (rsa, csa) = g.a_strides();
     let (rsb, csb) = g.b_strides();
+    let ldc = g.lds().2;
     for i in 0..g.m {
         for j in 0..g.n {
             let mut acc = 0.0f64;
             for p in 0..g.k {
                 acc += a[i * rsa + p * csa] as f64 * b[p * rsb + j * csb] as f64;
             }
-            let out = &mut c[i * g.n + j];
+            let out = &mut c[i * ldc + j];
             *out = if g.accumulate {
                 *out + acc as f32
             } else {
@@ -306,6 +410,43 @@ mod tests {
                             .fold(0.0, f32::max);
                         assert!(err < 1e-4 * k as f32, "{g:?}: max error {err}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_of_wider_matrices_match_reference_and_leave_the_rest_alone() {
+        for &(m, n, k) in &[(5, 7, 3), (40, 33, 17), (128, 128, 32), (301, 200, 50)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let base = Gemm::new(m, n, k).trans_a(ta).trans_b(tb);
+                    let g = base
+                        .lda(base.a_stored().1 + 3)
+                        .ldb(base.b_stored().1 + 5)
+                        .ldc(n + 2);
+                    let (na, nb, nc) = g.spans();
+                    let (a, b) = (values(na, 1), values(nb, 2));
+                    let mut c1 = values(nc, 3);
+                    let mut c2 = c1.clone();
+                    sgemm(g, &a, &b, &mut c1);
+                    sgemm_reference(g, &a, &b, &mut c2);
+                    let before = values(nc, 3);
+                    for (idx, ((x, y), old)) in c1.iter().zip(&c2).zip(&before).enumerate() {
+                        if idx % (n + 2) >= n {
+                            assert_eq!(x, old, "{g:?}: wrote the gap at {idx}");
+                        } else {
+                            assert!((x - y).abs() < 1e-4 * k as f32, "{g:?}: error at {idx}");
+                        }
+                    }
+                    // Through the raw entry as well.
+                    let mut c3 = before.clone();
+                    // SAFETY: the buffers hold the spans `g` reaches.
+                    unsafe { sgemm_on_this_thread(g, a.as_ptr(), b.as_ptr(), c3.as_mut_ptr()) };
+                    assert!(c3
+                        .iter()
+                        .zip(&c1)
+                        .all(|(x, y)| (x - y).abs() < 1e-4 * k as f32));
                 }
             }
         }

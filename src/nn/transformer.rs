@@ -76,21 +76,24 @@ impl SelfAttention {
         );
         let (b, t, c) = (s[0], s[1], s[2]);
         let qkv = self.c_attn.forward(x); // [B, T, 3C]
+        let Some(cache) = cache else {
+            // [B, T, C], [B, H, T, T]: heads read from and merged into place.
+            let (y, probs) = Tensor::self_attention_packed(&qkv, self.n_head, self.causal);
+            return (self.c_proj.forward(&y), probs);
+        };
         let parts = qkv.split(&[c, c, c], 2);
         let q = self.heads(&parts[0], b, t, c); // [B, H, T, Dh]
         let mut k = self.heads(&parts[1], b, t, c);
         let mut v = self.heads(&parts[2], b, t, c);
-        if let Some(cache) = cache {
-            if let (Some(pk), Some(pv)) = (&cache.k, &cache.v) {
-                k = Tensor::cat(&[pk, &k.contiguous()], 2);
-                v = Tensor::cat(&[pv, &v.contiguous()], 2);
-            } else {
-                k = k.contiguous();
-                v = v.contiguous();
-            }
-            cache.k = Some(k.clone());
-            cache.v = Some(v.clone());
+        if let (Some(pk), Some(pv)) = (&cache.k, &cache.v) {
+            k = Tensor::cat(&[pk, &k.contiguous()], 2);
+            v = Tensor::cat(&[pv, &v.contiguous()], 2);
+        } else {
+            k = k.contiguous();
+            v = v.contiguous();
         }
+        cache.k = Some(k.clone());
+        cache.v = Some(v.clone());
         let tk = k.dim(2);
         let causal = self.causal && t == tk;
         assert!(

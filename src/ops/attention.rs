@@ -8,7 +8,10 @@
 //! tests compare the two, values and gradients.
 
 use crate::gradcheck::Case;
-use crate::kernels::attention::{attention_backward, attention_forward, AttentionDims};
+use crate::kernels::attention::{
+    attention_backward, attention_backward_packed, attention_forward, attention_forward_packed,
+    AttentionDims,
+};
 use crate::tensor::layout::numel;
 use crate::tensor::pool;
 use crate::tensor::Tensor;
@@ -126,6 +129,67 @@ impl Tensor {
     }
 }
 
+impl Tensor {
+    /// Self-attention straight from a fused projection `qkv [B, T, 3C]` (columns q | k | v,
+    /// each `n_head` heads of `C / n_head` channels, nanoGPT's `c_attn` output) to
+    /// `[B, T, C]` with the heads merged, plus the probabilities `[B, n_head, T, T]`
+    /// (detached, read-only). The same values as splitting, permuting into heads, calling
+    /// [`Tensor::scaled_dot_product_attention`] and merging the heads back, without the
+    /// copies those make or the three zero-padded gradients the split's backward sums.
+    pub fn self_attention_packed(qkv: &Tensor, n_head: usize, causal: bool) -> (Tensor, Tensor) {
+        let s = qkv.shape();
+        assert!(
+            s.len() == 3 && n_head > 0 && s[2].is_multiple_of(3 * n_head) && s[0] * s[1] > 0,
+            "self_attention_packed: input must be [B, T, 3C] with C a multiple of {n_head} heads, got {s:?}"
+        );
+        let (b, t, c) = (s[0], s[1], s[2] / 3);
+        let dh = c / n_head;
+        let d = AttentionDims {
+            heads: b * n_head,
+            tq: t,
+            tk: t,
+            dk: dh,
+            dv: dh,
+            causal,
+        };
+        let x = qkv.detach().contiguous();
+        let mut out = pool::take(b * t * c); // [B, T, C]
+        let mut probs = pool::take(b * n_head * t * t); // [B, H, T, T]
+        x.with_slice(|xs| attention_forward_packed(d, n_head, xs, &mut out, &mut probs));
+        let probs = Tensor::from_vec(probs, &[b, n_head, t, t]);
+        let saved = probs.clone();
+        let out = Tensor::from_op(out, &[b, t, c], "self_attention_packed", &[qkv], move |g| {
+            let g = g.contiguous();
+            let mut dx = pool::take(x.numel()); // [B, T, 3C], every element written
+            x.with_slice(|xs| {
+                saved.with_slice(|ps| {
+                    g.with_slice(|gs| attention_backward_packed(d, n_head, xs, ps, gs, &mut dx))
+                })
+            });
+            vec![Some(Tensor::from_vec(dx, x.shape()))]
+        });
+        (out, probs)
+    }
+}
+
+/// [`Tensor::self_attention_packed`] composed from split, permute and the unfused
+/// attention: what the packed op is tested against.
+pub fn self_attention_packed_reference(qkv: &Tensor, n_head: usize, causal: bool) -> Tensor {
+    let (b, t, c) = (qkv.dim(0), qkv.dim(1), qkv.dim(2) / 3);
+    let parts = qkv.split(&[c, c, c], 2);
+    let heads = |x: &Tensor| {
+        x.reshape(&[b, t, n_head, c / n_head])
+            .permute(&[0, 2, 1, 3])
+    };
+    let y = scaled_dot_product_attention_reference(
+        &heads(&parts[0]),
+        &heads(&parts[1]),
+        &heads(&parts[2]),
+        causal,
+    );
+    y.permute(&[0, 2, 1, 3]).reshape(&[b, t, c])
+}
+
 /// The same function as [`Tensor::scaled_dot_product_attention`] composed from basic ops
 /// (matmul, max, exp, sum, div), with their gradients: the oracle the fused op is tested
 /// against. Masked scores get `-1e9` before the softmax, so their weight is exactly 0.
@@ -164,6 +228,13 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
             vec![any(&[2, 2, 5, 4]), any(&[2, 2, 5, 4]), any(&[2, 2, 5, 4])],
             |x| Tensor::scaled_dot_product_attention(&x[0], &x[1], &x[2], true),
         ),
+        // Straight from a fused projection: [B, T, 3C] with 2 heads of 2 channels.
+        Case::new("self_attention_packed", vec![any(&[2, 3, 12])], |x| {
+            Tensor::self_attention_packed(&x[0], 2, true).0
+        }),
+        Case::new("self_attention_packed", vec![any(&[1, 4, 6])], |x| {
+            Tensor::self_attention_packed(&x[0], 1, false).0
+        }),
         // Inputs as a transformer makes them: heads permuted out of [B, T, H, Dh].
         Case::new(
             sdpa,
@@ -261,5 +332,30 @@ mod tests {
         let q = Tensor::zeros(&[1, 1, 3, 4]);
         let k = Tensor::zeros(&[1, 1, 5, 4]);
         Tensor::scaled_dot_product_attention(&q, &k, &k, true);
+    }
+
+    #[test]
+    fn packed_matches_split_heads_in_values_and_gradients() {
+        manual_seed(5);
+        for &(b, t, n_head, dh, causal) in &[(2, 7, 3, 4, true), (1, 9, 2, 8, false)] {
+            let c = n_head * dh;
+            let qkv = Tensor::randn(&[b, t, 3 * c], 0.0, 1.0).requires_grad_();
+            let w = Tensor::randn(&[b, t, c], 0.0, 1.0);
+            let (packed, probs) = Tensor::self_attention_packed(&qkv, n_head, causal);
+            assert_eq!(probs.shape(), &[b, n_head, t, t]);
+            packed.mul(&w).sum_all().backward();
+            let g1 = qkv.grad().unwrap();
+            qkv.zero_grad();
+            let reference = self_attention_packed_reference(&qkv, n_head, causal);
+            reference.mul(&w).sum_all().backward();
+            let g2 = qkv.grad().unwrap();
+            let case = format!("B={b} T={t} H={n_head} Dh={dh} causal={causal}");
+            assert!(
+                max_diff(&packed, &reference) < 1e-5,
+                "{case}: outputs differ"
+            );
+            let e = max_diff(&g1, &g2);
+            assert!(e < 1e-4, "{case}: gradients differ by {e}");
+        }
     }
 }
