@@ -55,6 +55,13 @@ pub fn exp(x: f32) -> f32 {
 /// error below 5e-7 everywhere (the tests measure it against libm).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
+    erf_and_gauss(x).0
+}
+
+/// `erf(x)` and the `e^(-x^2)` it is built on, for callers that need both: GELU's
+/// derivative uses the normal density `e^(-x^2/2)`, which is this factor at `x / sqrt(2)`.
+#[inline(always)]
+pub fn erf_and_gauss(x: f32) -> (f32, f32) {
     let ax = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * ax);
     let mut p: f32 = 1.061_405_4;
@@ -62,8 +69,9 @@ pub fn erf(x: f32) -> f32 {
     p = p * t + 1.421_413_8;
     p = p * t - 0.284_496_74;
     p = p * t + 0.254_829_6;
-    let y = 1.0 - p * t * exp(-ax * ax);
-    y.copysign(x)
+    let gauss = exp(-ax * ax);
+    let y = 1.0 - p * t * gauss;
+    (y.copysign(x), gauss)
 }
 
 #[cfg(test)]

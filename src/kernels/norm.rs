@@ -194,14 +194,53 @@ pub fn layer_norm_forward(
         .with_min_len(min_items(cols))
         .for_each(|((o, xr), (m, r))| {
             let mu = crate::kernels::vector::sum(xr) / cols as f32;
-            let var = xr.iter().map(|&v| (v - mu) * (v - mu)).sum::<f32>() / cols as f32;
+            let var = crate::kernels::vector::sum_sq_dev(xr, mu) / cols as f32;
             let rs = 1.0 / (var + eps).sqrt();
-            for (j, (oj, &xj)) in o.iter_mut().zip(xr).enumerate() {
-                let y = (xj - mu) * rs;
-                *oj = y * weight.map_or(1.0, |w| w[j]) + bias.map_or(0.0, |b| b[j]);
+            // The affine cases apart, so that each loop vectorizes.
+            match (weight, bias) {
+                (Some(w), Some(b)) => {
+                    for (((oj, &xj), &wj), &bj) in o.iter_mut().zip(xr).zip(w).zip(b) {
+                        *oj = (xj - mu) * rs * wj + bj;
+                    }
+                }
+                (Some(w), None) => {
+                    for ((oj, &xj), &wj) in o.iter_mut().zip(xr).zip(w) {
+                        *oj = (xj - mu) * rs * wj;
+                    }
+                }
+                (None, Some(b)) => {
+                    for ((oj, &xj), &bj) in o.iter_mut().zip(xr).zip(b) {
+                        *oj = (xj - mu) * rs + bj;
+                    }
+                }
+                (None, None) => {
+                    for (oj, &xj) in o.iter_mut().zip(xr) {
+                        *oj = (xj - mu) * rs;
+                    }
+                }
             }
             (*m, *r) = (mu, rs);
         });
+}
+
+/// `(Σ dy·w, Σ dy·w·(x − m))` over one row, in eight lanes.
+fn weighted_row_sums(dy: &[f32], w: &[f32], x: &[f32], m: f32) -> (f32, f32) {
+    let (mut a, mut b) = ([0.0f32; 8], [0.0f32; 8]);
+    let (cd, cw, cx) = (dy.chunks_exact(8), w.chunks_exact(8), x.chunks_exact(8));
+    let (rd, rw, rx) = (cd.remainder(), cw.remainder(), cx.remainder());
+    for ((d, w), x) in cd.zip(cw).zip(cx) {
+        for i in 0..8 {
+            let g = d[i] * w[i];
+            a[i] += g;
+            b[i] += g * (x[i] - m);
+        }
+    }
+    let (mut s, mut t) = (a.iter().sum::<f32>(), b.iter().sum::<f32>());
+    for ((&d, &w), &x) in rd.iter().zip(rw).zip(rx) {
+        s += d * w;
+        t += d * w * (x - m);
+    }
+    (s, t)
 }
 
 /// Layer-norm backward over `[rows, cols]`: writes `dx` and returns `(dweight, dbias)`
@@ -222,6 +261,14 @@ pub fn layer_norm_backward(
         return (vec![0.0; cols], vec![0.0; cols]);
     }
     let zeros = || (vec![0.0f32; cols], vec![0.0f32; cols]);
+    let ones;
+    let w: &[f32] = match weight {
+        Some(w) => w,
+        None => {
+            ones = vec![1.0f32; cols];
+            &ones
+        }
+    };
     dx.par_chunks_mut(cols)
         .enumerate()
         .with_min_len(min_items(cols))
@@ -230,21 +277,16 @@ pub fn layer_norm_backward(
                 &x[r * cols..(r + 1) * cols],
                 &dout[r * cols..(r + 1) * cols],
             );
+            let (m, rs) = (mean[r], rstd[r]);
             // dxhat = dy * w; dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
-            let (mut s, mut sx) = (0.0f32, 0.0f32);
-            for j in 0..cols {
-                let xhat = (xr[j] - mean[r]) * rstd[r];
-                let dxhat = dyr[j] * weight.map_or(1.0, |w| w[j]);
-                s += dxhat;
-                sx += dxhat * xhat;
-                dw[j] += dyr[j] * xhat;
-                db[j] += dyr[j];
-            }
-            let (s, sx) = (s / cols as f32, sx / cols as f32);
-            for j in 0..cols {
-                let xhat = (xr[j] - mean[r]) * rstd[r];
-                let dxhat = dyr[j] * weight.map_or(1.0, |w| w[j]);
-                d[j] = rstd[r] * (dxhat - s - xhat * sx);
+            let (s, sxm) = weighted_row_sums(dyr, w, xr, m);
+            let (s, sx) = (s / cols as f32, sxm * rs / cols as f32);
+            let rows = d.iter_mut().zip(xr).zip(dyr).zip(w);
+            for ((((dj, &xj), &dyj), &wj), (dwj, dbj)) in rows.zip(dw.iter_mut().zip(&mut db)) {
+                let xhat = (xj - m) * rs;
+                *dwj += dyj * xhat;
+                *dbj += dyj;
+                *dj = rs * (dyj * wj - s - xhat * sx);
             }
             (dw, db)
         })

@@ -3,7 +3,7 @@
 //! (the input for relu and gelu, the output for sigmoid and tanh).
 
 use crate::gradcheck::Case;
-use crate::kernels::math::{erf, exp};
+use crate::kernels::math::{erf, erf_and_gauss, exp};
 use crate::kernels::parallel::collect_chunks;
 use crate::ops::elementwise::unary_map;
 use crate::tensor::Tensor;
@@ -43,10 +43,12 @@ fn gelu_value(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
 }
 
-/// d gelu / dx = Phi(x) + x * phi(x).
+/// d gelu / dx = Phi(x) + x * phi(x); `erf(x / sqrt 2)` and `phi`'s `e^(-x^2/2)` share one
+/// exponential.
 #[inline]
 fn gelu_derivative(x: f32) -> f32 {
-    0.5 * (1.0 + erf(x * FRAC_1_SQRT_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
+    let (erf, gauss) = erf_and_gauss(x * FRAC_1_SQRT_2);
+    0.5 * (1.0 + erf) + x * INV_SQRT_2PI * gauss
 }
 
 impl Tensor {

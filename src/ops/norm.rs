@@ -282,6 +282,18 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
         Case::new("layer_norm", vec![any(&[3, 6])], |x| {
             x[0].layer_norm(&[6], None, None, 1e-5).exp()
         }),
+        // Rows longer than the kernels' eight lanes, with a tail: [2, 19] = 2 x 8 + 3.
+        Case::new(
+            "layer_norm",
+            vec![any(&[2, 19]), around_one(&[19]), any(&[19])],
+            |x| x[0].layer_norm(&[19], Some(&x[1]), Some(&x[2]), 1e-5),
+        ),
+        Case::new("layer_norm", vec![any(&[2, 17])], |x| {
+            x[0].layer_norm(&[17], None, None, 1e-5).exp()
+        }),
+        Case::new("layer_norm", vec![any(&[2, 17]), around_one(&[17])], |x| {
+            x[0].layer_norm(&[17], Some(&x[1]), None, 1e-5).exp()
+        }),
     ]
 }
 

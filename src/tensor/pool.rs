@@ -9,9 +9,10 @@
 //! give a wrong number that the tests see, not undefined behaviour.
 //!
 //! Only buffers of at least [`MIN_LEN`] elements are kept (small ones are cheap to allocate
-//! and clear), and at most [`MAX_BYTES`] in all: a buffer that would overflow the pool
-//! empties it first, so buffers of a phase that is over (evaluation's larger batches) do not
-//! sit there while training allocates around them.
+//! and clear), and at most [`MAX_BYTES`] in all. A buffer that would overflow the pool
+//! pushes out buffers of the length that holds the most bytes, so buffers of a phase that is
+//! over (evaluation's larger batches) go first, and a step that frees more than the pool
+//! holds (a gpt step frees ~90 MiB) keeps a full pool instead of starting an empty one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,7 +20,7 @@ use std::sync::Mutex;
 /// Shorter buffers are not recycled.
 pub const MIN_LEN: usize = 4096;
 /// Most bytes the pool holds.
-pub const MAX_BYTES: usize = 64 << 20;
+pub const MAX_BYTES: usize = 128 << 20;
 
 #[derive(Default)]
 struct Pool {
@@ -35,19 +36,24 @@ impl Pool {
         Some(v)
     }
 
-    /// Keeps `v` (dropped instead when small or oddly sized; when the pool is full, the
-    /// buffers it held are dropped first).
+    /// Keeps `v` (dropped instead when small or oddly sized; when the pool is full, it first
+    /// drops buffers of the length holding the most bytes until `v` fits).
     fn give(&mut self, v: Vec<f32>) {
         let n = v.len();
         if n < MIN_LEN || v.capacity() != n || n * 4 > MAX_BYTES {
             return;
         }
-        if self.bytes + n * 4 > MAX_BYTES {
-            // Full: most likely of buffers some other phase used (evaluation's larger
-            // batch, a different model). Let them all go (the allocator reuses that memory)
-            // and keep collecting what is freed now.
-            self.by_len.clear();
-            self.bytes = 0;
+        while self.bytes + n * 4 > MAX_BYTES {
+            let largest = self
+                .by_len
+                .iter()
+                .filter(|(_, kept)| !kept.is_empty())
+                .max_by_key(|(&len, kept)| (len * kept.len(), len))
+                .map(|(&len, _)| len);
+            let Some(len) = largest else { break };
+            if let Some(dropped) = self.by_len.get_mut(&len).and_then(Vec::pop) {
+                self.bytes -= dropped.len() * 4;
+            }
         }
         self.bytes += n * 4;
         self.by_len.entry(n).or_default().push(v);
@@ -103,20 +109,23 @@ mod tests {
     }
 
     #[test]
-    fn a_full_pool_empties_itself() {
+    fn a_full_pool_drops_the_largest_holding_first() {
         let mut pool = Pool::default();
-        let n = MAX_BYTES / 4 / 3; // three fit, a fourth does not
+        let big = MAX_BYTES / 4 / 4; // four fill the pool
+        let small = MIN_LEN;
         for _ in 0..3 {
-            pool.give(vec![0.0; n]);
+            pool.give(vec![0.0; big]);
         }
-        assert_eq!(pool.bytes, 3 * n * 4);
-        pool.give(vec![0.0; n + 1]);
-        assert_eq!(
-            pool.bytes,
-            (n + 1) * 4,
-            "the old buffers went, the new one stayed"
-        );
-        assert!(pool.take(n).is_none());
-        assert!(pool.take(n + 1).is_some());
+        pool.give(vec![0.0; small]);
+        assert_eq!(pool.bytes, 3 * big * 4 + small * 4);
+        // Needs room for one more large buffer: one of the three old large ones goes, the
+        // small one stays.
+        pool.give(vec![0.0; big + 1]);
+        assert_eq!(pool.bytes, 2 * big * 4 + small * 4 + (big + 1) * 4);
+        assert!(pool.take(small).is_some(), "the small buffer was kept");
+        assert!(pool.take(big + 1).is_some(), "the new buffer was kept");
+        assert!(pool.take(big).is_some() && pool.take(big).is_some());
+        assert!(pool.take(big).is_none(), "one old large buffer was dropped");
+        assert_eq!(pool.bytes, 0);
     }
 }
