@@ -9,6 +9,12 @@
 //! - backward: `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ∘ (dP − rowsum(dP ∘ P))`,
 //!   `dQ = scale·dS·K`, `dK = scale·dSᵀ·Q`.
 //!
+//! Operands are either dense stacks of heads (`[heads, t, d]`) or, for a transformer's
+//! self-attention, read straight out of the fused q/k/v projection `[B, T, 3C]` with the
+//! output's heads merged into `[B, T, C]` ([`attention_forward_packed`]): every product reads
+//! and writes its head's block through a leading dimension, so no head is copied out and
+//! backward writes one `[B, T, 3C]` gradient instead of three.
+//!
 //! `P` is kept by the caller between the two ([heads, tq, tk]): it is both what backward
 //! needs and what a visualisation shows. Why not a streaming (flash) kernel: at the sequence
 //! lengths of the models here `P` is small, and keeping it makes backward two GEMMs cheaper.
@@ -260,6 +266,7 @@ pub fn attention_backward(
     dk: &mut [f32],
     dv: &mut [f32],
 ) {
+    d.check();
     let lay = Layouts::dense(d);
     assert!(
         dq.len() >= lay.q.span(d.heads, d.tq, d.dk)
@@ -281,6 +288,7 @@ pub fn attention_backward_packed(
     dout: &[f32],
     dqkv: &mut [f32],
 ) {
+    d.check();
     check_packed(d, n_head);
     let lay = Layouts::packed(d, n_head);
     assert!(
