@@ -83,6 +83,13 @@ pub fn give(v: Vec<f32>) {
     guard.get_or_insert_with(Pool::default).give(v);
 }
 
+/// Lets every kept buffer go: for a change of phase (training to evaluation and back) whose
+/// buffers have other lengths, so that the two phases' buffers are not held at once.
+pub fn clear() {
+    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    *guard = None;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
