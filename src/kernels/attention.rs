@@ -147,6 +147,22 @@ impl Layouts {
     }
 }
 
+impl Layouts {
+    /// Panics unless `d` is non-empty and buffers of these lengths hold every head's block
+    /// of q, k, v and the output (or its gradient), and `probs` holds `[heads, tq, tk]`.
+    fn check_buffers(&self, d: AttentionDims, [q, k, v, out]: [usize; 4], probs: usize) {
+        d.check();
+        assert!(
+            q >= self.q.span(d.heads, d.tq, d.dk)
+                && k >= self.k.span(d.heads, d.tk, d.dk)
+                && v >= self.v.span(d.heads, d.tk, d.dv)
+                && out >= self.out.span(d.heads, d.tq, d.dv)
+                && probs >= d.heads * d.tq * d.tk,
+            "attention: buffers too small for {d:?}"
+        );
+    }
+}
+
 /// Checks that the packed layout fits `d`: one sequence attending to itself, one width.
 fn check_packed(d: AttentionDims, n_head: usize) {
     assert!(
@@ -198,15 +214,7 @@ fn forward_with(
     out: &mut [f32],
     probs: &mut [f32],
 ) {
-    d.check();
-    assert!(
-        q.len() >= lay.q.span(d.heads, d.tq, d.dk)
-            && k.len() >= lay.k.span(d.heads, d.tk, d.dk)
-            && v.len() >= lay.v.span(d.heads, d.tk, d.dv)
-            && out.len() >= lay.out.span(d.heads, d.tq, d.dv)
-            && probs.len() >= d.heads * d.tq * d.tk,
-        "attention: buffers too small for {d:?}"
-    );
+    lay.check_buffers(d, [q.len(), k.len(), v.len(), out.len()], probs.len());
     let scale = d.scale();
     let out = SendPtr(out.as_mut_ptr());
     probs[..d.heads * d.tq * d.tk]
@@ -310,15 +318,7 @@ fn backward_with(
     dout: &[f32],
     grads: [SendPtr; 3],
 ) {
-    d.check();
-    assert!(
-        q.len() >= lay.q.span(d.heads, d.tq, d.dk)
-            && k.len() >= lay.k.span(d.heads, d.tk, d.dk)
-            && v.len() >= lay.v.span(d.heads, d.tk, d.dv)
-            && dout.len() >= lay.out.span(d.heads, d.tq, d.dv)
-            && probs.len() >= d.heads * d.tq * d.tk,
-        "attention: buffers too small for {d:?}"
-    );
+    lay.check_buffers(d, [q.len(), k.len(), v.len(), dout.len()], probs.len());
     let scale = d.scale();
     (0..d.heads).into_par_iter().for_each_init(
         || vec![0.0f32; d.tq * d.tk],
