@@ -12,7 +12,8 @@
 //! and clear), and at most [`MAX_BYTES`] in all. A buffer that would overflow the pool
 //! pushes out buffers of the length that holds the most bytes, so buffers of a phase that is
 //! over (evaluation's larger batches) go first, and a step that frees more than the pool
-//! holds (a gpt step frees ~90 MiB) keeps a full pool instead of starting an empty one.
+//! holds (a gpt step, by the size of its activations) keeps a full pool instead of
+//! starting an empty one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
