@@ -1,6 +1,13 @@
 """Train a spec model on Fashion-MNIST with the spec's quality recipes (Q1-Q4).
 
     python train.py MODEL [--epochs N] [--limit-train N] [--out CKPT.safetensors] [--threads N]
+                          [--device cuda] [--augment crop_flip|flip|none] [--decay all|matrices]
+                          [--lr LR] [--warmup-epochs N] [--seed S]
+
+The last options change the recipe, for searching one (Q4's was searched this way on a GPU):
+`--decay matrices` exempts biases, norms, the class token and the position embedding from
+weight decay (nanoGPT's and timm's convention); the default is PyTorch's plain optimizer over
+all parameters.
 
 Recipes (spec, "Quality workloads"):
   mlp, lenet5  SGD momentum 0.9, lr 0.05 cosine to 0 (per step), batch 128, 20 epochs
@@ -35,19 +42,23 @@ RECIPES = {
 BATCH = 128
 
 
-def augment(x, pad_value, gen, padding=2):
+def augment(x, pad_value, gen, padding=2, crop=True):
     """Random crop after padding `padding` pixels of `pad_value` (a zero pixel, normalized) and a
     horizontal flip with probability 0.5, per image: x [N, C, H, W] -> [N, C, H, W]."""
     n, c, h, w = x.shape
+    dev = x.device
+    if not crop:
+        flip = (torch.rand(n, generator=gen) < 0.5).to(dev)
+        return torch.where(flip[:, None, None, None], x.flip(3), x).contiguous()
     padded = F.pad(x, (padding,) * 4, value=pad_value)  # [N, C, H+2p, W+2p]
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=gen)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=gen)
-    rows = dy[:, None] + torch.arange(h)  # [N, H]
-    cols = dx[:, None] + torch.arange(w)  # [N, W]
-    idx = torch.arange(n)[:, None, None]
+    rows = (dy[:, None] + torch.arange(h)).to(dev)  # [N, H]
+    cols = (dx[:, None] + torch.arange(w)).to(dev)  # [N, W]
+    idx = torch.arange(n, device=dev)[:, None, None]
     out = padded[idx, :, rows[:, :, None], cols[:, None, :]]  # [N, H, W, C]
     out = out.permute(0, 3, 1, 2)
-    flip = torch.rand(n, generator=gen) < 0.5
+    flip = (torch.rand(n, generator=gen) < 0.5).to(dev)
     return torch.where(flip[:, None, None, None], out.flip(3), out).contiguous()
 
 
@@ -71,33 +82,53 @@ def lr_at(step, total, base, warmup):
     return 0.5 * base * (1.0 + math.cos(math.pi * t))
 
 
-def train(name, ds, epochs=None, seed=0, log=print):
-    """Trains `name` on `ds` with its recipe; returns (model, history of per-epoch dicts)."""
-    r = RECIPES[name]
+def param_groups(model, wd, decay):
+    """All parameters decayed by `wd` (`decay == "all"`), or only those of 2+ dimensions except
+    the class token and position embedding (`"matrices"`)."""
+    if decay == "all":
+        return [dict(params=list(model.parameters()), weight_decay=wd)]
+    yes, no = [], []
+    for name, p in model.named_parameters():
+        (yes if p.dim() >= 2 and name not in ("cls_token", "pos_embed") else no).append(p)
+    return [dict(params=yes, weight_decay=wd), dict(params=no, weight_decay=0.0)]
+
+
+def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=None, decay="all",
+          lr=None, warmup_epochs=None):
+    """Trains `name` on `ds` with its recipe (the keyword arguments override parts of it);
+    returns (model, history of per-epoch dicts)."""
+    r = dict(RECIPES[name])
     epochs = r["epochs"] if epochs is None else epochs
+    if lr is not None:
+        r["lr"] = lr
+    if warmup_epochs is not None:
+        r["warmup_epochs"] = warmup_epochs
+    if augment_kind is None:
+        augment_kind = "crop_flip" if r["augment"] else "none"
     torch.manual_seed(seed)
-    model = build(name)
+    model = build(name).to(device)
+    groups = param_groups(model, r["wd"], decay)
     if r["opt"] == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=r["lr"], momentum=0.9, weight_decay=r["wd"])
+        opt = torch.optim.SGD(groups, lr=r["lr"], momentum=0.9)
     else:
-        opt = torch.optim.AdamW(model.parameters(), lr=r["lr"], weight_decay=r["wd"])
+        opt = torch.optim.AdamW(groups, lr=r["lr"])
     n = ds.train_x.shape[0]
     steps_per_epoch = math.ceil(n / BATCH)
     total = epochs * steps_per_epoch
-    warmup = r["warmup_epochs"] * steps_per_epoch
+    warmup = round(r["warmup_epochs"] * steps_per_epoch)
     gen = torch.Generator().manual_seed(seed)
     pad_value = (0.0 - ds.mean) / ds.std
     step, history = 0, []
     for epoch in range(1, epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        order = torch.randperm(n, generator=gen)
+        order = torch.randperm(n, generator=gen).to(device)
         loss_sum = 0.0
         for i in range(0, n, BATCH):
             idx = order[i:i + BATCH]
             x, y = ds.train_x[idx], ds.train_y[idx]
-            if r["augment"]:
-                x = augment(x, pad_value, gen)
+            if augment_kind != "none":
+                x = augment(x, pad_value, gen, crop=augment_kind == "crop_flip")
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, r["lr"], warmup)
             opt.zero_grad(set_to_none=True)
@@ -133,12 +164,23 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--data", default=None, help="Fashion-MNIST directory")
     p.add_argument("--out", default=None, help="save the trained state_dict here (safetensors)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--augment", choices=["crop_flip", "flip", "none"], default=None,
+                   help="default: the recipe's")
+    p.add_argument("--decay", choices=["all", "matrices"], default="all",
+                   help="which parameters weight decay applies to")
+    p.add_argument("--lr", type=float, default=None, help="default: the recipe's")
+    p.add_argument("--warmup-epochs", type=float, default=None, help="default: the recipe's")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     ds = FashionMNIST(a.data, limit_train=a.limit_train)
+    if a.device != "cpu":
+        for k in ("train_x", "train_y", "test_x", "test_y"):
+            setattr(ds, k, getattr(ds, k).to(a.device))
     print(f"{a.model}: {ds.train_x.shape[0]} train / {ds.test_x.shape[0]} test images, "
           f"normalize mean {ds.mean:.7f} std {ds.std:.7f}, {a.threads} threads, torch {torch.__version__}")
-    model, history = train(a.model, ds, a.epochs, a.seed)
+    model, history = train(a.model, ds, a.epochs, a.seed, device=a.device, augment_kind=a.augment,
+                           decay=a.decay, lr=a.lr, warmup_epochs=a.warmup_epochs)
     if a.out:
         save(model, ds, a.out, {"model": a.model, "epochs": len(history)})
         print(f"saved {a.out}")
