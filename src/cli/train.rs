@@ -2,7 +2,9 @@
 //! any flag overriding it.
 
 use crate::data::{find_data_dir, Augment, DatasetKind, MnistData};
-use crate::train::{saved_config, train, OptimizerKind, RunOptions, TrainConfig, Warmup};
+use crate::train::{
+    saved_config, train, DecayScope, OptimizerKind, RunOptions, TrainConfig, Warmup,
+};
 use anyhow::{bail, Result};
 use serde_json::json;
 use std::path::PathBuf;
@@ -35,6 +37,10 @@ pub struct Args {
     /// Weight decay (recipe: 0; lenet5 and resnet20 5e-4; adamw 0.01), decoupled for adamw.
     #[arg(long, allow_negative_numbers = true)]
     weight_decay: Option<f32>,
+    /// Which parameters weight decay applies to: all, or matrices (weights of 2+ dimensions
+    /// but the class token and position embedding) (recipe: all; vit matrices).
+    #[arg(long)]
+    decay: Option<String>,
     /// constant, cosine (to 0), step:EPOCHS:GAMMA or exp:GAMMA (per epoch) (recipe: cosine).
     #[arg(long)]
     schedule: Option<String>,
@@ -80,6 +86,7 @@ impl Args {
             ("--momentum", self.momentum.is_some()),
             ("--nesterov", self.nesterov),
             ("--weight-decay", self.weight_decay.is_some()),
+            ("--decay", self.decay.is_some()),
             ("--schedule", self.schedule.is_some()),
             ("--warmup", self.warmup.is_some()),
             ("--augment", self.augment.is_some()),
@@ -115,6 +122,9 @@ impl Args {
         c.nesterov = self.nesterov;
         if let Some(v) = self.weight_decay {
             c.weight_decay = v;
+        }
+        if let Some(v) = &self.decay {
+            c.decay = v.parse::<DecayScope>()?;
         }
         if let Some(v) = &self.schedule {
             c.schedule = v.clone();

@@ -33,6 +33,9 @@ impl Default for SgdConfig {
 pub struct Sgd {
     pub config: SgdConfig,
     buffers: Vec<Option<Vec<f32>>>,
+    /// Per parameter (in `step`'s order): whether weight decay applies; missing entries
+    /// mean yes (PyTorch's parameter groups `{weight_decay: wd}` / `{weight_decay: 0}`).
+    decay_mask: Vec<bool>,
 }
 
 impl Sgd {
@@ -44,7 +47,14 @@ impl Sgd {
         Sgd {
             config,
             buffers: Vec::new(),
+            decay_mask: Vec::new(),
         }
+    }
+
+    /// Applies weight decay only to the parameters whose entry is true.
+    pub fn with_decay_mask(mut self, mask: Vec<bool>) -> Sgd {
+        self.decay_mask = mask;
+        self
     }
 }
 
@@ -52,7 +62,7 @@ impl Optimizer for Sgd {
     fn step(&mut self, params: &[Tensor]) {
         let c = self.config.clone();
         self.buffers.resize(params.len(), None);
-        for (p, buf) in params.iter().zip(self.buffers.iter_mut()) {
+        for (i, (p, buf)) in params.iter().zip(self.buffers.iter_mut()).enumerate() {
             let Some(grad) = p.grad() else { continue };
             if buf.as_ref().is_some_and(|b| b.len() != grad.numel()) {
                 panic!("SGD: momentum buffer does not match the parameter's size: the parameter list changed");
@@ -65,7 +75,11 @@ impl Optimizer for Sgd {
                 lr: c.lr,
                 momentum: c.momentum,
                 dampening: c.dampening,
-                weight_decay: c.weight_decay,
+                weight_decay: if self.decay_mask.get(i).copied().unwrap_or(true) {
+                    c.weight_decay
+                } else {
+                    0.0
+                },
                 nesterov: c.nesterov,
                 first,
             };
@@ -160,5 +174,25 @@ mod tests {
         opt.step(std::slice::from_ref(&p));
         // buf = 1; update = g + 0.5 * buf = 1.5
         assert_eq!(p.item(), -1.5);
+    }
+
+    #[test]
+    fn the_decay_mask_exempts_parameters_from_weight_decay() {
+        // Zero gradients, no momentum: only weight decay moves a weight, p -= lr * wd * p.
+        let a = Tensor::from_vec(vec![2.0], &[1]).requires_grad_();
+        let b = Tensor::from_vec(vec![2.0], &[1]).requires_grad_();
+        a.mul_scalar(0.0).sum_all().backward();
+        b.mul_scalar(0.0).sum_all().backward();
+        let mut sgd = Sgd::new(SgdConfig {
+            lr: 0.1,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.5,
+            nesterov: false,
+        })
+        .with_decay_mask(vec![true, false]);
+        sgd.step(&[a.clone(), b.clone()]);
+        assert!((a.to_vec()[0] - 1.9).abs() < 1e-6, "{}", a.to_vec()[0]);
+        assert_eq!(b.to_vec()[0], 2.0);
     }
 }

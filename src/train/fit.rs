@@ -72,7 +72,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
     // Model, optimizer and schedule, fresh or as the last checkpoint left them.
     crate::manual_seed(config.seed);
     let mut model = crate::models::build(&config.model, train_set.channels, classes)?;
-    let mut optimizer = config.build_optimizer();
+    let mut optimizer = config.build_optimizer(&model.named_parameters());
     let mut norm = Normalization::from_dataset(&train_set);
     let mut history = Vec::new();
     let mut first_epoch = 0;

@@ -26,7 +26,7 @@ pub mod metrics;
 pub mod pictures;
 pub mod state;
 
-pub use config::{OptimizerKind, TrainConfig, Warmup};
+pub use config::{DecayScope, OptimizerKind, TrainConfig, Warmup};
 pub use evaluate::{evaluate, Evaluation, EVAL_BATCH};
 pub use fit::{train, RunOptions, TrainSummary};
 pub use metrics::EpochMetrics;
