@@ -189,6 +189,30 @@ impl Gpt {
         self.ln_f.forward(&x).linear(&self.wte, None)
     }
 
+    /// The logits `[vocab]` of the position after `ids` (one sequence of at most
+    /// `block_size` tokens, positions from 0): the last row of `forward_tokens`, computed
+    /// without the other rows' last block, final norm and output projection.
+    pub fn last_position_logits(&self, ids: &[usize]) -> Vec<f32> {
+        let t = ids.len();
+        assert!(
+            t > 0 && t <= self.config.block_size,
+            "gpt: {t} tokens do not fit block_size {}",
+            self.config.block_size
+        );
+        let pos: Vec<usize> = (0..t).collect();
+        // [1, T, C]
+        let mut x = self
+            .wte
+            .embedding(ids, &[1, t])
+            .add(&self.wpe.embedding(&pos, &[t]));
+        let (last, rest) = self.h.split_last().expect("gpt has blocks");
+        for block in rest {
+            x = block.forward(&x);
+        }
+        let x = last.forward_last(&x); // [1, 1, C]
+        self.ln_f.forward(&x).linear(&self.wte, None).to_vec()
+    }
+
     /// Mean cross-entropy of predicting `targets` from `ids`, both `[B, T]`.
     pub fn loss(&self, ids: &[usize], targets: &[usize], b: usize, t: usize) -> Tensor {
         let logits = self.forward_tokens(ids, b, t);
@@ -218,8 +242,9 @@ impl Gpt {
     /// drawn, and returns them. Every token is predicted from the last `block_size` tokens,
     /// positions counted from the start of that window (nanoGPT's `generate`). With the
     /// cache, each step runs one position while the sequence fits in the window; once it
-    /// slides, positions shift, so the window is re-encoded into fresh caches (the PyTorch
-    /// reference does the same).
+    /// slides, positions shift, so the whole window is re-encoded at each step (the PyTorch
+    /// reference does the same). Re-encoding computes the last block, the final norm and
+    /// the output projection for the last position only.
     pub fn generate(
         &self,
         prompt: &[usize],
@@ -235,11 +260,13 @@ impl Gpt {
         let mut cached_len = 0;
         no_grad(|| {
             for _ in 0..n {
-                let logits = if !opts.use_cache {
-                    let ctx = &seq[seq.len().saturating_sub(bs)..];
-                    self.last_logits(&self.forward_tokens(ctx, 1, ctx.len()))
-                } else if caches.is_none() || cached_len >= bs {
-                    let ctx = &seq[seq.len().saturating_sub(bs)..];
+                let ctx = &seq[seq.len().saturating_sub(bs)..];
+                let full_window = ctx.len() == bs && (caches.is_none() || cached_len >= bs);
+                let logits = if !opts.use_cache || full_window {
+                    // A full window is re-encoded at every step from here on (the next token
+                    // shifts every position), so caches would never be read.
+                    self.last_position_logits(ctx)
+                } else if caches.is_none() {
                     let mut fresh = vec![KvCache::default(); self.h.len()];
                     let l = self.forward_cached(ctx, 1, ctx.len(), 0, Some(&mut fresh));
                     caches = Some(fresh);
@@ -463,7 +490,28 @@ mod tests {
             for (a, b) in step.iter().zip(&last) {
                 assert!((a - b).abs() < 1e-4, "{a} vs {b}");
             }
+            // the re-encoding of a window: the last row, from the last block's one row
+            let window: Vec<usize> = (0..16).map(|i| i * 17 % 256).collect();
+            let one = m.last_position_logits(&window);
+            let full = m.forward_tokens(&window, 1, 16).narrow(1, 15, 1).to_vec();
+            assert_eq!(one.len(), 256);
+            for (a, b) in one.iter().zip(&full) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
         });
+        // a prompt longer than the window starts with a full window
+        let long: Vec<usize> = (0..20).collect();
+        let cached = m.generate(&long, 6, opts, &mut |_| {});
+        let full = m.generate(
+            &long,
+            6,
+            SampleOptions {
+                use_cache: false,
+                ..opts
+            },
+            &mut |_| {},
+        );
+        assert_eq!(cached, full);
     }
 
     #[test]

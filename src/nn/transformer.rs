@@ -106,6 +106,27 @@ impl SelfAttention {
         let y = y.permute(&[0, 2, 1, 3]).reshape(&[b, t, c]); // [B, T, C]
         (self.c_proj.forward(&y), probs)
     }
+
+    /// The attention output of the last position only: `x [B, T, C] -> [B, 1, C]`. Keys and
+    /// values come from every position; the last query sees all of them, with or without
+    /// the causal mask, so this equals the last row of `forward` without computing the
+    /// other rows' outputs (what sampling needs from a model's last layer).
+    pub fn forward_last(&self, x: &Tensor) -> Tensor {
+        let s = x.shape();
+        assert!(
+            s.len() == 3,
+            "SelfAttention: input must be [B, T, C], got {s:?}"
+        );
+        let (b, t, c) = (s[0], s[1], s[2]);
+        let qkv = self.c_attn.forward(x); // [B, T, 3C]
+        let q = qkv.narrow(1, t - 1, 1).narrow(2, 0, c); // [B, 1, C]
+        let q = self.heads(&q, b, 1, c); // [B, H, 1, Dh]
+        let k = self.heads(&qkv.narrow(2, c, c), b, t, c); // [B, H, T, Dh]
+        let v = self.heads(&qkv.narrow(2, 2 * c, c), b, t, c);
+        let (y, _) = Tensor::scaled_dot_product_attention_with_probs(&q, &k, &v, false);
+        self.c_proj
+            .forward(&y.permute(&[0, 2, 1, 3]).reshape(&[b, 1, c]))
+    }
 }
 
 impl Module for SelfAttention {
@@ -172,6 +193,16 @@ impl Block {
         let x = x.add(&a);
         let y = x.add(&self.mlp.forward(&self.ln_2.forward(&x)));
         (y, probs)
+    }
+
+    /// The block's output at the last position only: `x [B, T, C] -> [B, 1, C]`, equal to
+    /// the last row of `forward(x)` (attention reads every position; the residual and MLP
+    /// run on one row).
+    pub fn forward_last(&self, x: &Tensor) -> Tensor {
+        let t = x.dim(1);
+        let a = self.attn.forward_last(&self.ln_1.forward(x)); // [B, 1, C]
+        let x = x.narrow(1, t - 1, 1).add(&a);
+        x.add(&self.mlp.forward(&self.ln_2.forward(&x)))
     }
 }
 
@@ -262,6 +293,21 @@ mod tests {
             assert!((y[i] - y2[i]).abs() < 1e-6, "position {} changed", i / 8);
         }
         assert!((5 * 8..6 * 8).any(|i| (y[i] - y2[i]).abs() > 1e-4));
+    }
+
+    #[test]
+    fn last_position_forward_matches_the_last_row() {
+        crate::manual_seed(3);
+        for causal in [true, false] {
+            let block = Block::new(16, 4, 32, causal);
+            let x = crate::init::normal(&[2, 7, 16], 1.0); // [B, T, C]
+            let full = block.forward(&x).narrow(1, 6, 1).to_vec();
+            let last = block.forward_last(&x);
+            assert_eq!(last.shape(), &[2, 1, 16]);
+            for (a, b) in full.iter().zip(last.to_vec()) {
+                assert!((a - b).abs() < 1e-5, "causal {causal}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]
