@@ -255,7 +255,7 @@ pub unsafe fn sgemm_on_this_thread(g: Gemm, a: *const f32, b: *const f32, c: *mu
 
 /// A pointer that may cross to another rayon thread: each thread writes a disjoint block.
 #[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
 // SAFETY: the blocks handed to different threads never overlap (see `sgemm_blas_split`).
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}

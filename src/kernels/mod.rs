@@ -19,6 +19,7 @@ pub mod im2col;
 pub mod math;
 pub mod norm;
 pub mod optim;
+pub mod packed_gemm;
 pub mod parallel;
 pub mod pool;
 pub mod softmax;

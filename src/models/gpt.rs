@@ -8,7 +8,6 @@
 //! safetensors export does) and is not counted or optimized twice; [`Gpt::load`] reads a
 //! checkpoint without it as tied.
 
-use crate::autograd::no_grad;
 use crate::checkpoint::Checkpoint;
 use crate::nn::{gpt_style_init, join, Block, KvCache, LayerNorm, Module, ModuleExt, Role};
 use crate::tensor::Tensor;
@@ -258,7 +257,8 @@ impl Gpt {
         let mut seq = prompt.to_vec();
         let mut caches: Option<Vec<KvCache>> = None;
         let mut cached_len = 0;
-        no_grad(|| {
+        // The weights stay as they are for the whole loop: pack each once.
+        crate::frozen_weights(|| {
             for _ in 0..n {
                 let ctx = &seq[seq.len().saturating_sub(bs)..];
                 let full_window = ctx.len() == bs && (caches.is_none() || cached_len >= bs);
@@ -359,6 +359,7 @@ impl Module for Gpt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::autograd::no_grad;
     use crate::optim::{Adam, AdamConfig, Optimizer};
     use crate::tensor::rng::manual_seed;
 

@@ -6,6 +6,7 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::gemm::{sgemm, Gemm};
+use crate::kernels::packed_gemm::gemm_packed;
 use crate::tensor::layout::{broadcast_shapes, numel};
 use crate::tensor::pool;
 use crate::tensor::Tensor;
@@ -147,18 +148,23 @@ impl Tensor {
                     .for_each(|row| row.copy_from_slice(bs))
             });
         }
-        x.with_slice(|xs| {
-            w.with_slice(|ws| {
-                sgemm(
-                    Gemm::new(rows, out_f, in_f)
-                        .trans_b(tw)
-                        .accumulate(bias.is_some()),
-                    xs,
-                    ws,
-                    &mut out,
-                )
-            })
-        });
+        if let Some(packed) = super::frozen::packed_weight(weight) {
+            // Inference with frozen weights: the weight was packed once for the scope.
+            x.with_slice(|xs| gemm_packed(xs, rows, &packed, &mut out, bias.is_some()));
+        } else {
+            x.with_slice(|xs| {
+                w.with_slice(|ws| {
+                    sgemm(
+                        Gemm::new(rows, out_f, in_f)
+                            .trans_b(tw)
+                            .accumulate(bias.is_some()),
+                        xs,
+                        ws,
+                        &mut out,
+                    )
+                })
+            });
+        }
         let mut shape = sx.to_vec();
         *shape.last_mut().unwrap() = out_f;
         let wd = weight.detach();
