@@ -69,12 +69,7 @@ impl SelfAttention {
     /// every cached key (prefill into a non-empty cache is not supported, as in PyTorch's
     /// reference).
     pub fn forward_full(&self, x: &Tensor, cache: Option<&mut KvCache>) -> (Tensor, Tensor) {
-        let s = x.shape();
-        assert!(
-            s.len() == 3,
-            "SelfAttention: input must be [B, T, C], got {s:?}"
-        );
-        let (b, t, c) = (s[0], s[1], s[2]);
+        let (b, t, c) = batch_time_channels(x);
         let qkv = self.c_attn.forward(x); // [B, T, 3C]
         let Some(cache) = cache else {
             // [B, T, C], [B, H, T, T]: heads read from and merged into place.
@@ -112,12 +107,7 @@ impl SelfAttention {
     /// the causal mask, so this equals the last row of `forward` without computing the
     /// other rows' outputs (what sampling needs from a model's last layer).
     pub fn forward_last(&self, x: &Tensor) -> Tensor {
-        let s = x.shape();
-        assert!(
-            s.len() == 3,
-            "SelfAttention: input must be [B, T, C], got {s:?}"
-        );
-        let (b, t, c) = (s[0], s[1], s[2]);
+        let (b, t, c) = batch_time_channels(x);
         let qkv = self.c_attn.forward(x); // [B, T, 3C]
         let q = qkv.narrow(1, t - 1, 1).narrow(2, 0, c); // [B, 1, C]
         let q = self.heads(&q, b, 1, c); // [B, H, 1, Dh]
@@ -127,6 +117,16 @@ impl SelfAttention {
         self.c_proj
             .forward(&y.permute(&[0, 2, 1, 3]).reshape(&[b, 1, c]))
     }
+}
+
+/// `(B, T, C)` of an attention input, which must be `[B, T, C]`.
+fn batch_time_channels(x: &Tensor) -> (usize, usize, usize) {
+    let s = x.shape();
+    assert!(
+        s.len() == 3,
+        "SelfAttention: input must be [B, T, C], got {s:?}"
+    );
+    (s[0], s[1], s[2])
 }
 
 impl Module for SelfAttention {
