@@ -168,7 +168,9 @@ fn run_sample(a: SampleArgs) -> Result<i32> {
         seed: a.seed,
         use_cache: !a.no_cache,
     };
-    let mut out = std::io::stdout().lock();
+    // Not locked across `generate`: the tokens arrive on a worker thread, which writes
+    // through its own handle.
+    let mut out = std::io::stdout();
     out.write_all(a.prompt.as_bytes())?;
     out.flush()?;
     let t0 = Instant::now();
@@ -176,6 +178,7 @@ fn run_sample(a: SampleArgs) -> Result<i32> {
     // Bytes as they come: a UTF-8 character split over tokens is completed by the terminal.
     model.generate(&prompt, a.tokens, opts, &mut |t| {
         if first_error.is_none() {
+            let mut out = std::io::stdout();
             if let Err(e) = out.write_all(&[t as u8]).and_then(|_| out.flush()) {
                 first_error = Some(e);
             }
@@ -186,6 +189,8 @@ fn run_sample(a: SampleArgs) -> Result<i32> {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e.into());
         }
+        // The reader went away (`| head`): nothing more to write, and nothing went wrong.
+        return Ok(0);
     }
     writeln!(out)?;
     if a.json {

@@ -214,7 +214,7 @@ const SPLIT_MIN_FLOPS: usize = 96 * 96 * 96;
 pub fn sgemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
     g.check(a, b, c);
     let threads = rayon::current_num_threads();
-    let inside_worker = rayon::current_thread_index().is_some();
+    let inside_worker = super::parallel::inside_kernel();
     let flops = g.m * g.n * g.k;
     if g.k > 0 && flops >= SPLIT_MIN_FLOPS && !inside_worker && threads > 1 {
         single_threaded_blas();

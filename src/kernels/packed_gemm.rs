@@ -75,7 +75,7 @@ pub fn gemm_packed(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], accumul
         // length check covers; no two panels share a column.
         unsafe { panel_product(a, m, w, p, out, accumulate) }
     };
-    let parallel = m * n * k >= PAR_MIN_FLOPS && rayon::current_thread_index().is_none();
+    let parallel = m * n * k >= PAR_MIN_FLOPS && !super::parallel::inside_kernel();
     if parallel {
         (0..w.panels()).into_par_iter().for_each(panel);
     } else {

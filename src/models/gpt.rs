@@ -249,7 +249,7 @@ impl Gpt {
         prompt: &[usize],
         n: usize,
         opts: SampleOptions,
-        on_token: &mut dyn FnMut(usize),
+        on_token: &mut (dyn FnMut(usize) + Send),
     ) -> Vec<usize> {
         assert!(!prompt.is_empty(), "gpt generate: the prompt is empty");
         let bs = self.config.block_size;
@@ -257,31 +257,34 @@ impl Gpt {
         let mut seq = prompt.to_vec();
         let mut caches: Option<Vec<KvCache>> = None;
         let mut cached_len = 0;
-        // The weights stay as they are for the whole loop: pack each once.
-        crate::frozen_weights(|| {
-            for _ in 0..n {
-                let ctx = &seq[seq.len().saturating_sub(bs)..];
-                let full_window = ctx.len() == bs && (caches.is_none() || cached_len >= bs);
-                let logits = if !opts.use_cache || full_window {
-                    // A full window is re-encoded at every step from here on (the next token
-                    // shifts every position), so caches would never be read.
-                    self.last_position_logits(ctx)
-                } else if caches.is_none() {
-                    let mut fresh = vec![KvCache::default(); self.h.len()];
-                    let l = self.forward_cached(ctx, 1, ctx.len(), 0, Some(&mut fresh));
-                    caches = Some(fresh);
-                    cached_len = ctx.len();
-                    self.last_logits(&l)
-                } else {
-                    let last = [*seq.last().unwrap()];
-                    let l = self.forward_cached(&last, 1, 1, cached_len, caches.as_deref_mut());
-                    cached_len += 1;
-                    self.last_logits(&l)
-                };
-                let next = sample(&logits, opts.temperature, opts.top_k, &mut rng);
-                on_token(next);
-                seq.push(next);
-            }
+        // The loop runs on a worker thread (its kernels start without waking the caller) and
+        // the weights stay as they are for the whole loop: pack each once.
+        crate::kernels::parallel::run_on_worker(|| {
+            crate::frozen_weights(|| {
+                for _ in 0..n {
+                    let ctx = &seq[seq.len().saturating_sub(bs)..];
+                    let full_window = ctx.len() == bs && (caches.is_none() || cached_len >= bs);
+                    let logits = if !opts.use_cache || full_window {
+                        // A full window is re-encoded at every step from here on (the next token
+                        // shifts every position), so caches would never be read.
+                        self.last_position_logits(ctx)
+                    } else if caches.is_none() {
+                        let mut fresh = vec![KvCache::default(); self.h.len()];
+                        let l = self.forward_cached(ctx, 1, ctx.len(), 0, Some(&mut fresh));
+                        caches = Some(fresh);
+                        cached_len = ctx.len();
+                        self.last_logits(&l)
+                    } else {
+                        let last = [*seq.last().unwrap()];
+                        let l = self.forward_cached(&last, 1, 1, cached_len, caches.as_deref_mut());
+                        cached_len += 1;
+                        self.last_logits(&l)
+                    };
+                    let next = sample(&logits, opts.temperature, opts.top_k, &mut rng);
+                    on_token(next);
+                    seq.push(next);
+                }
+            })
         });
         seq.split_off(prompt.len())
     }
