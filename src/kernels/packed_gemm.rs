@@ -209,14 +209,7 @@ pub fn gemm_packed_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_values::values;
 
     #[test]
     fn packed_products_match_the_reference() {

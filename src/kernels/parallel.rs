@@ -42,10 +42,7 @@ thread_local! {
 /// pieces go to that worker's own queue, it starts on them at once, and the other workers
 /// steal the rest. Kernels inside `f` split their work as they would outside.
 pub fn run_on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if std::env::var("NEURITE_NO_DRIVER").is_ok()
-        || num_threads() == 1
-        || rayon::current_thread_index().is_some()
-    {
+    if num_threads() == 1 || rayon::current_thread_index().is_some() {
         return f();
     }
     let grad = crate::is_grad_enabled();

@@ -11,6 +11,7 @@ use crate::checkpoint::Checkpoint;
 use crate::models::{Gpt, GptConfig};
 use crate::nn::ModuleExt;
 use crate::optim::{clip_grad_norm, Adam, AdamConfig, Decay, Optimizer, Schedule};
+use crate::train::DecayScope;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -114,13 +115,19 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
     let mut windows = Windows::new(train_text, block, run.seed)?;
     crate::tensor::rng::manual_seed(run.seed);
     let model = Gpt::new(run.model);
+    let named = model.named_parameters();
     let params = model.parameters();
     // nanoGPT's groups: matrices and embeddings decay, biases and LayerNorm gains do not.
     let mut opt = Adam::new(AdamConfig {
         weight_decay: run.weight_decay,
         ..AdamConfig::adamw(run.lr)
     })
-    .with_decay_mask(params.iter().map(|p| p.shape().len() >= 2).collect());
+    .with_decay_mask(
+        named
+            .iter()
+            .map(|(name, p)| DecayScope::Matrices.decays(name, p.shape()))
+            .collect(),
+    );
     let schedule = Schedule::new(
         run.lr,
         Decay::Cosine { min_lr: run.min_lr },

@@ -503,9 +503,19 @@ mod tests {
                 assert!((a - b).abs() < 1e-4, "{a} vs {b}");
             }
         });
-        // a prompt longer than the window starts with a full window
+        // a prompt longer than the window starts with a full window: the same tokens as
+        // sampling by hand from the full forward's last row of each window
         let long: Vec<usize> = (0..20).collect();
         let cached = m.generate(&long, 6, opts, &mut |_| {});
+        let mut rng = StdRng::seed_from_u64(opts.seed);
+        let mut seq = long.clone();
+        for _ in 0..6 {
+            let ctx = &seq[seq.len() - 16..];
+            let logits = no_grad(|| m.forward_tokens(ctx, 1, 16).narrow(1, 15, 1).to_vec());
+            let next = sample(&logits, opts.temperature, opts.top_k, &mut rng);
+            seq.push(next);
+        }
+        assert_eq!(cached, seq[20..]);
         let full = m.generate(
             &long,
             6,

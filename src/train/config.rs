@@ -290,8 +290,8 @@ impl TrainConfig {
         ))
     }
 
-    /// A fresh optimizer of this configuration.
-    /// The optimizer for `params` (a model's `named_parameters()`, in its order).
+    /// A fresh optimizer of this configuration for `params` (a model's
+    /// `named_parameters()`, in its order).
     pub fn build_optimizer(&self, params: &[(String, Tensor)]) -> Box<dyn Optimizer> {
         let mask: Vec<bool> = params
             .iter()
