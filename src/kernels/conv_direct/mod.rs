@@ -298,23 +298,9 @@ pub fn weight_grad_group(
         "weight_grad_group: buffers do not fit {s:?}"
     );
     scratch.pad(s, x_g);
-    // [og / NR][P][NR].
-    // Channels past `og` in the last panel keep stale values: their sums are never stored.
     let panels = og.div_ceil(NR);
     scratch.dyt.resize(panels * p * NR, 0.0);
-    // In blocks of 8 pixels, so that the writes of one block stay within 512 bytes.
-    for (j, panel) in scratch.dyt.chunks_exact_mut(p * NR).enumerate() {
-        let rows = &dy_g[j * NR * p..(j * NR + NR.min(og - j * NR)) * p];
-        for px0 in (0..p).step_by(8) {
-            let len = 8.min(p - px0);
-            let block = &mut panel[px0 * NR..(px0 + len) * NR];
-            for (co, row) in rows.chunks_exact(p).enumerate() {
-                for (l, &v) in row[px0..px0 + len].iter().enumerate() {
-                    block[l * NR + co] = v;
-                }
-            }
-        }
-    }
+    transpose_into_panels(dy_g, og, p, &mut scratch.dyt);
     // Row `m = (c, ky, kx)` of the column matrix starts at `c * plane + ky * wp + kx`.
     let taps = s.kh * s.kw;
     let row_start = |m: usize| (m / taps) * hp * wp + (m % taps / s.kw) * wp + m % s.kw;
@@ -342,6 +328,56 @@ pub fn weight_grad_group(
             };
             unsafe { wgrad(rows, t, c, og) };
         }
+    }
+}
+
+/// The output gradient `dy [og, P]` transposed into panels `[og / NR][P][NR]` (channel
+/// fastest), the layout [`avx::weight_grad_tile`] reads. Blocks of 8 channels x 8 pixels go
+/// through [`avx::transpose_8x8`]; the tails one value at a time. Channels past `og` in the
+/// last panel keep stale values: their sums are never stored.
+fn transpose_into_panels(dy: &[f32], og: usize, p: usize, dyt: &mut [f32]) {
+    assert!(
+        dy.len() >= og * p && dyt.len() >= og.div_ceil(NR) * p * NR,
+        "transpose_into_panels: buffers do not fit {og} x {p}"
+    );
+    for (j, panel) in dyt.chunks_exact_mut(p * NR).enumerate() {
+        let channels = NR.min(og - j * NR);
+        let rows = &dy[j * NR * p..(j * NR + channels) * p];
+        // The channels and pixels that whole 8 x 8 blocks cover (none without AVX).
+        let (full_c, full_p) = if available() {
+            (channels / 8 * 8, p / 8 * 8)
+        } else {
+            (0, 0)
+        };
+        for c0 in (0..full_c).step_by(8) {
+            for px0 in (0..full_p).step_by(8) {
+                // SAFETY: `available` said AVX is there (else no blocks); rows
+                // `c0..c0 + 8` of `rows` hold pixels `px0..px0 + 8`, and the panel holds
+                // pixels `px0..px0 + 8` at channels `c0..c0 + 8 <= NR`.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    avx::transpose_8x8(
+                        rows[c0 * p + px0..].as_ptr(),
+                        p,
+                        panel[px0 * NR + c0..].as_mut_ptr(),
+                        NR,
+                    );
+                }
+            }
+        }
+        // What the blocks left: the last pixels of the full channel blocks, then the last
+        // channels.
+        let tail = |c_range: std::ops::Range<usize>,
+                    px_range: std::ops::Range<usize>,
+                    panel: &mut [f32]| {
+            for c in c_range {
+                for px in px_range.clone() {
+                    panel[px * NR + c] = rows[c * p + px];
+                }
+            }
+        };
+        tail(0..full_c, full_p..p, panel);
+        tail(full_c..channels, 0..p, panel);
     }
 }
 
@@ -415,6 +451,27 @@ mod tests {
             padding: pad,
             dilation: (1, 1),
             groups: 1,
+        }
+    }
+
+    #[test]
+    fn transposes_into_panels_with_tails() {
+        // Whole 8 x 8 blocks, a pixel tail (49 = 6 * 8 + 1), channel tails inside a panel
+        // (21 = 16 + 5) and a panel of fewer than 8 channels.
+        for (og, p) in [(16, 64), (64, 49), (21, 13), (3, 9), (32, 196)] {
+            let dy = values(og * p, 6);
+            let mut dyt = vec![f32::NAN; og.div_ceil(NR) * p * NR];
+            transpose_into_panels(&dy, og, p, &mut dyt);
+            for c in 0..og {
+                for px in 0..p {
+                    let got = dyt[(c / NR) * p * NR + px * NR + c % NR];
+                    assert_eq!(
+                        got,
+                        dy[c * p + px],
+                        "og={og} p={p}: channel {c}, pixel {px}"
+                    );
+                }
+            }
         }
     }
 
