@@ -31,55 +31,123 @@ pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, inner: usize) -> (Vec<f32
     stats.into_iter().unzip()
 }
 
-/// `out = (x - mean[ch]) * rstd[ch] * weight[ch] + bias[ch]` over `[n, c, inner]`, parallel
-/// over the `n * c` runs.
-#[allow(clippy::too_many_arguments)]
+/// The per-channel map batch norm applies, `y = x * scale[ch] + shift[ch]` with `scale =
+/// rstd * weight` and `shift = bias - mean * scale`, optionally followed by `max(y, 0)` (a
+/// ReLU fused into the same pass). The backward recomputes `y`'s sign from `x` with the same
+/// arithmetic, so its ReLU mask is the forward's bit for bit.
+pub struct ChannelAffine {
+    scale: Vec<f32>, // [c]
+    shift: Vec<f32>, // [c]
+    relu: bool,
+}
+
+impl ChannelAffine {
+    pub fn new(
+        mean: &[f32],           // [c]
+        rstd: &[f32],           // [c]
+        weight: Option<&[f32]>, // [c]
+        bias: Option<&[f32]>,   // [c]
+        relu: bool,
+    ) -> ChannelAffine {
+        let scale: Vec<f32> = (0..rstd.len())
+            .map(|ch| rstd[ch] * weight.map_or(1.0, |w| w[ch]))
+            .collect();
+        let shift = (0..rstd.len())
+            .map(|ch| bias.map_or(0.0, |b| b[ch]) - mean[ch] * scale[ch])
+            .collect();
+        ChannelAffine { scale, shift, relu }
+    }
+}
+
+/// `out = x * scale[ch] + shift[ch]` (then `max(·, 0)` with a fused ReLU) over `[n, c,
+/// inner]`, parallel over the `n * c` runs.
 pub fn batch_norm_apply(
-    out: &mut [f32],        // [n, c, inner]
-    x: &[f32],              // [n, c, inner]
-    mean: &[f32],           // [c]
-    rstd: &[f32],           // [c]
-    weight: Option<&[f32]>, // [c]
-    bias: Option<&[f32]>,   // [c]
-    c: usize,
+    out: &mut [f32], // [n, c, inner]
+    x: &[f32],       // [n, c, inner]
+    affine: &ChannelAffine,
     inner: usize,
 ) {
     assert_eq!(out.len(), x.len());
     if x.is_empty() {
         return;
     }
+    let c = affine.scale.len();
     out.par_chunks_mut(inner)
         .zip(x.par_chunks(inner))
         .enumerate()
         .with_min_len(min_items(inner))
         .for_each(|(i, (o, xr))| {
-            let ch = i % c;
-            let scale = rstd[ch] * weight.map_or(1.0, |w| w[ch]);
-            let shift = bias.map_or(0.0, |b| b[ch]) - mean[ch] * scale;
-            for (oi, &xi) in o.iter_mut().zip(xr) {
-                *oi = xi * scale + shift;
+            let (scale, shift) = (affine.scale[i % c], affine.shift[i % c]);
+            if affine.relu {
+                for (oi, &xi) in o.iter_mut().zip(xr) {
+                    *oi = (xi * scale + shift).max(0.0);
+                }
+            } else {
+                for (oi, &xi) in o.iter_mut().zip(xr) {
+                    *oi = xi * scale + shift;
+                }
             }
         });
 }
 
-/// Batch-norm backward over `[n, c, inner]` given the `mean` and `rstd` the forward used.
-/// Writes `dx` and returns `(dweight, dbias)` per channel. With `batch_stats` (training
-/// mode) the gradient also flows through the batch mean and variance:
-/// `dx = w * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))`; without (eval mode, running
-/// statistics are constants) it is the affine `dx = w * rstd * dy`.
+/// `g` where the forward's pre-activation `pre` was positive, else 0, as a bitwise AND (all
+/// ones or all zeros): written as a select, LLVM left the loops around it scalar.
+#[inline(always)]
+fn relu_passed(g: f32, pre: f32) -> f32 {
+    let mask = ((pre > 0.0) as u32).wrapping_neg();
+    f32::from_bits(g.to_bits() & mask)
+}
+
+/// `(Σ g, Σ g · (x - m))` over one run, with `g = dy` where the fused ReLU let the forward's
+/// output through (`x * scale + shift > 0`) and 0 elsewhere; in eight lanes.
+fn masked_sums(dy: &[f32], x: &[f32], scale: f32, shift: f32, m: f32) -> (f32, f32) {
+    // Two loops of one accumulator each (the run is one plane, so the second reads it from
+    // L1): with both sums in one loop LLVM paired them up and left the loop nearly scalar.
+    let passed = |d: f32, v: f32| relu_passed(d, v * scale + shift);
+    (
+        lane_sum(dy, x, passed),
+        lane_sum(dy, x, |d, v| passed(d, v) * (v - m)),
+    )
+}
+
+/// `Σ f(a[i], b[i])` in eight lanes.
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&p, &q)| f(p, q))
+        .sum();
+    for (p, q) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += f(p[i], q[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Batch-norm backward over `[n, c, inner]` given the `mean` and `rstd` the forward used and
+/// its map (`affine`, whose ReLU, when fused, masks `dout` first). Writes `dx` and returns
+/// `(dweight, dbias)` per channel. With `batch_stats` (training mode) the gradient also
+/// flows through the batch mean and variance: `dx = w * rstd * (dy - mean(dy) - xhat *
+/// mean(dy * xhat))`; without (eval mode, running statistics are constants) it is the
+/// affine `dx = w * rstd * dy`.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward(
-    dx: &mut [f32],         // [n, c, inner]
-    dout: &[f32],           // [n, c, inner]
-    x: &[f32],              // [n, c, inner]
-    mean: &[f32],           // [c]
-    rstd: &[f32],           // [c]
-    weight: Option<&[f32]>, // [c]
+    dx: &mut [f32], // [n, c, inner]
+    dout: &[f32],   // [n, c, inner]
+    x: &[f32],      // [n, c, inner]
+    mean: &[f32],   // [c]
+    rstd: &[f32],   // [c]
+    affine: &ChannelAffine,
     n: usize,
-    c: usize,
     inner: usize,
     batch_stats: bool,
 ) -> (Vec<f32>, Vec<f32>) {
+    let c = mean.len();
     assert_eq!(x.len(), n * c * inner);
     assert_eq!(dout.len(), x.len());
     assert_eq!(dx.len(), x.len());
@@ -91,8 +159,14 @@ pub fn batch_norm_backward(
             let (mut sd, mut sdx) = (0.0f64, 0.0f64);
             for s in 0..n {
                 let at = (s * c + ch) * inner..(s * c + ch + 1) * inner;
-                sd += sum(&dout[at.clone()]) as f64;
-                sdx += dot_dev(&dout[at.clone()], &x[at], mean[ch]) as f64;
+                let (d, xs) = (&dout[at.clone()], &x[at]);
+                let (run_d, run_dx) = if affine.relu {
+                    masked_sums(d, xs, affine.scale[ch], affine.shift[ch], mean[ch])
+                } else {
+                    (sum(d), dot_dev(d, xs, mean[ch]))
+                };
+                sd += run_d as f64;
+                sdx += run_dx as f64;
             }
             ((sdx * rstd[ch] as f64) as f32, sd as f32)
         })
@@ -108,16 +182,36 @@ pub fn batch_norm_backward(
         .for_each(|(i, d)| {
             let ch = i % c;
             let at = i * inner..(i + 1) * inner;
-            let k = rstd[ch] * weight.map_or(1.0, |w| w[ch]);
-            if batch_stats {
-                let (mean_dxhat, mean_d) = (dweight[ch] / count, dbias[ch] / count);
-                for ((di, &dy), &xi) in d.iter_mut().zip(&dout[at.clone()]).zip(&x[at]) {
-                    let xhat = (xi - mean[ch]) * rstd[ch];
-                    *di = k * (dy - mean_d - xhat * mean_dxhat);
-                }
+            let (k, shift) = (affine.scale[ch], affine.shift[ch]);
+            let (dy, xs) = (&dout[at.clone()], &x[at]);
+            // Loops apart per case, so that each vectorizes.
+            let (mean_dxhat, mean_d) = if batch_stats {
+                (dweight[ch] / count, dbias[ch] / count)
             } else {
-                for (di, &dy) in d.iter_mut().zip(&dout[at]) {
-                    *di = k * dy;
+                (0.0, 0.0)
+            };
+            let (m, r) = (mean[ch], rstd[ch]);
+            match (batch_stats, affine.relu) {
+                (true, false) => {
+                    for ((di, &g), &xi) in d.iter_mut().zip(dy).zip(xs) {
+                        *di = k * (g - mean_d - (xi - m) * r * mean_dxhat);
+                    }
+                }
+                (true, true) => {
+                    for ((di, &g), &xi) in d.iter_mut().zip(dy).zip(xs) {
+                        let g = relu_passed(g, xi * k + shift);
+                        *di = k * (g - mean_d - (xi - m) * r * mean_dxhat);
+                    }
+                }
+                (false, false) => {
+                    for (di, &g) in d.iter_mut().zip(dy) {
+                        *di = k * g;
+                    }
+                }
+                (false, true) => {
+                    for ((di, &g), &xi) in d.iter_mut().zip(dy).zip(xs) {
+                        *di = k * relu_passed(g, xi * k + shift);
+                    }
                 }
             }
         });
@@ -346,7 +440,8 @@ mod tests {
             let (mean, var) = batch_norm_stats(&x, n, c, inner);
             let rstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
             let mut out = vec![0.0; x.len()];
-            batch_norm_apply(&mut out, &x, &mean, &rstd, Some(&w), Some(&b), c, inner);
+            let affine = ChannelAffine::new(&mean, &rstd, Some(&w), Some(&b), false);
+            batch_norm_apply(&mut out, &x, &affine, inner);
             let reference =
                 batch_norm_forward_reference(&x, n, c, inner, None, Some(&w), Some(&b), 1e-5);
             assert_close(&out, &reference, 1e-3);

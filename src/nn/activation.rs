@@ -19,7 +19,22 @@ macro_rules! activation {
     };
 }
 
-activation!(Relu, relu, "`max(x, 0)`.");
+/// `max(x, 0)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Relu;
+
+impl Module for Relu {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.relu()
+    }
+
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
+
+    fn is_relu(&self) -> bool {
+        true
+    }
+}
+
 activation!(Sigmoid, sigmoid, "`1 / (1 + e^-x)`.");
 activation!(Tanh, tanh, "Hyperbolic tangent.");
 activation!(Gelu, gelu, "GELU with the exact (erf) form.");

@@ -36,10 +36,21 @@ impl Sequential {
 }
 
 impl Module for Sequential {
+    /// Each layer in turn; a layer followed by a ReLU that it can fuse
+    /// ([`Module::forward_relu`]) runs both in one go.
     fn forward(&self, x: &Tensor) -> Tensor {
         let mut h = x.clone();
-        for (_, layer) in &self.layers {
-            h = layer.forward(&h);
+        let mut i = 0;
+        while i < self.layers.len() {
+            let layer = &self.layers[i].1;
+            let relu_next = self.layers.get(i + 1).is_some_and(|(_, l)| l.is_relu());
+            if let Some(y) = relu_next.then(|| layer.forward_relu(&h)).flatten() {
+                h = y;
+                i += 2;
+            } else {
+                h = layer.forward(&h);
+                i += 1;
+            }
         }
         h
     }
@@ -71,11 +82,11 @@ impl Module for Residual {
             Some(s) => s.forward(x),
             None => x.clone(),
         };
-        let y = self.body.forward(x).add(&skip);
+        let y = self.body.forward(x);
         if self.relu_after {
-            y.relu()
+            y.add_relu(&skip)
         } else {
-            y
+            y.add(&skip)
         }
     }
 
@@ -103,4 +114,30 @@ impl Module for Flatten {
     }
 
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{BatchNorm, Relu, Sigmoid};
+
+    #[test]
+    fn a_layer_with_a_fused_form_takes_the_relu_after_it() {
+        let x = Tensor::randn(&[4, 3, 2, 2], 0.0, 1.0);
+        let xg = Tensor::from_vec(x.to_vec(), x.shape()).requires_grad_();
+        let fused = Sequential::new()
+            .add("bn", BatchNorm::new(3))
+            .add("relu", Relu)
+            .forward(&xg);
+        assert_eq!(fused.op_name(), Some("batch_norm_relu"));
+        let plain = BatchNorm::new(3).forward(&x).relu();
+        assert_eq!(fused.to_vec(), plain.to_vec());
+        // Nothing to fuse: each layer on its own.
+        let y = Sequential::new()
+            .add("bn", BatchNorm::new(3))
+            .add("act", Sigmoid)
+            .add("relu", Relu)
+            .forward(&xg);
+        assert_eq!(y.op_name(), Some("relu"));
+    }
 }

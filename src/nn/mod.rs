@@ -44,6 +44,17 @@ pub trait Module: Send {
 
     /// Switches between training and evaluation behaviour (batch statistics, dropout).
     fn set_training(&mut self, _training: bool) {}
+
+    /// `forward(x).relu()` in fewer passes over memory, for a layer that has such a fused
+    /// form (`None` otherwise). [`Sequential`] calls it for a layer followed by [`Relu`].
+    fn forward_relu(&self, _x: &Tensor) -> Option<Tensor> {
+        None
+    }
+
+    /// Whether this layer is a plain ReLU (what [`Module::forward_relu`] fuses).
+    fn is_relu(&self) -> bool {
+        false
+    }
 }
 
 /// `prefix.name`, or `name` at the top level.

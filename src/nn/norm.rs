@@ -34,12 +34,19 @@ impl BatchNorm {
     }
 }
 
-impl Module for BatchNorm {
-    fn forward(&self, x: &Tensor) -> Tensor {
+impl BatchNorm {
+    /// The forward pass, with a ReLU fused into it when `relu`.
+    fn forward_then(&self, x: &Tensor, relu: bool) -> Tensor {
         if self.training {
             self.num_batches_tracked.with_slice_mut(|n| n[0] += 1.0);
         }
-        x.batch_norm(
+        let op = if relu {
+            Tensor::batch_norm_relu
+        } else {
+            Tensor::batch_norm
+        };
+        op(
+            x,
             Some(&self.weight),
             Some(&self.bias),
             Some(&self.running_mean),
@@ -48,6 +55,16 @@ impl Module for BatchNorm {
             self.momentum,
             self.eps,
         )
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_then(x, false)
+    }
+
+    fn forward_relu(&self, x: &Tensor) -> Option<Tensor> {
+        Some(self.forward_then(x, true))
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {

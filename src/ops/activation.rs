@@ -5,7 +5,7 @@
 use crate::gradcheck::Case;
 use crate::kernels::math::{erf, erf_and_gauss, exp};
 use crate::kernels::parallel::collect_chunks;
-use crate::ops::elementwise::unary_map;
+use crate::ops::elementwise::{broadcast_map, unary_map};
 use crate::tensor::Tensor;
 
 /// `f(g, s)` elementwise over the output gradient `g` and a saved tensor `s` of the same
@@ -70,6 +70,27 @@ impl Tensor {
         )
     }
 
+    /// `max(self + other, 0)` in one pass forward and one backward (the composite's values
+    /// and gradients): a residual connection's sum and the ReLU after it. Shapes broadcast
+    /// as in [`Tensor::add`].
+    pub fn add_relu(&self, other: &Tensor) -> Tensor {
+        let (data, shape) = broadcast_map(self, other, "add_relu", |x, y| (x + y).max(0.0));
+        let y = Tensor::from_vec(data, &shape);
+        let saved = y.clone();
+        let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
+        Tensor::from_view(
+            y.inner.storage.clone(),
+            y.layout().clone(),
+            "add_relu",
+            &[self, other],
+            move |g| {
+                // The sum was positive exactly where the output is.
+                let g = grad_map(g, &saved, |gi, yi| if yi > 0.0 { gi } else { 0.0 });
+                vec![Some(g.sum_to(&sa)), Some(g.sum_to(&sb))]
+            },
+        )
+    }
+
     /// The logistic function `1 / (1 + e^-x)`.
     pub fn sigmoid(&self) -> Tensor {
         let y = Tensor::from_vec(unary_map(self, |v| 1.0 / (1.0 + exp(-v))), self.shape());
@@ -117,6 +138,19 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
         Case::new("relu", vec![Case::distinct(&[2, 3, 5])], |x| {
             x[0].mul(&x[0]).sub(&x[0].mul_scalar(0.5)).relu()
         })
+        .eps(1e-3),
+        // The sums are at least 0.0127 from the kink (distinct values shifted by 0.0123).
+        Case::new(
+            "add_relu",
+            vec![Case::distinct(&[3, 7]), Tensor::full(&[3, 7], 0.0123)],
+            |x| x[0].add_relu(&x[1]),
+        )
+        .eps(1e-3),
+        Case::new(
+            "add_relu",
+            vec![Case::distinct(&[2, 3, 5]), Tensor::full(&[5], 0.0123)],
+            |x| x[0].add_relu(&x[1]),
+        )
         .eps(1e-3),
         Case::new("sigmoid", vec![any(&[3, 5])], |x| x[0].sigmoid()),
         Case::new(
@@ -190,6 +224,36 @@ mod tests {
             &[-0.08331547, 0.5, 1.0852318],
             1e-5,
         );
+    }
+
+    #[test]
+    fn add_relu_matches_add_then_relu() {
+        // Same shape, and a broadcast second operand.
+        for b_shape in [&[3, 4, 5][..], &[5][..]] {
+            let a = Tensor::randn(&[3, 4, 5], 0.0, 1.0).requires_grad_();
+            let b = Tensor::randn(b_shape, 0.0, 1.0).requires_grad_();
+            let r = Tensor::randn(&[3, 4, 5], 0.0, 1.0);
+            let mut runs = Vec::new();
+            for fused in [true, false] {
+                let y = if fused {
+                    a.add_relu(&b)
+                } else {
+                    a.add(&b).relu()
+                };
+                y.mul(&r).sum_all().backward();
+                runs.push((
+                    y.to_vec(),
+                    a.grad().unwrap().to_vec(),
+                    b.grad().unwrap().to_vec(),
+                ));
+                a.zero_grad();
+                b.zero_grad();
+            }
+            assert!(runs[0].0.contains(&0.0) && runs[0].0.iter().any(|&v| v > 0.0));
+            assert_eq!(runs[0].0, runs[1].0);
+            assert_eq!(runs[0].1, runs[1].1);
+            assert_close(&runs[0].2, &runs[1].2, 1e-5);
+        }
     }
 
     #[test]

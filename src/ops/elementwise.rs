@@ -11,7 +11,7 @@ use crate::tensor::layout::{broadcast_shapes, numel, Layout};
 use crate::tensor::Tensor;
 
 /// Computes `f(a, b)` elementwise over the broadcast shape of `a` and `b`.
-fn broadcast_map(
+pub(crate) fn broadcast_map(
     a: &Tensor,
     b: &Tensor,
     name: &str,

@@ -36,6 +36,13 @@ fn grads_for(dx: Tensor, dw: Option<Tensor>, db: Option<Tensor>) -> Vec<Option<T
     out
 }
 
+/// Batch norm's running statistics (both or neither, when training) and their update rate.
+struct RunningStats<'a> {
+    mean: Option<&'a Tensor>,
+    var: Option<&'a Tensor>,
+    momentum: f32,
+}
+
 impl Tensor {
     /// Batch normalization of `[N, C, *]` (`[N, C]` as BatchNorm1d, `[N, C, H, W]` as
     /// BatchNorm2d), as PyTorch's `F.batch_norm`: statistics per channel (axis 1) over all
@@ -56,6 +63,56 @@ impl Tensor {
         momentum: f32,
         eps: f32,
     ) -> Tensor {
+        let stats = RunningStats {
+            mean: running_mean,
+            var: running_var,
+            momentum,
+        };
+        self.batch_norm_then(weight, bias, stats, training, eps, false)
+    }
+
+    /// `batch_norm(...).relu()` in one pass over memory, forward and backward (the values
+    /// and gradients are the composite's): the ReLU of a ResNet block after its first batch
+    /// norm. Arguments as [`Tensor::batch_norm`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_relu(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running_mean: Option<&Tensor>,
+        running_var: Option<&Tensor>,
+        training: bool,
+        momentum: f32,
+        eps: f32,
+    ) -> Tensor {
+        let stats = RunningStats {
+            mean: running_mean,
+            var: running_var,
+            momentum,
+        };
+        self.batch_norm_then(weight, bias, stats, training, eps, true)
+    }
+
+    /// Batch norm, followed by a ReLU in the same passes when `relu`.
+    fn batch_norm_then(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        stats: RunningStats,
+        training: bool,
+        eps: f32,
+        relu: bool,
+    ) -> Tensor {
+        let RunningStats {
+            mean: running_mean,
+            var: running_var,
+            momentum,
+        } = stats;
+        let op = if relu {
+            "batch_norm_relu"
+        } else {
+            "batch_norm"
+        };
         let shape = self.shape().to_vec();
         assert!(
             shape.len() >= 2,
@@ -104,38 +161,19 @@ impl Tensor {
                 rv.to_vec().iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
             )
         };
+        let affine = k::ChannelAffine::new(&mean, &rstd, w.as_deref(), b.as_deref(), relu);
         let mut out = pool::take(x.numel());
-        x.with_slice(|xs| {
-            k::batch_norm_apply(
-                &mut out,
-                xs,
-                &mean,
-                &rstd,
-                w.as_deref(),
-                b.as_deref(),
-                c,
-                inner,
-            )
-        });
+        x.with_slice(|xs| k::batch_norm_apply(&mut out, xs, &affine, inner));
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
         let (has_w, has_b) = (weight.is_some(), bias.is_some());
-        Tensor::from_op(out, &shape, "batch_norm", &inputs, move |g| {
+        Tensor::from_op(out, &shape, op, &inputs, move |g| {
             let mut dx = pool::take(x.numel());
             let (dw, db) = g.with_slice(|dy| {
                 x.with_slice(|xs| {
                     k::batch_norm_backward(
-                        &mut dx,
-                        dy,
-                        xs,
-                        &mean,
-                        &rstd,
-                        w.as_deref(),
-                        n,
-                        c,
-                        inner,
-                        training,
+                        &mut dx, dy, xs, &mean, &rstd, &affine, n, inner, training,
                     )
                 })
             });
@@ -200,6 +238,28 @@ impl Tensor {
             )
         })
     }
+}
+
+/// `[n, c, 1, inner]` values whose every channel holds the pairs `±(0.05 k + 0.025)`, in a
+/// scattered order: mean 0, no value near it.
+fn symmetric_channels(n: usize, c: usize, inner: usize) -> Tensor {
+    let per_channel = n * inner;
+    assert!(
+        per_channel.is_multiple_of(2),
+        "symmetric_channels: an odd count per channel"
+    );
+    let mut v = vec![0.0; n * c * inner];
+    for ch in 0..c {
+        for j in 0..per_channel {
+            let magnitude = (j / 2) as f32 * 0.05 + 0.025;
+            let value = if j % 2 == 0 { magnitude } else { -magnitude };
+            // Position `j * 7 mod per_channel` (7 is coprime with the even counts used).
+            let at = (j * 7 + ch) % per_channel;
+            let (s, i) = (at / inner, at % inner);
+            v[(s * c + ch) * inner + i] = value;
+        }
+    }
+    Tensor::from_vec(v, &[n, c, 1, inner])
 }
 
 pub(crate) fn gradcheck_cases() -> Vec<Case> {
@@ -267,6 +327,45 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
                 )
             },
         )
+        .constant(3)
+        .constant(4),
+        // The fused ReLU, in both modes, with the kink kept away from every value. Eval:
+        // distinct values (none within 0.025 of 0), mean 0 and bias 0. Training: each channel's values come in pairs
+        // `±(0.05 k + 0.025)`, so its mean is 0 and with bias 0 every normalized value stays
+        // at least 0.03 from the kink, which a finite-difference step never crosses (17 =
+        // 2 x 8 + 1 values per run: lanes and a tail).
+        Case::new(
+            "batch_norm_relu",
+            vec![
+                symmetric_channels(2, 2, 17),
+                Tensor::from_vec(vec![1.2, 0.7], &[2]),
+                Tensor::zeros(&[2]),
+            ],
+            |x| x[0].batch_norm_relu(Some(&x[1]), Some(&x[2]), None, None, true, 0.1, 1e-5),
+        )
+        .eps(1e-3),
+        Case::new(
+            "batch_norm_relu",
+            vec![
+                Case::distinct(&[3, 2, 3, 3]),
+                around_one(&[2]),
+                Tensor::zeros(&[2]),
+                Tensor::zeros(&[2]),
+                around_one(&[2]),
+            ],
+            |x| {
+                x[0].batch_norm_relu(
+                    Some(&x[1]),
+                    Some(&x[2]),
+                    Some(&x[3]),
+                    Some(&x[4]),
+                    false,
+                    0.1,
+                    1e-5,
+                )
+            },
+        )
+        .eps(1e-3)
         .constant(3)
         .constant(4),
         Case::new(
@@ -380,6 +479,42 @@ mod tests {
         );
         assert_close(&rm.to_vec(), &[0.35, 0.55], 1e-6);
         assert_close(&rv.to_vec(), &[0.9 + 0.1 * 17.0 / 3.0; 2], 1e-6);
+    }
+
+    #[test]
+    fn batch_norm_relu_matches_batch_norm_then_relu() {
+        for training in [true, false] {
+            let x = Tensor::randn(&[4, 3, 5, 5], 0.2, 1.5).requires_grad_();
+            let w = Tensor::rand(&[3], 0.5, 1.5).requires_grad_();
+            let b = Tensor::randn(&[3], 0.0, 1.0).requires_grad_();
+            let r = Tensor::randn(&[4, 3, 5, 5], 0.0, 1.0);
+            let (rm, rv) = (Tensor::randn(&[3], 0.0, 0.5), Tensor::rand(&[3], 0.5, 2.0));
+            let run = |fused: bool| {
+                let copy = |t: &Tensor| Tensor::from_vec(t.to_vec(), t.shape());
+                let (rm, rv) = (copy(&rm), copy(&rv));
+                let args = (Some(&w), Some(&b), Some(&rm), Some(&rv));
+                let y = if fused {
+                    x.batch_norm_relu(args.0, args.1, args.2, args.3, training, 0.1, 1e-5)
+                } else {
+                    x.batch_norm(args.0, args.1, args.2, args.3, training, 0.1, 1e-5)
+                        .relu()
+                };
+                y.mul(&r).sum_all().backward();
+                let grads: Vec<Vec<f32>> = [&x, &w, &b]
+                    .iter()
+                    .map(|t| t.grad().unwrap().to_vec())
+                    .collect();
+                [&x, &w, &b].iter().for_each(|t| t.zero_grad());
+                (y.to_vec(), grads, rm.to_vec(), rv.to_vec())
+            };
+            let (fused, composite) = (run(true), run(false));
+            assert!(fused.0.contains(&0.0) && fused.0.iter().any(|&v| v > 0.0));
+            assert_eq!(fused.0, composite.0, "training={training}: values");
+            for (f, c) in fused.1.iter().zip(&composite.1) {
+                assert_close(f, c, 1e-5);
+            }
+            assert_eq!((fused.2, fused.3), (composite.2, composite.3));
+        }
     }
 
     #[test]
