@@ -79,6 +79,7 @@ impl PoolShape {
 /// scan order and tie rule as the general loop (first maximum; a NaN wins).
 fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
     let ow = w / 2;
+    let simd = super::conv_direct::available();
     for (oy, (o_row, id_row)) in o
         .chunks_exact_mut(ow)
         .zip(id.chunks_exact_mut(ow))
@@ -87,11 +88,29 @@ fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
         let r0 = &plane[2 * oy * w..2 * oy * w + 2 * ow];
         let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * ow];
         let row_base = (2 * oy * w) as u32;
+        // Groups of four windows in SSE registers, the rest one at a time.
+        let done = if simd { ow / 4 * 4 } else { 0 };
+        #[cfg(target_arch = "x86_64")]
+        for ox in (0..done).step_by(4) {
+            // SAFETY: `available` checked the CPU; windows `ox..ox + 4` read columns
+            // `2 ox..2 ox + 8` of both rows and write four outputs.
+            unsafe {
+                simd::max_2x2_four(
+                    r0[2 * ox..].as_ptr(),
+                    r1[2 * ox..].as_ptr(),
+                    row_base + 2 * ox as u32,
+                    w as u32,
+                    o_row[ox..].as_mut_ptr(),
+                    id_row[ox..].as_mut_ptr(),
+                )
+            };
+        }
         for (ox, ((out, arg), (a, b))) in o_row
             .iter_mut()
             .zip(id_row.iter_mut())
             .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
             .enumerate()
+            .skip(done)
         {
             let base = row_base + 2 * ox as u32;
             let (mut best, mut at) = (a[0], base);
@@ -116,6 +135,7 @@ fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
 /// for a last odd row or column that no window covers.
 fn max_pool_2x2_backward_plane(h: usize, w: usize, g: &[f32], id: &[u32], d: &mut [f32]) {
     let (oh, ow) = (h / 2, w / 2);
+    let simd = super::conv_direct::available();
     if h % 2 == 1 {
         d[2 * oh * w..].fill(0.0);
     }
@@ -128,11 +148,28 @@ fn max_pool_2x2_backward_plane(h: usize, w: usize, g: &[f32], id: &[u32], d: &mu
         let row_base = (2 * oy * w) as u32;
         let gi = &g[oy * ow..(oy + 1) * ow];
         let ii = &id[oy * ow..(oy + 1) * ow];
+        let done = if simd { ow / 4 * 4 } else { 0 };
+        #[cfg(target_arch = "x86_64")]
+        for ox in (0..done).step_by(4) {
+            // SAFETY: `available` checked the CPU; windows `ox..ox + 4` read four gradients
+            // and indices and write columns `2 ox..2 ox + 8` of both rows.
+            unsafe {
+                simd::scatter_2x2_four(
+                    gi[ox..].as_ptr(),
+                    ii[ox..].as_ptr(),
+                    row_base + 2 * ox as u32,
+                    w as u32,
+                    r0[2 * ox..].as_mut_ptr(),
+                    r1[2 * ox..].as_mut_ptr(),
+                )
+            };
+        }
         for (ox, ((a, b), (&gv, &i))) in r0
             .chunks_exact_mut(2)
             .zip(r1.chunks_exact_mut(2))
             .zip(gi.iter().zip(ii))
             .enumerate()
+            .skip(done)
         {
             let k = i.wrapping_sub(row_base + 2 * ox as u32) as usize;
             a[0] = if k == 0 { gv } else { 0.0 };
@@ -140,6 +177,96 @@ fn max_pool_2x2_backward_plane(h: usize, w: usize, g: &[f32], id: &[u32], d: &mu
             b[0] = if k == w { gv } else { 0.0 };
             b[1] = if k == w + 1 { gv } else { 0.0 };
         }
+    }
+}
+
+/// SSE forms of the 2x2 windows, four at a time (branch-free: on real activations the
+/// comparisons go either way at random, and the scalar loop paid for its mispredictions).
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    /// Four 2x2 windows: rows `r0` and `r1` (8 floats each), the first window's top-left
+    /// index `base` in its plane, row width `w`; writes four maxima and arg-maxima with the
+    /// scalar loop's rule (first maximum in the order top-left, top-right, bottom-left,
+    /// bottom-right; a NaN wins).
+    ///
+    /// # Safety
+    /// AVX2 present; 8 floats readable at `r0` and `r1`, 4 writable at `o` and `id`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn max_2x2_four(
+        r0: *const f32,
+        r1: *const f32,
+        base: u32,
+        w: u32,
+        o: *mut f32,
+        id: *mut u32,
+    ) {
+        let (t0, t1) = (_mm_loadu_ps(r0), _mm_loadu_ps(r0.add(4)));
+        let (b0, b1) = (_mm_loadu_ps(r1), _mm_loadu_ps(r1.add(4)));
+        // Even and odd columns: the windows' left and right cells.
+        let candidates = [
+            _mm_shuffle_ps::<0b11_01_11_01>(t0, t1),
+            _mm_shuffle_ps::<0b10_00_10_00>(b0, b1),
+            _mm_shuffle_ps::<0b11_01_11_01>(b0, b1),
+        ];
+        let left = _mm_setr_epi32(
+            base as i32,
+            base as i32 + 2,
+            base as i32 + 4,
+            base as i32 + 6,
+        );
+        let offsets = [1, w as i32, w as i32 + 1];
+        let mut best = _mm_shuffle_ps::<0b10_00_10_00>(t0, t1);
+        let mut at = left;
+        for (v, off) in candidates.into_iter().zip(offsets) {
+            let take = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
+            best = _mm_blendv_ps(best, v, take);
+            let pos = _mm_add_epi32(left, _mm_set1_epi32(off));
+            at = _mm_castps_si128(_mm_blendv_ps(
+                _mm_castsi128_ps(at),
+                _mm_castsi128_ps(pos),
+                take,
+            ));
+        }
+        _mm_storeu_ps(o, best);
+        _mm_storeu_si128(id as *mut __m128i, at);
+    }
+
+    /// The backward of [`max_2x2_four`]: each of four gradients `g` goes to its window's
+    /// cell `id` (plane index), zeros to the other three; writes 8 floats of each row.
+    ///
+    /// # Safety
+    /// AVX2 present; 4 values readable at `g` and `id`, 8 writable at `r0` and `r1`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn scatter_2x2_four(
+        g: *const f32,
+        id: *const u32,
+        base: u32,
+        w: u32,
+        r0: *mut f32,
+        r1: *mut f32,
+    ) {
+        let gv = _mm_loadu_ps(g);
+        let left = _mm_setr_epi32(
+            base as i32,
+            base as i32 + 2,
+            base as i32 + 4,
+            base as i32 + 6,
+        );
+        let k = _mm_sub_epi32(_mm_loadu_si128(id as *const __m128i), left);
+        let cell = |off: i32| {
+            _mm_and_ps(
+                gv,
+                _mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(off))),
+            )
+        };
+        let (tl, tr) = (cell(0), cell(1));
+        let (bl, br) = (cell(w as i32), cell(w as i32 + 1));
+        _mm_storeu_ps(r0, _mm_unpacklo_ps(tl, tr));
+        _mm_storeu_ps(r0.add(4), _mm_unpackhi_ps(tl, tr));
+        _mm_storeu_ps(r1, _mm_unpacklo_ps(bl, br));
+        _mm_storeu_ps(r1.add(4), _mm_unpackhi_ps(bl, br));
     }
 }
 
@@ -350,6 +477,10 @@ mod tests {
             pool(5, (7, 9), (2, 2), 2, 0),
             pool(3, (9, 6), (2, 2), 2, 0),
             pool(2, (2, 3), (2, 2), 2, 0),
+            // Groups of four windows in SSE registers, with tails: lenet5's 28 x 28, an odd
+            // width.
+            pool(2, (28, 28), (2, 2), 2, 0),
+            pool(3, (10, 11), (2, 2), 2, 0),
             pool(3, (7, 7), (3, 3), 2, 1),
             pool(1, (5, 6), (3, 2), 1, 1),
             pool(700, (6, 5), (3, 3), 3, 1),
@@ -384,7 +515,11 @@ mod tests {
     #[test]
     fn max_pool_ties_pick_the_first_maximum() {
         // Coarse values make ties in most windows; the 2x2 path must agree with the oracle.
-        for s in [pool(4, (6, 8), (2, 2), 2, 0), pool(4, (6, 8), (3, 3), 2, 1)] {
+        for s in [
+            pool(4, (6, 8), (2, 2), 2, 0),
+            pool(2, (6, 20), (2, 2), 2, 0),
+            pool(4, (6, 8), (3, 3), 2, 1),
+        ] {
             let (oh, ow) = s.out_hw();
             let x: Vec<f32> = values(s.planes * s.h * s.w, 7)
                 .iter()

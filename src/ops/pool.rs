@@ -8,6 +8,7 @@ use crate::kernels::pool::{
     avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
     max_pool2d_backward, max_pool2d_forward, PoolShape,
 };
+use crate::tensor::pool;
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -53,14 +54,14 @@ impl Tensor {
             padding.pair(),
         );
         let (oh, ow) = s.out_hw();
-        let mut out = vec![0.0; s.planes * oh * ow]; // [N, C, OH, OW]
+        let mut out = pool::take(s.planes * oh * ow); // [N, C, OH, OW], every element written
         let mut idx = vec![0u32; out.len()]; // [N, C, OH, OW], index into the H * W plane
         self.with_slice(|xs| max_pool2d_forward(&s, xs, &mut out, &mut idx));
         let idx = Arc::new(idx);
         let in_shape = self.shape().to_vec();
         let shape = [in_shape[0], in_shape[1], oh, ow];
         Tensor::from_op(out, &shape, "max_pool2d", &[self], move |g| {
-            let mut dx = vec![0.0; s.planes * s.h * s.w];
+            let mut dx = pool::take(s.planes * s.h * s.w); // overwritten
             g.with_slice(|gs| max_pool2d_backward(&s, gs, &idx, &mut dx));
             vec![Some(Tensor::from_vec(dx, &in_shape))]
         })
