@@ -6,6 +6,7 @@
 use crate::gradcheck::Case;
 use crate::kernels::gather::{gather_rows, scatter_add_rows};
 use crate::tensor::layout::numel;
+use crate::tensor::pool;
 use crate::tensor::Tensor;
 
 impl Tensor {
@@ -36,7 +37,7 @@ impl Tensor {
         let mut shape = ids_shape.to_vec();
         shape.push(d);
         // [N, D]
-        let mut out = vec![0.0; ids.len() * d];
+        let mut out = pool::take(ids.len() * d); // every row gathered
         self.with_slice(|w| gather_rows(w, v, d, ids, &mut out));
         let ids = ids.to_vec();
         Tensor::from_op(out, &shape, "embedding", &[self], move |g| {

@@ -102,11 +102,11 @@ impl Tensor {
             "global_avg_pool2d: input {sx:?} must be [N, C, H, W] with H, W > 0"
         );
         let hw = sx[2] * sx[3];
-        let mut out = vec![0.0; sx[0] * sx[1]]; // [N, C]
+        let mut out = pool::take(sx[0] * sx[1]); // [N, C], every element written
         self.with_slice(|xs| global_avg_pool2d_forward(xs, hw, &mut out));
         let shape = [sx[0], sx[1]];
         Tensor::from_op(out, &shape, "global_avg_pool2d", &[self], move |g| {
-            let mut dx = vec![0.0; sx.iter().product()];
+            let mut dx = pool::take(sx.iter().product()); // every plane filled
             g.with_slice(|gs| global_avg_pool2d_backward(gs, hw, &mut dx));
             vec![Some(Tensor::from_vec(dx, &sx))]
         })

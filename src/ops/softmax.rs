@@ -3,6 +3,7 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::softmax as k;
+use crate::tensor::pool;
 use crate::tensor::Tensor;
 
 /// The tensor viewed as `[outer, n, inner]` around `axis`.
@@ -93,7 +94,7 @@ impl Tensor {
         let targets = targets.to_vec();
         Tensor::from_op(vec![mean as f32], &[], "cross_entropy", &[self], move |g| {
             let scale = g.item() / rows.max(1) as f32;
-            let mut dx = vec![0.0; x.numel()];
+            let mut dx = pool::take(x.numel()); // every element written
             x.with_slice(|xs| {
                 k::cross_entropy_backward(
                     &mut dx,
