@@ -90,8 +90,8 @@ pub fn batch_norm_apply(
         });
 }
 
-/// `g` where the forward's pre-activation `pre` was positive, else 0, as a bitwise AND (all
-/// ones or all zeros): written as a select, LLVM left the loops around it scalar.
+/// `g` where the forward's pre-activation `pre` was positive, else 0: a bitwise AND with the
+/// comparison's all-ones or all-zeros mask, which vectorizes as a compare and an AND.
 #[inline(always)]
 fn relu_passed(g: f32, pre: f32) -> f32 {
     let mask = ((pre > 0.0) as u32).wrapping_neg();

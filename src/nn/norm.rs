@@ -32,9 +32,7 @@ impl BatchNorm {
             training: true,
         }
     }
-}
 
-impl BatchNorm {
     /// The forward pass, with a ReLU fused into it when `relu`.
     fn forward_then(&self, x: &Tensor, relu: bool) -> Tensor {
         if self.training {
