@@ -3,7 +3,7 @@
 //! `rstd` (1 / sqrt(var + eps)) it used, and the backward takes them back instead of
 //! recomputing the statistics.
 
-use super::vector::{dot_dev, sum, sum_sq_dev};
+use super::vector::{dot_dev, lane_sum, sum, sum_sq_dev};
 use rayon::prelude::*;
 
 /// Items handed to one rayon task at least, for items of `len` elements.
@@ -108,25 +108,6 @@ fn masked_sums(dy: &[f32], x: &[f32], scale: f32, shift: f32, m: f32) -> (f32, f
         lane_sum(dy, x, passed),
         lane_sum(dy, x, |d, v| passed(d, v) * (v - m)),
     )
-}
-
-/// `Σ f(a[i], b[i])` in eight lanes.
-#[inline(always)]
-fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(&p, &q)| f(p, q))
-        .sum();
-    for (p, q) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += f(p[i], q[i]);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Batch-norm backward over `[n, c, inner]` given the `mean` and `rstd` the forward used and

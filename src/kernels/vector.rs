@@ -54,18 +54,24 @@ pub fn sum_sq_dev(x: &[f32], m: f32) -> f32 {
 
 /// `Σ a · (x - m)`, in eight lanes.
 pub fn dot_dev(a: &[f32], x: &[f32], m: f32) -> f32 {
-    assert_eq!(a.len(), x.len());
+    lane_sum(a, x, |p, v| p * (v - m))
+}
+
+/// `Σ f(a[i], b[i])` over two equal-length slices, in eight lanes.
+#[inline(always)]
+pub fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; 8];
-    let (ca, cx) = (a.chunks_exact(8), x.chunks_exact(8));
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
         .remainder()
         .iter()
-        .zip(cx.remainder())
-        .map(|(&p, &v)| p * (v - m))
+        .zip(cb.remainder())
+        .map(|(&p, &q)| f(p, q))
         .sum();
-    for (p, v) in ca.zip(cx) {
+    for (p, q) in ca.zip(cb) {
         for i in 0..8 {
-            acc[i] += p[i] * (v[i] - m);
+            acc[i] += f(p[i], q[i]);
         }
     }
     acc.iter().sum::<f32>() + tail
