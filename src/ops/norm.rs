@@ -36,13 +36,6 @@ fn grads_for(dx: Tensor, dw: Option<Tensor>, db: Option<Tensor>) -> Vec<Option<T
     out
 }
 
-/// Batch norm's running statistics (both or neither, when training) and their update rate.
-struct RunningStats<'a> {
-    mean: Option<&'a Tensor>,
-    var: Option<&'a Tensor>,
-    momentum: f32,
-}
-
 impl Tensor {
     /// Batch normalization of `[N, C, *]` (`[N, C]` as BatchNorm1d, `[N, C, H, W]` as
     /// BatchNorm2d), as PyTorch's `F.batch_norm`: statistics per channel (axis 1) over all
@@ -63,11 +56,7 @@ impl Tensor {
         momentum: f32,
         eps: f32,
     ) -> Tensor {
-        let stats = RunningStats {
-            mean: running_mean,
-            var: running_var,
-            momentum,
-        };
+        let stats = (running_mean, running_var, momentum);
         self.batch_norm_then(weight, bias, stats, training, eps, false)
     }
 
@@ -85,29 +74,21 @@ impl Tensor {
         momentum: f32,
         eps: f32,
     ) -> Tensor {
-        let stats = RunningStats {
-            mean: running_mean,
-            var: running_var,
-            momentum,
-        };
+        let stats = (running_mean, running_var, momentum);
         self.batch_norm_then(weight, bias, stats, training, eps, true)
     }
 
-    /// Batch norm, followed by a ReLU in the same passes when `relu`.
+    /// Batch norm with its running `(mean, var, momentum)`, followed by a ReLU in the same
+    /// passes when `relu`.
     fn batch_norm_then(
         &self,
         weight: Option<&Tensor>,
         bias: Option<&Tensor>,
-        stats: RunningStats,
+        (running_mean, running_var, momentum): (Option<&Tensor>, Option<&Tensor>, f32),
         training: bool,
         eps: f32,
         relu: bool,
     ) -> Tensor {
-        let RunningStats {
-            mean: running_mean,
-            var: running_var,
-            momentum,
-        } = stats;
         let op = if relu {
             "batch_norm_relu"
         } else {
