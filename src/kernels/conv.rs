@@ -23,6 +23,7 @@
 //! The GEMM runs single-threaded inside those workers. A smaller batch runs image by image on
 //! the calling thread so that each GEMM can use the whole pool.
 
+pub use super::conv_direct::Epilogue;
 use super::conv_direct::{self, ConvScratch, PackedA};
 use super::gemm::{sgemm, Gemm};
 use super::im2col::{col2im, im2col_reusing};
@@ -216,29 +217,26 @@ enum Engine<'a> {
     },
 }
 
-/// Forward pass of `count` consecutive images: `x: [count, C, H, W]`, `out: [count, O, OH, OW]`.
+/// Forward pass of `count` consecutive images: `x: [count, C, H, W]`, `out: [count, O, OH, OW]`,
+/// each output value passed through `epilogue` (output channel `o`'s entries) as it is stored.
 fn forward_images(
     s: &ConvShape,
     x: &[f32],
     engine: &mut Engine,
-    bias: Option<&[f32]>,
+    epilogue: Epilogue,
     out: &mut [f32],
 ) {
     let (cg, og, k, p) = (s.cg(), s.og(), s.k(), s.p());
     let in_len = s.c * s.h * s.w;
-    let g = Gemm::new(og, p, k).trans_a(true).accumulate(bias.is_some());
+    let g = Gemm::new(og, p, k).trans_a(true);
     for (x_img, out_img) in x.chunks_exact(in_len).zip(out.chunks_exact_mut(s.o * p)) {
-        if let Some(b) = bias {
-            for (row, &bv) in out_img.chunks_exact_mut(p).zip(b) {
-                row.fill(bv);
-            }
-        }
         for gi in 0..s.groups {
             let x_g = &x_img[gi * cg * s.h * s.w..(gi + 1) * cg * s.h * s.w]; // [cg, H, W]
             let out_g = &mut out_img[gi * og * p..(gi + 1) * og * p]; // [og, P]
+            let epilogue_g = epilogue.rows_from(gi * og);
             match engine {
                 Engine::Direct { packed, scratch } => {
-                    conv_direct::conv_group(s, &packed[gi], x_g, out_g, bias.is_some(), scratch)
+                    conv_direct::conv_group(s, &packed[gi], x_g, out_g, false, epilogue_g, scratch)
                 }
                 Engine::Columns { wt, cols } => {
                     let wt_g = &wt[gi * og * k..(gi + 1) * og * k]; // [K, og]
@@ -247,6 +245,11 @@ fn forward_images(
                     } else {
                         im2col_reusing(s, x_g, cols);
                         sgemm(g, wt_g, cols, out_g);
+                    }
+                    if !epilogue_g.is_identity() {
+                        for (o, row) in out_g.chunks_exact_mut(p).enumerate() {
+                            epilogue_g.apply(o, row);
+                        }
                     }
                 }
             }
@@ -257,6 +260,24 @@ fn forward_images(
 /// Convolution forward: `x: [N, C, H, W]`, `w: [O, C/groups, KH, KW]`, `bias: [O]`,
 /// `out: [N, O, OH, OW]` (overwritten).
 pub fn conv2d_forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    let epilogue = Epilogue {
+        bias,
+        ..Epilogue::default()
+    };
+    conv2d_forward_then(s, x, w, epilogue, out)
+}
+
+/// [`conv2d_forward`] with every output value passed through `epilogue` as it is stored: a
+/// bias, a batch norm with its running statistics and a ReLU in the convolution's own pass
+/// over the output (inference).
+pub fn conv2d_forward_then(
+    s: &ConvShape,
+    x: &[f32],
+    w: &[f32],
+    epilogue: Epilogue,
+    out: &mut [f32],
+) {
+    epilogue.check(s.o);
     let (per, slices) = s.split();
     let in_len = s.c * s.h * s.w;
     let out_len = s.o * s.p();
@@ -283,12 +304,12 @@ pub fn conv2d_forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>,
         }
     };
     if slices == 1 {
-        forward_images(s, x, &mut engine(), bias, out);
+        forward_images(s, x, &mut engine(), epilogue, out);
         return;
     }
     out.par_chunks_mut(per * out_len)
         .zip(x.par_chunks(per * in_len))
-        .for_each(|(o, xi)| forward_images(s, xi, &mut engine(), bias, o));
+        .for_each(|(o, xi)| forward_images(s, xi, &mut engine(), epilogue, o));
 }
 
 /// Gradient buffers of one slice of images: `dx` its own slice of the input gradient,
@@ -368,6 +389,7 @@ fn backward_images(
                         dy_g,
                         dx_g,
                         true,
+                        Epilogue::default(),
                         &mut scratch[0],
                     );
                 } else if let Some(f) = flipped {
@@ -681,6 +703,40 @@ mod tests {
                 conv2d_forward(&s, &x, &w, bias, &mut out);
                 let r = conv2d_reference(&s, &x, &w, bias);
                 assert!(max_err(&out, &r) < 1e-4, "{s:?}: {}", max_err(&out, &r));
+            }
+        }
+    }
+
+    #[test]
+    fn epilogue_matches_the_separate_passes_on_awkward_shapes() {
+        with_thread_counts(epilogue_matches_the_separate_passes);
+    }
+
+    /// Bias, batch-norm affine and ReLU as the output is stored: the same values as the
+    /// plain convolution followed by `Epilogue::apply`, bit for bit, on both engines.
+    fn epilogue_matches_the_separate_passes() {
+        for s in awkward_shapes() {
+            let x = values(s.n * s.c * s.h * s.w, 7);
+            let w = values(s.weight_len(), 8);
+            let (b, scale, shift) = (values(s.o, 9), values(s.o, 10), values(s.o, 11));
+            for (bias, affine, relu) in [
+                (None, None, true),
+                (Some(&b[..]), None, true),
+                (None, Some((&scale[..], &shift[..])), false),
+                (Some(&b[..]), Some((&scale[..], &shift[..])), true),
+            ] {
+                let epilogue = Epilogue { bias, affine, relu };
+                let mut got = vec![f32::NAN; s.out_len()];
+                conv2d_forward_then(&s, &x, &w, epilogue, &mut got);
+                let mut want = vec![f32::NAN; s.out_len()];
+                conv2d_forward(&s, &x, &w, None, &mut want);
+                for (i, row) in want.chunks_exact_mut(s.p()).enumerate() {
+                    epilogue.apply(i % s.o, row);
+                }
+                assert_eq!(got, want, "{s:?} {epilogue:?}");
+                if relu {
+                    assert!(got.contains(&0.0) && got.iter().any(|&v| v > 0.0));
+                }
             }
         }
     }

@@ -57,6 +57,11 @@ impl ChannelAffine {
             .collect();
         ChannelAffine { scale, shift, relu }
     }
+
+    /// The per-channel `(scale, shift)`.
+    pub fn into_scale_shift(self) -> (Vec<f32>, Vec<f32>) {
+        (self.scale, self.shift)
+    }
 }
 
 /// `out = x * scale[ch] + shift[ch]` (then `max(·, 0)` with a fused ReLU) over `[n, c,

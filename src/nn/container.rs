@@ -33,15 +33,38 @@ impl Sequential {
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
+
+    /// Layer `i` on `h` with the batch norm in evaluation and/or the ReLU that follow it, in
+    /// the layer's own output pass, and how many layers that took; `None` when nothing
+    /// follows to fuse or the layer has no fused form.
+    fn fused_inference(&self, i: usize, h: &Tensor) -> Option<(Tensor, usize)> {
+        let layer = |j: usize| self.layers.get(j).map(|(_, l)| l.as_ref());
+        let affine = layer(i + 1).and_then(|l| l.eval_channel_affine());
+        let after = i + 1 + usize::from(affine.is_some());
+        let relu = layer(after).is_some_and(|l| l.is_relu());
+        if affine.is_none() && !relu {
+            return None;
+        }
+        let affine = affine.as_ref().map(|(s, t)| (&s[..], &t[..]));
+        let y = layer(i)?.forward_inference(h, affine, relu)?;
+        Some((y, after - i + usize::from(relu)))
+    }
 }
 
 impl Module for Sequential {
     /// Each layer in turn; a layer followed by a ReLU that it can fuse
-    /// ([`Module::forward_relu`]) runs both in one go.
+    /// ([`Module::forward_relu`]) runs both in one go, and without autograd a layer also
+    /// takes a batch norm in evaluation after it ([`Module::forward_inference`]).
     fn forward(&self, x: &Tensor) -> Tensor {
         let mut h = x.clone();
         let mut i = 0;
+        let inference = !crate::is_grad_enabled();
         while i < self.layers.len() {
+            if let Some((y, taken)) = inference.then(|| self.fused_inference(i, &h)).flatten() {
+                h = y;
+                i += taken;
+                continue;
+            }
             let layer = &self.layers[i].1;
             let relu_next = self.layers.get(i + 1).is_some_and(|(_, l)| l.is_relu());
             if let Some(y) = relu_next.then(|| layer.forward_relu(&h)).flatten() {
@@ -119,7 +142,8 @@ impl Module for Flatten {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::{BatchNorm, Relu, Sigmoid};
+    use crate::nn::{BatchNorm, Conv2d, Relu, Sigmoid};
+    use crate::ops::conv::Conv2dOptions;
 
     #[test]
     fn a_layer_with_a_fused_form_takes_the_relu_after_it() {
@@ -139,5 +163,54 @@ mod tests {
             .add("relu", Relu)
             .forward(&xg);
         assert_eq!(y.op_name(), Some("relu"));
+    }
+
+    /// A batch norm in evaluation with running statistics and an affine of its own.
+    fn trained_batch_norm(c: usize) -> BatchNorm {
+        let mut bn = BatchNorm::new(c);
+        let vals = |seed: f32| (0..c).map(|i| seed + 0.37 * i as f32).collect::<Vec<_>>();
+        bn.running_mean
+            .with_slice_mut(|m| m.copy_from_slice(&vals(-0.4)));
+        bn.running_var
+            .with_slice_mut(|v| v.copy_from_slice(&vals(0.6)));
+        bn.weight.with_slice_mut(|w| w.copy_from_slice(&vals(0.8)));
+        bn.bias.with_slice_mut(|b| b.copy_from_slice(&vals(-0.1)));
+        bn.set_training(false);
+        bn
+    }
+
+    #[test]
+    fn without_autograd_a_convolution_takes_the_batch_norm_and_relu_after_it() {
+        let conv = |cin, cout, bias| Conv2d::new(cin, cout, 3, Conv2dOptions::with(1, 1), bias);
+        let conv_s2 = |cin, cout| Conv2d::new(cin, cout, 3, Conv2dOptions::with(2, 1), false);
+        let net = Sequential::new()
+            .add("conv1", conv(3, 8, false))
+            .add("bn1", trained_batch_norm(8))
+            .add("relu", Relu)
+            .add("conv2", conv(8, 8, true)) // bias, then a batch norm: both applied
+            .add("bn2", trained_batch_norm(8))
+            .add("conv3", conv_s2(8, 7)) // the column engine's epilogue
+            .add("bn3", trained_batch_norm(7))
+            .add("relu3", Relu)
+            .add("conv4", conv(7, 5, true)) // bias and ReLU, no batch norm
+            .add("relu4", Relu)
+            .add("act", Sigmoid);
+        let x = Tensor::randn(&[3, 3, 10, 9], 0.0, 1.0);
+        let plain = net.forward(&x); // with autograd: each layer on its own
+        let fused = crate::no_grad(|| net.forward(&x));
+        assert_eq!(plain.shape(), fused.shape());
+        assert_eq!(plain.to_vec(), fused.to_vec());
+        assert!(plain.requires_grad() && !fused.requires_grad());
+        // In training a batch norm uses the batch's statistics: nothing is folded, and the
+        // running statistics still move.
+        let bn = BatchNorm::new(4);
+        let running_mean = bn.running_mean.clone(); // the same storage
+        let net = Sequential::new()
+            .add("conv", conv(3, 4, false))
+            .add("bn", bn);
+        let y = crate::no_grad(|| net.forward(&x)).to_vec(); // [3, 4, 10, 9]
+        let first = y.chunks_exact(90).step_by(4).flatten().sum::<f32>() / 270.0;
+        assert!(first.abs() < 1e-5, "channel 0's batch mean {first}");
+        assert!(running_mean.to_vec().iter().all(|&m| m != 0.0));
     }
 }

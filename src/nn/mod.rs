@@ -55,6 +55,27 @@ pub trait Module: Send {
     fn is_relu(&self) -> bool {
         false
     }
+
+    /// The per-channel map `x * scale[c] + shift[c]` (channels on axis 1) this layer
+    /// computes in its current mode, as `(scale, shift)`: a batch norm in evaluation. The
+    /// layer before it may then apply the map as it stores its own output
+    /// ([`Module::forward_inference`]). `None` for other layers, and in training.
+    fn eval_channel_affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        None
+    }
+
+    /// Without autograd: `forward(x)`, then the per-channel map `affine` when given, then a
+    /// ReLU when `relu`, as the layer stores its output (one pass instead of three); `None`
+    /// for a layer without such a form. [`Sequential`] calls it under [`crate::no_grad`] for
+    /// a layer followed by a batch norm in evaluation, a ReLU, or both.
+    fn forward_inference(
+        &self,
+        _x: &Tensor,
+        _affine: Option<(&[f32], &[f32])>,
+        _relu: bool,
+    ) -> Option<Tensor> {
+        None
+    }
 }
 
 /// `prefix.name`, or `name` at the top level.

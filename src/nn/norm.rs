@@ -65,6 +65,18 @@ impl Module for BatchNorm {
         Some(self.forward_then(x, true))
     }
 
+    fn eval_channel_affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        (!self.training).then(|| {
+            Tensor::batch_norm_eval_affine(
+                &self.weight,
+                &self.bias,
+                &self.running_mean,
+                &self.running_var,
+                self.eps,
+            )
+        })
+    }
+
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
         f(&join(prefix, "weight"), &self.weight, Role::Parameter);
         f(&join(prefix, "bias"), &self.bias, Role::Parameter);

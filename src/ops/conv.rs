@@ -6,7 +6,9 @@
 //! `dout` over N, H and W. Gradients of inputs that did not require one are not computed.
 
 use crate::gradcheck::Case;
-use crate::kernels::conv::{conv2d_backward, conv2d_forward, ConvShape};
+use crate::kernels::conv::{
+    conv2d_backward, conv2d_forward, conv2d_forward_then, ConvShape, Epilogue,
+};
 use crate::tensor::pool;
 use crate::tensor::Tensor;
 
@@ -134,13 +136,7 @@ impl Tensor {
         let s = conv_shape(self, weight, bias, &opts);
         let x = self.detach().contiguous(); // [N, C, H, W]
         let w = weight.detach().contiguous(); // [O, C/groups, KH, KW]
-        let mut out = pool::take(s.out_len()); // [N, O, OH, OW], every element written
-        x.with_slice(|xs| {
-            w.with_slice(|ws| match bias {
-                Some(b) => b.with_slice(|bs| conv2d_forward(&s, xs, ws, Some(bs), &mut out)),
-                None => conv2d_forward(&s, xs, ws, None, &mut out),
-            })
-        });
+        let out = conv2d_values(&s, &x, &w, bias, None, false);
         let (oh, ow) = s.out_hw();
         let need = [
             self.requires_grad(),
@@ -179,6 +175,68 @@ impl Tensor {
             grads
         })
     }
+}
+
+impl Tensor {
+    /// For inference: `conv2d(weight, bias, opts)`, then `y * scale[o] + shift[o]` per output
+    /// channel when `affine` is given (a batch norm with its running statistics, see
+    /// [`crate::nn::Module::eval_channel_affine`]), then a ReLU when `relu`, all applied as
+    /// the convolution stores its output instead of in passes of their own. The values are
+    /// the separate ops'. No gradient is recorded, so it must run where none is wanted
+    /// (under [`crate::no_grad`], or on tensors that do not require one).
+    pub fn conv2d_inference(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        opts: Conv2dOptions,
+        affine: Option<(&[f32], &[f32])>,
+        relu: bool,
+    ) -> Tensor {
+        let needs_grad = [Some(self), Some(weight), bias]
+            .into_iter()
+            .flatten()
+            .any(Tensor::requires_grad);
+        assert!(
+            !(crate::is_grad_enabled() && needs_grad),
+            "conv2d_inference records no gradient: call it under no_grad"
+        );
+        let s = conv_shape(self, weight, bias, &opts);
+        if let Some((scale, shift)) = affine {
+            assert!(
+                scale.len() == s.o && shift.len() == s.o,
+                "conv2d_inference: scale and shift have {} and {} values for {} output channels",
+                scale.len(),
+                shift.len(),
+                s.o
+            );
+        }
+        let x = self.detach().contiguous(); // [N, C, H, W]
+        let w = weight.detach().contiguous(); // [O, C/groups, KH, KW]
+        let out = conv2d_values(&s, &x, &w, bias, affine, relu);
+        let (oh, ow) = s.out_hw();
+        Tensor::from_vec(out, &[s.n, s.o, oh, ow])
+    }
+}
+
+/// The output values `[N, O, OH, OW]` of the convolution `s` of the contiguous `x` and `w`,
+/// with `bias`, `affine` and `relu` applied as they are stored ([`Epilogue`]).
+fn conv2d_values(
+    s: &ConvShape,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    affine: Option<(&[f32], &[f32])>,
+    relu: bool,
+) -> Vec<f32> {
+    let mut out = pool::take(s.out_len()); // every element written
+    let bias = bias.map(Tensor::to_vec);
+    let epilogue = Epilogue {
+        bias: bias.as_deref(),
+        affine,
+        relu,
+    };
+    x.with_slice(|xs| w.with_slice(|ws| conv2d_forward_then(s, xs, ws, epilogue, &mut out)));
+    out
 }
 
 /// The distinct convolutions of `resnet20` on `1 x 28 x 28` images with batch `n`, each with

@@ -36,6 +36,15 @@ fn grads_for(dx: Tensor, dw: Option<Tensor>, db: Option<Tensor>) -> Vec<Option<T
     out
 }
 
+/// `1 / sqrt(running_var + eps)` per channel: batch norm's scale in evaluation.
+fn eval_rstd(running_var: &Tensor, eps: f32) -> Vec<f32> {
+    running_var
+        .to_vec()
+        .iter()
+        .map(|v| 1.0 / (v + eps).sqrt())
+        .collect()
+}
+
 impl Tensor {
     /// Batch normalization of `[N, C, *]` (`[N, C]` as BatchNorm1d, `[N, C, H, W]` as
     /// BatchNorm2d), as PyTorch's `F.batch_norm`: statistics per channel (axis 1) over all
@@ -76,6 +85,21 @@ impl Tensor {
     ) -> Tensor {
         let stats = (running_mean, running_var, momentum);
         self.batch_norm_then(weight, bias, stats, training, eps, true)
+    }
+
+    /// The per-channel `(scale, shift)` of batch norm in evaluation: `x * scale + shift` is
+    /// what [`Tensor::batch_norm`] computes with `training = false`, value for value.
+    pub fn batch_norm_eval_affine(
+        weight: &Tensor,
+        bias: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        eps: f32,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let rstd = eval_rstd(running_var, eps);
+        let (w, b) = (weight.to_vec(), bias.to_vec());
+        k::ChannelAffine::new(&running_mean.to_vec(), &rstd, Some(&w), Some(&b), false)
+            .into_scale_shift()
     }
 
     /// Batch norm with its running `(mean, var, momentum)`, followed by a ReLU in the same
@@ -137,10 +161,7 @@ impl Tensor {
             let (Some(rm), Some(rv)) = (running_mean, running_var) else {
                 panic!("batch_norm: eval mode (training = false) needs running_mean and running_var (input shape {shape:?})")
             };
-            (
-                rm.to_vec(),
-                rv.to_vec().iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
-            )
+            (rm.to_vec(), eval_rstd(rv, eps))
         };
         let affine = k::ChannelAffine::new(&mean, &rstd, w.as_deref(), b.as_deref(), relu);
         let mut out = pool::take(x.numel());

@@ -16,27 +16,43 @@ use super::{ForwardTile, GradTile, TileShared, MR, NR};
 pub unsafe fn direct_tile<const R: usize, const V: usize>(t: ForwardTile<V>) {
     use std::arch::x86_64::*;
     let ForwardTile { c, valid, .. } = t;
-    let (ldc, add) = (t.shared.ldc, t.shared.add);
+    let (ldc, add, epi) = (t.shared.ldc, t.shared.add, t.shared.epilogue);
     let acc = direct_sums::<R, V>(&t);
-    for v in 0..V {
-        if valid[v] == 8 {
-            for (r, row) in acc.iter().enumerate() {
-                let cp = c[v].add(r * ldc);
-                let out = if add {
-                    _mm256_add_ps(_mm256_loadu_ps(cp), row[v])
+    let zero = _mm256_setzero_ps();
+    for (r, row) in acc.iter().enumerate() {
+        // The epilogue of row `r` (its output channel), as in `Epilogue::apply`.
+        let bias = epi.bias.map(|b| _mm256_set1_ps(b[r]));
+        let affine = epi
+            .affine
+            .map(|(s, h)| (_mm256_set1_ps(s[r]), _mm256_set1_ps(h[r])));
+        for v in 0..V {
+            let cp = c[v].add(r * ldc);
+            let mut out = row[v];
+            if add {
+                let old = if valid[v] == 8 {
+                    _mm256_loadu_ps(cp)
                 } else {
-                    row[v]
+                    let mut lanes = [0.0f32; 8];
+                    std::ptr::copy_nonoverlapping(cp, lanes.as_mut_ptr(), valid[v]);
+                    _mm256_loadu_ps(lanes.as_ptr())
                 };
-                _mm256_storeu_ps(cp, out);
+                out = _mm256_add_ps(old, out);
             }
-        } else {
-            let mut lanes = [0.0f32; 8];
-            for (r, row) in acc.iter().enumerate() {
-                _mm256_storeu_ps(lanes.as_mut_ptr(), row[v]);
-                let cp = c[v].add(r * ldc);
-                for (l, &val) in lanes[..valid[v]].iter().enumerate() {
-                    *cp.add(l) = if add { *cp.add(l) + val } else { val };
-                }
+            if let Some(b) = bias {
+                out = _mm256_add_ps(out, b);
+            }
+            if let Some((scale, shift)) = affine {
+                out = _mm256_add_ps(_mm256_mul_ps(out, scale), shift);
+            }
+            if epi.relu {
+                out = _mm256_max_ps(out, zero);
+            }
+            if valid[v] == 8 {
+                _mm256_storeu_ps(cp, out);
+            } else {
+                let mut lanes = [0.0f32; 8];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), out);
+                std::ptr::copy_nonoverlapping(lanes.as_ptr(), cp, valid[v]);
             }
         }
     }

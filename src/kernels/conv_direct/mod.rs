@@ -73,6 +73,64 @@ pub(crate) struct TileShared<'a> {
     x: *const f32,
     ldc: usize,
     add: bool,
+    /// The epilogue of the panel's rows ([`Epilogue::rows_from`]).
+    epilogue: Epilogue<'a>,
+}
+
+/// What a forward pass does to each output value `v` of output channel `o` before storing
+/// it, each step only when given: `v + bias[o]`, then `v * scale[o] + shift[o]` (a batch norm
+/// with its running statistics), then `max(v, 0)`. The arithmetic is that of the separate
+/// ops (a multiply then an add, not a fused multiply-add), so the values are theirs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    /// `(scale, shift)`, one value per output channel each.
+    pub affine: Option<(&'a [f32], &'a [f32])>,
+    pub relu: bool,
+}
+
+impl<'a> Epilogue<'a> {
+    /// Stores the sums as they are.
+    pub fn is_identity(&self) -> bool {
+        self.bias.is_none() && self.affine.is_none() && !self.relu
+    }
+
+    /// The epilogue of the output channels from `o` on (a channel group, a register tile).
+    pub fn rows_from(&self, o: usize) -> Epilogue<'a> {
+        Epilogue {
+            bias: self.bias.map(|b| &b[o..]),
+            affine: self.affine.map(|(s, t)| (&s[o..], &t[o..])),
+            relu: self.relu,
+        }
+    }
+
+    /// Applies the epilogue of output channel `o` to a run of its values.
+    pub fn apply(&self, o: usize, values: &mut [f32]) {
+        if let Some(b) = self.bias {
+            values.iter_mut().for_each(|v| *v += b[o]);
+        }
+        if let Some((scale, shift)) = self.affine {
+            values
+                .iter_mut()
+                .for_each(|v| *v = *v * scale[o] + shift[o]);
+        }
+        if self.relu {
+            values.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
+
+    /// Panics unless every given slice holds a value for each of `channels` channels.
+    pub fn check(&self, channels: usize) {
+        let lens = [
+            self.bias.map(<[f32]>::len),
+            self.affine.map(|(s, _)| s.len()),
+            self.affine.map(|(_, t)| t.len()),
+        ];
+        assert!(
+            lens.iter().flatten().all(|&l| l >= channels),
+            "conv epilogue: per-channel values {lens:?} for {channels} output channels"
+        );
+    }
 }
 
 /// One weight-gradient register tile: `C[r, j] += Σ_{oy, ox} x[starts[r] + oy * wp + ox] ·
@@ -185,13 +243,15 @@ pub fn pack_weight(s: &ConvShape, w: &[f32]) -> Vec<PackedA> {
 }
 
 /// `out_g [og, OH*OW] (+)= w_g · im2col(x_g)` for one channel group `x_g: [cg, H, W]` of one
-/// image; `w_g` from [`pack_weight`]. `s` must satisfy [`applies`].
+/// image, then `epilogue` (its channels those of the group) on each value as it is stored;
+/// `w_g` from [`pack_weight`]. `s` must satisfy [`applies`].
 pub fn conv_group(
     s: &ConvShape,
     w_g: &PackedA,
     x_g: &[f32],
     out_g: &mut [f32],
     accumulate: bool,
+    epilogue: Epilogue,
     scratch: &mut ConvScratch,
 ) {
     assert!(
@@ -207,6 +267,7 @@ pub fn conv_group(
         x_g.len() >= cg * h * w && out_g.len() >= og * oh * ow && w_g.k == cg * s.kh * s.kw,
         "conv_group: buffers do not fit {s:?}"
     );
+    epilogue.check(og);
     scratch.pad(s, x_g);
     let geometry = (wp, s.kh, s.kw, oh, ow);
     if scratch.forward_for != geometry || scratch.taps.is_empty() {
@@ -243,6 +304,7 @@ pub fn conv_group(
                     x,
                     ldc: p,
                     add: accumulate,
+                    epilogue: epilogue.rows_from(i * MR),
                 };
                 if let [u, v] = pair {
                     let c = [c0.add(u.1), c0.add(v.1)];
@@ -506,7 +568,15 @@ mod tests {
                 let g = crate::kernels::gemm::Gemm::new(s.o, oh * ow, k).accumulate(acc);
                 crate::kernels::gemm::sgemm_reference(g, &w, &cols, &mut want);
                 let packed = pack_weight(&s, &w);
-                conv_group(&s, &packed[0], &x, &mut got, acc, &mut scratch);
+                conv_group(
+                    &s,
+                    &packed[0],
+                    &x,
+                    &mut got,
+                    acc,
+                    Epilogue::default(),
+                    &mut scratch,
+                );
                 let err = got
                     .iter()
                     .zip(&want)
