@@ -58,12 +58,32 @@ impl PackedWeight {
     }
 }
 
+/// What [`gemm_packed`] does to each sum `v` of column `j` as it stores it, in this order:
+/// `v + bias[j]`, then `C + v` when accumulating (else `v` overwrites `C`), then
+/// the exact GELU when `gelu`: a linear layer's bias and the activation after it, without
+/// passes of their own over `C`.
+#[derive(Clone, Copy, Default)]
+pub struct Store<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub accumulate: bool,
+    pub gelu: bool,
+}
+
 /// `C (+)= A · Wᵀ`: `a` row-major `[m, k]`, `c` row-major `[m, n]`; adds to `c` when
 /// `accumulate`, else overwrites it.
 pub fn gemm_packed(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], accumulate: bool) {
+    let store = Store {
+        accumulate,
+        ..Store::default()
+    };
+    gemm_packed_then(a, m, w, c, store)
+}
+
+/// [`gemm_packed`] with a bias and an activation applied as the sums are stored ([`Store`]).
+pub fn gemm_packed_then(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], store: Store) {
     let (n, k) = (w.n, w.k);
     assert!(
-        a.len() >= m * k && c.len() >= m * n,
+        a.len() >= m * k && c.len() >= m * n && store.bias.is_none_or(|b| b.len() == n),
         "gemm_packed: buffers too small for [{m}, {k}] x [{k}, {n}]"
     );
     if m == 0 || n == 0 {
@@ -73,7 +93,7 @@ pub fn gemm_packed(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], accumul
     let panel = move |p: usize| {
         // SAFETY: panel `p` writes only columns p·16 .. p·16 + 16 of `c`, which `c`'s
         // length check covers; no two panels share a column.
-        unsafe { panel_product(a, m, w, p, out, accumulate) }
+        unsafe { panel_product(a, m, w, p, out, store) }
     };
     let parallel = m * n * k >= PAR_MIN_FLOPS && !super::parallel::inside_kernel();
     if parallel {
@@ -93,11 +113,15 @@ unsafe fn panel_product(
     w: &PackedWeight,
     p: usize,
     c: SendPtr<f32>,
-    accumulate: bool,
+    store: Store,
 ) {
     let (n, k) = (w.n, w.k);
     let b = &w.data[p * k * NR..][..k * NR];
     let cols = NR.min(n - p * NR);
+    let mut bias = [0.0f32; NR];
+    if let Some(all) = store.bias {
+        bias[..cols].copy_from_slice(&all[p * NR..p * NR + cols]);
+    }
     let mut row = 0;
     while row < m {
         let rows = MR.min(m - row);
@@ -105,11 +129,17 @@ unsafe fn panel_product(
         for (r, sums) in tile.iter().take(rows).enumerate() {
             // SAFETY: row + r < m and p·16 + cols <= n.
             let dst = std::slice::from_raw_parts_mut(c.0.add((row + r) * n + p * NR), cols);
-            if accumulate {
-                dst.iter_mut().zip(sums).for_each(|(d, s)| *d += s);
-            } else {
-                dst.copy_from_slice(&sums[..cols]);
+            let mut v = *sums; // [16], a whole row of the tile so that the loops vectorize
+            if store.bias.is_some() {
+                v.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
             }
+            if store.accumulate {
+                v.iter_mut().zip(dst.iter()).for_each(|(v, d)| *v = d + *v);
+            }
+            if store.gelu {
+                v.iter_mut().for_each(|v| *v = super::math::gelu(*v));
+            }
+            dst.copy_from_slice(&v[..cols]);
         }
         row += rows;
     }
@@ -237,6 +267,30 @@ mod tests {
                         "[{m}, {n}, {k}] accumulate {accumulate}, element {i}: {g} vs {e}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_store_adds_the_bias_then_applies_the_gelu() {
+        let (m, n, k) = (13, 37, 21); // row and column tails
+        let (a, w, bias) = (values(m * k, 6), values(n * k, 7), values(n, 8));
+        let packed = PackedWeight::pack(&w, n, k);
+        for accumulate in [false, true] {
+            let start = values(m * n, 9);
+            let mut got = start.clone();
+            let store = Store {
+                bias: Some(&bias),
+                accumulate,
+                gelu: true,
+            };
+            gemm_packed_then(&a, m, &packed, &mut got, store);
+            let mut sums = vec![0.0; m * n];
+            gemm_packed(&a, m, &packed, &mut sums, false);
+            for (i, (g, s)) in got.iter().zip(&sums).enumerate() {
+                let v = s + bias[i % n];
+                let v = if accumulate { start[i] + v } else { v };
+                assert_eq!(*g, crate::kernels::math::gelu(v), "element {i}");
             }
         }
     }

@@ -158,7 +158,8 @@ impl Mlp {
 
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.c_proj.forward(&self.c_fc.forward(x).gelu())
+        let hidden = x.linear_gelu(&self.c_fc.weight, self.c_fc.bias.as_ref());
+        self.c_proj.forward(&hidden)
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {

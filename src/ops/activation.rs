@@ -3,7 +3,7 @@
 //! (the input for relu and gelu, the output for sigmoid and tanh).
 
 use crate::gradcheck::Case;
-use crate::kernels::math::{erf, erf_and_gauss, exp};
+use crate::kernels::math::{exp, gelu, gelu_derivative};
 use crate::kernels::parallel::collect_chunks;
 use crate::ops::elementwise::{broadcast_map, unary_map};
 use crate::tensor::Tensor;
@@ -30,25 +30,6 @@ fn grad_map(g: &Tensor, saved: &Tensor, f: impl Fn(f32, f32) -> f32 + Sync + Sen
         })
     });
     Tensor::from_vec(out, g.shape())
-}
-
-/// 1 / sqrt(2).
-const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
-/// 1 / sqrt(2 pi), the peak of the standard normal density.
-const INV_SQRT_2PI: f32 = 0.398_942_3;
-
-/// Exact GELU, `x * Phi(x)` with the normal CDF through `erf` (PyTorch's default).
-#[inline]
-fn gelu_value(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
-}
-
-/// d gelu / dx = Phi(x) + x * phi(x); `erf(x / sqrt 2)` and `phi`'s `e^(-x^2/2)` share one
-/// exponential.
-#[inline]
-fn gelu_derivative(x: f32) -> f32 {
-    let (erf, gauss) = erf_and_gauss(x * FRAC_1_SQRT_2);
-    0.5 * (1.0 + erf) + x * INV_SQRT_2PI * gauss
 }
 
 impl Tensor {
@@ -121,7 +102,7 @@ impl Tensor {
     pub fn gelu(&self) -> Tensor {
         let x = self.detach();
         Tensor::from_op(
-            unary_map(self, gelu_value),
+            unary_map(self, gelu),
             self.shape(),
             "gelu",
             &[self],

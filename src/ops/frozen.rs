@@ -95,4 +95,24 @@ mod tests {
         // Gradients stay off inside.
         assert!(frozen_weights(|| !crate::is_grad_enabled()));
     }
+
+    #[test]
+    fn frozen_linear_gelu_is_the_linear_then_the_gelu() {
+        crate::manual_seed(6);
+        let x = Tensor::randn(&[3, 7, 24], 0.0, 1.0); // [B, T, in]
+        let w = Tensor::randn(&[37, 24], 0.0, 0.5).requires_grad_(); // [out, in]: a tail panel
+        let b = Tensor::randn(&[37], 0.0, 1.0).requires_grad_();
+        let (fused, separate) =
+            frozen_weights(|| (x.linear_gelu(&w, Some(&b)), x.linear(&w, Some(&b)).gelu()));
+        assert_eq!(fused.shape(), &[3, 7, 37]);
+        assert_eq!(fused.to_vec(), separate.to_vec());
+        let values = fused.to_vec();
+        assert!(values.iter().any(|&v| v > 0.5) && values.iter().any(|&v| v < -0.05));
+        // Outside the scope it is the composite, with its gradient.
+        let y = x.linear_gelu(&w, Some(&b));
+        assert_eq!(y.op_name(), Some("gelu"));
+        for (p, f) in y.to_vec().iter().zip(&values) {
+            assert!((p - f).abs() <= 1e-4 * (1.0 + p.abs()), "{p} vs {f}");
+        }
+    }
 }
