@@ -134,7 +134,7 @@ unsafe fn panel_product(
                 v.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
             }
             if store.accumulate {
-                v.iter_mut().zip(dst.iter()).for_each(|(v, d)| *v = d + *v);
+                v.iter_mut().zip(dst.iter()).for_each(|(v, d)| *v += d);
             }
             if store.gelu {
                 v.iter_mut().for_each(|v| *v = super::math::gelu(*v));
