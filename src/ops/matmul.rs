@@ -6,7 +6,7 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::gemm::{sgemm, Gemm};
-use crate::kernels::packed_gemm::{gemm_packed_then, Store};
+use crate::kernels::packed_gemm::{gemm_packed_then, PackedWeight, Store};
 use crate::tensor::layout::{broadcast_shapes, numel};
 use crate::tensor::pool;
 use crate::tensor::Tensor;
@@ -123,35 +123,17 @@ impl Tensor {
     /// applied as the product stores its sums (one pass over the output instead of three:
     /// bias, product, GELU), with the same values.
     pub fn linear_gelu(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
-        let Some(packed) = super::frozen::packed_weight(weight) else {
-            return self.linear(weight, bias).gelu();
-        };
-        let (out_f, in_f) = (weight.dim(0), weight.dim(1));
-        let sx = self.shape();
-        assert!(
-            weight.rank() == 2 && sx.last() == Some(&in_f) && bias.is_none_or(|b| b.shape() == [out_f]),
-            "linear_gelu: input {sx:?}, weight {:?} and bias {:?} do not fit (need [..., {in_f}], [out, {in_f}], [out])",
-            weight.shape(),
-            bias.map(Tensor::shape)
-        );
-        let rows = self.numel() / in_f.max(1);
-        let x = self.contiguous();
-        let bias = bias.map(Tensor::to_vec);
-        let store = Store {
-            bias: bias.as_deref(),
-            gelu: true,
-            ..Store::default()
-        };
-        let mut out = pool::take(rows * out_f); // every element written
-        x.with_slice(|xs| gemm_packed_then(xs, rows, &packed, &mut out, store));
-        let mut shape = sx.to_vec();
-        *shape.last_mut().unwrap() = out_f;
-        Tensor::from_vec(out, &shape)
+        match super::frozen::packed_weight(weight) {
+            Some(packed) => {
+                self.check_linear(weight, bias);
+                self.frozen_linear(&packed, bias, true)
+            }
+            None => self.linear(weight, bias).gelu(),
+        }
     }
 
-    /// `x · weightᵀ + bias` over the last dimension: `[..., in] -> [..., out]`, with
-    /// `weight: [out, in]` and `bias: [out]` (PyTorch's `nn.Linear`).
-    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+    /// Panics unless `weight [out, in]` and `bias [out]` fit `self [..., in]`.
+    fn check_linear(&self, weight: &Tensor, bias: Option<&Tensor>) {
         let sx = self.shape();
         let (out_f, in_f) = (weight.dim(0), weight.dim(1));
         assert!(
@@ -167,40 +149,58 @@ impl Tensor {
                 b.shape()
             );
         }
+    }
+
+    /// Inference with frozen weights: the product with the weight packed once for the
+    /// scope, the bias (and the GELU when `gelu`) applied as it stores its sums.
+    fn frozen_linear(&self, packed: &PackedWeight, bias: Option<&Tensor>, gelu: bool) -> Tensor {
+        let rows = self.numel() / packed.k.max(1);
+        let x = self.contiguous();
+        let bias = bias.map(Tensor::to_vec);
+        let store = Store {
+            bias: bias.as_deref(),
+            gelu,
+            ..Store::default()
+        };
+        let mut out = pool::take(rows * packed.n); // every element written
+        x.with_slice(|xs| gemm_packed_then(xs, rows, packed, &mut out, store));
+        let mut shape = self.shape().to_vec();
+        *shape.last_mut().unwrap() = packed.n;
+        Tensor::from_vec(out, &shape)
+    }
+
+    /// `x · weightᵀ + bias` over the last dimension: `[..., in] -> [..., out]`, with
+    /// `weight: [out, in]` and `bias: [out]` (PyTorch's `nn.Linear`).
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        self.check_linear(weight, bias);
+        if let Some(packed) = super::frozen::packed_weight(weight) {
+            return self.frozen_linear(&packed, bias, false);
+        }
+        let sx = self.shape();
+        let (out_f, in_f) = (weight.dim(0), weight.dim(1));
         let rows = self.numel() / in_f.max(1);
         let x = self.detach().contiguous();
         let (w, tw) = operand(&weight.detach().t());
         let mut out = pool::take(rows * out_f); // the bias or the product writes every element
-        if let Some(packed) = super::frozen::packed_weight(weight) {
-            // Inference with frozen weights: the weight was packed once for the scope, and
-            // the bias is added as the product stores its sums.
-            let bias = bias.map(Tensor::to_vec);
-            let store = Store {
-                bias: bias.as_deref(),
-                ..Store::default()
-            };
-            x.with_slice(|xs| gemm_packed_then(xs, rows, &packed, &mut out, store));
-        } else {
-            if let Some(b) = bias {
-                // Start from the bias and accumulate the product onto it: one pass over C.
-                b.with_slice(|bs| {
-                    out.chunks_mut(out_f)
-                        .for_each(|row| row.copy_from_slice(bs))
-                });
-            }
-            x.with_slice(|xs| {
-                w.with_slice(|ws| {
-                    sgemm(
-                        Gemm::new(rows, out_f, in_f)
-                            .trans_b(tw)
-                            .accumulate(bias.is_some()),
-                        xs,
-                        ws,
-                        &mut out,
-                    )
-                })
+        if let Some(b) = bias {
+            // Start from the bias and accumulate the product onto it: one pass over C.
+            b.with_slice(|bs| {
+                out.chunks_mut(out_f)
+                    .for_each(|row| row.copy_from_slice(bs))
             });
         }
+        x.with_slice(|xs| {
+            w.with_slice(|ws| {
+                sgemm(
+                    Gemm::new(rows, out_f, in_f)
+                        .trans_b(tw)
+                        .accumulate(bias.is_some()),
+                    xs,
+                    ws,
+                    &mut out,
+                )
+            })
+        });
         let mut shape = sx.to_vec();
         *shape.last_mut().unwrap() = out_f;
         let wd = weight.detach();
