@@ -22,6 +22,9 @@
 use super::gemm::{sgemm_on_this_thread, Gemm};
 use rayon::prelude::*;
 
+/// Query rows per block of a causal head's forward products (see `forward_with`).
+const CAUSAL_BLOCK: usize = 32;
+
 /// Sizes of one attention call; every buffer is dense and row-major.
 #[derive(Clone, Copy, Debug)]
 pub struct AttentionDims {
@@ -226,26 +229,43 @@ fn forward_with(
                 &k[lay.k.offset(h)..],
                 &v[lay.v.offset(h)..],
             );
-            // [tq, tk] = [tq, dk] · [tk, dk]ᵀ
-            let scores = Gemm::new(d.tq, d.tk, d.dk)
-                .trans_b(true)
-                .lda(lay.q.row_stride)
-                .ldb(lay.k.row_stride);
-            // [tq, dv] = [tq, tk] · [tk, dv]
-            let mix = Gemm::new(d.tq, d.dv, d.tk)
-                .ldb(lay.v.row_stride)
-                .ldc(lay.out.row_stride);
             let o = out;
-            // SAFETY: the slices hold each head's block (checked above); head `h` writes only
-            // its own block of `out`, which no other head's block overlaps in these layouts.
-            unsafe {
-                sgemm_on_this_thread(scores, qh.as_ptr(), kh.as_ptr(), p.as_mut_ptr());
-                for (i, row) in p.chunks_mut(d.tk).enumerate() {
-                    let (seen, masked) = row.split_at_mut(d.visible(i));
-                    softmax_in_place(seen, scale);
-                    masked.fill(0.0);
+            // Row blocks: under the causal mask, block `r0..r1` sees keys `0..r1` only, so
+            // its products skip the keys past the block (3/8 of them at 128 positions).
+            let block = if d.causal { CAUSAL_BLOCK } else { d.tq };
+            for r0 in (0..d.tq).step_by(block) {
+                let r1 = (r0 + block).min(d.tq);
+                let keys = if d.causal { r1.min(d.tk) } else { d.tk };
+                // [r1 - r0, keys] = [r1 - r0, dk] · [keys, dk]ᵀ, rows of P `tk` apart
+                let scores = Gemm::new(r1 - r0, keys, d.dk)
+                    .trans_b(true)
+                    .lda(lay.q.row_stride)
+                    .ldb(lay.k.row_stride)
+                    .ldc(d.tk);
+                // [r1 - r0, dv] = [r1 - r0, keys] · [keys, dv]
+                let mix = Gemm::new(r1 - r0, d.dv, keys)
+                    .lda(d.tk)
+                    .ldb(lay.v.row_stride)
+                    .ldc(lay.out.row_stride);
+                let rows = &mut p[r0 * d.tk..r1 * d.tk];
+                // SAFETY: the slices hold each head's block (checked above), rows `r0..r1`
+                // of it here; head `h` writes only its own block of `out`, which no other
+                // head's block overlaps in these layouts.
+                unsafe {
+                    sgemm_on_this_thread(
+                        scores,
+                        qh.as_ptr().add(r0 * lay.q.row_stride),
+                        kh.as_ptr(),
+                        rows.as_mut_ptr(),
+                    );
+                    for (i, row) in rows.chunks_mut(d.tk).enumerate() {
+                        let (seen, masked) = row.split_at_mut(d.visible(r0 + i));
+                        softmax_in_place(seen, scale);
+                        masked.fill(0.0);
+                    }
+                    let dst = o.0.add(lay.out.offset(h) + r0 * lay.out.row_stride);
+                    sgemm_on_this_thread(mix, rows.as_ptr(), vh.as_ptr(), dst);
                 }
-                sgemm_on_this_thread(mix, p.as_ptr(), vh.as_ptr(), o.0.add(lay.out.offset(h)));
             }
         });
 }
@@ -426,6 +446,8 @@ mod tests {
             (3, 7, 7, 5, 5, true),
             (2, 5, 9, 4, 3, false),
             (4, 33, 33, 16, 16, true),
+            // Causal row blocks of 32: two whole ones and a partial one.
+            (2, 70, 70, 8, 8, true),
             (5, 17, 3, 8, 1, false),
         ] {
             let d = AttentionDims {
@@ -520,6 +542,7 @@ mod tests {
             (2, 3, 7, 5, true),
             (1, 4, 50, 16, false),
             (3, 2, 9, 1, true),
+            (2, 2, 70, 8, true),
         ] {
             let c = n_head * dh;
             let heads = b * n_head;

@@ -2,7 +2,6 @@
 //! `NEURITE_NUM_THREADS` or the number of cores.
 
 use rayon::prelude::*;
-use std::mem::MaybeUninit;
 
 /// Below this many elements an elementwise kernel runs on the calling thread: spreading it
 /// over threads costs more than it saves.
@@ -89,25 +88,6 @@ pub fn for_each_chunk_mut<T: Send>(
     out.par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, c)| f(i * chunk, c));
-}
-
-/// A new vector of `n` elements written by `f(chunk_start, chunk)` over consecutive chunks
-/// (as [`for_each_chunk_mut`]), without clearing the memory first: for outputs that a
-/// kernel overwrites anyway, the clearing pass was a tenth of some training steps
-/// (`memset` in the profiles).
-///
-/// # Safety
-/// `f` must write every element of every chunk it is given.
-pub unsafe fn collect_chunks(
-    n: usize,
-    align: usize,
-    f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
-) -> Vec<f32> {
-    let mut v: Vec<f32> = Vec::with_capacity(n);
-    for_each_chunk_mut(&mut v.spare_capacity_mut()[..n], align, f);
-    // SAFETY: the caller's `f` initialised all `n` elements.
-    unsafe { v.set_len(n) };
-    v
 }
 
 /// Tells glibc's allocator to keep freed blocks for reuse instead of returning them to the

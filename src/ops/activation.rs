@@ -4,8 +4,8 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::math::{exp, gelu, gelu_derivative};
-use crate::kernels::parallel::collect_chunks;
 use crate::ops::elementwise::{broadcast_map, unary_map};
+use crate::tensor::pool::collect_chunks;
 use crate::tensor::Tensor;
 
 /// `f(g, s)` elementwise over the output gradient `g` and a saved tensor `s` of the same

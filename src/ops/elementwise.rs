@@ -6,8 +6,8 @@
 //! (`sum_to`).
 
 use crate::gradcheck::Case;
-use crate::kernels::parallel::collect_chunks;
 use crate::tensor::layout::{broadcast_shapes, numel, Layout};
+use crate::tensor::pool::collect_chunks;
 use crate::tensor::Tensor;
 
 /// Computes `f(a, b)` elementwise over the broadcast shape of `a` and `b`.

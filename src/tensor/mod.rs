@@ -237,11 +237,12 @@ impl Tensor {
     pub fn to_vec(&self) -> Vec<f32> {
         let l = &self.inner.layout;
         let data = self.read_storage();
+        let mut out = pool::take(l.numel()); // every element overwritten
         if l.is_contiguous() {
-            return data[l.offset..l.offset + l.numel()].to_vec();
+            out.copy_from_slice(&data[l.offset..l.offset + l.numel()]);
+        } else {
+            layout::gather_strided(&data, l, &mut out);
         }
-        let mut out = vec![0.0; l.numel()];
-        layout::gather_strided(&data, l, &mut out);
         out
     }
 

@@ -15,7 +15,9 @@
 //! holds (a gpt step, by the size of its activations) keeps a full pool instead of
 //! starting an empty one.
 
+use crate::kernels::parallel::for_each_chunk_mut;
 use std::collections::HashMap;
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
 /// Shorter buffers are not recycled.
@@ -66,13 +68,46 @@ static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 /// A buffer of `n` elements with unspecified (but initialised) contents: for an output that
 /// the caller overwrites completely.
 pub fn take(n: usize) -> Vec<f32> {
-    if n >= MIN_LEN {
-        let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = guard.as_mut().and_then(|pool| pool.take(n)) {
-            return v;
-        }
+    take_kept(n).unwrap_or_else(|| vec![0.0; n])
+}
+
+/// A kept buffer of exactly `n` elements, if the pool has one.
+fn take_kept(n: usize) -> Option<Vec<f32>> {
+    if n < MIN_LEN {
+        return None;
     }
-    vec![0.0; n]
+    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    guard.as_mut().and_then(|pool| pool.take(n))
+}
+
+/// A vector of `n` elements written by `f(chunk_start, chunk)` over consecutive chunks (as
+/// [`for_each_chunk_mut`], in parallel when large): a kept buffer when the pool has one,
+/// else fresh memory, never cleared first (for outputs that a kernel overwrites anyway,
+/// the clearing pass was a tenth of some training steps: `memset` in the profiles). Taking
+/// kept buffers also means that a loop of such ops reuses the memory it just freed, still
+/// in cache, instead of growing the heap until the pool is full (the first few hundred
+/// windows of W7 page-faulted on fresh memory).
+///
+/// # Safety
+/// `f` must write every element of every chunk it is given.
+pub unsafe fn collect_chunks(
+    n: usize,
+    align: usize,
+    f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    if let Some(mut v) = take_kept(n) {
+        // SAFETY: `v` holds `n` initialised floats; viewing them as possibly uninitialised
+        // is always sound, and `f` writes only floats.
+        let slots =
+            unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<MaybeUninit<f32>>(), n) };
+        for_each_chunk_mut(slots, align, f);
+        return v;
+    }
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    for_each_chunk_mut(&mut v.spare_capacity_mut()[..n], align, f);
+    // SAFETY: the caller's `f` initialised all `n` elements.
+    unsafe { v.set_len(n) };
+    v
 }
 
 /// Gives a buffer back for reuse (see [`Pool::give`]).
