@@ -28,12 +28,12 @@ pub fn exp(x: f32) -> f32 {
     let n_int = shifted.to_bits() as i32 - 0x4B40_0000;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
-    let er = p * r * r + r + 1.0;
+    p = madd(p, r, 1.398_199_9e-3);
+    p = madd(p, r, 8.333_452e-3);
+    p = madd(p, r, 4.166_579_6e-2);
+    p = madd(p, r, 0.166_666_65);
+    p = madd(p, r, 0.5);
+    let er = madd(p * r, r, r + 1.0);
     // 2^n as two factors 2^a * 2^b (n in [-126, 128] does not fit one exponent field).
     let a = n_int >> 1;
     let scale_a = f32::from_bits(((a + 127) as u32) << 23);
@@ -47,6 +47,21 @@ pub fn exp(x: f32) -> f32 {
         x
     } else {
         y
+    }
+}
+
+/// `a * b + c`, as one fused multiply-add where the build targets a CPU with FMA (one
+/// rounding, and half the latency of a polynomial step), else as a multiply and an add
+/// (`mul_add` without the instruction would be a library call).
+#[inline(always)]
+fn madd(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(target_feature = "fma")]
+    {
+        a.mul_add(b, c)
+    }
+    #[cfg(not(target_feature = "fma"))]
+    {
+        a * b + c
     }
 }
 
@@ -65,12 +80,12 @@ pub fn erf_and_gauss(x: f32) -> (f32, f32) {
     let ax = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * ax);
     let mut p: f32 = 1.061_405_4;
-    p = p * t - 1.453_152;
-    p = p * t + 1.421_413_8;
-    p = p * t - 0.284_496_74;
-    p = p * t + 0.254_829_6;
+    p = madd(p, t, -1.453_152);
+    p = madd(p, t, 1.421_413_8);
+    p = madd(p, t, -0.284_496_74);
+    p = madd(p, t, 0.254_829_6);
     let gauss = exp(-ax * ax);
-    let y = 1.0 - p * t * gauss;
+    let y = madd(-(p * t), gauss, 1.0);
     (y.copysign(x), gauss)
 }
 
