@@ -130,6 +130,48 @@ fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
     }
 }
 
+/// [`max_pool_2x2_plane`] without the arg-maxima (inference): the same maxima, bit for bit.
+/// Rows of at least four windows go four at a time, the last group overlapping the one
+/// before when four does not divide the row (a window computed twice gives the same value).
+fn max_pool_2x2_values_plane(w: usize, plane: &[f32], o: &mut [f32]) {
+    let ow = w / 2;
+    let simd = super::conv_direct::available() && ow >= 4;
+    for (oy, o_row) in o.chunks_exact_mut(ow).enumerate() {
+        let r0 = &plane[2 * oy * w..2 * oy * w + 2 * ow];
+        let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * ow];
+        #[cfg(target_arch = "x86_64")]
+        if simd {
+            let starts = (0..ow - 3)
+                .step_by(4)
+                .chain((!ow.is_multiple_of(4)).then_some(ow - 4));
+            for ox in starts {
+                // SAFETY: `available` checked the CPU; windows `ox..ox + 4 <= ow` read
+                // columns `2 ox..2 ox + 8` of both rows and write four outputs.
+                unsafe {
+                    simd::max_2x2_four_values(
+                        r0[2 * ox..].as_ptr(),
+                        r1[2 * ox..].as_ptr(),
+                        o_row[ox..].as_mut_ptr(),
+                    )
+                };
+            }
+            continue;
+        }
+        for (out, (a, b)) in o_row
+            .iter_mut()
+            .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
+        {
+            let mut best = a[0];
+            for v in [a[1], b[0], b[1]] {
+                if v > best || v.is_nan() {
+                    best = v;
+                }
+            }
+            *out = best;
+        }
+    }
+}
+
 /// One plane of 2x2 stride-2 max pooling backward: every input cell is written once (the
 /// window's gradient on its arg-max, zero elsewhere), so `d` needs no clearing first except
 /// for a last odd row or column that no window covers.
@@ -233,6 +275,28 @@ mod simd {
         _mm_storeu_si128(id as *mut __m128i, at);
     }
 
+    /// [`max_2x2_four`] without the arg-maxima: the same four maxima (the same order of
+    /// candidates and the same rule, so ties between `-0.0` and `0.0` resolve alike).
+    ///
+    /// # Safety
+    /// AVX2 present; 8 floats readable at `r0` and `r1`, 4 writable at `o`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn max_2x2_four_values(r0: *const f32, r1: *const f32, o: *mut f32) {
+        let (t0, t1) = (_mm_loadu_ps(r0), _mm_loadu_ps(r0.add(4)));
+        let (b0, b1) = (_mm_loadu_ps(r1), _mm_loadu_ps(r1.add(4)));
+        let candidates = [
+            _mm_shuffle_ps::<0b11_01_11_01>(t0, t1),
+            _mm_shuffle_ps::<0b10_00_10_00>(b0, b1),
+            _mm_shuffle_ps::<0b11_01_11_01>(b0, b1),
+        ];
+        let mut best = _mm_shuffle_ps::<0b10_00_10_00>(t0, t1);
+        for v in candidates {
+            // `v > best ? v : best` (a NaN `best` stays), then a NaN `v` wins.
+            best = _mm_blendv_ps(_mm_max_ps(v, best), v, _mm_cmpunord_ps(v, v));
+        }
+        _mm_storeu_ps(o, best);
+    }
+
     /// The backward of [`max_2x2_four`]: each of four gradients `g` goes to its window's
     /// cell `id` (plane index), zeros to the other three; writes 8 floats of each row.
     ///
@@ -298,6 +362,35 @@ pub fn max_pool2d_forward(s: &PoolShape, x: &[f32], out: &mut [f32], idx: &mut [
                     }
                     o[oy * ow + ox] = best;
                     id[oy * ow + ox] = arg as u32;
+                }
+            }
+        });
+}
+
+/// The maxima of [`max_pool2d_forward`] without the arg-maxima, for inference: the same
+/// values, bit for bit, and no index buffer to fill.
+pub fn max_pool2d_values(s: &PoolShape, x: &[f32], out: &mut [f32]) {
+    let (oh, ow) = s.out_hw();
+    let hw = s.h * s.w;
+    out.par_chunks_mut(oh * ow)
+        .zip(x.par_chunks(hw))
+        .with_min_len(s.min_planes())
+        .for_each(|(o, plane)| {
+            if s.is_2x2() {
+                return max_pool_2x2_values_plane(s.w, plane, o);
+            }
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (y0, y1, x0, x1) = s.window(oy, ox);
+                    let mut best = f32::NEG_INFINITY;
+                    for y in y0..y1 {
+                        for &v in &plane[y * s.w + x0..y * s.w + x1] {
+                            if v > best || v.is_nan() {
+                                best = v;
+                            }
+                        }
+                    }
+                    o[oy * ow + ox] = best;
                 }
             }
         });
@@ -500,6 +593,9 @@ mod tests {
             let (r, ri) = max_pool2d_reference(&s, &x);
             assert_eq!(out, r, "{s:?}");
             assert_eq!(idx, ri, "{s:?}");
+            let mut maxima = vec![f32::NAN; out.len()];
+            max_pool2d_values(&s, &x, &mut maxima);
+            assert_eq!(maxima, out, "{s:?}: values only");
             // Backward: each gradient lands on its arg-max, summed where windows share one.
             let dy = values(out.len(), 2);
             let mut dx = vec![f32::NAN; x.len()];
@@ -530,6 +626,49 @@ mod tests {
             max_pool2d_forward(&s, &x, &mut out, &mut idx);
             assert_eq!((out, idx), max_pool2d_reference(&s, &x), "{s:?}");
         }
+    }
+
+    #[test]
+    fn values_only_keeps_the_signed_zero_and_the_nan_of_the_full_kernel() {
+        // Windows of signed zeros, NaNs with different payloads and negative values, on
+        // widths that take the SSE groups (with an overlapping last group) and the scalar
+        // loop: the maxima must be the full kernel's bit for bit.
+        let specials = [
+            0.0,
+            -0.0,
+            -0.0,
+            f32::NAN,
+            -f32::NAN,
+            f32::from_bits(0x7fc0_0001),
+            -1.0,
+            f32::NEG_INFINITY,
+        ];
+        let (mut nan, mut negative_zero) = (false, false);
+        for s in [
+            pool(3, (6, 28), (2, 2), 2, 0),
+            pool(3, (4, 10), (2, 2), 2, 0),
+            pool(5, (8, 6), (2, 2), 2, 0),
+            pool(2, (5, 7), (3, 3), 2, 1),
+        ] {
+            let (oh, ow) = s.out_hw();
+            let x: Vec<f32> = values(s.planes * s.h * s.w, 9)
+                .iter()
+                .map(|v| specials[((v + 1.0) * 500.0).round() as usize % specials.len()])
+                .collect();
+            let mut out = vec![0.0; s.planes * oh * ow];
+            let mut idx = vec![0; out.len()];
+            max_pool2d_forward(&s, &x, &mut out, &mut idx);
+            let mut maxima = vec![0.0; out.len()];
+            max_pool2d_values(&s, &x, &mut maxima);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&maxima), bits(&out), "{s:?}");
+            nan |= out.iter().any(|v| v.is_nan());
+            negative_zero |= bits(&out).contains(&(-0.0f32).to_bits());
+        }
+        assert!(
+            nan && negative_zero,
+            "the inputs must make both kinds of maxima"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::conv::IntoPair;
 use crate::gradcheck::Case;
 use crate::kernels::pool::{
     avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
-    max_pool2d_backward, max_pool2d_forward, PoolShape,
+    max_pool2d_backward, max_pool2d_forward, max_pool2d_values, PoolShape,
 };
 use crate::tensor::pool;
 use crate::tensor::Tensor;
@@ -55,11 +55,16 @@ impl Tensor {
         );
         let (oh, ow) = s.out_hw();
         let mut out = pool::take(s.planes * oh * ow); // [N, C, OH, OW], every element written
+        let in_shape = self.shape().to_vec();
+        let shape = [in_shape[0], in_shape[1], oh, ow];
+        if !(crate::is_grad_enabled() && self.requires_grad()) {
+            // Nothing will ask for the gradient: the maxima without their positions.
+            self.with_slice(|xs| max_pool2d_values(&s, xs, &mut out));
+            return Tensor::from_vec(out, &shape);
+        }
         let mut idx = vec![0u32; out.len()]; // [N, C, OH, OW], index into the H * W plane
         self.with_slice(|xs| max_pool2d_forward(&s, xs, &mut out, &mut idx));
         let idx = Arc::new(idx);
-        let in_shape = self.shape().to_vec();
-        let shape = [in_shape[0], in_shape[1], oh, ow];
         Tensor::from_op(out, &shape, "max_pool2d", &[self], move |g| {
             let mut dx = pool::take(s.planes * s.h * s.w); // overwritten
             g.with_slice(|gs| max_pool2d_backward(&s, gs, &idx, &mut dx));
