@@ -15,6 +15,10 @@ macro_rules! activation {
             }
 
             fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
+
+            fn samples_independent(&self) -> bool {
+                true
+            }
         }
     };
 }
@@ -31,6 +35,10 @@ impl Module for Relu {
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
 
     fn is_relu(&self) -> bool {
+        true
+    }
+
+    fn samples_independent(&self) -> bool {
         true
     }
 }

@@ -40,6 +40,10 @@ impl Module for Conv2d {
         x.conv2d(&self.weight, self.bias.as_ref(), self.options)
     }
 
+    fn samples_independent(&self) -> bool {
+        true
+    }
+
     fn forward_inference(
         &self,
         x: &Tensor,

@@ -29,4 +29,9 @@ impl Module for Dropout {
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }
+
+    /// In evaluation only: training draws a random mask over the whole batch.
+    fn samples_independent(&self) -> bool {
+        !self.training
+    }
 }

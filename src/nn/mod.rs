@@ -35,7 +35,7 @@ pub enum Role {
 }
 
 /// A layer or a network.
-pub trait Module: Send {
+pub trait Module: Send + Sync {
     /// Applies the layer.
     fn forward(&self, x: &Tensor) -> Tensor;
 
@@ -49,6 +49,15 @@ pub trait Module: Send {
     /// form (`None` otherwise). [`Sequential`] calls it for a layer followed by [`Relu`].
     fn forward_relu(&self, _x: &Tensor) -> Option<Tensor> {
         None
+    }
+
+    /// Whether, in the current mode, sample `i` of the output (index `i` along axis 0)
+    /// depends on sample `i` of the input alone: true for per-sample layers, false for a
+    /// batch norm in training (batch statistics) or a dropout in training (random draws),
+    /// and by default. Without autograd, [`Sequential`] runs a large batch slice by slice
+    /// when every layer says so.
+    fn samples_independent(&self) -> bool {
+        false
     }
 
     /// Whether this layer is a plain ReLU (what [`Module::forward_relu`] fuses).

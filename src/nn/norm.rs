@@ -100,6 +100,11 @@ impl Module for BatchNorm {
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }
+
+    /// In evaluation only: training normalizes by the batch's statistics.
+    fn samples_independent(&self) -> bool {
+        !self.training
+    }
 }
 
 /// Layer normalization over the last dimension, with a learned scale and shift.
