@@ -75,6 +75,16 @@ impl PoolShape {
     }
 }
 
+/// The first windows of the groups of four that cover a row of `ow >= 4` windows (none
+/// for `ow == 0`): every fourth, then, when four does not divide `ow`, a last group
+/// overlapping the one before. A window done twice gets the same values again (its maximum
+/// and arg-max forward, its cells backward), and no window is left to a scalar loop whose
+/// comparisons go either way at random.
+fn groups_of_four(ow: usize) -> impl Iterator<Item = usize> {
+    let last = (ow >= 4 && !ow.is_multiple_of(4)).then(|| ow - 4);
+    (0..ow.saturating_sub(3)).step_by(4).chain(last)
+}
+
 /// One plane of 2x2 stride-2 max pooling: `plane: [h, w]`, `o` and `id`: `[oh, ow]`. Same
 /// scan order and tie rule as the general loop (first maximum; a NaN wins).
 fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
@@ -88,10 +98,11 @@ fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
         let r0 = &plane[2 * oy * w..2 * oy * w + 2 * ow];
         let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * ow];
         let row_base = (2 * oy * w) as u32;
-        // Groups of four windows in SSE registers, the rest one at a time.
-        let done = if simd { ow / 4 * 4 } else { 0 };
+        // Groups of four windows in SSE registers ([`groups_of_four`]); rows of fewer than
+        // four windows one at a time.
+        let done = if simd && ow >= 4 { ow } else { 0 };
         #[cfg(target_arch = "x86_64")]
-        for ox in (0..done).step_by(4) {
+        for ox in groups_of_four(done) {
             // SAFETY: `available` checked the CPU; windows `ox..ox + 4` read columns
             // `2 ox..2 ox + 8` of both rows and write four outputs.
             unsafe {
@@ -130,9 +141,8 @@ fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
     }
 }
 
-/// [`max_pool_2x2_plane`] without the arg-maxima (inference): the same maxima, bit for bit.
-/// Rows of at least four windows go four at a time, the last group overlapping the one
-/// before when four does not divide the row (a window computed twice gives the same value).
+/// [`max_pool_2x2_plane`] without the arg-maxima (inference): the same maxima, bit for bit,
+/// four windows at a time ([`groups_of_four`]) on rows of at least four.
 fn max_pool_2x2_values_plane(w: usize, plane: &[f32], o: &mut [f32]) {
     let ow = w / 2;
     let simd = super::conv_direct::available() && ow >= 4;
@@ -141,10 +151,7 @@ fn max_pool_2x2_values_plane(w: usize, plane: &[f32], o: &mut [f32]) {
         let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * ow];
         #[cfg(target_arch = "x86_64")]
         if simd {
-            let starts = (0..ow - 3)
-                .step_by(4)
-                .chain((!ow.is_multiple_of(4)).then_some(ow - 4));
-            for ox in starts {
+            for ox in groups_of_four(ow) {
                 // SAFETY: `available` checked the CPU; windows `ox..ox + 4 <= ow` read
                 // columns `2 ox..2 ox + 8` of both rows and write four outputs.
                 unsafe {
@@ -190,9 +197,9 @@ fn max_pool_2x2_backward_plane(h: usize, w: usize, g: &[f32], id: &[u32], d: &mu
         let row_base = (2 * oy * w) as u32;
         let gi = &g[oy * ow..(oy + 1) * ow];
         let ii = &id[oy * ow..(oy + 1) * ow];
-        let done = if simd { ow / 4 * 4 } else { 0 };
+        let done = if simd && ow >= 4 { ow } else { 0 };
         #[cfg(target_arch = "x86_64")]
-        for ox in (0..done).step_by(4) {
+        for ox in groups_of_four(done) {
             // SAFETY: `available` checked the CPU; windows `ox..ox + 4` read four gradients
             // and indices and write columns `2 ox..2 ox + 8` of both rows.
             unsafe {
