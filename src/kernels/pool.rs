@@ -235,6 +235,25 @@ fn max_pool_2x2_backward_plane(h: usize, w: usize, g: &[f32], id: &[u32], d: &mu
 mod simd {
     use std::arch::x86_64::*;
 
+    /// The cells of four 2x2 windows in the order the maximum visits them: top-left,
+    /// top-right, bottom-left, bottom-right (the even and odd columns of rows `r0` and
+    /// `r1`, 8 floats each).
+    ///
+    /// # Safety
+    /// AVX2 present; 8 floats readable at `r0` and `r1`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn cells(r0: *const f32, r1: *const f32) -> [__m128; 4] {
+        let (t0, t1) = (_mm_loadu_ps(r0), _mm_loadu_ps(r0.add(4)));
+        let (b0, b1) = (_mm_loadu_ps(r1), _mm_loadu_ps(r1.add(4)));
+        [
+            _mm_shuffle_ps::<0b10_00_10_00>(t0, t1),
+            _mm_shuffle_ps::<0b11_01_11_01>(t0, t1),
+            _mm_shuffle_ps::<0b10_00_10_00>(b0, b1),
+            _mm_shuffle_ps::<0b11_01_11_01>(b0, b1),
+        ]
+    }
+
     /// Four 2x2 windows: rows `r0` and `r1` (8 floats each), the first window's top-left
     /// index `base` in its plane, row width `w`; writes four maxima and arg-maxima with the
     /// scalar loop's rule (first maximum in the order top-left, top-right, bottom-left,
@@ -251,14 +270,7 @@ mod simd {
         o: *mut f32,
         id: *mut u32,
     ) {
-        let (t0, t1) = (_mm_loadu_ps(r0), _mm_loadu_ps(r0.add(4)));
-        let (b0, b1) = (_mm_loadu_ps(r1), _mm_loadu_ps(r1.add(4)));
-        // Even and odd columns: the windows' left and right cells.
-        let candidates = [
-            _mm_shuffle_ps::<0b11_01_11_01>(t0, t1),
-            _mm_shuffle_ps::<0b10_00_10_00>(b0, b1),
-            _mm_shuffle_ps::<0b11_01_11_01>(b0, b1),
-        ];
+        let [first, candidates @ ..] = cells(r0, r1);
         let left = _mm_setr_epi32(
             base as i32,
             base as i32 + 2,
@@ -266,7 +278,7 @@ mod simd {
             base as i32 + 6,
         );
         let offsets = [1, w as i32, w as i32 + 1];
-        let mut best = _mm_shuffle_ps::<0b10_00_10_00>(t0, t1);
+        let mut best = first;
         let mut at = left;
         for (v, off) in candidates.into_iter().zip(offsets) {
             let take = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
@@ -289,14 +301,7 @@ mod simd {
     /// AVX2 present; 8 floats readable at `r0` and `r1`, 4 writable at `o`.
     #[target_feature(enable = "avx2")]
     pub unsafe fn max_2x2_four_values(r0: *const f32, r1: *const f32, o: *mut f32) {
-        let (t0, t1) = (_mm_loadu_ps(r0), _mm_loadu_ps(r0.add(4)));
-        let (b0, b1) = (_mm_loadu_ps(r1), _mm_loadu_ps(r1.add(4)));
-        let candidates = [
-            _mm_shuffle_ps::<0b11_01_11_01>(t0, t1),
-            _mm_shuffle_ps::<0b10_00_10_00>(b0, b1),
-            _mm_shuffle_ps::<0b11_01_11_01>(b0, b1),
-        ];
-        let mut best = _mm_shuffle_ps::<0b10_00_10_00>(t0, t1);
+        let [mut best, candidates @ ..] = cells(r0, r1);
         for v in candidates {
             // `v > best ? v : best` (a NaN `best` stays), then a NaN `v` wins.
             best = _mm_blendv_ps(_mm_max_ps(v, best), v, _mm_cmpunord_ps(v, v));
@@ -588,15 +593,22 @@ mod tests {
         ]
     }
 
+    /// [`max_pool2d_forward`] into fresh buffers: the maxima and their arg-maxima.
+    fn forward_with_indices(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+        let (oh, ow) = s.out_hw();
+        let mut out = vec![0.0; s.planes * oh * ow];
+        let mut idx = vec![0; out.len()];
+        max_pool2d_forward(s, x, &mut out, &mut idx);
+        (out, idx)
+    }
+
     #[test]
     fn max_pool_matches_reference() {
         for s in awkward() {
             assert_eq!(s.problem(), None);
             let (oh, ow) = s.out_hw();
             let x = values(s.planes * s.h * s.w, 1);
-            let mut out = vec![0.0; s.planes * oh * ow];
-            let mut idx = vec![0; out.len()];
-            max_pool2d_forward(&s, &x, &mut out, &mut idx);
+            let (out, idx) = forward_with_indices(&s, &x);
             let (r, ri) = max_pool2d_reference(&s, &x);
             assert_eq!(out, r, "{s:?}");
             assert_eq!(idx, ri, "{s:?}");
@@ -623,15 +635,15 @@ mod tests {
             pool(2, (6, 20), (2, 2), 2, 0),
             pool(4, (6, 8), (3, 3), 2, 1),
         ] {
-            let (oh, ow) = s.out_hw();
             let x: Vec<f32> = values(s.planes * s.h * s.w, 7)
                 .iter()
                 .map(|v| (v * 2.0).round())
                 .collect();
-            let mut out = vec![0.0; s.planes * oh * ow];
-            let mut idx = vec![0; out.len()];
-            max_pool2d_forward(&s, &x, &mut out, &mut idx);
-            assert_eq!((out, idx), max_pool2d_reference(&s, &x), "{s:?}");
+            assert_eq!(
+                forward_with_indices(&s, &x),
+                max_pool2d_reference(&s, &x),
+                "{s:?}"
+            );
         }
     }
 
@@ -657,14 +669,11 @@ mod tests {
             pool(5, (8, 6), (2, 2), 2, 0),
             pool(2, (5, 7), (3, 3), 2, 1),
         ] {
-            let (oh, ow) = s.out_hw();
             let x: Vec<f32> = values(s.planes * s.h * s.w, 9)
                 .iter()
                 .map(|v| specials[((v + 1.0) * 500.0).round() as usize % specials.len()])
                 .collect();
-            let mut out = vec![0.0; s.planes * oh * ow];
-            let mut idx = vec![0; out.len()];
-            max_pool2d_forward(&s, &x, &mut out, &mut idx);
+            let (out, _) = forward_with_indices(&s, &x);
             let mut maxima = vec![0.0; out.len()];
             max_pool2d_values(&s, &x, &mut maxima);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
