@@ -237,12 +237,11 @@ impl Tensor {
     pub fn to_vec(&self) -> Vec<f32> {
         let l = &self.inner.layout;
         let data = self.read_storage();
-        let mut out = pool::take(l.numel()); // every element overwritten
         if l.is_contiguous() {
-            out.copy_from_slice(&data[l.offset..l.offset + l.numel()]);
-        } else {
-            layout::gather_strided(&data, l, &mut out);
+            return pool::copy_of(&data[l.offset..l.offset + l.numel()]);
         }
+        let mut out = pool::take(l.numel()); // every element gathered
+        layout::gather_strided(&data, l, &mut out);
         out
     }
 

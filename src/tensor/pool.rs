@@ -71,6 +71,17 @@ pub fn take(n: usize) -> Vec<f32> {
     take_kept(n).unwrap_or_else(|| vec![0.0; n])
 }
 
+/// A copy of `src`, in a kept buffer when the pool has one of its length.
+pub fn copy_of(src: &[f32]) -> Vec<f32> {
+    match take_kept(src.len()) {
+        Some(mut v) => {
+            v.copy_from_slice(src);
+            v
+        }
+        None => src.to_vec(),
+    }
+}
+
 /// A kept buffer of exactly `n` elements, if the pool has one.
 fn take_kept(n: usize) -> Option<Vec<f32>> {
     if n < MIN_LEN {
