@@ -7,9 +7,10 @@ use rayon::prelude::*;
 
 /// Samples per slice when [`Sequential`] runs a large batch slice by slice without autograd.
 /// W6 with `resnet20` (batch 1000, 2 threads) ran 1,127 images/s as one batch and 1,491 -
-/// 1,640 with slices of 8 to 125 (`lenet5`: 55,900 and 53,400 - 71,100): a slice's
-/// activations stay in the caches from one layer to the next, and each thread runs its own
-/// slice through every layer without waiting for the other at each one.
+/// 1,640 with slices of 8 to 125; `lenet5` 55,900 as one batch and 53,400 - 71,100 with
+/// slices of 32 to 250. A slice's activations stay in the caches from one layer to the
+/// next, and each thread runs its own slice through every layer without waiting for the
+/// other at each one.
 const INFERENCE_SLICE: usize = 64;
 
 /// Layers applied in order, each under its own name (`fc1`, `0`, `shortcut`).
