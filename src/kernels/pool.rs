@@ -75,6 +75,13 @@ impl PoolShape {
     }
 }
 
+/// Max pooling's rule for a window's next cell `v` against the maximum so far: a larger
+/// value or any NaN takes over (ties keep the first maximum; a NaN wins, as in PyTorch).
+#[inline]
+fn takes_over(v: f32, best: f32) -> bool {
+    v > best || v.is_nan()
+}
+
 /// The first windows of the groups of four that cover a row of `ow >= 4` windows (none
 /// for `ow == 0`): every fourth, then, when four does not divide `ow`, a last group
 /// overlapping the one before. A window done twice gets the same values again (its maximum
@@ -130,7 +137,7 @@ fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
                 (b[0], base + w as u32),
                 (b[1], base + w as u32 + 1),
             ] {
-                if v > best || v.is_nan() {
+                if takes_over(v, best) {
                     best = v;
                     at = pos;
                 }
@@ -170,7 +177,7 @@ fn max_pool_2x2_values_plane(w: usize, plane: &[f32], o: &mut [f32]) {
         {
             let mut best = a[0];
             for v in [a[1], b[0], b[1]] {
-                if v > best || v.is_nan() {
+                if takes_over(v, best) {
                     best = v;
                 }
             }
@@ -366,7 +373,7 @@ pub fn max_pool2d_forward(s: &PoolShape, x: &[f32], out: &mut [f32], idx: &mut [
                     let mut arg = y0 * s.w + x0;
                     for y in y0..y1 {
                         for (xx, &v) in plane[y * s.w + x0..y * s.w + x1].iter().enumerate() {
-                            if v > best || v.is_nan() {
+                            if takes_over(v, best) {
                                 best = v;
                                 arg = y * s.w + x0 + xx;
                             }
@@ -397,7 +404,7 @@ pub fn max_pool2d_values(s: &PoolShape, x: &[f32], out: &mut [f32]) {
                     let mut best = f32::NEG_INFINITY;
                     for y in y0..y1 {
                         for &v in &plane[y * s.w + x0..y * s.w + x1] {
-                            if v > best || v.is_nan() {
+                            if takes_over(v, best) {
                                 best = v;
                             }
                         }
