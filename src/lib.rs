@@ -30,6 +30,7 @@ pub mod train;
 pub mod viz;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
+pub use kernels::parallel::run_on_worker;
 pub use ops::frozen::frozen_weights;
 pub use tensor::rng::manual_seed;
 pub use tensor::Tensor;

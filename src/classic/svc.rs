@@ -13,6 +13,7 @@ use super::smo::{self, SmoParams};
 use super::{check_fit, check_predict, entry, meta, tensor_values, Classifier, FitProgress};
 use super::{Progress, METHOD_KEY};
 use crate::checkpoint::Checkpoint;
+use crate::kernels::parallel::as_piece;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -131,7 +132,7 @@ impl Svc {
                         max_iter: 0,
                         precompute: params.precompute,
                     };
-                    let sol = smo::solve(x, d, &index, &labels, &norms, kernel, sp);
+                    let sol = as_piece(|| smo::solve(x, d, &index, &labels, &norms, kernel, sp));
                     let coefs = sol
                         .alpha
                         .iter()
@@ -296,8 +297,10 @@ impl Classifier for Svc {
                 let xb = &x[r0 * d..(r0 + rows) * d];
                 let sq = squared_norms(xb, d);
                 let mut kb = vec![0.0f32; rows * self.n_sv()]; // [rows, n_sv]
-                self.kernel
-                    .block(xb, &sq, &self.support_vectors, &self.sv_sq, d, &mut kb);
+                as_piece(|| {
+                    self.kernel
+                        .block(xb, &sq, &self.support_vectors, &self.sv_sq, d, &mut kb)
+                });
                 self.decide_block(&kb, rows, o);
             });
         out

@@ -46,7 +46,9 @@ enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     crate::kernels::parallel::init_threads(cli.threads);
-    let result = match cli.command {
+    // On a worker thread: each parallel kernel starts without waking this thread up again
+    // (see `run_on_worker`).
+    let result = crate::kernels::parallel::run_on_worker(move || match cli.command {
         Command::Gradcheck(args) => gradcheck::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Train(args) => train::run(args),
@@ -55,7 +57,7 @@ pub fn main() -> i32 {
         Command::Classic(args) => classic::run(args),
         Command::Lm(args) => lm::run(args),
         Command::Compare(args) => compare::run(args),
-    };
+    });
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -27,7 +27,7 @@ pub use super::conv_direct::Epilogue;
 use super::conv_direct::{self, ConvScratch, PackedA};
 use super::gemm::{sgemm, Gemm};
 use super::im2col::{col2im, im2col_reusing};
-use super::parallel::num_threads;
+use super::parallel::{as_piece, num_threads};
 use rayon::prelude::*;
 
 /// Sizes of one convolution: input `[n, c, h, w]`, weight `[o, c / groups, kh, kw]`.
@@ -309,7 +309,7 @@ pub fn conv2d_forward_then(
     }
     out.par_chunks_mut(per * out_len)
         .zip(x.par_chunks(per * in_len))
-        .for_each(|(o, xi)| forward_images(s, xi, &mut engine(), epilogue, o));
+        .for_each(|(o, xi)| as_piece(|| forward_images(s, xi, &mut engine(), epilogue, o)));
 }
 
 /// Gradient buffers of one slice of images: `dx` its own slice of the input gradient,
@@ -508,7 +508,11 @@ pub fn conv2d_backward(
     let partials: Vec<(Vec<f32>, Vec<f32>)> = if slices == 1 {
         dx_slices.into_iter().enumerate().map(run).collect()
     } else {
-        dx_slices.into_par_iter().enumerate().map(run).collect()
+        dx_slices
+            .into_par_iter()
+            .enumerate()
+            .map(|slice| as_piece(|| run(slice)))
+            .collect()
     };
     if let Some(dw) = dw {
         dw.fill(0.0);

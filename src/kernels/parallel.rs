@@ -23,8 +23,11 @@ pub fn init_threads(threads: Option<usize>) -> usize {
                 .unwrap_or(1)
         });
     keep_freed_memory();
+    // The commands run on a worker (`run_on_worker`): give the workers the main thread's
+    // usual stack.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
+        .stack_size(8 << 20)
         .build_global();
     rayon::current_num_threads()
 }
@@ -32,14 +35,19 @@ pub fn init_threads(threads: Option<usize>) -> usize {
 thread_local! {
     /// Whether this worker thread runs a [`run_on_worker`] driver (not a piece of a kernel).
     static DRIVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How many [`as_piece`] calls this thread is inside.
+    static PIECES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// Runs `f` on one of the pool's worker threads instead of the calling thread, and returns
-/// its result. A parallel kernel started from outside the pool hands its work to the
-/// workers and puts the caller to sleep until they finish: two thread wake-ups per kernel,
-/// which dominate loops of small kernels (sampling). Started from a worker, the kernel's
-/// pieces go to that worker's own queue, it starts on them at once, and the other workers
-/// steal the rest. Kernels inside `f` split their work as they would outside.
+/// its result; a call from a worker runs `f` where it is. A parallel kernel started from
+/// outside the pool hands its work to the workers and puts the caller to sleep until they
+/// finish: two thread wake-ups per kernel, which dominate loops of small kernels (a
+/// training step of a small model, sampling). Started from a worker, the kernel's pieces go
+/// to that worker's own queue, it starts on them at once, and the other workers steal the
+/// rest. Kernels inside `f` split their work as they would outside. The `neurite` command
+/// runs every subcommand this way; a program of its own should run its loop of training
+/// steps inside one call.
 pub fn run_on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if num_threads() == 1 || rayon::current_thread_index().is_some() {
         return f();
@@ -57,12 +65,28 @@ pub fn run_on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     .0
 }
 
-/// Whether the calling thread runs inside a piece of a parallel kernel (a worker thread
-/// that is not a [`run_on_worker`] driver): products there stay on the thread. Pieces that
-/// the driver's own thread runs count as outside (a product there may split again); only
-/// sampling drives from a worker so far, and its pieces start no products.
+/// Runs `f` as one piece of a parallel kernel: products and layers inside it stay on the
+/// calling thread ([`inside_kernel`] is true), also when the thread is a driver's. Kernels
+/// whose pieces start products (a convolution's slices of images, a batch of products,
+/// the two gradients of a linear layer side by side) wrap each piece in it.
+pub fn as_piece<R>(f: impl FnOnce() -> R) -> R {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            PIECES.with(|p| p.set(p.get() - 1));
+        }
+    }
+    PIECES.with(|p| p.set(p.get() + 1));
+    let _leave = Leave;
+    f()
+}
+
+/// Whether the calling thread runs inside a piece of a parallel kernel: a worker thread
+/// that is not a [`run_on_worker`] driver, or any thread inside [`as_piece`]. Products
+/// there stay on the thread.
 pub fn inside_kernel() -> bool {
-    rayon::current_thread_index().is_some() && !DRIVER.with(|d| d.get())
+    rayon::current_thread_index().is_some()
+        && (!DRIVER.with(|d| d.get()) || PIECES.with(|p| p.get() > 0))
 }
 
 /// Number of threads kernels spread work over.
@@ -131,5 +155,26 @@ mod tests {
             c
         });
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn every_piece_of_a_drivers_kernel_counts_as_inside_one() {
+        let (before, pieces, after) = run_on_worker(|| {
+            let before = inside_kernel();
+            // The driver runs some of these pieces itself.
+            let pieces: Vec<bool> = (0..16)
+                .into_par_iter()
+                .map(|_| as_piece(inside_kernel))
+                .collect();
+            (before, pieces, inside_kernel())
+        });
+        assert!(
+            !before && !after,
+            "the driver outside its pieces is not inside a kernel"
+        );
+        assert_eq!(pieces, vec![true; 16]);
+        // Nested pieces leave the count where it was.
+        let nested = run_on_worker(|| as_piece(|| (as_piece(inside_kernel), inside_kernel())));
+        assert_eq!(nested, (true, true));
     }
 }

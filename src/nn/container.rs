@@ -1,7 +1,7 @@
 //! Composition: `Sequential` chains of named layers, residual connections, `Flatten`.
 
 use super::{join, Module, Role};
-use crate::kernels::parallel::{inside_kernel, num_threads};
+use crate::kernels::parallel::{as_piece, inside_kernel, num_threads};
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -86,7 +86,9 @@ impl Sequential {
                 let start = i * INFERENCE_SLICE;
                 let len = INFERENCE_SLICE.min(n - start);
                 // Autograd's switch is per thread: this worker's must be off too.
-                crate::no_grad(|| self.forward_layers(&x.narrow(0, start, len).contiguous()))
+                as_piece(|| {
+                    crate::no_grad(|| self.forward_layers(&x.narrow(0, start, len).contiguous()))
+                })
             })
             .collect();
         Some(Tensor::cat(&slices.iter().collect::<Vec<_>>(), 0))

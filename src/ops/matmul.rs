@@ -7,6 +7,7 @@
 use crate::gradcheck::Case;
 use crate::kernels::gemm::{sgemm, Gemm};
 use crate::kernels::packed_gemm::{gemm_packed_then, PackedWeight, Store};
+use crate::kernels::parallel::as_piece;
 use crate::tensor::layout::{broadcast_shapes, numel};
 use crate::tensor::pool;
 use crate::tensor::Tensor;
@@ -37,12 +38,14 @@ fn batched_product(a: &Tensor, b: &Tensor, batch: usize, m: usize, k: usize, n: 
                 sgemm(g, ad, bd, &mut out);
             } else {
                 out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
-                    sgemm(
-                        g,
-                        &ad[i * m * k..(i + 1) * m * k],
-                        &bd[i * k * n..(i + 1) * k * n],
-                        c,
-                    );
+                    as_piece(|| {
+                        sgemm(
+                            g,
+                            &ad[i * m * k..(i + 1) * m * k],
+                            &bd[i * k * n..(i + 1) * k * n],
+                            c,
+                        )
+                    });
                 });
             }
         })
@@ -222,7 +225,7 @@ impl Tensor {
             // side (each on one thread) rather than one after the other with each split over
             // the threads. A lone product keeps the split.
             let (dx, dw) = if need.0 && need.1 {
-                rayon::join(dx, dw)
+                rayon::join(|| as_piece(dx), || as_piece(dw))
             } else {
                 (dx(), dw())
             };
