@@ -1,6 +1,8 @@
 //! Fused scaled dot-product attention over a stack of heads, forward and backward.
 //!
-//! Each head is independent, so the work is spread over heads with rayon and each head runs
+//! Each head is independent, so the work is spread over heads with rayon. Forward runs each
+//! head on `packed_gemm`'s register tiles (keys and values packed once per head, six
+//! queries at a time, under the causal mask only the keys those queries see); backward runs
 //! its products on the GEMM (single-threaded inside a worker). Per head, with
 //! `scale = 1/sqrt(dk)`:
 //!
@@ -19,11 +21,9 @@
 //! needs and what a visualisation shows. Why not a streaming (flash) kernel: at the sequence
 //! lengths of the models here `P` is small, and keeping it makes backward two GEMMs cheaper.
 
-use super::gemm::{sgemm_on_this_thread, Gemm};
+use super::gemm::{sgemm_on_this_thread, span, Gemm};
+use super::packed_gemm::{tile_sums, PackedWeight, MR, NR};
 use rayon::prelude::*;
-
-/// Query rows per block of a causal head's forward products (see `forward_with`).
-const CAUSAL_BLOCK: usize = 32;
 
 /// Sizes of one attention call; every buffer is dense and row-major.
 #[derive(Clone, Copy, Debug)]
@@ -229,54 +229,70 @@ fn forward_with(
                 &k[lay.k.offset(h)..],
                 &v[lay.v.offset(h)..],
             );
-            let o = out;
-            // Row blocks: under the causal mask, block `r0..r1` sees keys `0..r1` only, so
-            // its products skip the keys past the block (3/8 of them at 128 positions).
-            let block = if d.causal { CAUSAL_BLOCK } else { d.tq };
-            for r0 in (0..d.tq).step_by(block) {
-                let r1 = (r0 + block).min(d.tq);
-                let keys = if d.causal { r1.min(d.tk) } else { d.tk };
-                // [r1 - r0, keys] = [r1 - r0, dk] · [keys, dk]ᵀ, rows of P `tk` apart
-                let scores = Gemm::new(r1 - r0, keys, d.dk)
-                    .trans_b(true)
-                    .lda(lay.q.row_stride)
-                    .ldb(lay.k.row_stride)
-                    .ldc(d.tk);
-                // [r1 - r0, dv] = [r1 - r0, keys] · [keys, dv]
-                let mix = Gemm::new(r1 - r0, d.dv, keys)
-                    .lda(d.tk)
-                    .ldb(lay.v.row_stride)
-                    .ldc(lay.out.row_stride);
-                let rows = &mut p[r0 * d.tk..r1 * d.tk];
-                // SAFETY: the slices hold each head's block (checked above), rows `r0..r1`
-                // of it here; head `h` writes only its own block of `out`, which no other
-                // head's block overlaps in these layouts.
-                unsafe {
-                    sgemm_on_this_thread(
-                        scores,
-                        qh.as_ptr().add(r0 * lay.q.row_stride),
-                        kh.as_ptr(),
-                        rows.as_mut_ptr(),
-                    );
-                    for (i, row) in rows.chunks_mut(d.tk).enumerate() {
-                        let (seen, masked) = row.split_at_mut(d.visible(r0 + i));
-                        softmax_in_place(seen, scale);
-                        masked.fill(0.0);
-                    }
-                    let dst = o.0.add(lay.out.offset(h) + r0 * lay.out.row_stride);
-                    sgemm_on_this_thread(mix, rows.as_ptr(), vh.as_ptr(), dst);
-                }
-            }
+            // SAFETY: head `h` writes only its own block of `out`, which no other head's
+            // block overlaps in these layouts, and `check_buffers` verified that `out` holds
+            // every head's block.
+            let base = out; // the whole `SendPtr`, not its field
+            let o = unsafe {
+                let start = base.0.add(lay.out.offset(h));
+                std::slice::from_raw_parts_mut(start, span(d.tq, d.dv, lay.out.row_stride))
+            };
+            head_forward(d, lay, [qh, kh, vh], p, o, scale);
         });
+}
+
+/// One head's forward on `packed_gemm`'s register tiles: the keys packed as panels of 16
+/// keys (`Kᵀ`), the values as panels of 16 channels; each tile of 6 queries takes its
+/// scores against the keys it can see (under the causal mask, the keys up to its last
+/// query), turns its rows into probabilities, and mixes the values over those keys.
+/// `p`: the head's `[tq, tk]` probabilities; `o`: its output rows, `lay.out.row_stride`
+/// apart.
+fn head_forward(
+    d: AttentionDims,
+    lay: Layouts,
+    [qh, kh, vh]: [&[f32]; 3],
+    p: &mut [f32],
+    o: &mut [f32],
+    scale: f32,
+) {
+    let keys_t = PackedWeight::pack_ld(kh, d.tk, d.dk, lay.k.row_stride); // Kᵀ [dk, tk]
+    let values = PackedWeight::pack_rows(vh, d.tk, d.dv, lay.v.row_stride); // V [tk, dv]
+    let (qs, os) = (lay.q.row_stride, lay.out.row_stride);
+    for r0 in (0..d.tq).step_by(MR) {
+        let rows = MR.min(d.tq - r0);
+        let keys = if d.causal {
+            (r0 + rows).min(d.tk)
+        } else {
+            d.tk
+        };
+        // [rows, keys] = [rows, dk] · [dk, keys], a panel of 16 keys at a time
+        for panel in 0..keys.div_ceil(NR) {
+            let sums = tile_sums(&qh[r0 * qs..], qs, d.dk, keys_t.panel(panel), rows);
+            let cols = NR.min(keys - panel * NR);
+            for (r, s) in sums.iter().take(rows).enumerate() {
+                p[(r0 + r) * d.tk + panel * NR..][..cols].copy_from_slice(&s[..cols]);
+            }
+        }
+        for r in r0..r0 + rows {
+            let (seen, masked) = p[r * d.tk..(r + 1) * d.tk].split_at_mut(d.visible(r));
+            softmax_in_place(seen, scale);
+            masked.fill(0.0);
+        }
+        // [rows, dv] = [rows, keys] · [keys, dv]: the probabilities past `keys` are 0
+        for panel in 0..d.dv.div_ceil(NR) {
+            let sums = tile_sums(&p[r0 * d.tk..], d.tk, keys, values.panel(panel), rows);
+            let cols = NR.min(d.dv - panel * NR);
+            for (r, s) in sums.iter().take(rows).enumerate() {
+                o[(r0 + r) * os + panel * NR..][..cols].copy_from_slice(&s[..cols]);
+            }
+        }
+    }
 }
 
 /// `row = softmax(scale · row)`, stable (the maximum is subtracted first).
 fn softmax_in_place(row: &mut [f32], scale: f32) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for x in row.iter_mut() {
-        *x = super::math::exp((*x - max) * scale);
-    }
-    let inv = 1.0 / super::vector::sum(row);
+    let max = super::vector::max(row);
+    let inv = 1.0 / super::vector::exp_in_place_sum(row, max, scale);
     row.iter_mut().for_each(|x| *x *= inv);
 }
 

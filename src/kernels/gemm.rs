@@ -130,23 +130,14 @@ impl Gemm {
         }
     }
 
-    /// Elements a buffer needs for `rows` rows of `cols` values, `ld` apart.
-    fn span(rows: usize, cols: usize, ld: usize) -> usize {
-        if rows == 0 || cols == 0 {
-            0
-        } else {
-            (rows - 1) * ld + cols
-        }
-    }
-
     /// Elements `A`, `B` and `C` must hold.
     fn spans(&self) -> (usize, usize, usize) {
         let (lda, ldb, ldc) = self.lds();
         let ((ar, ac), (br, bc)) = (self.a_stored(), self.b_stored());
         (
-            Gemm::span(ar, ac, lda),
-            Gemm::span(br, bc, ldb),
-            Gemm::span(self.m, self.n, ldc),
+            span(ar, ac, lda),
+            span(br, bc, ldb),
+            span(self.m, self.n, ldc),
         )
     }
 
@@ -167,6 +158,15 @@ impl Gemm {
             b.len(),
             c.len()
         );
+    }
+}
+
+/// Elements a buffer needs for `rows` rows of `cols` values, `ld` apart.
+pub(crate) fn span(rows: usize, cols: usize, ld: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * ld + cols
     }
 }
 

@@ -22,8 +22,10 @@ pub const MR: usize = 6;
 /// Products smaller than this run on the calling thread.
 const PAR_MIN_FLOPS: usize = 64 * 64 * 64;
 
-/// A weight `W [N, K]` packed for [`gemm_packed`]: panel `p` holds `W[p·16 + j, k]` at
-/// `p·K·16 + k·16 + j`.
+/// The right operand `B [K, N]` of [`gemm_packed`] packed into panels of 16 columns: panel
+/// `p` holds `B[k, p·16 + j]` at `p·K·16 + k·16 + j`, zero past `N`. Built from a linear
+/// layer's weight `W [N, K]` (`B = Wᵀ`, [`PackedWeight::pack`]) or from a row-major
+/// `B [K, N]` ([`PackedWeight::pack_rows`]).
 #[derive(Clone, Debug)]
 pub struct PackedWeight {
     pub n: usize,
@@ -32,7 +34,7 @@ pub struct PackedWeight {
 }
 
 impl PackedWeight {
-    /// Packs `w`, row-major `[n, k]`.
+    /// Packs `B = wᵀ` from `w`, row-major `[n, k]`.
     pub fn pack(w: &[f32], n: usize, k: usize) -> PackedWeight {
         assert_eq!(
             w.len(),
@@ -40,21 +42,84 @@ impl PackedWeight {
             "PackedWeight: {} values for [{n}, {k}]",
             w.len()
         );
-        let panels = n.div_ceil(NR);
-        let mut data = vec![0.0; panels * k * NR];
-        for (p, panel) in data.chunks_mut((k * NR).max(1)).enumerate().take(panels) {
-            for j in 0..NR.min(n - p * NR) {
-                let row = &w[(p * NR + j) * k..][..k];
-                for (kk, &v) in row.iter().enumerate() {
-                    panel[kk * NR + j] = v;
-                }
+        PackedWeight::pack_ld(w, n, k, k)
+    }
+
+    /// Packs `B = wᵀ` from `w`, row-major `[n, k]` with rows `ldw` apart (`ldw >= k`).
+    pub fn pack_ld(w: &[f32], n: usize, k: usize, ldw: usize) -> PackedWeight {
+        assert!(
+            ldw >= k && w.len() >= super::gemm::span(n, k, ldw),
+            "PackedWeight::pack_ld: {} values for [{n}, {k}] rows {ldw} apart",
+            w.len()
+        );
+        PackedWeight::packed_by(n, k, |p, panel| {
+            pack_transposed_panel(w, n, k, ldw, p, panel)
+        })
+    }
+
+    /// Packs `B` from `b`, row-major `[k, n]` with rows `ldb` apart (`ldb >= n`).
+    pub fn pack_rows(b: &[f32], k: usize, n: usize, ldb: usize) -> PackedWeight {
+        assert!(
+            ldb >= n && b.len() >= super::gemm::span(k, n, ldb),
+            "PackedWeight::pack_rows: {} values for [{k}, {n}] rows {ldb} apart",
+            b.len()
+        );
+        PackedWeight::packed_by(n, k, |p, panel| {
+            let cols = NR.min(n - p * NR);
+            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                dst[..cols].copy_from_slice(&b[kk * ldb + p * NR..][..cols]);
+                dst[cols..].fill(0.0);
             }
-        }
+        })
+    }
+
+    /// Fills every panel with `fill(panel index, panel)`, which writes each of its values.
+    fn packed_by(n: usize, k: usize, fill: impl Fn(usize, &mut [f32])) -> PackedWeight {
+        let panels = n.div_ceil(NR);
+        let mut data = crate::tensor::pool::take(panels * k * NR);
+        data.chunks_mut((k * NR).max(1))
+            .enumerate()
+            .for_each(|(p, panel)| fill(p, panel));
         PackedWeight { n, k, data }
     }
 
-    fn panels(&self) -> usize {
+    pub fn panels(&self) -> usize {
         self.n.div_ceil(NR)
+    }
+
+    /// Panel `p`: `[k, 16]`, columns `p·16 ..` of `B`.
+    pub fn panel(&self, p: usize) -> &[f32] {
+        &self.data[p * self.k * NR..][..self.k * NR]
+    }
+}
+
+impl Drop for PackedWeight {
+    /// The panels go back to the buffer pool: attention packs its keys and values for every
+    /// head and call.
+    fn drop(&mut self) {
+        crate::tensor::pool::give(std::mem::take(&mut self.data));
+    }
+}
+
+/// Panel `p` of `wᵀ` for `w [n, k]` (rows `ldw` apart): whole panels through 8 x 8 register
+/// transposes, a last partial one element by element.
+fn pack_transposed_panel(w: &[f32], n: usize, k: usize, ldw: usize, p: usize, panel: &mut [f32]) {
+    let rows = NR.min(n - p * NR);
+    let w = &w[p * NR * ldw..][..super::gemm::span(rows, k, ldw)]; // the panel's rows of w
+    #[cfg(target_arch = "x86_64")]
+    if rows == NR && super::conv_direct::available() {
+        // SAFETY: AVX2 is present; `w` holds 16 rows of `k`, `ldw` apart, and `panel` `k`
+        // rows of 16.
+        unsafe { avx::transpose_panel(w, k, ldw, panel) };
+        return;
+    }
+    if rows < NR {
+        panel.fill(0.0);
+    }
+    for j in 0..rows {
+        for (kk, &v) in w[j * ldw..][..k].iter().enumerate() {
+            panel[kk * NR + j] = v;
+        }
     }
 }
 
@@ -116,7 +181,7 @@ unsafe fn panel_product(
     store: Store,
 ) {
     let (n, k) = (w.n, w.k);
-    let b = &w.data[p * k * NR..][..k * NR];
+    let b = w.panel(p);
     let cols = NR.min(n - p * NR);
     let mut bias = [0.0f32; NR];
     if let Some(all) = store.bias {
@@ -125,7 +190,7 @@ unsafe fn panel_product(
     let mut row = 0;
     while row < m {
         let rows = MR.min(m - row);
-        let tile = tile_sums(&a[row * k..], k, b, rows);
+        let tile = tile_sums(&a[row * k..], k, k, b, rows);
         for (r, sums) in tile.iter().take(rows).enumerate() {
             // SAFETY: row + r < m and p·16 + cols <= n.
             let dst = std::slice::from_raw_parts_mut(c.0.add((row + r) * n + p * NR), cols);
@@ -145,32 +210,43 @@ unsafe fn panel_product(
     }
 }
 
-/// The `rows x 16` sums `A[r, :] · panel[:, j]` of one register tile (rows past `rows`
-/// left zero).
-fn tile_sums(a: &[f32], k: usize, b: &[f32], rows: usize) -> [[f32; NR]; MR] {
+/// The `rows x 16` sums `A[r, :k] · panel[:k, j]` of one register tile, row `r` of `A`
+/// at `a[r·lda ..]` (rows past `rows` left zero).
+pub(crate) fn tile_sums(
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    b: &[f32],
+    rows: usize,
+) -> [[f32; NR]; MR] {
+    assert!(
+        rows <= MR && (rows == 0 || a.len() >= (rows - 1) * lda + k) && b.len() >= k * NR,
+        "tile_sums: operands too short"
+    );
     #[cfg(target_arch = "x86_64")]
     if super::conv_direct::available() {
-        // SAFETY: AVX2 and FMA are present; `a` holds `rows` rows of `k` and `b` `k` rows
-        // of 16 (both checked by the slicing in `panel_product`).
+        // SAFETY: AVX2 and FMA are present; `a` holds `rows` rows of `k`, `lda` apart, and
+        // `b` `k` rows of 16 (checked above).
         unsafe {
             return match rows {
-                1 => avx::tile::<1>(a, k, b),
-                2 => avx::tile::<2>(a, k, b),
-                3 => avx::tile::<3>(a, k, b),
-                4 => avx::tile::<4>(a, k, b),
-                5 => avx::tile::<5>(a, k, b),
-                _ => avx::tile::<6>(a, k, b),
+                0 => [[0.0; NR]; MR],
+                1 => avx::tile::<1>(a, lda, k, b),
+                2 => avx::tile::<2>(a, lda, k, b),
+                3 => avx::tile::<3>(a, lda, k, b),
+                4 => avx::tile::<4>(a, lda, k, b),
+                5 => avx::tile::<5>(a, lda, k, b),
+                _ => avx::tile::<6>(a, lda, k, b),
             };
         }
     }
-    tile_sums_portable(a, k, b, rows)
+    tile_sums_portable(a, lda, k, b, rows)
 }
 
 /// [`tile_sums`] without SIMD intrinsics (other CPUs, and the tests' second path).
-fn tile_sums_portable(a: &[f32], k: usize, b: &[f32], rows: usize) -> [[f32; NR]; MR] {
+fn tile_sums_portable(a: &[f32], lda: usize, k: usize, b: &[f32], rows: usize) -> [[f32; NR]; MR] {
     let mut acc = [[0.0f32; NR]; MR];
     for (r, sums) in acc.iter_mut().enumerate().take(rows) {
-        let ar = &a[r * k..][..k];
+        let ar = &a[r * lda..][..k];
         for (kk, &av) in ar.iter().enumerate() {
             let br = &b[kk * NR..][..NR];
             for (s, &bv) in sums.iter_mut().zip(br) {
@@ -190,17 +266,23 @@ mod avx {
     /// and stored once (returned by value so that they stay in registers in the loop).
     ///
     /// # Safety
-    /// AVX2 and FMA present; `a` holds `R` rows of `k`, `b` holds `k` rows of 16.
+    /// AVX2 and FMA present; `a` holds `R` rows of `k`, `lda` apart, `b` holds `k` rows of
+    /// 16.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile<const R: usize>(a: &[f32], k: usize, b: &[f32]) -> [[f32; NR]; MR] {
-        debug_assert!(a.len() >= (R - 1) * k + k && b.len() >= k * NR);
+    pub unsafe fn tile<const R: usize>(
+        a: &[f32],
+        lda: usize,
+        k: usize,
+        b: &[f32],
+    ) -> [[f32; NR]; MR] {
+        debug_assert!(a.len() >= (R - 1) * lda + k && b.len() >= k * NR);
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
         let (ap, bp) = (a.as_ptr(), b.as_ptr());
         for kk in 0..k {
             let b0 = _mm256_loadu_ps(bp.add(kk * NR));
             let b1 = _mm256_loadu_ps(bp.add(kk * NR + 8));
             for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm256_broadcast_ss(&*ap.add(r * k + kk));
+                let av = _mm256_broadcast_ss(&*ap.add(r * lda + kk));
                 row[0] = _mm256_fmadd_ps(av, b0, row[0]);
                 row[1] = _mm256_fmadd_ps(av, b1, row[1]);
             }
@@ -211,6 +293,64 @@ mod avx {
             _mm256_storeu_ps(o.as_mut_ptr().add(8), row[1]);
         }
         out
+    }
+
+    /// Writes `panel[kk·16 + j] = w[j·ldw + kk]` for the 16 rows of `w [16, k]`: blocks of
+    /// 8 rows x 8 columns through an 8 x 8 register transpose, the last `k % 8` columns
+    /// one by one.
+    ///
+    /// # Safety
+    /// AVX present; `w` holds 16 rows of `k` values `ldw` apart, `panel` `k · 16` values.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn transpose_panel(w: &[f32], k: usize, ldw: usize, panel: &mut [f32]) {
+        debug_assert!(w.len() >= 15 * ldw + k && panel.len() >= k * NR);
+        let (src, dst) = (w.as_ptr(), panel.as_mut_ptr());
+        let whole = k / 8 * 8;
+        for kk in (0..whole).step_by(8) {
+            for half in 0..2 {
+                let r = |q: usize| _mm256_loadu_ps(src.add((half * 8 + q) * ldw + kk));
+                let cols = transpose8([r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7)]);
+                for (i, v) in cols.iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((kk + i) * NR + half * 8), *v);
+                }
+            }
+        }
+        for kk in whole..k {
+            for j in 0..NR {
+                *dst.add(kk * NR + j) = *src.add(j * ldw + kk);
+            }
+        }
+    }
+
+    /// The columns of the 8 x 8 matrix whose rows are `r`.
+    #[inline(always)]
+    unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
     }
 }
 
@@ -300,12 +440,65 @@ mod tests {
         let (k, rows) = (37, 5);
         let a = values(rows * k, 4);
         let b = values(k * NR, 5);
-        let simd = tile_sums(&a, k, &b, rows);
-        let plain = tile_sums_portable(&a, k, &b, rows);
+        let simd = tile_sums(&a, k, k, &b, rows);
+        let plain = tile_sums_portable(&a, k, k, &b, rows);
         for (s, p) in simd.iter().flatten().zip(plain.iter().flatten()) {
             assert!((s - p).abs() <= 1e-5 * (1.0 + p.abs()), "{s} vs {p}");
         }
         // rows past `rows` stay zero
         assert!(simd[5].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn both_packings_lay_out_the_same_panels() {
+        // k with and without a tail of 8, n with whole and partial panels.
+        for &(n, k) in &[(16, 8), (33, 13), (40, 24), (5, 3), (300, 301)] {
+            let w = values(n * k, 10); // [n, k]
+            let mut w_ld = vec![-9.0; n * (k + 3)]; // [n, k] with rows 3 longer
+            let mut wt = vec![0.0; k * n]; // [k, n], and again with rows 7 longer
+            let mut wt_ld = vec![-9.0; k * (n + 7)];
+            for j in 0..n {
+                for kk in 0..k {
+                    w_ld[j * (k + 3) + kk] = w[j * k + kk];
+                    wt[kk * n + j] = w[j * k + kk];
+                    wt_ld[kk * (n + 7) + j] = w[j * k + kk];
+                }
+            }
+            let packed = PackedWeight::pack(&w, n, k);
+            for other in [
+                PackedWeight::pack_ld(&w_ld, n, k, k + 3),
+                PackedWeight::pack_rows(&wt, k, n, n),
+                PackedWeight::pack_rows(&wt_ld, k, n, n + 7),
+            ] {
+                assert_eq!(packed.data, other.data, "[{n}, {k}]");
+            }
+            // Panel layout: B[kk, j] = w[j, kk] at p·k·16 + kk·16 + j % 16, zero past n.
+            for p in 0..packed.panels() {
+                for kk in 0..k {
+                    for j in 0..NR {
+                        let col = p * NR + j;
+                        let want = if col < n { w[col * k + kk] } else { 0.0 };
+                        assert_eq!(packed.panel(p)[kk * NR + j], want);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_tile_reads_rows_lda_apart_and_the_first_k_rows_of_the_panel() {
+        let (lda, k, rows) = (40, 29, 6);
+        let a = values(rows * lda, 13);
+        let b = values(50 * NR, 14); // a panel longer than k
+        let tile = tile_sums(&a, lda, k, &b, rows);
+        for r in 0..rows {
+            for j in 0..NR {
+                let want: f64 = (0..k)
+                    .map(|kk| a[r * lda + kk] as f64 * b[kk * NR + j] as f64)
+                    .sum();
+                assert!((tile[r][j] as f64 - want).abs() < 1e-5, "({r}, {j})");
+            }
+        }
+        assert_eq!(tile_sums(&a, lda, k, &b, 0), [[0.0; NR]; MR]);
     }
 }

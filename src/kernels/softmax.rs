@@ -15,11 +15,9 @@ fn min_blocks(block_len: usize) -> usize {
 /// Softmax (or log-softmax when `log`) of one contiguous row, written to `out`.
 #[inline]
 fn softmax_row(x: &[f32], out: &mut [f32], log: bool) {
-    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = exp(v - m);
-    }
-    let sum = super::vector::sum(out);
+    let m = super::vector::max(x);
+    out.copy_from_slice(x);
+    let sum = super::vector::exp_in_place_sum(out, m, 1.0);
     if log {
         let lse = m + sum.ln();
         for (o, &v) in out.iter_mut().zip(x) {
@@ -184,7 +182,7 @@ pub fn cross_entropy_forward(
         .with_min_len(min_blocks(classes))
         .for_each(|(r, (l, s))| {
             let x = &logits[r * classes..(r + 1) * classes];
-            let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let m = super::vector::max(x);
             let sum: f32 = x.iter().map(|&v| exp(v - m)).sum();
             *s = m + sum.ln();
             let mut value = *s - (1.0 - smoothing) * x[targets[r]];

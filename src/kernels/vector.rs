@@ -18,6 +18,51 @@ pub fn sum(x: &[f32]) -> f32 {
     total
 }
 
+/// The largest value of a slice, in 8 lanes; NaNs are passed over (as by `f32::max`), and
+/// an empty or all-NaN slice gives `-inf`.
+pub fn max(x: &[f32]) -> f32 {
+    let larger = |m: f32, v: f32| if v > m { v } else { m };
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks
+        .remainder()
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, larger);
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = larger(acc[i], c[i]);
+        }
+    }
+    acc.into_iter().fold(rest, larger)
+}
+
+/// `x[i] = e^((x[i] - shift) · scale)` for every element, returning their sum: softmax's
+/// middle pass. Whole groups of 8 and the last partial group (through a buffer padded with
+/// values whose exponential is 0) take the same vectorized code, so short rows do not fall
+/// back to a scalar `exp` per element.
+pub fn exp_in_place_sum(x: &mut [f32], shift: f32, scale: f32) -> f32 {
+    let group = |v: &mut [f32], acc: &mut [f32; 8]| {
+        for i in 0..8 {
+            v[i] = super::math::exp((v[i] - shift) * scale);
+            acc[i] += v[i];
+        }
+    };
+    let mut acc = [0.0f32; 8];
+    let mut chunks = x.chunks_exact_mut(8);
+    for c in &mut chunks {
+        group(c, &mut acc);
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let mut padded = [f32::NEG_INFINITY; 8];
+        padded[..rest.len()].copy_from_slice(rest);
+        group(&mut padded, &mut acc);
+        rest.copy_from_slice(&padded[..rest.len()]);
+    }
+    acc.iter().sum()
+}
+
 /// Dot product of two equal-length slices.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
@@ -125,5 +170,22 @@ mod tests {
         assert!((sum_sq_dev(&x, 0.3) as f64 - plain_sq).abs() < 1e-4);
         assert!((dot_dev(&x, &y, 0.3) as f64 - plain_dd).abs() < 1e-4);
         assert_eq!(max_index(&[1.0, 3.0, 3.0, -1.0]), (3.0, 1));
+        let plain_max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert_eq!(max(&x), plain_max);
+        let mut with_nan = x.clone();
+        with_nan[3] = f32::NAN;
+        with_nan[30] = f32::NAN;
+        assert_eq!(max(&with_nan), plain_max);
+        assert_eq!(max(&[]), f32::NEG_INFINITY);
+        assert_eq!(max(&[f32::NAN; 9]), f32::NEG_INFINITY);
+        for len in [0, 5, 8, 19] {
+            let mut e = x[..len].to_vec();
+            let total = exp_in_place_sum(&mut e, 0.4, 1.7);
+            for (got, &v) in e.iter().zip(&x) {
+                assert_eq!(*got, crate::kernels::math::exp((v - 0.4) * 1.7));
+            }
+            let plain: f32 = e.iter().sum();
+            assert!((total - plain).abs() < 1e-5, "{len}: {total} vs {plain}");
+        }
     }
 }
