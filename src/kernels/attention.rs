@@ -1,10 +1,10 @@
 //! Fused scaled dot-product attention over a stack of heads, forward and backward.
 //!
-//! Each head is independent, so the work is spread over heads with rayon. Forward runs each
-//! head on `packed_gemm`'s register tiles (keys and values packed once per head, six
-//! queries at a time, under the causal mask only the keys those queries see); backward runs
-//! its products on the GEMM (single-threaded inside a worker). Per head, with
-//! `scale = 1/sqrt(dk)`:
+//! Each head is independent, so the work is spread over heads with rayon, and each head
+//! runs on `packed_gemm`'s register tiles: its operands packed once per call into panels of
+//! 16 columns, six rows at a time, and under the causal mask only the keys a tile of
+//! queries sees (forward, `dP`, `dQ`) or the queries that see a tile of keys (`dV`, `dK`).
+//! Per head, with `scale = 1/sqrt(dk)`:
 //!
 //! - forward: `S = Q·Kᵀ`, `P = softmax(scale·S)` row by row (max-subtracted; under the
 //!   causal mask row `i` covers keys `0..=i` and the rest of the row is 0), `O = P·V`;
@@ -14,15 +14,15 @@
 //! Operands are either dense stacks of heads (`[heads, t, d]`) or, for a transformer's
 //! self-attention, read straight out of the fused q/k/v projection `[B, T, 3C]` with the
 //! output's heads merged into `[B, T, C]` ([`attention_forward_packed`]): every product reads
-//! and writes its head's block through a leading dimension, so no head is copied out and
-//! backward writes one `[B, T, 3C]` gradient instead of three.
+//! and writes its head's block through a leading dimension (the packing reads it in
+//! place), so no head is copied out and backward writes one `[B, T, 3C]` gradient instead
+//! of three.
 //!
 //! `P` is kept by the caller between the two ([heads, tq, tk]): it is both what backward
 //! needs and what a visualisation shows. Why not a streaming (flash) kernel: at the sequence
 //! lengths of the models here `P` is small, and keeping it makes backward two GEMMs cheaper.
 
-use super::gemm::{sgemm_on_this_thread, span, Gemm};
-use super::packed_gemm::{tile_sums, PackedWeight, MR, NR};
+use super::packed_gemm::{tile_sums, tile_sums_transposed, PackedWeight, MR, NR};
 use rayon::prelude::*;
 
 /// Sizes of one attention call; every buffer is dense and row-major.
@@ -229,30 +229,51 @@ fn forward_with(
                 &k[lay.k.offset(h)..],
                 &v[lay.v.offset(h)..],
             );
-            // SAFETY: head `h` writes only its own block of `out`, which no other head's
-            // block overlaps in these layouts, and `check_buffers` verified that `out` holds
-            // every head's block.
             let base = out; // the whole `SendPtr`, not its field
-            let o = unsafe {
-                let start = base.0.add(lay.out.offset(h));
-                std::slice::from_raw_parts_mut(start, span(d.tq, d.dv, lay.out.row_stride))
-            };
+                            // SAFETY: `check_buffers` verified that `out` holds every head's block; head `h`
+                            // writes only its own, which no other head's overlaps in these layouts.
+            let o = unsafe { SendPtr(base.0.add(lay.out.offset(h))) };
             head_forward(d, lay, [qh, kh, vh], p, o, scale);
         });
+}
+
+/// Writes the first `cols` sums of the tile's first `rows` rows to the elements
+/// `(r0 + r)·ld + col0 ..` after `dst`.
+///
+/// # Safety
+/// Those elements must lie in `dst`'s buffer, and no other thread may access them meanwhile.
+unsafe fn store_tile(
+    sums: &[[f32; NR]; MR],
+    rows: usize,
+    cols: usize,
+    dst: SendPtr,
+    ld: usize,
+    r0: usize,
+    col0: usize,
+) {
+    for (r, s) in sums.iter().take(rows).enumerate() {
+        let start = dst.0.add((r0 + r) * ld + col0);
+        if cols == NR {
+            // A whole row as one fixed-size copy (two vector moves, not a `memmove` call).
+            *(start as *mut [f32; NR]) = *s;
+        } else {
+            std::slice::from_raw_parts_mut(start, cols).copy_from_slice(&s[..cols]);
+        }
+    }
 }
 
 /// One head's forward on `packed_gemm`'s register tiles: the keys packed as panels of 16
 /// keys (`Kᵀ`), the values as panels of 16 channels; each tile of 6 queries takes its
 /// scores against the keys it can see (under the causal mask, the keys up to its last
 /// query), turns its rows into probabilities, and mixes the values over those keys.
-/// `p`: the head's `[tq, tk]` probabilities; `o`: its output rows, `lay.out.row_stride`
-/// apart.
+/// `p`: the head's `[tq, tk]` probabilities; `o`: the start of its output block, rows
+/// `lay.out.row_stride` apart, which only this call writes.
 fn head_forward(
     d: AttentionDims,
     lay: Layouts,
     [qh, kh, vh]: [&[f32]; 3],
     p: &mut [f32],
-    o: &mut [f32],
+    o: SendPtr,
     scale: f32,
 ) {
     let keys_t = PackedWeight::pack_ld(kh, d.tk, d.dk, lay.k.row_stride); // Kᵀ [dk, tk]
@@ -269,9 +290,9 @@ fn head_forward(
         for panel in 0..keys.div_ceil(NR) {
             let sums = tile_sums(&qh[r0 * qs..], qs, d.dk, keys_t.panel(panel), rows);
             let cols = NR.min(keys - panel * NR);
-            for (r, s) in sums.iter().take(rows).enumerate() {
-                p[(r0 + r) * d.tk + panel * NR..][..cols].copy_from_slice(&s[..cols]);
-            }
+            let dst = SendPtr(p.as_mut_ptr());
+            // SAFETY: rows r0.. and columns panel·16 .. keys of `p`, this head's own.
+            unsafe { store_tile(&sums, rows, cols, dst, d.tk, r0, panel * NR) };
         }
         for r in r0..r0 + rows {
             let (seen, masked) = p[r * d.tk..(r + 1) * d.tk].split_at_mut(d.visible(r));
@@ -282,9 +303,8 @@ fn head_forward(
         for panel in 0..d.dv.div_ceil(NR) {
             let sums = tile_sums(&p[r0 * d.tk..], d.tk, keys, values.panel(panel), rows);
             let cols = NR.min(d.dv - panel * NR);
-            for (r, s) in sums.iter().take(rows).enumerate() {
-                o[(r0 + r) * os + panel * NR..][..cols].copy_from_slice(&s[..cols]);
-            }
+            // SAFETY: rows r0.. and columns panel·16.. of this head's output block.
+            unsafe { store_tile(&sums, rows, cols, o, os, r0, panel * NR) };
         }
     }
 }
@@ -355,52 +375,112 @@ fn backward_with(
     grads: [SendPtr; 3],
 ) {
     lay.check_buffers(d, [q.len(), k.len(), v.len(), dout.len()], probs.len());
-    let scale = d.scale();
     (0..d.heads).into_par_iter().for_each_init(
         || vec![0.0f32; d.tq * d.tk],
         |ds, h| {
-            let [dq, dk, dv] = grads;
-            let (qo, ko, vo, oo) = (
-                lay.q.offset(h),
-                lay.k.offset(h),
-                lay.v.offset(h),
-                lay.out.offset(h),
-            );
             let p = &probs[h * d.tq * d.tk..(h + 1) * d.tq * d.tk];
-            let doh = &dout[oo..];
-            let (lq, lk, lv, lo) = (
-                lay.q.row_stride,
-                lay.k.row_stride,
-                lay.v.row_stride,
-                lay.out.row_stride,
-            );
-            // SAFETY: every block lies in its buffer (checked above and by the callers); head
-            // `h` writes only its own blocks of dq, dk and dv, disjoint from every other
+            let operands = [
+                &q[lay.q.offset(h)..],
+                &k[lay.k.offset(h)..],
+                &v[lay.v.offset(h)..],
+                &dout[lay.out.offset(h)..],
+            ];
+            // SAFETY: the callers checked that every head's blocks lie in the gradient
+            // buffers; head `h` writes only its own blocks, disjoint from every other
             // head's and from each other.
-            unsafe {
-                // dV [tk, dv] = Pᵀ · dO
-                let g = Gemm::new(d.tk, d.dv, d.tq).trans_a(true).ldb(lo).ldc(lv);
-                sgemm_on_this_thread(g, p.as_ptr(), doh.as_ptr(), dv.0.add(vo));
-                // dP [tq, tk] = dO · Vᵀ
-                let g = Gemm::new(d.tq, d.tk, d.dv).trans_b(true).lda(lo).ldb(lv);
-                sgemm_on_this_thread(g, doh.as_ptr(), v[vo..].as_ptr(), ds.as_mut_ptr());
-                for (i, (dsr, pr)) in ds.chunks_mut(d.tk).zip(p.chunks(d.tk)).enumerate() {
-                    let n = d.visible(i);
-                    let dot: f32 = dsr[..n].iter().zip(&pr[..n]).map(|(a, b)| a * b).sum();
-                    for (x, &pj) in dsr[..n].iter_mut().zip(&pr[..n]) {
-                        *x = pj * (*x - dot) * scale;
-                    }
-                    dsr[n..].fill(0.0);
-                }
-                // dQ [tq, dk] = scale · dS · K
-                let g = Gemm::new(d.tq, d.dk, d.tk).ldb(lk).ldc(lq);
-                sgemm_on_this_thread(g, ds.as_ptr(), k[ko..].as_ptr(), dq.0.add(qo));
-                // dK [tk, dk] = scale · dSᵀ · Q
-                let g = Gemm::new(d.tk, d.dk, d.tq).trans_a(true).ldb(lq).ldc(lk);
-                sgemm_on_this_thread(g, ds.as_ptr(), q[qo..].as_ptr(), dk.0.add(ko));
-            }
+            let grads = unsafe {
+                [
+                    SendPtr(grads[0].0.add(lay.q.offset(h))),
+                    SendPtr(grads[1].0.add(lay.k.offset(h))),
+                    SendPtr(grads[2].0.add(lay.v.offset(h))),
+                ]
+            };
+            head_backward(d, lay, operands, p, ds, grads);
         },
     );
+}
+
+/// One head's backward on `packed_gemm`'s register tiles, `ds` its `[tq, tk]` scratch:
+/// six queries at a time, `dP = dO · Vᵀ` over the keys they see, `dS` from it, and
+/// `dQ = dS · K`; then six keys at a time, `dV = Pᵀ · dO` and `dK = dSᵀ · Q` over the
+/// queries that see them (under the causal mask, the queries from the first of the six on).
+/// `grads`: the starts of this head's blocks of dq, dk and dv, which only this call writes.
+fn head_backward(
+    d: AttentionDims,
+    lay: Layouts,
+    [qh, kh, vh, doh]: [&[f32]; 4],
+    p: &[f32],
+    ds: &mut [f32],
+    [dq, dk, dv]: [SendPtr; 3],
+) {
+    let scale = d.scale();
+    let (lq, lk, lv, lo) = (
+        lay.q.row_stride,
+        lay.k.row_stride,
+        lay.v.row_stride,
+        lay.out.row_stride,
+    );
+    let values_t = PackedWeight::pack_ld(vh, d.tk, d.dv, lv); // Vᵀ [dv, tk]
+    let keys = PackedWeight::pack_rows(kh, d.tk, d.dk, lk); // K [tk, dk]
+    let dout = PackedWeight::pack_rows(doh, d.tq, d.dv, lo); // dO [tq, dv]
+    let queries = PackedWeight::pack_rows(qh, d.tq, d.dk, lq); // Q [tq, dk]
+    let ds_ptr = SendPtr(ds.as_mut_ptr());
+    for r0 in (0..d.tq).step_by(MR) {
+        let rows = MR.min(d.tq - r0);
+        let seen = if d.causal {
+            (r0 + rows).min(d.tk)
+        } else {
+            d.tk
+        };
+        // dP [rows, seen] = dO · Vᵀ
+        for panel in 0..seen.div_ceil(NR) {
+            let sums = tile_sums(&doh[r0 * lo..], lo, d.dv, values_t.panel(panel), rows);
+            let cols = NR.min(seen - panel * NR);
+            // SAFETY: rows r0.. and columns panel·16 .. seen of `ds`, owned here.
+            unsafe { store_tile(&sums, rows, cols, ds_ptr, d.tk, r0, panel * NR) };
+        }
+        // dS = P ∘ (dP − rowsum(dP ∘ P)) · scale, 0 past what each query sees
+        for i in r0..r0 + rows {
+            let n = d.visible(i);
+            let (dsr, pr) = (
+                &mut ds[i * d.tk..(i + 1) * d.tk],
+                &p[i * d.tk..(i + 1) * d.tk],
+            );
+            let dot = super::vector::dot(&dsr[..n], &pr[..n]);
+            for (x, &pj) in dsr[..n].iter_mut().zip(&pr[..n]) {
+                *x = pj * (*x - dot) * scale;
+            }
+            dsr[n..].fill(0.0);
+        }
+        // dQ [rows, dk] = dS · K over the keys seen
+        for panel in 0..d.dk.div_ceil(NR) {
+            let sums = tile_sums(&ds[r0 * d.tk..], d.tk, seen, keys.panel(panel), rows);
+            let cols = NR.min(d.dk - panel * NR);
+            // SAFETY: rows r0.. and columns panel·16.. of this head's dq block.
+            unsafe { store_tile(&sums, rows, cols, dq, lq, r0, panel * NR) };
+        }
+    }
+    for j0 in (0..d.tk).step_by(MR) {
+        let rows = MR.min(d.tk - j0);
+        // Queries before j0 do not see keys j0.. under the causal mask: P and dS are 0 there.
+        let first = if d.causal { j0.min(d.tq) } else { 0 };
+        let n = d.tq - first;
+        // dV [rows, dv] = Pᵀ · dO, dK [rows, dk] = dSᵀ · Q
+        for panel in 0..d.dv.div_ceil(NR) {
+            let b = &dout.panel(panel)[first * NR..];
+            let sums = tile_sums_transposed(&p[first * d.tk + j0..], d.tk, n, b, rows);
+            let cols = NR.min(d.dv - panel * NR);
+            // SAFETY: rows j0.. and columns panel·16.. of this head's dv block.
+            unsafe { store_tile(&sums, rows, cols, dv, lv, j0, panel * NR) };
+        }
+        for panel in 0..d.dk.div_ceil(NR) {
+            let b = &queries.panel(panel)[first * NR..];
+            let sums = tile_sums_transposed(&ds[first * d.tk + j0..], d.tk, n, b, rows);
+            let cols = NR.min(d.dk - panel * NR);
+            // SAFETY: rows j0.. and columns panel·16.. of this head's dk block.
+            unsafe { store_tile(&sums, rows, cols, dk, lk, j0, panel * NR) };
+        }
+    }
 }
 
 /// Plain loops in f64, for tests: the same outputs as [`attention_forward`].

@@ -67,8 +67,15 @@ impl PackedWeight {
         PackedWeight::packed_by(n, k, |p, panel| {
             let cols = NR.min(n - p * NR);
             for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                dst[..cols].copy_from_slice(&b[kk * ldb + p * NR..][..cols]);
-                dst[cols..].fill(0.0);
+                let src = &b[kk * ldb + p * NR..][..cols];
+                match <&[f32; NR]>::try_from(src) {
+                    // A whole row as one fixed-size copy, not a `memmove` call.
+                    Ok(whole) => *<&mut [f32; NR]>::try_from(dst).unwrap() = *whole,
+                    Err(_) => {
+                        dst[..cols].copy_from_slice(src);
+                        dst[cols..].fill(0.0);
+                    }
+                }
             }
         })
     }
@@ -219,35 +226,66 @@ pub(crate) fn tile_sums(
     b: &[f32],
     rows: usize,
 ) -> [[f32; NR]; MR] {
+    tile_sums_strided(a, (lda, 1), k, b, rows)
+}
+
+/// [`tile_sums`] of an `A` stored transposed: `A[r, kk]` at `a[kk·lda + r]` (a row-major
+/// `[k, lda]` matrix whose first `rows` columns are the tile's rows).
+pub(crate) fn tile_sums_transposed(
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    b: &[f32],
+    rows: usize,
+) -> [[f32; NR]; MR] {
+    tile_sums_strided(a, (1, lda), k, b, rows)
+}
+
+/// The tile with `A[r, kk]` at `a[r·rs + kk·cs]`.
+fn tile_sums_strided(
+    a: &[f32],
+    (rs, cs): (usize, usize),
+    k: usize,
+    b: &[f32],
+    rows: usize,
+) -> [[f32; NR]; MR] {
     assert!(
-        rows <= MR && (rows == 0 || a.len() >= (rows - 1) * lda + k) && b.len() >= k * NR,
+        rows <= MR
+            && (rows == 0 || k == 0 || a.len() > (rows - 1) * rs + (k - 1) * cs)
+            && b.len() >= k * NR,
         "tile_sums: operands too short"
     );
     #[cfg(target_arch = "x86_64")]
     if super::conv_direct::available() {
-        // SAFETY: AVX2 and FMA are present; `a` holds `rows` rows of `k`, `lda` apart, and
-        // `b` `k` rows of 16 (checked above).
+        // SAFETY: AVX2 and FMA are present; `a` holds every element of the `rows x k` tile
+        // at these strides, and `b` `k` rows of 16 (checked above).
         unsafe {
             return match rows {
                 0 => [[0.0; NR]; MR],
-                1 => avx::tile::<1>(a, lda, k, b),
-                2 => avx::tile::<2>(a, lda, k, b),
-                3 => avx::tile::<3>(a, lda, k, b),
-                4 => avx::tile::<4>(a, lda, k, b),
-                5 => avx::tile::<5>(a, lda, k, b),
-                _ => avx::tile::<6>(a, lda, k, b),
+                1 => avx::tile::<1>(a, rs, cs, k, b),
+                2 => avx::tile::<2>(a, rs, cs, k, b),
+                3 => avx::tile::<3>(a, rs, cs, k, b),
+                4 => avx::tile::<4>(a, rs, cs, k, b),
+                5 => avx::tile::<5>(a, rs, cs, k, b),
+                _ => avx::tile::<6>(a, rs, cs, k, b),
             };
         }
     }
-    tile_sums_portable(a, lda, k, b, rows)
+    tile_sums_portable(a, (rs, cs), k, b, rows)
 }
 
-/// [`tile_sums`] without SIMD intrinsics (other CPUs, and the tests' second path).
-fn tile_sums_portable(a: &[f32], lda: usize, k: usize, b: &[f32], rows: usize) -> [[f32; NR]; MR] {
+/// [`tile_sums_strided`] without SIMD intrinsics (other CPUs, and the tests' second path).
+fn tile_sums_portable(
+    a: &[f32],
+    (rs, cs): (usize, usize),
+    k: usize,
+    b: &[f32],
+    rows: usize,
+) -> [[f32; NR]; MR] {
     let mut acc = [[0.0f32; NR]; MR];
     for (r, sums) in acc.iter_mut().enumerate().take(rows) {
-        let ar = &a[r * lda..][..k];
-        for (kk, &av) in ar.iter().enumerate() {
+        for kk in 0..k {
+            let av = a[r * rs + kk * cs];
             let br = &b[kk * NR..][..NR];
             for (s, &bv) in sums.iter_mut().zip(br) {
                 *s = av.mul_add(bv, *s);
@@ -264,25 +302,33 @@ mod avx {
 
     /// The sums of an `R x 16` tile, accumulated in `2R` registers over the whole of `k`
     /// and stored once (returned by value so that they stay in registers in the loop).
+    /// `A[r, kk]` is `a[r·rs + kk·cs]`.
     ///
     /// # Safety
-    /// AVX2 and FMA present; `a` holds `R` rows of `k`, `lda` apart, `b` holds `k` rows of
-    /// 16.
+    /// AVX2 and FMA present; `a` holds every element of the `R x k` tile at these strides,
+    /// `b` holds `k` rows of 16.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn tile<const R: usize>(
         a: &[f32],
-        lda: usize,
+        rs: usize,
+        cs: usize,
         k: usize,
         b: &[f32],
     ) -> [[f32; NR]; MR] {
-        debug_assert!(a.len() >= (R - 1) * lda + k && b.len() >= k * NR);
+        debug_assert!(k == 0 || a.len() > (R - 1) * rs + (k - 1) * cs);
+        debug_assert!(b.len() >= k * NR);
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        let (ap, bp) = (a.as_ptr(), b.as_ptr());
+        let mut rows = [a.as_ptr(); R];
+        for (r, p) in rows.iter_mut().enumerate() {
+            *p = a.as_ptr().add(r * rs);
+        }
+        let bp = b.as_ptr();
         for kk in 0..k {
             let b0 = _mm256_loadu_ps(bp.add(kk * NR));
             let b1 = _mm256_loadu_ps(bp.add(kk * NR + 8));
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm256_broadcast_ss(&*ap.add(r * lda + kk));
+            let off = kk * cs;
+            for (row, p) in acc.iter_mut().zip(&rows) {
+                let av = _mm256_broadcast_ss(&*p.add(off));
                 row[0] = _mm256_fmadd_ps(av, b0, row[0]);
                 row[1] = _mm256_fmadd_ps(av, b1, row[1]);
             }
@@ -441,7 +487,7 @@ mod tests {
         let a = values(rows * k, 4);
         let b = values(k * NR, 5);
         let simd = tile_sums(&a, k, k, &b, rows);
-        let plain = tile_sums_portable(&a, k, k, &b, rows);
+        let plain = tile_sums_portable(&a, (k, 1), k, &b, rows);
         for (s, p) in simd.iter().flatten().zip(plain.iter().flatten()) {
             assert!((s - p).abs() <= 1e-5 * (1.0 + p.abs()), "{s} vs {p}");
         }

@@ -274,6 +274,9 @@ mod tests {
             (2, 3, 7, 7, 5, 5, false),
             (1, 1, 9, 9, 8, 8, true),
             (1, 2, 3, 11, 4, 6, false),
+            // Several tiles of six queries and keys, several panels of 16 keys and channels.
+            (1, 2, 37, 37, 20, 18, true),
+            (1, 1, 19, 40, 33, 17, false),
         ] {
             let q = Tensor::randn(&[b, tq, h, dh], 0.0, 1.0).requires_grad_();
             let k = Tensor::randn(&[b, h, tk, dh], 0.0, 1.0).requires_grad_();
