@@ -237,6 +237,27 @@ fn forward_with(
         });
 }
 
+/// One tile of `rows` rows of a product `[rows, n] = A · B` with `B` packed, a panel of 16
+/// columns at a time: `sums` gives the tile's sums against one panel, stored into rows
+/// `r0 ..` (`ld` apart), columns `0 .. n`, after `dst`.
+///
+/// # Safety
+/// As [`store_tile`], for those rows and columns.
+unsafe fn tile_product(
+    b: &PackedWeight,
+    n: usize,
+    rows: usize,
+    sums: impl Fn(&[f32]) -> [[f32; NR]; MR],
+    dst: SendPtr,
+    ld: usize,
+    r0: usize,
+) {
+    for panel in 0..n.div_ceil(NR) {
+        let cols = NR.min(n - panel * NR);
+        store_tile(&sums(b.panel(panel)), rows, cols, dst, ld, r0, panel * NR);
+    }
+}
+
 /// Writes the first `cols` sums of the tile's first `rows` rows to the elements
 /// `(r0 + r)·ld + col0 ..` after `dst`.
 ///
@@ -286,26 +307,20 @@ fn head_forward(
         } else {
             d.tk
         };
-        // [rows, keys] = [rows, dk] · [dk, keys], a panel of 16 keys at a time
-        for panel in 0..keys.div_ceil(NR) {
-            let sums = tile_sums(&qh[r0 * qs..], qs, d.dk, keys_t.panel(panel), rows);
-            let cols = NR.min(keys - panel * NR);
-            let dst = SendPtr(p.as_mut_ptr());
-            // SAFETY: rows r0.. and columns panel·16 .. keys of `p`, this head's own.
-            unsafe { store_tile(&sums, rows, cols, dst, d.tk, r0, panel * NR) };
-        }
+        // [rows, keys] = [rows, dk] · [dk, keys]
+        let scores = |b: &[f32]| tile_sums(&qh[r0 * qs..], qs, d.dk, b, rows);
+        let p_ptr = SendPtr(p.as_mut_ptr());
+        // SAFETY: rows r0.. and columns ..keys of `p`, this head's own.
+        unsafe { tile_product(&keys_t, keys, rows, scores, p_ptr, d.tk, r0) };
         for r in r0..r0 + rows {
             let (seen, masked) = p[r * d.tk..(r + 1) * d.tk].split_at_mut(d.visible(r));
             softmax_in_place(seen, scale);
             masked.fill(0.0);
         }
         // [rows, dv] = [rows, keys] · [keys, dv]: the probabilities past `keys` are 0
-        for panel in 0..d.dv.div_ceil(NR) {
-            let sums = tile_sums(&p[r0 * d.tk..], d.tk, keys, values.panel(panel), rows);
-            let cols = NR.min(d.dv - panel * NR);
-            // SAFETY: rows r0.. and columns panel·16.. of this head's output block.
-            unsafe { store_tile(&sums, rows, cols, o, os, r0, panel * NR) };
-        }
+        let mix = |b: &[f32]| tile_sums(&p[r0 * d.tk..], d.tk, keys, b, rows);
+        // SAFETY: rows r0.. of this head's output block.
+        unsafe { tile_product(&values, d.dv, rows, mix, o, os, r0) };
     }
 }
 
@@ -433,12 +448,9 @@ fn head_backward(
             d.tk
         };
         // dP [rows, seen] = dO · Vᵀ
-        for panel in 0..seen.div_ceil(NR) {
-            let sums = tile_sums(&doh[r0 * lo..], lo, d.dv, values_t.panel(panel), rows);
-            let cols = NR.min(seen - panel * NR);
-            // SAFETY: rows r0.. and columns panel·16 .. seen of `ds`, owned here.
-            unsafe { store_tile(&sums, rows, cols, ds_ptr, d.tk, r0, panel * NR) };
-        }
+        let dp = |b: &[f32]| tile_sums(&doh[r0 * lo..], lo, d.dv, b, rows);
+        // SAFETY: rows r0.. and columns ..seen of `ds`, owned here.
+        unsafe { tile_product(&values_t, seen, rows, dp, ds_ptr, d.tk, r0) };
         // dS = P ∘ (dP − rowsum(dP ∘ P)) · scale, 0 past what each query sees
         for i in r0..r0 + rows {
             let n = d.visible(i);
@@ -453,32 +465,26 @@ fn head_backward(
             dsr[n..].fill(0.0);
         }
         // dQ [rows, dk] = dS · K over the keys seen
-        for panel in 0..d.dk.div_ceil(NR) {
-            let sums = tile_sums(&ds[r0 * d.tk..], d.tk, seen, keys.panel(panel), rows);
-            let cols = NR.min(d.dk - panel * NR);
-            // SAFETY: rows r0.. and columns panel·16.. of this head's dq block.
-            unsafe { store_tile(&sums, rows, cols, dq, lq, r0, panel * NR) };
-        }
+        let dq_sums = |b: &[f32]| tile_sums(&ds[r0 * d.tk..], d.tk, seen, b, rows);
+        // SAFETY: rows r0.. of this head's dq block.
+        unsafe { tile_product(&keys, d.dk, rows, dq_sums, dq, lq, r0) };
     }
     for j0 in (0..d.tk).step_by(MR) {
         let rows = MR.min(d.tk - j0);
         // Queries before j0 do not see keys j0.. under the causal mask: P and dS are 0 there.
         let first = if d.causal { j0.min(d.tq) } else { 0 };
         let n = d.tq - first;
-        // dV [rows, dv] = Pᵀ · dO, dK [rows, dk] = dSᵀ · Q
-        for panel in 0..d.dv.div_ceil(NR) {
-            let b = &dout.panel(panel)[first * NR..];
-            let sums = tile_sums_transposed(&p[first * d.tk + j0..], d.tk, n, b, rows);
-            let cols = NR.min(d.dv - panel * NR);
-            // SAFETY: rows j0.. and columns panel·16.. of this head's dv block.
-            unsafe { store_tile(&sums, rows, cols, dv, lv, j0, panel * NR) };
-        }
-        for panel in 0..d.dk.div_ceil(NR) {
-            let b = &queries.panel(panel)[first * NR..];
-            let sums = tile_sums_transposed(&ds[first * d.tk + j0..], d.tk, n, b, rows);
-            let cols = NR.min(d.dk - panel * NR);
-            // SAFETY: rows j0.. and columns panel·16.. of this head's dk block.
-            unsafe { store_tile(&sums, rows, cols, dk, lk, j0, panel * NR) };
+        // dV [rows, dv] = Pᵀ · dO, dK [rows, dk] = dSᵀ · Q, over queries first..
+        let dv_sums = |b: &[f32]| {
+            tile_sums_transposed(&p[first * d.tk + j0..], d.tk, n, &b[first * NR..], rows)
+        };
+        let dk_sums = |b: &[f32]| {
+            tile_sums_transposed(&ds[first * d.tk + j0..], d.tk, n, &b[first * NR..], rows)
+        };
+        // SAFETY: rows j0.. of this head's dv and dk blocks.
+        unsafe {
+            tile_product(&dout, d.dv, rows, dv_sums, dv, lv, j0);
+            tile_product(&queries, d.dk, rows, dk_sums, dk, lk, j0);
         }
     }
 }

@@ -354,11 +354,10 @@ mod avx {
         let whole = k / 8 * 8;
         for kk in (0..whole).step_by(8) {
             for half in 0..2 {
-                let r = |q: usize| _mm256_loadu_ps(src.add((half * 8 + q) * ldw + kk));
-                let cols = transpose8([r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7)]);
-                for (i, v) in cols.iter().enumerate() {
-                    _mm256_storeu_ps(dst.add((kk + i) * NR + half * 8), *v);
-                }
+                // Rows half·8 .. half·8 + 8, columns kk .. kk + 8 of w, into columns
+                // half·8 .. of rows kk .. of the panel.
+                let (from, to) = (src.add(half * 8 * ldw + kk), dst.add(kk * NR + half * 8));
+                super::super::conv_direct::avx::transpose_8x8(from, ldw, to, NR);
             }
         }
         for kk in whole..k {
@@ -366,37 +365,6 @@ mod avx {
                 *dst.add(kk * NR + j) = *src.add(j * ldw + kk);
             }
         }
-    }
-
-    /// The columns of the 8 x 8 matrix whose rows are `r`.
-    #[inline(always)]
-    unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
-        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-        [
-            _mm256_permute2f128_ps::<0x20>(u0, u4),
-            _mm256_permute2f128_ps::<0x20>(u1, u5),
-            _mm256_permute2f128_ps::<0x20>(u2, u6),
-            _mm256_permute2f128_ps::<0x20>(u3, u7),
-            _mm256_permute2f128_ps::<0x31>(u0, u4),
-            _mm256_permute2f128_ps::<0x31>(u1, u5),
-            _mm256_permute2f128_ps::<0x31>(u2, u6),
-            _mm256_permute2f128_ps::<0x31>(u3, u7),
-        ]
     }
 }
 

@@ -22,7 +22,7 @@
 //! small batches. Tests compare both products with im2col and the reference GEMM.
 
 #[cfg(target_arch = "x86_64")]
-mod avx;
+pub(super) mod avx;
 
 use super::conv::ConvShape;
 use super::im2col::copy_short;
