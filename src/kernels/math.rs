@@ -65,10 +65,10 @@ fn madd(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
-/// The error function as `x · P(x²) / Q(x²)` (±1 past `|x| = 3.9`, where `erf` rounds to
-/// ±1 in f32), with the minimax coefficients of XLA's and Eigen's
-/// single-precision `erf`: a division and ten multiply-adds, no exponential. Absolute
-/// error below 3e-7 everywhere (the tests measure it against libm); NaN gives NaN.
+/// The error function as `x · P(x²) / Q(x²)` with the minimax coefficients of XLA's and
+/// Eigen's single-precision `erf` (a division and ten multiply-adds, no exponential), and
+/// ±1 past `|x| = 3.9`, where `erf` rounds to ±1 in f32. Absolute error below 3e-7
+/// everywhere (the tests measure it against libm); NaN gives NaN.
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
     let x2 = x * x;

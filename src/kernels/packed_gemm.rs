@@ -9,6 +9,10 @@
 //! columns reads `A` straight from its rows (one broadcast per row and step of `K`).
 //! Threads take whole panels, so each writes its own columns of `C`.
 //!
+//! Attention uses the same pieces on its own small operands: panels packed from a row-major
+//! `B` ([`PackedWeight::pack_rows`]) or from a strided `W` ([`PackedWeight::pack_ld`]), and
+//! single register tiles ([`tile_sums`], [`tile_sums_transposed`]) over part of `K`.
+//!
 //! [`gemm_packed_reference`] is the plain loop the tests compare with; CPUs without AVX2
 //! and FMA run a portable tile.
 
