@@ -229,9 +229,10 @@ fn forward_with(
                 &k[lay.k.offset(h)..],
                 &v[lay.v.offset(h)..],
             );
-            let base = out; // the whole `SendPtr`, not its field
-                            // SAFETY: `check_buffers` verified that `out` holds every head's block; head `h`
-                            // writes only its own, which no other head's overlaps in these layouts.
+            // The whole `SendPtr` (a closure naming `out.0` would capture the raw field).
+            let base = out;
+            // SAFETY: `check_buffers` verified that `out` holds every head's block; head `h`
+            // writes only its own, which no other head's overlaps in these layouts.
             let o = unsafe { SendPtr(base.0.add(lay.out.offset(h))) };
             head_forward(d, lay, [qh, kh, vh], p, o, scale);
         });
@@ -439,7 +440,6 @@ fn head_backward(
     let keys = PackedWeight::pack_rows(kh, d.tk, d.dk, lk); // K [tk, dk]
     let dout = PackedWeight::pack_rows(doh, d.tq, d.dv, lo); // dO [tq, dv]
     let queries = PackedWeight::pack_rows(qh, d.tq, d.dk, lq); // Q [tq, dk]
-    let ds_ptr = SendPtr(ds.as_mut_ptr());
     for r0 in (0..d.tq).step_by(MR) {
         let rows = MR.min(d.tq - r0);
         let seen = if d.causal {
@@ -449,6 +449,7 @@ fn head_backward(
         };
         // dP [rows, seen] = dO · Vᵀ
         let dp = |b: &[f32]| tile_sums(&doh[r0 * lo..], lo, d.dv, b, rows);
+        let ds_ptr = SendPtr(ds.as_mut_ptr());
         // SAFETY: rows r0.. and columns ..seen of `ds`, owned here.
         unsafe { tile_product(&values_t, seen, rows, dp, ds_ptr, d.tk, r0) };
         // dS = P ∘ (dP − rowsum(dP ∘ P)) · scale, 0 past what each query sees
