@@ -303,11 +303,8 @@ fn head_forward(
     let (qs, os) = (lay.q.row_stride, lay.out.row_stride);
     for r0 in (0..d.tq).step_by(MR) {
         let rows = MR.min(d.tq - r0);
-        let keys = if d.causal {
-            (r0 + rows).min(d.tk)
-        } else {
-            d.tk
-        };
+        // The keys the tile's last query sees.
+        let keys = d.visible(r0 + rows - 1);
         // [rows, keys] = [rows, dk] · [dk, keys]
         let scores = |b: &[f32]| tile_sums(&qh[r0 * qs..], qs, d.dk, b, rows);
         let p_ptr = SendPtr(p.as_mut_ptr());
@@ -442,11 +439,8 @@ fn head_backward(
     let queries = PackedWeight::pack_rows(qh, d.tq, d.dk, lq); // Q [tq, dk]
     for r0 in (0..d.tq).step_by(MR) {
         let rows = MR.min(d.tq - r0);
-        let seen = if d.causal {
-            (r0 + rows).min(d.tk)
-        } else {
-            d.tk
-        };
+        // The keys the tile's last query sees.
+        let seen = d.visible(r0 + rows - 1);
         // dP [rows, seen] = dO · Vᵀ
         let dp = |b: &[f32]| tile_sums(&doh[r0 * lo..], lo, d.dv, b, rows);
         let ds_ptr = SendPtr(ds.as_mut_ptr());
