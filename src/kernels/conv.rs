@@ -213,7 +213,7 @@ enum Engine<'a> {
     },
     Direct {
         packed: &'a [PackedA],
-        scratch: ConvScratch,
+        scratch: Box<ConvScratch>,
     },
 }
 
@@ -294,7 +294,7 @@ pub fn conv2d_forward_then(
         if direct {
             Engine::Direct {
                 packed: &packed,
-                scratch: ConvScratch::default(),
+                scratch: Box::default(),
             }
         } else {
             Engine::Columns {

@@ -23,6 +23,8 @@
 
 #[cfg(target_arch = "x86_64")]
 pub(super) mod avx;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 use super::conv::ConvShape;
 use super::im2col::copy_short;
@@ -47,6 +49,53 @@ pub fn available() -> bool {
 pub const MR: usize = 6;
 /// Output channels of a weight-gradient register tile.
 pub const NR: usize = 16;
+/// Rows of an AVX-512 forward tile and of its packed weight panels.
+pub const MR512: usize = 8;
+/// Rows (of the column matrix) of an AVX-512 weight-gradient tile.
+pub const WR512: usize = 12;
+
+/// Which micro-kernels the direct convolution runs: AVX2 + FMA (8 lanes) or AVX-512 (16
+/// lanes). [`Isa::best`] picks the widest the CPU has; the environment variable
+/// `NEURITE_SIMD=avx2` keeps AVX2 on an AVX-512 CPU (to compare the two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Avx2,
+    Avx512,
+}
+
+impl Isa {
+    /// The widest kernels this CPU runs (`None`: neither, use the GEMM path).
+    pub fn best() -> Option<Isa> {
+        static BEST: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| {
+            let avx2_only = std::env::var("NEURITE_SIMD").is_ok_and(|v| v == "avx2");
+            Isa::available()
+                .into_iter()
+                .rfind(|&isa| !avx2_only || isa == Isa::Avx2)
+        })
+    }
+
+    /// Every kind of kernel this CPU runs, narrowest first (the tests run each).
+    pub fn available() -> Vec<Isa> {
+        let mut all = Vec::new();
+        if available() {
+            all.push(Isa::Avx2);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                all.push(Isa::Avx512);
+            }
+        }
+        all
+    }
+
+    /// Rows of a packed weight panel for this kind's forward tiles.
+    fn panel_rows(self) -> usize {
+        match self {
+            Isa::Avx2 => MR,
+            Isa::Avx512 => MR512,
+        }
+    }
+}
 
 /// One forward register tile: `C[r, 8v + l] (+)= Σ_{c, t} A[r, c * taps.len() + t] ·
 /// x[b[v] + c * plane + taps[t] + l]` for `r` below the tile's rows, `v < V` vectors and
@@ -148,37 +197,51 @@ pub(crate) struct GradTile {
     cols: usize,
 }
 
-/// `A [m, k]` packed into row panels: panel `i` holds rows `i*MR..` as `[k][MR]`.
+/// `A [m, k]` packed into row panels for the tiles of `isa`: panel `i` holds rows
+/// `i·mr ..` as `[k][mr]`, `mr` the tiles' rows ([`MR`] or [`MR512`]).
 pub struct PackedA {
     pub m: usize,
     pub k: usize,
+    isa: Isa,
     data: Vec<f32>,
 }
 
 impl PackedA {
-    /// Packs the row-major `m x k` matrix `a`.
+    /// Packs the row-major `m x k` matrix `a` for the CPU's best kernels ([`Isa::best`]).
     pub fn new(a: &[f32], m: usize, k: usize) -> PackedA {
+        PackedA::for_isa(a, m, k, Isa::best().unwrap_or(Isa::Avx2))
+    }
+
+    /// Packs `a` for the tiles of `isa`.
+    pub fn for_isa(a: &[f32], m: usize, k: usize, isa: Isa) -> PackedA {
         assert!(
             a.len() >= m * k,
             "PackedA: {} values for {m} x {k}",
             a.len()
         );
-        let panels = m.div_ceil(MR);
-        let mut data = vec![0.0; panels * k * MR];
-        for (i, panel) in data.chunks_exact_mut(k * MR).enumerate() {
-            let rows = MR.min(m - i * MR);
-            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+        let mr = isa.panel_rows();
+        let panels = m.div_ceil(mr);
+        let mut data = vec![0.0; panels * k * mr];
+        for (i, panel) in data.chunks_exact_mut((k * mr).max(1)).enumerate() {
+            let rows = mr.min(m - i * mr);
+            for (p, dst) in panel.chunks_exact_mut(mr).enumerate() {
                 for (r, d) in dst[..rows].iter_mut().enumerate() {
-                    *d = a[(i * MR + r) * k + p];
+                    *d = a[(i * mr + r) * k + p];
                 }
             }
         }
-        PackedA { m, k, data }
+        PackedA { m, k, isa, data }
     }
 
-    /// Panel `i`: `[k][MR]`.
+    /// Rows per panel.
+    fn mr(&self) -> usize {
+        self.isa.panel_rows()
+    }
+
+    /// Panel `i`: `[k][mr]`.
     fn panel(&self, i: usize) -> &[f32] {
-        &self.data[i * self.k * MR..(i + 1) * self.k * MR]
+        let len = self.k * self.mr();
+        &self.data[i * len..(i + 1) * len]
     }
 }
 
@@ -191,7 +254,7 @@ pub fn applies(s: &ConvShape) -> bool {
 /// One thread's buffers for [`conv_group`], reused from image to image.
 #[derive(Default)]
 pub struct ConvScratch {
-    /// The zero-bordered image (plus one vector of slack for the last row's reads) and the
+    /// The zero-bordered image (plus 16 floats of slack for the last row's reads) and the
     /// geometry `(cg, h, w, ph, pw)` it was laid out for.
     xpad: Vec<f32>,
     layout: (usize, usize, usize, usize, usize),
@@ -201,6 +264,14 @@ pub struct ConvScratch {
     taps: Vec<usize>,
     vectors: Vec<(usize, usize, usize)>,
     forward_for: (usize, usize, usize, usize, usize),
+    /// For the AVX-512 forward tiles of the geometry `plan512_for` (`(wp, oh, ow)`): each
+    /// vector of 16 positions of the padded grid as (first position, its range in
+    /// `segments`), and where each vector's lanes go.
+    #[cfg(target_arch = "x86_64")]
+    vectors512: Vec<(usize, std::ops::Range<usize>)>,
+    #[cfg(target_arch = "x86_64")]
+    segments: Vec<avx512::Segment>,
+    plan512_for: (usize, usize, usize),
     /// The output gradient transposed into panels of [`NR`] channels, `[og / NR][P][NR]`
     /// (the last panel's channels past `og` unspecified).
     dyt: Vec<f32>,
@@ -208,14 +279,14 @@ pub struct ConvScratch {
 
 impl ConvScratch {
     /// Copies one channel group `x_g: [cg, H, W]` into the zero-bordered buffer
-    /// `[cg, H + 2ph, W + 2pw]` (plus 8 floats of slack), clearing it first only when the
+    /// `[cg, H + 2ph, W + 2pw]` (plus 16 floats of slack), clearing it first only when the
     /// geometry changed: the border stays zero from image to image.
     fn pad(&mut self, s: &ConvShape, x_g: &[f32]) {
         let cg = s.c / s.groups;
         let (h, w, (ph, pw)) = (s.h, s.w, s.padding);
         let (hp, wp) = (h + 2 * ph, w + 2 * pw);
         let layout = (cg, h, w, ph, pw);
-        let len = cg * hp * wp + 8;
+        let len = cg * hp * wp + 16;
         if self.layout != layout || self.xpad.len() != len {
             self.xpad.clear();
             self.xpad.resize(len, 0.0);
@@ -236,9 +307,14 @@ impl ConvScratch {
 
 /// Packs each group's weight `w: [groups, og, K]` for [`conv_group`].
 pub fn pack_weight(s: &ConvShape, w: &[f32]) -> Vec<PackedA> {
+    pack_weight_for(s, w, Isa::best().unwrap_or(Isa::Avx2))
+}
+
+/// [`pack_weight`] for the tiles of `isa`.
+pub fn pack_weight_for(s: &ConvShape, w: &[f32], isa: Isa) -> Vec<PackedA> {
     let (og, k) = (s.o / s.groups, s.c / s.groups * s.kh * s.kw);
     w.chunks_exact(og * k)
-        .map(|w_g| PackedA::new(w_g, og, k))
+        .map(|w_g| PackedA::for_isa(w_g, og, k, isa))
         .collect()
 }
 
@@ -282,6 +358,12 @@ pub fn conv_group(
             })
             .collect();
         scratch.forward_for = geometry;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if w_g.isa == Isa::Avx512 {
+        scratch.plan512(wp, oh, ow);
+        forward512(w_g, (cg, hp * wp), out_g, accumulate, epilogue, scratch);
+        return;
     }
     let (taps, vectors) = (&scratch.taps, &scratch.vectors);
     let x = scratch.xpad.as_ptr();
@@ -336,11 +418,150 @@ pub fn conv_group(
     }
 }
 
+/// [`conv_group`]'s products on the AVX-512 tiles: for each panel of [`MR512`] output
+/// channels, the padded grid's vectors of 16 positions three at a time
+/// ([`ConvScratch::plan512`] laid them out). `(channels, plane)`: the padded image's.
+#[cfg(target_arch = "x86_64")]
+fn forward512(
+    w_g: &PackedA,
+    (channels, plane): (usize, usize),
+    out_g: &mut [f32],
+    add: bool,
+    epilogue: Epilogue,
+    scratch: &ConvScratch,
+) {
+    use avx512::ForwardTile512;
+    let og = w_g.m;
+    let p = out_g.len() / og.max(1);
+    let c = out_g.as_mut_ptr();
+    for i in 0..og.div_ceil(MR512) {
+        let rows = MR512.min(og - i * MR512);
+        // Vectors `group` as a tile of `V` (its length).
+        let tile = |group: &[(usize, std::ops::Range<usize>)]| -> ForwardTile512<'_, 3> {
+            let at = |v: usize| &group[v.min(group.len() - 1)];
+            ForwardTile512 {
+                channels,
+                plane,
+                taps: &scratch.taps,
+                a: w_g.panel(i).as_ptr(),
+                x: scratch.xpad.as_ptr(),
+                q: std::array::from_fn(|v| at(v).0),
+                segments: std::array::from_fn(|v| &scratch.segments[at(v).1.clone()]),
+                // SAFETY (of the offset): panel `i`'s first row is inside `out_g`.
+                c: unsafe { c.add(i * MR512 * p) },
+                ldc: p,
+                add,
+                epilogue: epilogue.rows_from(i * MR512),
+            }
+        };
+        for group in scratch.vectors512.chunks(3) {
+            let t = tile(group);
+            // SAFETY: `Isa::Avx512` is only chosen on a CPU with AVX-512F. Reads stay inside
+            // the padded image and its 16 floats of slack: the last vector ends at most 15
+            // positions past the last output position `(oh - 1)·wp + ow - 1`, and its
+            // largest tap reads `(kh - 1)·wp + kw - 1` further, within `hp·wp + 16` of the
+            // last channel's start. Segments store only the tile's rows' output positions
+            // (`plan512`), inside `out_g`.
+            unsafe {
+                match group.len() {
+                    3 => tile512::<3>(rows, t),
+                    2 => tile512::<2>(rows, narrow(t)),
+                    _ => tile512::<1>(rows, narrow(t)),
+                }
+            }
+        }
+    }
+}
+
+/// The first `V` vectors of a tile of three.
+#[cfg(target_arch = "x86_64")]
+fn narrow<const V: usize>(t: avx512::ForwardTile512<'_, 3>) -> avx512::ForwardTile512<'_, V> {
+    avx512::ForwardTile512 {
+        channels: t.channels,
+        plane: t.plane,
+        taps: t.taps,
+        a: t.a,
+        x: t.x,
+        q: std::array::from_fn(|v| t.q[v]),
+        segments: std::array::from_fn(|v| t.segments[v]),
+        c: t.c,
+        ldc: t.ldc,
+        add: t.add,
+        epilogue: t.epilogue,
+    }
+}
+
+/// [`avx512::direct_tile`] for `rows` (1..=8) rows.
+///
+/// # Safety
+/// As [`avx512::ForwardTile512`] says, on a CPU with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+unsafe fn tile512<const V: usize>(rows: usize, t: avx512::ForwardTile512<V>) {
+    match rows {
+        8 => avx512::direct_tile::<8, V>(t),
+        7 => avx512::direct_tile::<7, V>(t),
+        6 => avx512::direct_tile::<6, V>(t),
+        5 => avx512::direct_tile::<5, V>(t),
+        4 => avx512::direct_tile::<4, V>(t),
+        3 => avx512::direct_tile::<3, V>(t),
+        2 => avx512::direct_tile::<2, V>(t),
+        _ => avx512::direct_tile::<1, V>(t),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl ConvScratch {
+    /// Lays out the AVX-512 forward vectors for an `oh x ow` output read from a padded
+    /// image `wp` wide: vector `j` covers the padded grid's positions `16j .. 16j + 16`
+    /// (`q = oy·wp + ox`) up to the last output position, and each output row it touches
+    /// becomes a [`avx512::Segment`] (the lanes with `ox < ow`, stored at `oy·ow + ox`).
+    fn plan512(&mut self, wp: usize, oh: usize, ow: usize) {
+        if self.plan512_for == (wp, oh, ow) && !self.vectors512.is_empty() {
+            return;
+        }
+        self.vectors512.clear();
+        self.segments.clear();
+        self.plan512_for = (wp, oh, ow);
+        if oh == 0 || ow == 0 {
+            return;
+        }
+        let end = (oh - 1) * wp + ow; // one past the last output position
+        for q0 in (0..end).step_by(16) {
+            let from = self.segments.len();
+            for oy in q0 / wp..=(end.min(q0 + 16) - 1) / wp {
+                let (lo, hi) = ((oy * wp).max(q0), (oy * wp + ow).min(q0 + 16));
+                if lo < hi {
+                    let lane = lo - q0;
+                    self.segments.push(avx512::Segment {
+                        mask: (((1u32 << (hi - lo)) - 1) << lane) as u16,
+                        base: (oy * ow + lo - oy * wp) as isize - lane as isize,
+                    });
+                }
+            }
+            self.vectors512.push((q0, from..self.segments.len()));
+        }
+    }
+}
+
 /// `dwt [K, og] += im2col(x_g) [K, P] · dy_gᵀ [P, og]`: the weight gradient of one channel
 /// group of one image, transposed (`K = cg * KH * KW` in the weight's order). Each register
 /// tile (6 rows of `K` by 16 output channels) sums over all `P` output pixels, reading the
 /// rows of the column matrix straight from the padded image. `s` must satisfy [`applies`].
 pub fn weight_grad_group(
+    s: &ConvShape,
+    x_g: &[f32],
+    dy_g: &[f32],
+    dwt: &mut [f32],
+    scratch: &mut ConvScratch,
+) {
+    let isa = Isa::best().unwrap_or(Isa::Avx2);
+    weight_grad_group_on(isa, s, x_g, dy_g, dwt, scratch)
+}
+
+/// [`weight_grad_group`] on the tiles of `isa`.
+fn weight_grad_group_on(
+    isa: Isa,
     s: &ConvShape,
     x_g: &[f32],
     dy_g: &[f32],
@@ -367,6 +588,53 @@ pub fn weight_grad_group(
     let taps = s.kh * s.kw;
     let row_start = |m: usize| (m / taps) * hp * wp + (m % taps / s.kw) * wp + m % s.kw;
     let x = scratch.xpad.as_ptr();
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512 {
+        for i in 0..k.div_ceil(WR512) {
+            let rows = WR512.min(k - i * WR512);
+            let mut starts = [0usize; WR512];
+            for (r, st) in starts[..rows].iter_mut().enumerate() {
+                *st = row_start(i * WR512 + r);
+            }
+            // Two panels (32 channels) at a time, the last alone when their number is odd.
+            let mut j = 0;
+            while j < panels {
+                let b = |j: usize| scratch.dyt[j * p * NR..(j + 1) * p * NR].as_ptr();
+                let cols = (og - j * NR).min(2 * NR);
+                let c = dwt[i * WR512 * og + j * NR..].as_mut_ptr();
+                let t = avx512::GradTile512 {
+                    x,
+                    starts,
+                    wp,
+                    out_hw: (oh, ow),
+                    b: [b(j), b((j + 1).min(panels - 1))],
+                    cols,
+                };
+                // SAFETY: `Isa::Avx512` is only chosen on a CPU with AVX-512F; every read
+                // `x[start + oy * wp + ox]` lies in the padded image (the tap of an output
+                // pixel), each panel holds `P * NR` floats, and the tile's `rows x cols`
+                // block lies inside `dwt` (checked above).
+                unsafe {
+                    if cols > NR {
+                        grad512::<2>(rows, t, c, og);
+                    } else {
+                        let t = avx512::GradTile512 {
+                            x: t.x,
+                            starts: t.starts,
+                            wp: t.wp,
+                            out_hw: t.out_hw,
+                            b: [t.b[0]],
+                            cols: t.cols,
+                        };
+                        grad512::<1>(rows, t, c, og);
+                    }
+                }
+                j += 2;
+            }
+        }
+        return;
+    }
+    let _ = isa;
     for i in 0..k.div_ceil(MR) {
         let rows = MR.min(k - i * MR);
         let mut starts = [0usize; MR];
@@ -440,6 +708,30 @@ fn transpose_into_panels(dy: &[f32], og: usize, p: usize, dyt: &mut [f32]) {
         };
         tail(0..full_c, full_p..p, panel);
         tail(full_c..channels, 0..p, panel);
+    }
+}
+
+/// [`avx512::weight_grad_tile`] for `rows` (1..=12) rows.
+///
+/// # Safety
+/// As [`avx512::GradTile512`] says, with `c` holding the tile's rows `ldc` apart, on a CPU
+/// with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+unsafe fn grad512<const V: usize>(rows: usize, t: avx512::GradTile512<V>, c: *mut f32, ldc: usize) {
+    match rows {
+        12 => avx512::weight_grad_tile::<12, V>(t, c, ldc),
+        11 => avx512::weight_grad_tile::<11, V>(t, c, ldc),
+        10 => avx512::weight_grad_tile::<10, V>(t, c, ldc),
+        9 => avx512::weight_grad_tile::<9, V>(t, c, ldc),
+        8 => avx512::weight_grad_tile::<8, V>(t, c, ldc),
+        7 => avx512::weight_grad_tile::<7, V>(t, c, ldc),
+        6 => avx512::weight_grad_tile::<6, V>(t, c, ldc),
+        5 => avx512::weight_grad_tile::<5, V>(t, c, ldc),
+        4 => avx512::weight_grad_tile::<4, V>(t, c, ldc),
+        3 => avx512::weight_grad_tile::<3, V>(t, c, ldc),
+        2 => avx512::weight_grad_tile::<2, V>(t, c, ldc),
+        _ => avx512::weight_grad_tile::<1, V>(t, c, ldc),
     }
 }
 
@@ -539,9 +831,12 @@ mod tests {
 
     #[test]
     fn matches_im2col_then_product() {
-        if !super::available() {
-            return;
+        for isa in Isa::available() {
+            matches_im2col_then_product_on(isa);
         }
+    }
+
+    fn matches_im2col_then_product_on(isa: Isa) {
         let mut scratch = ConvScratch::default();
         // resnet20's three stages, lenet5's 5x5 layers, a non-square kernel, a padding
         // wider than the kernel's reach and a 1-pixel-wide image; one scratch for all (its
@@ -567,7 +862,7 @@ mod tests {
                 let mut got = want.clone();
                 let g = crate::kernels::gemm::Gemm::new(s.o, oh * ow, k).accumulate(acc);
                 crate::kernels::gemm::sgemm_reference(g, &w, &cols, &mut want);
-                let packed = pack_weight(&s, &w);
+                let packed = pack_weight_for(&s, &w, isa);
                 conv_group(
                     &s,
                     &packed[0],
@@ -582,7 +877,10 @@ mod tests {
                     .zip(&want)
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0, f32::max);
-                assert!(err < 1e-4 * k as f32, "{s:?} acc={acc}: max error {err}");
+                assert!(
+                    err < 1e-4 * k as f32,
+                    "{isa:?} {s:?} acc={acc}: max error {err}"
+                );
             }
             // Weight gradient: dWᵀ [K, O] += cols · dyᵀ, against the reference product.
             let dy = values(s.o * oh * ow, 4);
@@ -592,7 +890,7 @@ mod tests {
                 .trans_b(true)
                 .accumulate(true);
             crate::kernels::gemm::sgemm_reference(g, &cols, &dy, &mut want);
-            weight_grad_group(&s, &x, &dy, &mut got, &mut scratch);
+            weight_grad_group_on(isa, &s, &x, &dy, &mut got, &mut scratch);
             let err = got
                 .iter()
                 .zip(&want)
@@ -600,7 +898,7 @@ mod tests {
                 .fold(0.0, f32::max);
             assert!(
                 err < 1e-4 * (oh * ow) as f32,
-                "{s:?} weight grad: max error {err}"
+                "{isa:?} {s:?} weight grad: max error {err}"
             );
         }
     }
