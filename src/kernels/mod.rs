@@ -16,6 +16,7 @@ pub mod conv_direct;
 pub mod gather;
 pub mod gemm;
 pub mod im2col;
+pub mod isa;
 pub mod math;
 pub mod norm;
 pub mod optim;

@@ -17,6 +17,7 @@
 //! and FMA run a portable tile.
 
 use super::gemm::SendPtr;
+use super::isa::Isa;
 use rayon::prelude::*;
 
 /// Output columns per panel and register tile (two 8-lane AVX registers).
@@ -118,7 +119,7 @@ fn pack_transposed_panel(w: &[f32], n: usize, k: usize, ldw: usize, p: usize, pa
     let rows = NR.min(n - p * NR);
     let w = &w[p * NR * ldw..][..super::gemm::span(rows, k, ldw)]; // the panel's rows of w
     #[cfg(target_arch = "x86_64")]
-    if rows == NR && super::conv_direct::available() {
+    if rows == NR && super::isa::available() {
         // SAFETY: AVX2 is present; `w` holds 16 rows of `k`, `ldw` apart, and `panel` `k`
         // rows of 16.
         unsafe { avx::transpose_panel(w, k, ldw, panel) };
@@ -157,6 +158,18 @@ pub fn gemm_packed(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], accumul
 
 /// [`gemm_packed`] with a bias and an activation applied as the sums are stored ([`Store`]).
 pub fn gemm_packed_then(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], store: Store) {
+    gemm_packed_on(Isa::best(), a, m, w, c, store)
+}
+
+/// [`gemm_packed_then`] on the tiles of `isa` (`None`: the portable tile).
+fn gemm_packed_on(
+    isa: Option<Isa>,
+    a: &[f32],
+    m: usize,
+    w: &PackedWeight,
+    c: &mut [f32],
+    store: Store,
+) {
     let (n, k) = (w.n, w.k);
     assert!(
         a.len() >= m * k && c.len() >= m * n && store.bias.is_none_or(|b| b.len() == n),
@@ -169,13 +182,75 @@ pub fn gemm_packed_then(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], st
     let panel = move |p: usize| {
         // SAFETY: panel `p` writes only columns p·16 .. p·16 + 16 of `c`, which `c`'s
         // length check covers; no two panels share a column.
-        unsafe { panel_product(a, m, w, p, out, store) }
+        unsafe { panel_product(isa, a, m, w, p, out, store) }
     };
     let parallel = m * n * k >= PAR_MIN_FLOPS && !super::parallel::inside_kernel();
+    #[cfg(target_arch = "x86_64")]
+    if isa == Some(Isa::Avx512) {
+        // Two panels (32 columns) per tile; threads take pairs.
+        let pair = move |p: usize| {
+            // SAFETY: the pair writes only columns p·32 .. p·32 + 32 of `c`, which `c`'s
+            // length check covers; no two pairs share a column; AVX-512F is present.
+            unsafe { pair_product512(a, m, w, p, out, store) }
+        };
+        let pairs = w.panels().div_ceil(2);
+        if parallel {
+            (0..pairs).into_par_iter().for_each(pair);
+        } else {
+            (0..pairs).for_each(pair);
+        }
+        return;
+    }
     if parallel {
         (0..w.panels()).into_par_iter().for_each(panel);
     } else {
         (0..w.panels()).for_each(panel);
+    }
+}
+
+/// Columns `p·32 ..` (panels `2p` and `2p + 1`, or the last alone) of every row of `C`, in
+/// AVX-512 tiles of up to [`avx512::ROWS`] rows.
+///
+/// # Safety
+/// `c` must point at an `[m, w.n]` buffer that no other thread writes in these columns, on
+/// a CPU with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+unsafe fn pair_product512(
+    a: &[f32],
+    m: usize,
+    w: &PackedWeight,
+    p: usize,
+    c: SendPtr<f32>,
+    store: Store,
+) {
+    let (n, k) = (w.n, w.k);
+    let first = 2 * p;
+    let cols = (n - first * NR).min(2 * NR);
+    let mut bias = [0.0f32; 2 * NR];
+    if let Some(all) = store.bias {
+        bias[..cols].copy_from_slice(&all[first * NR..first * NR + cols]);
+    }
+    let out = avx512::Out {
+        c: c.0.add(first * NR),
+        ldc: n,
+        cols,
+        bias: &bias,
+        store,
+    };
+    let mut row = 0;
+    while row < m {
+        let rows = avx512::ROWS.min(m - row);
+        let a = a[row * k..].as_ptr();
+        let out = avx512::Out {
+            c: out.c.add(row * n),
+            ..out
+        };
+        if cols > NR {
+            avx512::product_rows::<2>(rows, a, k, [w.panel(first), w.panel(first + 1)], out);
+        } else {
+            avx512::product_rows::<1>(rows, a, k, [w.panel(first)], out);
+        }
+        row += rows;
     }
 }
 
@@ -184,6 +259,7 @@ pub fn gemm_packed_then(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], st
 /// # Safety
 /// `c` must point at an `[m, w.n]` buffer that no other thread writes in these columns.
 unsafe fn panel_product(
+    isa: Option<Isa>,
     a: &[f32],
     m: usize,
     w: &PackedWeight,
@@ -201,7 +277,7 @@ unsafe fn panel_product(
     let mut row = 0;
     while row < m {
         let rows = MR.min(m - row);
-        let tile = tile_sums(&a[row * k..], k, k, b, rows);
+        let tile = tile_sums_on(isa, &a[row * k..], (k, 1), k, b, rows);
         for (r, sums) in tile.iter().take(rows).enumerate() {
             // SAFETY: row + r < m and p·16 + cols <= n.
             let dst = std::slice::from_raw_parts_mut(c.0.add((row + r) * n + p * NR), cols);
@@ -248,6 +324,18 @@ pub(crate) fn tile_sums_transposed(
 /// The tile with `A[r, kk]` at `a[r·rs + kk·cs]`.
 fn tile_sums_strided(
     a: &[f32],
+    strides: (usize, usize),
+    k: usize,
+    b: &[f32],
+    rows: usize,
+) -> [[f32; NR]; MR] {
+    tile_sums_on(Isa::best(), a, strides, k, b, rows)
+}
+
+/// [`tile_sums_strided`] on the tile of `isa` (`None`: the portable one).
+fn tile_sums_on(
+    isa: Option<Isa>,
+    a: &[f32],
     (rs, cs): (usize, usize),
     k: usize,
     b: &[f32],
@@ -260,7 +348,23 @@ fn tile_sums_strided(
         "tile_sums: operands too short"
     );
     #[cfg(target_arch = "x86_64")]
-    if super::conv_direct::available() {
+    if isa == Some(Isa::Avx512) {
+        // SAFETY: AVX-512F is present; `a` holds every element of the `rows x k` tile at
+        // these strides, and `b` `k` rows of 16 (checked above).
+        unsafe {
+            return match rows {
+                0 => [[0.0; NR]; MR],
+                1 => avx512::tile::<1>(a, rs, cs, k, b),
+                2 => avx512::tile::<2>(a, rs, cs, k, b),
+                3 => avx512::tile::<3>(a, rs, cs, k, b),
+                4 => avx512::tile::<4>(a, rs, cs, k, b),
+                5 => avx512::tile::<5>(a, rs, cs, k, b),
+                _ => avx512::tile::<6>(a, rs, cs, k, b),
+            };
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa == Some(Isa::Avx2) {
         // SAFETY: AVX2 and FMA are present; `a` holds every element of the `rows x k` tile
         // at these strides, and `b` `k` rows of 16 (checked above).
         unsafe {
@@ -372,6 +476,143 @@ mod avx {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Store, MR, NR};
+    use std::arch::x86_64::*;
+
+    /// Rows of a [`product_rows`] tile: twelve rows by two panels are 24 of the 32
+    /// registers.
+    pub const ROWS: usize = 12;
+
+    /// [`super::tile_sums_strided`] with one 16-lane register per row.
+    ///
+    /// # Safety
+    /// AVX-512F present; `a` holds every element of the `R x k` tile at these strides, `b`
+    /// holds `k` rows of 16.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn tile<const R: usize>(
+        a: &[f32],
+        rs: usize,
+        cs: usize,
+        k: usize,
+        b: &[f32],
+    ) -> [[f32; NR]; MR] {
+        debug_assert!(k == 0 || a.len() > (R - 1) * rs + (k - 1) * cs);
+        debug_assert!(b.len() >= k * NR);
+        let acc = sums::<R, 1>(a.as_ptr(), (rs, cs), k, [b.as_ptr()]);
+        let mut out = [[0.0f32; NR]; MR];
+        for (o, row) in out.iter_mut().zip(&acc) {
+            _mm512_storeu_ps(o.as_mut_ptr(), row[0]);
+        }
+        out
+    }
+
+    /// The sums of an `R x 16V` tile: row `r`, panel `v`: `Σ_kk A[r, kk] · b_v[kk·16 ..]`,
+    /// `A[r, kk]` at `a[r·rs + kk·cs]`. Returned by value so that they stay in registers.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn sums<const R: usize, const V: usize>(
+        a: *const f32,
+        (rs, cs): (usize, usize),
+        k: usize,
+        b: [*const f32; V],
+    ) -> [[__m512; V]; R] {
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        for kk in 0..k {
+            let mut bv = [_mm512_setzero_ps(); V];
+            for (x, &p) in bv.iter_mut().zip(&b) {
+                *x = _mm512_loadu_ps(p.add(kk * NR));
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(r * rs + kk * cs));
+                for (s, &x) in row.iter_mut().zip(&bv) {
+                    *s = _mm512_fmadd_ps(av, x, *s);
+                }
+            }
+        }
+        acc
+    }
+
+    /// Where a [`product_rows`] tile goes: its first row at `c`, rows `ldc` apart, `cols`
+    /// columns kept (up to 32), `bias` the columns' bias (when `store` has one).
+    #[derive(Clone, Copy)]
+    pub struct Out<'a> {
+        pub c: *mut f32,
+        pub ldc: usize,
+        pub cols: usize,
+        pub bias: &'a [f32; 2 * NR],
+        pub store: Store<'a>,
+    }
+
+    /// `C = store(A · B)` for `rows` (1..=12) rows of `A` (row-major, `k` apart) and `V`
+    /// panels of `B`.
+    ///
+    /// # Safety
+    /// AVX-512F present; `a` holds `rows x k` values, each panel `k` rows of 16, and `out`
+    /// the tile's `rows x cols` values.
+    pub unsafe fn product_rows<const V: usize>(
+        rows: usize,
+        a: *const f32,
+        k: usize,
+        b: [&[f32]; V],
+        out: Out,
+    ) {
+        let b = b.map(|p| p.as_ptr());
+        match rows {
+            12 => product::<12, V>(a, k, b, out),
+            11 => product::<11, V>(a, k, b, out),
+            10 => product::<10, V>(a, k, b, out),
+            9 => product::<9, V>(a, k, b, out),
+            8 => product::<8, V>(a, k, b, out),
+            7 => product::<7, V>(a, k, b, out),
+            6 => product::<6, V>(a, k, b, out),
+            5 => product::<5, V>(a, k, b, out),
+            4 => product::<4, V>(a, k, b, out),
+            3 => product::<3, V>(a, k, b, out),
+            2 => product::<2, V>(a, k, b, out),
+            _ => product::<1, V>(a, k, b, out),
+        }
+    }
+
+    /// One tile of [`product_rows`]: the sums, then per row and panel the [`Store`]'s bias,
+    /// accumulation and GELU (the loops of `panel_product`, on 16 values), kept lanes
+    /// through a masked store.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn product<const R: usize, const V: usize>(
+        a: *const f32,
+        k: usize,
+        b: [*const f32; V],
+        out: Out,
+    ) {
+        let acc = sums::<R, V>(a, (k, 1), k, b);
+        let store = out.store;
+        for (r, row) in acc.iter().enumerate() {
+            for (v, sums) in row.iter().enumerate() {
+                let cols = out.cols.saturating_sub(v * NR).min(NR);
+                let mask = ((1u32 << cols) - 1) as u16;
+                let dst = out.c.add(r * out.ldc + v * NR);
+                let mut vals = [0.0f32; NR];
+                _mm512_storeu_ps(vals.as_mut_ptr(), *sums);
+                if store.bias.is_some() {
+                    let bias = &out.bias[v * NR..][..NR];
+                    vals.iter_mut().zip(bias).for_each(|(x, b)| *x += b);
+                }
+                if store.accumulate {
+                    let mut old = [0.0f32; NR];
+                    _mm512_storeu_ps(old.as_mut_ptr(), _mm512_maskz_loadu_ps(mask, dst));
+                    vals.iter_mut().zip(&old).for_each(|(x, o)| *x += o);
+                }
+                if store.gelu {
+                    vals.iter_mut()
+                        .for_each(|x| *x = crate::kernels::math::gelu(*x));
+                }
+                _mm512_mask_storeu_ps(dst, mask, _mm512_loadu_ps(vals.as_ptr()));
+            }
+        }
+    }
+}
+
 /// The plain loop [`gemm_packed`] is tested against: `C (+)= A · Wᵀ` from the unpacked
 /// weight `w [n, k]`.
 pub fn gemm_packed_reference(
@@ -413,16 +654,20 @@ mod tests {
             let a = values(m * k, 1);
             let w = values(n * k, 2);
             let packed = PackedWeight::pack(&w, n, k);
-            for accumulate in [false, true] {
+            for (isa, accumulate) in every_tile().flat_map(|i| [(i, false), (i, true)]) {
                 let start = values(m * n, 3);
                 let mut got = start.clone();
-                gemm_packed(&a, m, &packed, &mut got, accumulate);
+                let store = Store {
+                    accumulate,
+                    ..Store::default()
+                };
+                gemm_packed_on(isa, &a, m, &packed, &mut got, store);
                 let mut want = start.clone();
                 gemm_packed_reference(&a, m, &w, n, k, &mut want, accumulate);
                 for (i, (g, e)) in got.iter().zip(&want).enumerate() {
                     assert!(
                         (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
-                        "[{m}, {n}, {k}] accumulate {accumulate}, element {i}: {g} vs {e}"
+                        "{isa:?} [{m}, {n}, {k}] accumulate {accumulate}, element {i}: {g} vs {e}"
                     );
                 }
             }
@@ -434,7 +679,7 @@ mod tests {
         let (m, n, k) = (13, 37, 21); // row and column tails
         let (a, w, bias) = (values(m * k, 6), values(n * k, 7), values(n, 8));
         let packed = PackedWeight::pack(&w, n, k);
-        for accumulate in [false, true] {
+        for (isa, accumulate) in every_tile().flat_map(|i| [(i, false), (i, true)]) {
             let start = values(m * n, 9);
             let mut got = start.clone();
             let store = Store {
@@ -442,29 +687,39 @@ mod tests {
                 accumulate,
                 gelu: true,
             };
-            gemm_packed_then(&a, m, &packed, &mut got, store);
+            gemm_packed_on(isa, &a, m, &packed, &mut got, store);
             let mut sums = vec![0.0; m * n];
-            gemm_packed(&a, m, &packed, &mut sums, false);
+            gemm_packed_on(isa, &a, m, &packed, &mut sums, Store::default());
             for (i, (g, s)) in got.iter().zip(&sums).enumerate() {
                 let v = s + bias[i % n];
                 let v = if accumulate { start[i] + v } else { v };
-                assert_eq!(*g, crate::kernels::math::gelu(v), "element {i}");
+                assert_eq!(*g, crate::kernels::math::gelu(v), "{isa:?} element {i}");
             }
         }
     }
 
+    /// The portable tile and every SIMD tile this CPU runs.
+    fn every_tile() -> impl Iterator<Item = Option<Isa>> {
+        std::iter::once(None).chain(Isa::available().into_iter().map(Some))
+    }
+
     #[test]
-    fn portable_tile_matches_the_simd_tile() {
+    fn portable_tile_matches_the_simd_tiles() {
         let (k, rows) = (37, 5);
         let a = values(rows * k, 4);
         let b = values(k * NR, 5);
-        let simd = tile_sums(&a, k, k, &b, rows);
         let plain = tile_sums_portable(&a, (k, 1), k, &b, rows);
-        for (s, p) in simd.iter().flatten().zip(plain.iter().flatten()) {
-            assert!((s - p).abs() <= 1e-5 * (1.0 + p.abs()), "{s} vs {p}");
+        for isa in Isa::available() {
+            let simd = tile_sums_on(Some(isa), &a, (k, 1), k, &b, rows);
+            for (s, p) in simd.iter().flatten().zip(plain.iter().flatten()) {
+                assert!(
+                    (s - p).abs() <= 1e-5 * (1.0 + p.abs()),
+                    "{isa:?}: {s} vs {p}"
+                );
+            }
+            // rows past `rows` stay zero
+            assert!(simd[5].iter().all(|&v| v == 0.0), "{isa:?}");
         }
-        // rows past `rows` stay zero
-        assert!(simd[5].iter().all(|&v| v == 0.0));
     }
 
     #[test]

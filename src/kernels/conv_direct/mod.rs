@@ -28,22 +28,7 @@ mod avx512;
 
 use super::conv::ConvShape;
 use super::im2col::copy_short;
-
-/// Whether the micro-kernels can run on this CPU (x86-64 with AVX2 and FMA).
-pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *HAS.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
+pub use super::isa::{available, Isa};
 
 /// Rows of a register tile (and of a packed weight panel).
 pub const MR: usize = 6;
@@ -53,49 +38,6 @@ pub const NR: usize = 16;
 pub const MR512: usize = 8;
 /// Rows (of the column matrix) of an AVX-512 weight-gradient tile.
 pub const WR512: usize = 12;
-
-/// Which micro-kernels the direct convolution runs: AVX2 + FMA (8 lanes) or AVX-512 (16
-/// lanes). [`Isa::best`] picks the widest the CPU has; the environment variable
-/// `NEURITE_SIMD=avx2` keeps AVX2 on an AVX-512 CPU (to compare the two).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    Avx2,
-    Avx512,
-}
-
-impl Isa {
-    /// The widest kernels this CPU runs (`None`: neither, use the GEMM path).
-    pub fn best() -> Option<Isa> {
-        static BEST: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
-        *BEST.get_or_init(|| {
-            let avx2_only = std::env::var("NEURITE_SIMD").is_ok_and(|v| v == "avx2");
-            Isa::available()
-                .into_iter()
-                .rfind(|&isa| !avx2_only || isa == Isa::Avx2)
-        })
-    }
-
-    /// Every kind of kernel this CPU runs, narrowest first (the tests run each).
-    pub fn available() -> Vec<Isa> {
-        let mut all = Vec::new();
-        if available() {
-            all.push(Isa::Avx2);
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                all.push(Isa::Avx512);
-            }
-        }
-        all
-    }
-
-    /// Rows of a packed weight panel for this kind's forward tiles.
-    fn panel_rows(self) -> usize {
-        match self {
-            Isa::Avx2 => MR,
-            Isa::Avx512 => MR512,
-        }
-    }
-}
 
 /// One forward register tile: `C[r, 8v + l] (+)= Σ_{c, t} A[r, c * taps.len() + t] ·
 /// x[b[v] + c * plane + taps[t] + l]` for `r` below the tile's rows, `v < V` vectors and
@@ -219,7 +161,7 @@ impl PackedA {
             "PackedA: {} values for {m} x {k}",
             a.len()
         );
-        let mr = isa.panel_rows();
+        let mr = panel_rows(isa);
         let panels = m.div_ceil(mr);
         let mut data = vec![0.0; panels * k * mr];
         for (i, panel) in data.chunks_exact_mut((k * mr).max(1)).enumerate() {
@@ -235,13 +177,21 @@ impl PackedA {
 
     /// Rows per panel.
     fn mr(&self) -> usize {
-        self.isa.panel_rows()
+        panel_rows(self.isa)
     }
 
     /// Panel `i`: `[k][mr]`.
     fn panel(&self, i: usize) -> &[f32] {
         let len = self.k * self.mr();
         &self.data[i * len..(i + 1) * len]
+    }
+}
+
+/// Rows of a packed weight panel for the forward tiles of `isa`.
+fn panel_rows(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx2 => MR,
+        Isa::Avx512 => MR512,
     }
 }
 
