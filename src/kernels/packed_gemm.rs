@@ -350,36 +350,30 @@ fn tile_sums_on(
             && b.len() >= k * NR,
         "tile_sums: operands too short"
     );
+    // `$simd::tile::<R>` for the tile's rows (none: zeros).
     #[cfg(target_arch = "x86_64")]
-    if isa == Some(Isa::Avx512) {
-        // SAFETY: AVX-512F is present; `a` holds every element of the `rows x k` tile at
-        // these strides, and `b` `k` rows of 16 (checked above).
-        unsafe {
-            return match rows {
+    macro_rules! tile_of_rows {
+        ($simd:ident) => {
+            match rows {
                 0 => [[0.0; NR]; MR],
-                1 => avx512::tile::<1>(a, rs, cs, k, b),
-                2 => avx512::tile::<2>(a, rs, cs, k, b),
-                3 => avx512::tile::<3>(a, rs, cs, k, b),
-                4 => avx512::tile::<4>(a, rs, cs, k, b),
-                5 => avx512::tile::<5>(a, rs, cs, k, b),
-                _ => avx512::tile::<6>(a, rs, cs, k, b),
-            };
-        }
+                1 => $simd::tile::<1>(a, rs, cs, k, b),
+                2 => $simd::tile::<2>(a, rs, cs, k, b),
+                3 => $simd::tile::<3>(a, rs, cs, k, b),
+                4 => $simd::tile::<4>(a, rs, cs, k, b),
+                5 => $simd::tile::<5>(a, rs, cs, k, b),
+                _ => $simd::tile::<6>(a, rs, cs, k, b),
+            }
+        };
     }
+    // SAFETY: `isa` names kernels the CPU runs (AVX-512F, or AVX2 and FMA); `a` holds every
+    // element of the `rows x k` tile at these strides, and `b` `k` rows of 16 (checked
+    // above).
     #[cfg(target_arch = "x86_64")]
-    if isa == Some(Isa::Avx2) {
-        // SAFETY: AVX2 and FMA are present; `a` holds every element of the `rows x k` tile
-        // at these strides, and `b` `k` rows of 16 (checked above).
-        unsafe {
-            return match rows {
-                0 => [[0.0; NR]; MR],
-                1 => avx::tile::<1>(a, rs, cs, k, b),
-                2 => avx::tile::<2>(a, rs, cs, k, b),
-                3 => avx::tile::<3>(a, rs, cs, k, b),
-                4 => avx::tile::<4>(a, rs, cs, k, b),
-                5 => avx::tile::<5>(a, rs, cs, k, b),
-                _ => avx::tile::<6>(a, rs, cs, k, b),
-            };
+    unsafe {
+        match isa {
+            Some(Isa::Avx512) => return tile_of_rows!(avx512),
+            Some(Isa::Avx2) => return tile_of_rows!(avx),
+            None => {}
         }
     }
     tile_sums_portable(a, (rs, cs), k, b, rows)
