@@ -44,6 +44,11 @@ impl Isa {
         Isa::best() == Some(Isa::Avx512)
     }
 
+    /// Whether this CPU runs this width's kernels.
+    pub fn runs(self) -> bool {
+        Isa::available().contains(&self)
+    }
+
     /// Every width this CPU runs, narrowest first (the tests run each).
     pub fn available() -> Vec<Isa> {
         let mut all = Vec::new();

@@ -13,8 +13,12 @@
 //! `B` ([`PackedWeight::pack_rows`]) or from a strided `W` ([`PackedWeight::pack_ld`]), and
 //! single register tiles ([`tile_sums`], [`tile_sums_transposed`]) over part of `K`.
 //!
-//! [`gemm_packed_reference`] is the plain loop the tests compare with; CPUs without AVX2
-//! and FMA run a portable tile.
+//! On AVX-512 CPUs ([`Isa::best`]) a tile is 12 rows by two panels (24 of the 32 registers),
+//! threads take pairs of panels, and the kept lanes go out through masked stores; attention's
+//! single-panel tiles take one 16-lane register per row.
+//!
+//! [`gemm_packed_reference`] is the plain loop the tests compare with; they run every width
+//! the CPU has. CPUs without AVX2 and FMA run a portable tile.
 
 use super::gemm::SendPtr;
 use super::isa::Isa;

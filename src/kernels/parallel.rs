@@ -2,6 +2,7 @@
 //! `NEURITE_NUM_THREADS` or the number of cores.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Below this many elements an elementwise kernel runs on the calling thread: spreading it
 /// over threads costs more than it saves.
@@ -48,21 +49,51 @@ thread_local! {
 /// rest. Kernels inside `f` split their work as they would outside. The `neurite` command
 /// runs every subcommand this way; a program of its own should run its loop of training
 /// steps inside one call.
+///
+/// While `f` runs, the other workers stay awake ([`keep_awake`]): between two kernels an
+/// idle rayon worker goes to sleep after a few dozen rounds of looking for work, and the
+/// next kernel's first piece then waits for its wake-up (a futex call on each side).
 pub fn run_on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if num_threads() == 1 || rayon::current_thread_index().is_some() {
         return f();
     }
     let grad = crate::is_grad_enabled();
-    rayon::join(
-        move || {
-            DRIVER.with(|d| d.set(true));
-            let out = if grad { f() } else { crate::no_grad(f) };
-            DRIVER.with(|d| d.set(false));
-            out
-        },
-        || (),
-    )
-    .0
+    let done = AtomicBool::new(false);
+    let done = &done;
+    rayon::scope(move |s| {
+        let driver = rayon::current_thread_index();
+        for _ in 1..num_threads() {
+            s.spawn(move |_| keep_awake(done, driver));
+        }
+        // `done` also when `f` panics: the scope waits for the helpers before it unwinds.
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let _done = Done(done);
+        DRIVER.with(|d| d.set(true));
+        let out = if grad { f() } else { crate::no_grad(f) };
+        DRIVER.with(|d| d.set(false));
+        out
+    })
+}
+
+/// Runs the pool's jobs on this worker as they come, until `done`: a worker that never
+/// sleeps picks up a kernel's pieces at once. When idle it gives its core away
+/// (`sched_yield`) rather than spin, so other threads of the process still run. On the
+/// driver's own thread (it may run a queued helper while it waits inside a kernel) it
+/// returns at once: spinning there would stop the work it waits for.
+fn keep_awake(done: &AtomicBool, driver: Option<usize>) {
+    if rayon::current_thread_index() == driver {
+        return;
+    }
+    while !done.load(Ordering::Acquire) {
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// Runs `f` as one piece of a parallel kernel: products and layers inside it stay on the
@@ -155,6 +186,29 @@ mod tests {
             c
         });
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_panicking_driver_releases_its_helpers_and_the_panic_reaches_the_caller() {
+        // The helpers spin until the driver is done: a panic must end them too, or the call
+        // would never return.
+        let caught = std::panic::catch_unwind(|| {
+            run_on_worker(|| -> usize {
+                let sum: usize = (0..1000usize).into_par_iter().sum();
+                panic!("driver failed after {sum}")
+            })
+        });
+        let message = caught.expect_err("the panic reaches the caller");
+        let text = message
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(text, "driver failed after 499500");
+        // The pool still works afterwards.
+        assert_eq!(
+            run_on_worker(|| (0..10usize).into_par_iter().sum::<usize>()),
+            45
+        );
     }
 
     #[test]

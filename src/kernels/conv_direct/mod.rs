@@ -17,9 +17,14 @@
 //!   output channels, summed over every output pixel, with the output gradient transposed
 //!   once per image into 16-channel panels.
 //!
+//! On AVX-512 CPUs ([`Isa::best`]) the tiles are twice as wide and run over the padded
+//! grid instead of single rows (module `avx512`): 8 output channels by three vectors of 16
+//! positions forward, 12 rows by 32 channels for the weight gradient.
+//!
 //! The weight is packed once per call and shared by every image and thread. The kernels
 //! need AVX2 and FMA ([`available`]); the GEMM path stays for other CPUs, other strides and
-//! small batches. Tests compare both products with im2col and the reference GEMM.
+//! small batches. Tests compare both products with im2col and the reference GEMM, on every
+//! width the CPU has.
 
 #[cfg(target_arch = "x86_64")]
 pub(super) mod avx;
@@ -154,8 +159,9 @@ impl PackedA {
         PackedA::for_isa(a, m, k, Isa::best().unwrap_or(Isa::Avx2))
     }
 
-    /// Packs `a` for the tiles of `isa`.
+    /// Packs `a` for the tiles of `isa`, which the CPU must run.
     pub fn for_isa(a: &[f32], m: usize, k: usize, isa: Isa) -> PackedA {
+        assert!(isa.runs(), "PackedA: this CPU does not run {isa:?} kernels");
         assert!(
             a.len() >= m * k,
             "PackedA: {} values for {m} x {k}",
@@ -509,7 +515,7 @@ pub fn weight_grad_group(
     weight_grad_group_on(isa, s, x_g, dy_g, dwt, scratch)
 }
 
-/// [`weight_grad_group`] on the tiles of `isa`.
+/// [`weight_grad_group`] on the tiles of `isa` (a width the CPU runs).
 fn weight_grad_group_on(
     isa: Isa,
     s: &ConvShape,
