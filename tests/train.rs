@@ -320,3 +320,27 @@ fn lenet5_learns_real_fashion_mnist() {
     assert!(s.accuracy > 0.5, "test accuracy {}", s.accuracy);
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+#[cfg(unix)]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    // `neurite gradcheck | head -1`: the reader closes the pipe after its first line; the
+    // command must end without a panic message.
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neurite"))
+        .arg("gradcheck")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty(), "a first line");
+    // The reader is dropped here: the pipe is closed.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
