@@ -7,32 +7,47 @@
 //! relative, `erf` within 3e-7 absolute (tests compare them with the reference functions
 //! over their whole range).
 
+/// The constants of [`exp`], shared with its 16-lane version in `vector`.
+pub(crate) mod exp_constants {
+    pub const LOG2E: f32 = std::f32::consts::LOG2_E;
+    /// `ln 2` in two parts: `n · LN2_HI` is exact for the `n` that occur.
+    pub const LN2_HI: f32 = 0.693_359_4;
+    pub const LN2_LO: f32 = -2.121_944_4e-4;
+    /// Below `MIN` the result is 0, above `MAX` infinite.
+    pub const MIN: f32 = -87.336_55;
+    pub const MAX: f32 = 88.722_83;
+    /// `1.5 · 2^23`: adding and removing it rounds to the nearest integer.
+    pub const ROUND: f32 = 12_582_912.0;
+    /// `e^r`'s polynomial (Cephes' `expf`), highest degree first.
+    pub const POLY: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        0.166_666_65,
+        0.5,
+    ];
+}
+
 /// `e^x`: Cody-Waite range reduction `x = n ln 2 + r`, `|r| <= ln 2 / 2`, a degree-6
 /// polynomial for `e^r` (Cephes' `expf` coefficients) and `2^n` built in the exponent bits.
 /// Returns 0 below the smallest normal result (`x < -87.33`, including `-inf`) and `+inf`
 /// above the largest (`x > 88.72`); NaN gives NaN.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const MIN: f32 = -87.336_55;
-    const MAX: f32 = 88.722_83;
+    use exp_constants::*;
     let xc = x.clamp(MIN, MAX);
     // Round to nearest by adding and removing 1.5 * 2^23 (no call to `roundf`); the sum's
     // low mantissa bits then hold n itself, read as an integer without a float-to-int
     // conversion (Rust's saturating `as i32` does not vectorize).
-    const ROUND: f32 = 12_582_912.0;
     let shifted = xc * LOG2E + ROUND;
     let n = shifted - ROUND;
     let n_int = shifted.to_bits() as i32 - 0x4B40_0000;
     let r = xc - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4;
-    p = madd(p, r, 1.398_199_9e-3);
-    p = madd(p, r, 8.333_452e-3);
-    p = madd(p, r, 4.166_579_6e-2);
-    p = madd(p, r, 0.166_666_65);
-    p = madd(p, r, 0.5);
+    let mut p = POLY[0];
+    for c in &POLY[1..] {
+        p = madd(p, r, *c);
+    }
     let er = madd(p * r, r, r + 1.0);
     // 2^n as two factors 2^a * 2^b (n in [-126, 128] does not fit one exponent field).
     let a = n_int >> 1;

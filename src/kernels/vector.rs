@@ -198,12 +198,7 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn exp(x: __m512) -> __m512 {
-        const LOG2E: f32 = std::f32::consts::LOG2_E;
-        const LN2_HI: f32 = 0.693_359_4;
-        const LN2_LO: f32 = -2.121_944_4e-4;
-        const MIN: f32 = -87.336_55;
-        const MAX: f32 = 88.722_83;
-        const ROUND: f32 = 12_582_912.0;
+        use crate::kernels::math::exp_constants::*;
         let set = |v: f32| _mm512_set1_ps(v);
         let xc = _mm512_min_ps(_mm512_max_ps(x, set(MIN)), set(MAX));
         let n = _mm512_sub_ps(
@@ -214,14 +209,8 @@ mod avx512 {
             _mm512_sub_ps(xc, _mm512_mul_ps(n, set(LN2_HI))),
             _mm512_mul_ps(n, set(LN2_LO)),
         );
-        let mut p = set(1.987_569_1e-4);
-        for c in [
-            1.398_199_9e-3,
-            8.333_452e-3,
-            4.166_579_6e-2,
-            0.166_666_65,
-            0.5,
-        ] {
+        let mut p = set(POLY[0]);
+        for &c in &POLY[1..] {
             p = _mm512_fmadd_ps(p, r, set(c));
         }
         let er = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, set(1.0)));
