@@ -209,11 +209,20 @@ mod avx512 {
             _mm512_sub_ps(xc, _mm512_mul_ps(n, set(LN2_HI))),
             _mm512_mul_ps(n, set(LN2_LO)),
         );
+        // `math::madd`: one fused multiply-add where the build targets FMA, else a multiply
+        // and an add, so that both versions round alike in every build.
+        let madd = |a: __m512, b: __m512, c: __m512| {
+            if cfg!(target_feature = "fma") {
+                _mm512_fmadd_ps(a, b, c)
+            } else {
+                _mm512_add_ps(_mm512_mul_ps(a, b), c)
+            }
+        };
         let mut p = set(POLY[0]);
         for &c in &POLY[1..] {
-            p = _mm512_fmadd_ps(p, r, set(c));
+            p = madd(p, r, set(c));
         }
-        let er = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, set(1.0)));
+        let er = madd(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, set(1.0)));
         let y = _mm512_scalef_ps(er, n);
         let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, set(MIN));
         let above = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, set(MAX));
