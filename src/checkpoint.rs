@@ -4,19 +4,24 @@
 //! (`num_batches_tracked`), written as I64 so `load_state_dict` in PyTorch accepts the file.
 //! Reading accepts F32, F64, F16-free integer types (I64, I32, U8) and converts them to f32.
 //! Files are written to a temporary name and renamed, so a crash never leaves a broken one.
+//! The same checkpoint always gives the same bytes: the header's entries are written in
+//! name order (see [`canonical_header`]).
 
 use crate::tensor::Tensor;
 use anyhow::{bail, Context};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+
+/// A checkpoint's free-form string metadata, in key order.
+pub type Metadata = BTreeMap<String, String>;
 
 /// Tensors by name plus free-form string metadata.
 #[derive(Default)]
 pub struct Checkpoint {
     pub tensors: Vec<(String, Tensor)>,
-    pub metadata: HashMap<String, String>,
+    pub metadata: Metadata,
 }
 
 /// Whether PyTorch stores this buffer as an integer.
@@ -28,7 +33,7 @@ impl Checkpoint {
     pub fn new(tensors: Vec<(String, Tensor)>) -> Checkpoint {
         Checkpoint {
             tensors,
-            metadata: HashMap::new(),
+            metadata: Metadata::new(),
         }
     }
 
@@ -65,8 +70,14 @@ impl Checkpoint {
             .iter()
             .map(|(n, d, s, b)| Ok((n.clone(), TensorView::new(*d, s.clone(), b)?)))
             .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-        let metadata = (!self.metadata.is_empty()).then(|| self.metadata.clone());
-        Ok(safetensors::serialize(views, &metadata)?)
+        let metadata: Option<HashMap<String, String>> = (!self.metadata.is_empty()).then(|| {
+            self.metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
+        let bytes = safetensors::serialize(views, &metadata)?;
+        Ok(canonical_header(bytes))
     }
 
     /// Parses safetensors bytes; `source` names the file in errors.
@@ -95,7 +106,12 @@ impl Checkpoint {
         }
         Ok(Checkpoint {
             tensors,
-            metadata: meta.metadata().clone().unwrap_or_default(),
+            metadata: meta
+                .metadata()
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
     }
 
@@ -111,6 +127,40 @@ impl Checkpoint {
             .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
         Checkpoint::from_bytes(&bytes, &path.display().to_string())
     }
+}
+
+/// `bytes` (a safetensors file) with its JSON header's keys in name order, at every level.
+///
+/// The safetensors crate writes the metadata from a `HashMap`, so its key order (and the
+/// file's bytes) changed from one save to the next. The rewritten header has the same keys
+/// and values, so the same length; it is padded with spaces as the crate pads it. Tensor
+/// entries carry their own data offsets, so their order in the header is free.
+fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return bytes;
+    };
+    // Parsed into sorted maps (also with serde_json's `preserve_order` feature), nested ones
+    // included.
+    let Ok(entries) = serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(header) else {
+        return bytes;
+    };
+    let sorted: BTreeMap<String, BTreeMap<String, serde_json::Value>> = entries
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+        .collect();
+    let text = serde_json::to_string(&sorted).unwrap_or_default();
+    if text.len() <= len && !text.is_empty() {
+        let (new, pad) = bytes[8..8 + len].split_at_mut(text.len());
+        new.copy_from_slice(text.as_bytes());
+        pad.fill(b' ');
+    }
+    bytes
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
@@ -160,6 +210,36 @@ mod tests {
             st.tensor("bn1.num_batches_tracked").unwrap().dtype(),
             Dtype::I64
         );
+    }
+
+    #[test]
+    fn the_same_checkpoint_always_gives_the_same_bytes() {
+        // Two checkpoints with the same contents, built apart: the crate's metadata map
+        // iterated its 24 keys in a different order each time before the header was sorted.
+        let build = || {
+            let mut ck = Checkpoint::new(vec![
+                ("b.weight".into(), Tensor::from_vec(vec![1.0, 2.0], &[2])),
+                ("a.num_batches_tracked".into(), Tensor::scalar(3.0)),
+            ]);
+            for i in 0..24 {
+                ck.metadata.insert(format!("key{i}"), format!("value {i}"));
+            }
+            ck.to_bytes().unwrap()
+        };
+        let first = build();
+        for _ in 0..4 {
+            assert_eq!(build(), first);
+        }
+        let header_len = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&first[8..8 + header_len]).unwrap();
+        let key0 = header.find("\"key0\"").unwrap();
+        assert!(key0 < header.find("\"key1\"").unwrap());
+        assert!(header.find("\"key10\"").unwrap() < header.find("\"key2\"").unwrap());
+        let back = Checkpoint::from_bytes(&first, "test").unwrap();
+        assert_eq!(back.metadata.len(), 24);
+        assert_eq!(back.metadata["key7"], "value 7");
+        assert_eq!(back.get("b.weight").unwrap().to_vec(), vec![1.0, 2.0]);
+        assert_eq!(back.get("a.num_batches_tracked").unwrap().item(), 3.0);
     }
 
     #[test]

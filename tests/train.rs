@@ -129,6 +129,12 @@ fn check_resume(optimizer: OptimizerKind) {
             "{optimizer}: {na} differs after resume"
         );
     }
+    // The same weights and metadata give the same file, byte for byte.
+    assert_eq!(
+        std::fs::read(straight.join("model.safetensors")).unwrap(),
+        std::fs::read(split.join("model.safetensors")).unwrap(),
+        "{optimizer}: the two model files differ"
+    );
     std::fs::remove_dir_all(&straight).unwrap();
     std::fs::remove_dir_all(&split).unwrap();
 }

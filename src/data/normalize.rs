@@ -3,8 +3,8 @@
 //! (`normalize.mean` / `normalize.std`, comma-separated per channel).
 
 use super::mnist::ImageDataset;
+use crate::checkpoint::Metadata;
 use anyhow::{bail, Context, Result};
-use std::collections::HashMap;
 
 /// The metadata key of the per-channel means.
 pub const MEAN_KEY: &str = "normalize.mean";
@@ -152,7 +152,7 @@ impl Normalization {
 
     /// The normalization stored in checkpoint metadata, `None` when neither key is there
     /// (a checkpoint exported from PyTorch); an error when only one is, or either is malformed.
-    pub fn from_metadata_map(meta: &HashMap<String, String>) -> Result<Option<Self>> {
+    pub fn from_metadata_map(meta: &Metadata) -> Result<Option<Self>> {
         match (meta.get(MEAN_KEY), meta.get(STD_KEY)) {
             (None, None) => Ok(None),
             (Some(m), Some(s)) => Self::from_metadata(m, s).map(Some),
@@ -227,10 +227,10 @@ mod tests {
         );
         assert_eq!(mv, "0.2860402,0.5");
         assert_eq!(Normalization::from_metadata(&mv, &sv).unwrap(), norm);
-        let map: HashMap<String, String> = [(mk, mv), (sk, sv)].into_iter().collect();
+        let map: Metadata = [(mk, mv), (sk, sv)].into_iter().collect();
         assert_eq!(Normalization::from_metadata_map(&map).unwrap(), Some(norm));
         assert_eq!(
-            Normalization::from_metadata_map(&HashMap::new()).unwrap(),
+            Normalization::from_metadata_map(&Metadata::new()).unwrap(),
             None
         );
     }
@@ -252,7 +252,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("must be positive"), "{msg}");
-        let map: HashMap<String, String> = [(MEAN_KEY.to_string(), "0.1".to_string())]
+        let map: Metadata = [(MEAN_KEY.to_string(), "0.1".to_string())]
             .into_iter()
             .collect();
         assert!(Normalization::from_metadata_map(&map).is_err());

@@ -1,11 +1,11 @@
 //! The hyper-parameters of a training run: the per-model recipes of the spec, checks of
 //! every value, and their checkpoint-metadata form (`train.*` keys) for `--resume`.
 
+use crate::checkpoint::Metadata;
 use crate::data::Augment;
 use crate::optim::{Adam, AdamConfig, Optimizer, Schedule, Sgd, SgdConfig};
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -351,8 +351,8 @@ impl TrainConfig {
     }
 
     /// Reads back what [`TrainConfig::to_metadata`] wrote; `source` names the file in errors.
-    pub fn from_metadata(meta: &HashMap<String, String>, source: &str) -> Result<TrainConfig> {
-        fn get<T: FromStr>(meta: &HashMap<String, String>, key: &str, source: &str) -> Result<T>
+    pub fn from_metadata(meta: &Metadata, source: &str) -> Result<TrainConfig> {
+        fn get<T: FromStr>(meta: &Metadata, key: &str, source: &str) -> Result<T>
         where
             T::Err: fmt::Display,
         {
@@ -362,7 +362,7 @@ impl TrainConfig {
             v.parse::<T>()
                 .map_err(|e| anyhow::anyhow!("{source}: train.{key} = {v:?}: {e}"))
         }
-        fn opt<T: FromStr>(m: &HashMap<String, String>, k: &str, s: &str) -> Result<Option<T>>
+        fn opt<T: FromStr>(m: &Metadata, k: &str, s: &str) -> Result<Option<T>>
         where
             T::Err: fmt::Display,
         {
@@ -508,13 +508,13 @@ mod tests {
             decay: DecayScope::Matrices,
             ..TrainConfig::recipe("lenet5", OptimizerKind::Sgd).unwrap()
         };
-        let mut meta: HashMap<String, String> = c.to_metadata().into_iter().collect();
+        let mut meta: Metadata = c.to_metadata().into_iter().collect();
         assert_eq!(TrainConfig::from_metadata(&meta, "x").unwrap(), c);
         // Checkpoints from before `train.decay` existed decayed every parameter.
         meta.remove("train.decay");
         let old = TrainConfig::from_metadata(&meta, "x").unwrap();
         assert_eq!(old.decay, DecayScope::All);
-        let err = TrainConfig::from_metadata(&HashMap::new(), "ck.safetensors").unwrap_err();
+        let err = TrainConfig::from_metadata(&Metadata::new(), "ck.safetensors").unwrap_err();
         assert!(err.to_string().contains("ck.safetensors"));
     }
 }

@@ -113,7 +113,7 @@ pub fn load_run(out: &Path) -> Result<SavedRun> {
     let opt_path = out.join(OPTIMIZER_FILE);
     let ck = Checkpoint::load(&ck_path)?;
     let opt = Checkpoint::load(&opt_path).context("--resume needs the optimizer state too")?;
-    let number = |meta: &std::collections::HashMap<String, String>, key: &str, path: &Path| {
+    let number = |meta: &crate::checkpoint::Metadata, key: &str, path: &Path| {
         meta.get(key)
             .and_then(|v| v.parse::<usize>().ok())
             .with_context(|| format!("{} holds no valid '{key}' metadata", path.display()))
