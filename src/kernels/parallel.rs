@@ -26,11 +26,56 @@ pub fn init_threads(threads: Option<usize>) -> usize {
     keep_freed_memory();
     // The commands run on a worker (`run_on_worker`): give the workers the main thread's
     // usual stack.
+    // One worker per allowed CPU: keep worker `i` on the `i`-th (see `pins_workers`).
+    let cpus = allowed_cpus();
+    let pin = pins_workers(n, cpus.len(), std::env::var("NEURITE_PIN").ok().as_deref());
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .stack_size(8 << 20)
+        .start_handler(move |i| {
+            if pin {
+                pin_to(cpus[i]);
+            }
+        })
         .build_global();
     rayon::current_num_threads()
+}
+
+/// Whether the `n` workers are pinned, one to each of the process's `cpus` CPUs: when they
+/// are as many (the default, all cores) and `NEURITE_PIN` is not `0`.
+///
+/// Unpinned, Linux sometimes runs two workers on one core while the other idles, for tens
+/// of milliseconds: woken threads are placed near their waker until the load balancer
+/// moves them apart. A product split over both cores then runs at one core's speed
+/// (`neurite bench W5 --repeats 3`: 1024³ at 121-164 GFLOP/s in 4 runs of 16 unpinned,
+/// 255-298 in all 16 pinned; docs/performance.md, change 42). With fewer workers than CPUs
+/// nothing is pinned, so that two such processes do not share the first cores.
+fn pins_workers(n: usize, cpus: usize, env: Option<&str>) -> bool {
+    n > 1 && n == cpus && env.map(str::trim) != Some("0")
+}
+
+/// The CPUs this process may run on, in order.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: `set` is a plain bit set that sched_getaffinity fills.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Keeps the calling thread on `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: as in `allowed_cpus`; a failure leaves the thread where it was.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 thread_local! {
@@ -163,6 +208,31 @@ fn keep_freed_memory() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_are_pinned_only_when_there_is_one_per_cpu() {
+        assert!(pins_workers(2, 2, None));
+        assert!(pins_workers(8, 8, Some("1")));
+        assert!(!pins_workers(2, 2, Some("0")));
+        assert!(!pins_workers(2, 2, Some(" 0 ")));
+        // Fewer workers than CPUs (`--threads 1` on two cores), or more: left to Linux.
+        assert!(!pins_workers(1, 2, None));
+        assert!(!pins_workers(1, 1, None));
+        assert!(!pins_workers(4, 2, None));
+    }
+
+    #[test]
+    fn the_allowed_cpus_include_the_one_this_thread_runs_on() {
+        let cpus = allowed_cpus();
+        assert!(!cpus.is_empty());
+        assert!(cpus.windows(2).all(|w| w[0] < w[1]), "{cpus:?}");
+        // SAFETY: a plain query.
+        let here = unsafe { libc::sched_getcpu() };
+        assert!(
+            here >= 0 && cpus.contains(&(here as usize)),
+            "{here} not in {cpus:?}"
+        );
+    }
 
     #[test]
     fn a_driver_on_a_worker_keeps_grad_mode_and_still_splits_products() {
