@@ -17,8 +17,9 @@
 //! image itself rather than its columns, whenever the CPU has AVX2/FMA and the images are
 //! spread over the threads; the GEMM path covers the rest.
 //!
-//! Threads: a batch at least as large as the pool is split into one contiguous slice of
-//! images per thread; each slice reuses one column buffer and keeps its own weight-gradient
+//! Threads: a batch at least as large as the pool is split into contiguous slices of images,
+//! [`SLICES_PER_THREAD`] per thread when the batch allows, which the threads take as they
+//! become free; each slice reuses one column buffer and keeps its own weight-gradient
 //! partial sum, summed in slice order afterwards (deterministic for a given thread count).
 //! The GEMM runs single-threaded inside those workers. A smaller batch runs image by image on
 //! the calling thread so that each GEMM can use the whole pool.
@@ -29,6 +30,10 @@ use super::gemm::{sgemm, Gemm};
 use super::im2col::{col2im, im2col_reusing};
 use super::parallel::{as_piece, num_threads};
 use rayon::prelude::*;
+
+/// Slices of the batch per thread: a thread that finishes its slices early takes the
+/// others' instead of waiting for them.
+const SLICES_PER_THREAD: usize = 4;
 
 /// Sizes of one convolution: input `[n, c, h, w]`, weight `[o, c / groups, kh, kw]`.
 /// Pairs are `(height, width)`.
@@ -131,11 +136,11 @@ impl ConvShape {
         2.0 * (self.n * self.o * self.p() * self.k()) as f64
     }
 
-    /// Images per thread and number of slices for the batch loop (see the module docs).
+    /// Images per slice and number of slices for the batch loop (see the module docs).
     fn split(&self) -> (usize, usize) {
         let t = num_threads();
         let per = if self.n >= t && t > 1 {
-            self.n.div_ceil(t)
+            self.n.div_ceil(t * SLICES_PER_THREAD)
         } else {
             self.n.max(1)
         };
@@ -474,13 +479,13 @@ pub fn conv2d_backward(
         if db.is_some() { s.o } else { 0 },
     );
     let dx_slices: Vec<Option<&mut [f32]>> = match dx {
-        Some(d) => {
-            d.fill(0.0);
-            d.chunks_mut(per * in_len).map(Some).collect()
-        }
+        Some(d) => d.chunks_mut(per * in_len).map(Some).collect(),
         None => (0..slices).map(|_| None).collect(),
     };
-    let run = |(t, dxs): (usize, Option<&mut [f32]>)| {
+    let run = |(t, mut dxs): (usize, Option<&mut [f32]>)| {
+        if let Some(d) = dxs.as_deref_mut() {
+            d.fill(0.0); // each slice clears its own part, on its own thread
+        }
         let mut gr = Grads {
             dx: dxs,
             dw: vec![0.0; dw_len],
