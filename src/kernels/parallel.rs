@@ -99,7 +99,7 @@ thread_local! {
 /// idle rayon worker goes to sleep after a few dozen rounds of looking for work, and the
 /// next kernel's first piece then waits for its wake-up (a futex call on each side).
 pub fn run_on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if num_threads() == 1 || rayon::current_thread_index().is_some() {
+    if rayon::current_thread_index().is_some() {
         return f();
     }
     let grad = crate::is_grad_enabled();
