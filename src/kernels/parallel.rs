@@ -44,12 +44,11 @@ pub fn init_threads(threads: Option<usize>) -> usize {
 /// Whether the `n` workers are pinned, one to each of the process's `cpus` CPUs: when they
 /// are as many (the default, all cores) and `NEURITE_PIN` is not `0`.
 ///
-/// Unpinned, Linux sometimes runs two workers on one core while the other idles, for tens
-/// of milliseconds: woken threads are placed near their waker until the load balancer
-/// moves them apart. A product split over both cores then runs at one core's speed
-/// (`neurite bench W5 --repeats 3`: 1024³ at 121-164 GFLOP/s in 4 runs of 16 unpinned,
-/// 255-298 in all 16 pinned; docs/performance.md, change 42). With fewer workers than CPUs
-/// nothing is pinned, so that two such processes do not share the first cores.
+/// Unpinned, a process's first products split over both cores ran at one core's speed for
+/// tens of milliseconds (the first 7 products of 1024³ in each of 8 fresh processes), and
+/// some `neurite bench W5` runs measured that; pinned, neither happened (docs/performance.md,
+/// change 42). With fewer workers than CPUs nothing is pinned, so that two such processes
+/// do not share the first cores.
 fn pins_workers(n: usize, cpus: usize, env: Option<&str>) -> bool {
     n > 1 && n == cpus && env.map(str::trim) != Some("0")
 }
