@@ -150,10 +150,15 @@ fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
     let Ok(entries) = serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(header) else {
         return bytes;
     };
-    let sorted: BTreeMap<String, BTreeMap<String, serde_json::Value>> = entries
+    // Every entry is an object (a tensor's, or the metadata's); anything else is left as it
+    // was written.
+    let Some(sorted) = entries
         .into_iter()
-        .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
-        .collect();
+        .map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+        .collect::<Option<BTreeMap<String, BTreeMap<String, serde_json::Value>>>>()
+    else {
+        return bytes;
+    };
     let text = serde_json::to_string(&sorted).unwrap_or_default();
     if text.len() <= len && !text.is_empty() {
         let (new, pad) = bytes[8..8 + len].split_at_mut(text.len());

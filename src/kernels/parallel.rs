@@ -24,11 +24,11 @@ pub fn init_threads(threads: Option<usize>) -> usize {
                 .unwrap_or(1)
         });
     keep_freed_memory();
-    // The commands run on a worker (`run_on_worker`): give the workers the main thread's
-    // usual stack.
     // One worker per allowed CPU: keep worker `i` on the `i`-th (see `pins_workers`).
     let cpus = allowed_cpus();
     let pin = pins_workers(n, cpus.len(), std::env::var("NEURITE_PIN").ok().as_deref());
+    // The commands run on a worker (`run_on_worker`): give the workers the main thread's
+    // usual stack.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .stack_size(8 << 20)
