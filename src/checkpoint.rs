@@ -115,10 +115,29 @@ impl Checkpoint {
         })
     }
 
-    /// Writes the file atomically (temporary file, then rename).
+    /// Writes the file atomically (temporary file, then rename). A checkpoint with a
+    /// non-finite value is refused before anything is written (see [`Checkpoint::check_finite`]).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        self.check_finite(&path.display().to_string())
+            .context("refusing to write it")?;
         let bytes = self.to_bytes()?;
         write_atomic(path, &bytes)
+    }
+
+    /// Fails, naming `source` and the first tensor concerned, when a tensor holds a NaN
+    /// or an infinity: weights that diverged, or a file that says so.
+    pub fn check_finite(&self, source: &str) -> anyhow::Result<()> {
+        for (name, t) in &self.tensors {
+            let bad = t.with_slice(|s| s.iter().filter(|v| !v.is_finite()).count());
+            if bad > 0 {
+                bail!(
+                    "{source}: tensor '{name}' holds {bad} non-finite value{} (NaN or infinity) of {}",
+                    if bad == 1 { "" } else { "s" },
+                    t.numel()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Reads a checkpoint file with errors that name it.
@@ -170,7 +189,13 @@ fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
 /// readers see either the old file or the complete new one.
+///
+/// The temporary name carries the process id (`.NAME.PID.tmp`), so two processes never
+/// write the same temporary file; it is removed when the write fails (a full disk, say).
+/// The data reaches the disk before the rename, and the rename before this returns, so a
+/// crash of the machine also leaves the old or the new file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -180,11 +205,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let file_name = path
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+    let tmp = dir.join(temporary_name(&file_name.to_string_lossy()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .with_context(|| format!("cannot write {}", tmp.display()))
+        .and_then(|_| {
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    // The rename itself is durable once the directory is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
+}
+
+/// The temporary name under which this process writes `file_name` before renaming it.
+fn temporary_name(file_name: &str) -> String {
+    format!(".{file_name}.{}{TEMPORARY_SUFFIX}", std::process::id())
+}
+
+/// How every temporary file of [`write_atomic`] ends.
+pub const TEMPORARY_SUFFIX: &str = ".tmp";
+
+/// Whether `name` is a temporary file that [`write_atomic`] leaves behind when its process
+/// is killed mid-write (also those of earlier versions, `.NAME.tmp`).
+pub fn is_temporary_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(TEMPORARY_SUFFIX)
 }
 
 #[cfg(test)]

@@ -71,13 +71,21 @@ fn mlp_learns_a_separable_synthetic_set() {
     assert!(s.history[1].train_loss < s.history[0].train_loss);
     let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 2);
-    for name in [
-        "checkpoint.safetensors",
-        "optimizer.safetensors",
-        "model.safetensors",
-    ] {
+    for name in ["checkpoint.safetensors", "model.safetensors"] {
         assert!(out.join(name).is_file(), "{name}");
     }
+    // The checkpoint is the whole resumable state in one file: the model, the optimizer's
+    // momentum buffers and the metrics of both epochs.
+    assert!(!out.join("optimizer.safetensors").exists());
+    let ck = Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    let optimizer = ck
+        .tensors
+        .iter()
+        .filter(|(n, _)| n.starts_with("optimizer.") && n.ends_with("momentum_buffer"))
+        .count();
+    assert_eq!(optimizer, 6);
+    assert_eq!(ck.metadata["epoch"], "2");
+    assert_eq!(ck.metadata["metrics"].lines().count(), 2);
     // The model file holds model tensors only (PyTorch loads it strictly) plus metadata.
     let ck = Checkpoint::load(&out.join("model.safetensors")).unwrap();
     let names: Vec<&str> = ck.tensors.iter().map(|(n, _)| n.as_str()).collect();

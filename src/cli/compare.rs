@@ -137,6 +137,8 @@ fn lenet(args: &Args, train_set: &ImageDataset, test: &ImageDataset) -> Result<(
     };
     let opts = RunOptions {
         out: args.out.join(format!("lenet5-{}", train_set.n)),
+        // `compare` writes its whole table again, and its runs with it.
+        overwrite: true,
         ..Default::default()
     };
     let summary = train(&config, &data, &opts)?;

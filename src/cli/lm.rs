@@ -2,6 +2,7 @@
 
 use crate::lm::{load_gpt, read_text, text_loss, train, LmRun};
 use crate::models::{GptConfig, SampleOptions};
+use crate::train::NonFinitePolicy;
 use anyhow::{bail, Result};
 use serde_json::json;
 use std::io::Write;
@@ -57,9 +58,16 @@ struct TrainArgs {
     /// Output directory (model.safetensors, checkpoint.safetensors).
     #[arg(long, default_value = "runs/gpt")]
     out: PathBuf,
-    /// Continue the run saved in --out.
+    /// Continue the run saved in --out (with the same flags and text; --steps may change).
     #[arg(long)]
     resume: bool,
+    /// Start over in an --out that holds an earlier run (its files are removed first).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// What a NaN or infinite loss or gradient does: stop (an error; the last checkpoint
+    /// stays the last good one) or skip (the step is left out and counted).
+    #[arg(long, default_value = "stop", value_name = "stop|skip")]
+    on_nonfinite: NonFinitePolicy,
     /// End with one JSON line (val_loss, steps, seconds, tokens_per_second).
     #[arg(long)]
     json: bool,
@@ -125,6 +133,8 @@ fn run_train(a: TrainArgs) -> Result<i32> {
         min_lr: a.lr / 10.0,
         warmup: a.warmup,
         resume: a.resume,
+        overwrite: a.overwrite,
+        on_non_finite: a.on_nonfinite,
         seed: a.seed,
         ..LmRun::recipe(a.out.clone())
     };

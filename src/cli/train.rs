@@ -3,7 +3,8 @@
 
 use crate::data::{find_data_dir, Augment, DatasetKind, MnistData};
 use crate::train::{
-    saved_config, train, DecayScope, OptimizerKind, RunOptions, TrainConfig, Warmup,
+    saved_config, train, DecayScope, NonFinitePolicy, OptimizerKind, RunOptions, TrainConfig,
+    Warmup,
 };
 use anyhow::{bail, Result};
 use serde_json::json;
@@ -70,6 +71,15 @@ pub struct Args {
     /// configuration and optimizer state.
     #[arg(long)]
     resume: bool,
+    /// Start over in an output directory that holds an earlier run (its checkpoint, model,
+    /// metrics and pictures are removed first); without it that is an error.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// What a NaN or infinite loss or gradient does: stop (the run ends with an error; the
+    /// last checkpoint stays the last good one) or skip (the batch is left out and counted
+    /// as `skipped_steps` in metrics.jsonl).
+    #[arg(long, default_value = "stop", value_name = "stop|skip")]
+    on_nonfinite: NonFinitePolicy,
     /// Print one JSON object as the last line of standard output (per-epoch lines go to
     /// stderr, no progress bar).
     #[arg(long)]
@@ -184,6 +194,8 @@ pub fn run(args: Args) -> Result<i32> {
         progress: !args.json,
         log_epochs: true,
         stop_after: None,
+        overwrite: args.overwrite,
+        on_non_finite: args.on_nonfinite,
     };
     let s = train(&config, &data, &opts)?;
     if args.json {

@@ -2,6 +2,10 @@
 //! PyTorch's `torch.optim` defines them. Memory-bound: each step streams the weight, its
 //! gradient and the optimizer state once, so large parameters are split over the threads
 //! and the per-element branches are decided once per call, outside the loop.
+//!
+//! Each update also tells whether every weight it wrote is finite: the training loops' guard
+//! against divergence, at no extra pass over memory (a NaN or infinite gradient always
+//! leaves a non-finite weight, whatever the learning rate).
 
 use super::parallel::PAR_MIN_ELEMENTS;
 use rayon::prelude::*;
@@ -21,8 +25,17 @@ pub struct SgdStep {
 /// Elements per parallel chunk: large enough that a chunk outweighs its scheduling.
 const CHUNK: usize = 1 << 14;
 
-/// `w -= lr * update`, with the momentum buffer `buf` (empty when momentum is 0).
-pub fn sgd_update(s: SgdStep, w: &mut [f32], g: &[f32], buf: &mut [f32]) {
+/// 1 when `v` is a NaN or an infinity (all exponent bits set), else 0: an integer, so that
+/// the loops below OR it into a flag and still vectorize.
+#[inline(always)]
+fn non_finite(v: f32) -> u32 {
+    const EXPONENT: u32 = 0x7f80_0000;
+    ((v.to_bits() & EXPONENT) == EXPONENT) as u32
+}
+
+/// `w -= lr * update`, with the momentum buffer `buf` (empty when momentum is 0). Returns
+/// whether every updated weight is finite.
+pub fn sgd_update(s: SgdStep, w: &mut [f32], g: &[f32], buf: &mut [f32]) -> bool {
     assert_eq!(
         w.len(),
         g.len(),
@@ -30,18 +43,22 @@ pub fn sgd_update(s: SgdStep, w: &mut [f32], g: &[f32], buf: &mut [f32]) {
     );
     if s.momentum == 0.0 {
         let run = |w: &mut [f32], g: &[f32]| {
+            let mut bad = 0;
             for (wi, &gi) in w.iter_mut().zip(g) {
                 *wi -= s.lr * (gi + s.weight_decay * *wi);
+                bad |= non_finite(*wi);
             }
+            bad
         };
-        if w.len() < PAR_MIN_ELEMENTS {
+        let bad = if w.len() < PAR_MIN_ELEMENTS {
             run(w, g)
         } else {
             w.par_chunks_mut(CHUNK)
                 .zip(g.par_chunks(CHUNK))
-                .for_each(|(w, g)| run(w, g));
-        }
-        return;
+                .map(|(w, g)| run(w, g))
+                .reduce(|| 0, |a, b| a | b)
+        };
+        return bad == 0;
     }
     assert_eq!(
         w.len(),
@@ -51,28 +68,34 @@ pub fn sgd_update(s: SgdStep, w: &mut [f32], g: &[f32], buf: &mut [f32]) {
     let damp = if s.first { 1.0 } else { 1.0 - s.dampening };
     let mom = if s.first { 0.0 } else { s.momentum };
     let run = |w: &mut [f32], g: &[f32], b: &mut [f32]| {
+        let mut bad = 0;
         if s.nesterov {
             for ((wi, &gi), bi) in w.iter_mut().zip(g).zip(b.iter_mut()) {
                 let d = gi + s.weight_decay * *wi;
                 *bi = mom * *bi + damp * d;
                 *wi -= s.lr * (d + s.momentum * *bi);
+                bad |= non_finite(*wi);
             }
         } else {
             for ((wi, &gi), bi) in w.iter_mut().zip(g).zip(b.iter_mut()) {
                 let d = gi + s.weight_decay * *wi;
                 *bi = mom * *bi + damp * d;
                 *wi -= s.lr * *bi;
+                bad |= non_finite(*wi);
             }
         }
+        bad
     };
-    if w.len() < PAR_MIN_ELEMENTS {
+    let bad = if w.len() < PAR_MIN_ELEMENTS {
         run(w, g, buf)
     } else {
         w.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(buf.par_chunks_mut(CHUNK))
-            .for_each(|((w, g), b)| run(w, g, b));
-    }
+            .map(|((w, g), b)| run(w, g, b))
+            .reduce(|| 0, |a, b| a | b)
+    };
+    bad == 0
 }
 
 /// Hyper-parameters of one Adam update at a given step.
@@ -90,8 +113,9 @@ pub struct AdamStep {
     pub bias_correction2: f32,
 }
 
-/// One Adam(W) update of `w` with first and second moments `m` and `v`.
-pub fn adam_update(s: AdamStep, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+/// One Adam(W) update of `w` with first and second moments `m` and `v`. Returns whether
+/// every updated weight is finite.
+pub fn adam_update(s: AdamStep, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) -> bool {
     assert!(
         w.len() == g.len() && w.len() == m.len() && w.len() == v.len(),
         "adam_update: weight, gradient and moment sizes differ"
@@ -105,23 +129,28 @@ pub fn adam_update(s: AdamStep, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut
     let step = s.lr / s.bias_correction1;
     let inv_bc2 = 1.0 / s.bias_correction2;
     let run = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+        let mut bad = 0;
         for (((wi, &gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             let gi = gi + coupled * *wi;
             *wi *= decay;
             *mi = s.beta1 * *mi + (1.0 - s.beta1) * gi;
             *vi = s.beta2 * *vi + (1.0 - s.beta2) * gi * gi;
             *wi -= step * *mi / ((*vi * inv_bc2).sqrt() + s.eps);
+            bad |= non_finite(*wi);
         }
+        bad
     };
-    if w.len() < PAR_MIN_ELEMENTS {
+    let bad = if w.len() < PAR_MIN_ELEMENTS {
         run(w, g, m, v)
     } else {
         w.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK))
             .zip(v.par_chunks_mut(CHUNK))
-            .for_each(|(((w, g), m), v)| run(w, g, m, v));
-    }
+            .map(|(((w, g), m), v)| run(w, g, m, v))
+            .reduce(|| 0, |a, b| a | b)
+    };
+    bad == 0
 }
 
 /// SGD written out as `torch.optim.SGD`'s documentation states it, the oracle for
@@ -235,6 +264,56 @@ mod tests {
                 close(&w1, &w2, 1e-5);
                 close(&m1, &m2, 1e-6);
                 close(&v1, &v2, 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn updates_tell_whether_every_weight_stayed_finite() {
+        // One bad gradient anywhere (the vector loop's body or its tail, in the serial and
+        // the parallel path) and with any learning rate, 0 included.
+        for n in [5, 37, 3 * PAR_MIN_ELEMENTS + 7] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                for at in [0, n / 2, n - 1] {
+                    for lr in [0.1, 0.0] {
+                        let mut g = values(n, 1);
+                        let sgd = |g: &[f32], momentum: f32| {
+                            let s = SgdStep {
+                                lr,
+                                momentum,
+                                dampening: 0.0,
+                                weight_decay: 0.0,
+                                nesterov: false,
+                                first: false,
+                            };
+                            let mut b = if momentum != 0.0 {
+                                values(n, 3)
+                            } else {
+                                Vec::new()
+                            };
+                            sgd_update(s, &mut values(n, 2), g, &mut b)
+                        };
+                        let adam = |g: &[f32]| {
+                            let s = AdamStep {
+                                lr,
+                                beta1: 0.9,
+                                beta2: 0.999,
+                                eps: 1e-8,
+                                weight_decay: 0.01,
+                                decoupled: true,
+                                bias_correction1: 0.1,
+                                bias_correction2: 0.001,
+                            };
+                            let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+                            adam_update(s, &mut values(n, 2), g, &mut m, &mut v)
+                        };
+                        assert!(sgd(&g, 0.0) && sgd(&g, 0.9) && adam(&g), "finite n={n}");
+                        g[at] = bad;
+                        assert!(!sgd(&g, 0.0), "sgd n={n} at={at} {bad} lr={lr}");
+                        assert!(!sgd(&g, 0.9), "momentum n={n} at={at} {bad} lr={lr}");
+                        assert!(!adam(&g), "adam n={n} at={at} {bad} lr={lr}");
+                    }
+                }
             }
         }
     }

@@ -2,16 +2,22 @@
 //! gradient clipping, random windows of the training split, the validation loss at a fixed
 //! interval, atomic checkpoints and `--resume`.
 //!
-//! Files in the output directory: `model.safetensors` (the `state_dict`, `lm_head.weight`
-//! as a copy, loadable by PyTorch) and `checkpoint.safetensors` (the same plus the
-//! optimizer's moments under `optimizer.*` and the step, for `--resume`).
+//! Files in the output directory: `checkpoint.safetensors`, the whole resumable state in
+//! one atomically written file (the `state_dict`, the optimizer's moments under
+//! `optimizer.*`, the step, the model's `gpt.*` shape and the run's `lm.*` settings), and
+//! `model.safetensors` (the `state_dict` alone, `lm_head.weight` as a copy, loadable by
+//! PyTorch), written after it. The directory is locked for the run ([`RunDir`]), and the
+//! guard ([`crate::train::guard`]) stops the run at a non-finite loss, gradient or
+//! validation loss before anything non-finite is saved.
 
 use super::data::{split_text, text_loss, Windows};
 use crate::checkpoint::Checkpoint;
 use crate::models::{Gpt, GptConfig};
 use crate::nn::ModuleExt;
 use crate::optim::{clip_grad_norm, Adam, AdamConfig, Decay, Optimizer, Schedule};
-use crate::train::DecayScope;
+use crate::train::guard::{Guard, NonFinitePolicy, StepOutcome, DIVERGENCE_ADVICE};
+use crate::train::state::OPTIMIZER_PREFIX;
+use crate::train::{DecayScope, RunDir};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -40,6 +46,10 @@ pub struct LmRun {
     pub seed: u64,
     pub out: PathBuf,
     pub resume: bool,
+    /// Start over in an `out` that holds an earlier run; without it that is an error.
+    pub overwrite: bool,
+    /// What a non-finite loss or gradient does: stop (default) or skip the batch.
+    pub on_non_finite: NonFinitePolicy,
     /// Progress bar and per-interval lines on stderr.
     pub progress: bool,
 }
@@ -62,9 +72,38 @@ impl LmRun {
             seed: 1337,
             out,
             resume: false,
+            overwrite: false,
+            on_non_finite: NonFinitePolicy::Stop,
             progress: true,
         }
     }
+
+    /// The settings `--resume` must find unchanged, as `lm.*` metadata (`steps` may grow,
+    /// and is not among them), with the text's length and hash.
+    fn settings(&self, text: &[u8]) -> Vec<(String, String)> {
+        [
+            ("eval_interval", self.eval_interval.to_string()),
+            ("batch", self.batch.to_string()),
+            ("lr", self.lr.to_string()),
+            ("min_lr", self.min_lr.to_string()),
+            ("warmup", self.warmup.to_string()),
+            ("weight_decay", self.weight_decay.to_string()),
+            ("clip", self.clip.to_string()),
+            ("seed", self.seed.to_string()),
+            ("text_bytes", text.len().to_string()),
+            ("text_hash", format!("{:016x}", fnv1a(text))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("lm.{k}"), v))
+        .collect()
+    }
+}
+
+/// The 64-bit FNV-1a hash of `bytes` (to tell a resumed run's text from another).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// What a run reached.
@@ -80,20 +119,70 @@ pub struct LmSummary {
     pub parameters: usize,
 }
 
-fn save(path: &Path, model: &Gpt, opt: Option<&Adam>, step: usize) -> Result<()> {
+/// Writes `model` (and, for a checkpoint, the optimizer's state and the run's settings) to
+/// `path` after `step` steps.
+fn save(
+    path: &Path,
+    model: &Gpt,
+    opt: Option<(&Adam, &[(String, String)])>,
+    step: usize,
+) -> Result<()> {
     let mut tensors = model.state_dict();
-    if let Some(opt) = opt {
+    if let Some((opt, _)) = opt {
         tensors.extend(
             opt.state()
                 .into_iter()
-                .map(|(n, t)| (format!("optimizer.{n}"), t)),
+                .map(|(n, t)| (format!("{OPTIMIZER_PREFIX}{n}"), t)),
         );
     }
     let mut ck = Checkpoint::new(tensors);
     ck.metadata.insert("model".into(), "gpt".into());
     ck.metadata.insert("step".into(), step.to_string());
     ck.metadata.extend(model.config.to_metadata());
+    if let Some((_, settings)) = opt {
+        ck.metadata.extend(settings.iter().cloned());
+    }
     ck.save(path)
+}
+
+/// Checks that the run in `ck` (read from `path`) is the one `run` continues on `text`, and
+/// returns its step.
+fn check_resume(ck: &Checkpoint, path: &Path, run: &LmRun, text: &[u8]) -> Result<usize> {
+    let source = path.display();
+    let saved = GptConfig::from_checkpoint(ck, &source.to_string())?;
+    if saved != run.model {
+        bail!(
+            "--resume: {source} holds a model of {saved:?}, not {:?}; drop the shape flags \
+             or give the same ones",
+            run.model
+        );
+    }
+    let differ: Vec<String> = run
+        .settings(text)
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let old = ck.metadata.get(&k)?;
+            (old != &v).then(|| format!("{k} {old} (now {v})"))
+        })
+        .collect();
+    if !differ.is_empty() {
+        bail!(
+            "--resume: {source} was trained with {}; resume with the same flags and text",
+            differ.join(", ")
+        );
+    }
+    let step: usize = ck
+        .metadata
+        .get("step")
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("--resume: {source} holds no valid 'step' metadata"))?;
+    if step > run.steps {
+        bail!(
+            "--resume: {source} is at step {step}, beyond --steps {}",
+            run.steps
+        );
+    }
+    Ok(step)
 }
 
 /// Trains `gpt` on `text` (its last 10% held out) and returns the final figures.
@@ -134,38 +223,54 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
         run.warmup,
         run.steps,
     );
-    std::fs::create_dir_all(&run.out)
-        .with_context(|| format!("cannot create {}", run.out.display()))?;
-    let ck_path = run.out.join(CHECKPOINT_FILE);
-    let mut start = 0;
-    if run.resume {
-        let ck = Checkpoint::load(&ck_path)?;
-        let saved = GptConfig::from_checkpoint(&ck, &ck_path.display().to_string())?;
-        if saved != run.model {
+    let dir = RunDir::open(&run.out)?;
+    let ck_path = dir.join(CHECKPOINT_FILE);
+    let model_path = dir.join(MODEL_FILE);
+    if !run.resume && (ck_path.exists() || model_path.exists()) {
+        if !run.overwrite {
             bail!(
-                "{} holds a model of {saved:?}, not {:?}",
-                ck_path.display(),
-                run.model
+                "{} already holds a gpt run; continue it with --resume, start over with \
+                 --overwrite, or give another --out",
+                run.out.display()
             );
         }
+        dir.remove_files(&[CHECKPOINT_FILE, MODEL_FILE])?;
+    }
+    let settings = run.settings(text);
+    let mut start = 0;
+    if run.resume {
+        if !ck_path.is_file() {
+            bail!(
+                "--resume: {} has no {CHECKPOINT_FILE} to continue from",
+                run.out.display()
+            );
+        }
+        let ck = Checkpoint::load(&ck_path)?;
+        ck.check_finite(&ck_path.display().to_string())?;
+        start = check_resume(&ck, &ck_path, run, text)?;
         let (opt_state, weights): (Vec<_>, Vec<_>) = ck
             .tensors
-            .iter()
-            .cloned()
-            .partition(|(n, _)| n.starts_with("optimizer."));
+            .into_iter()
+            .partition(|(n, _)| n.starts_with(OPTIMIZER_PREFIX));
         model.load(&weights)?;
         let opt_state: Vec<_> = opt_state
             .into_iter()
-            .map(|(n, t)| (n["optimizer.".len()..].to_string(), t))
+            .map(|(n, t)| (n[OPTIMIZER_PREFIX.len()..].to_string(), t))
             .collect();
         opt.load_state(&opt_state)?;
-        start = ck
-            .metadata
-            .get("step")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
         windows.skip(start, run.batch);
     }
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let mut guard = Guard::new(run.on_non_finite);
+    // The step of the checkpoint in `out`, the last good state.
+    let mut saved_step = (start > 0).then_some(start);
+    let last_good = |saved: Option<usize>| match saved {
+        Some(s) => format!(
+            "the last good checkpoint, {} (step {s}), is untouched",
+            ck_path.display()
+        ),
+        None => "no checkpoint had been saved yet".to_string(),
+    };
 
     let bar = if run.progress {
         let b = ProgressBar::new(run.steps as u64);
@@ -188,28 +293,62 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
         opt.set_lr(schedule.lr_at(step));
         model.zero_grad();
         let loss = model.loss(&x, &y, run.batch, block);
-        let l = loss.item() as f64;
-        if !l.is_finite() {
-            bail!("the training loss is {l} at step {}", step + 1);
-        }
-        loss.backward();
-        clip_grad_norm(&params, run.clip);
-        opt.step(&params);
-        train_seconds += t0.elapsed().as_secs_f64();
-        loss_sum += l;
-        loss_n += 1;
+        let l = loss.item();
+        let stopped = |e: anyhow::Error| {
+            anyhow::anyhow!(
+                "{e} at step {}: {DIVERGENCE_ADVICE}; {}",
+                step + 1,
+                last_good(saved_step)
+            )
+        };
         bar.inc(1);
-        bar.set_message(format!("loss {l:.4}"));
+        // Under `--on-nonfinite skip`, a step can end here without an update.
+        let updated = 'update: {
+            if guard.loss(l).map_err(stopped)? == StepOutcome::Skip {
+                break 'update false;
+            }
+            loss.backward();
+            clip_grad_norm(&params, run.clip);
+            if guard.gradients(&params, &names).map_err(stopped)? == StepOutcome::Skip {
+                break 'update false;
+            }
+            guard.update(opt.step(&params), &names).map_err(stopped)?;
+            true
+        };
+        if updated {
+            train_seconds += t0.elapsed().as_secs_f64();
+            loss_sum += l as f64;
+            loss_n += 1;
+            bar.set_message(format!("loss {l:.4}"));
+        }
         let done = step + 1;
         if done % run.eval_interval == 0 || done == run.steps {
+            let skipped = guard.take_skipped();
+            if loss_n == 0 {
+                bail!(
+                    "every step from {} to {done} had a non-finite loss or gradient and was \
+                     skipped: {}",
+                    done + 1 - run.eval_interval.min(done),
+                    last_good(saved_step)
+                );
+            }
             last_train = loss_sum / loss_n as f64;
             (loss_sum, loss_n) = (0.0, 0);
             val_loss = text_loss(&model, val_text, 32)?;
+            if !val_loss.is_finite() {
+                bail!(
+                    "the validation loss is {val_loss} at step {done}: {DIVERGENCE_ADVICE}; {}",
+                    last_good(saved_step)
+                );
+            }
             if run.progress {
-                let line = format!(
+                let mut line = format!(
                     "step {done:>6}  train loss {last_train:.4}  val loss {val_loss:.4}  lr {:.2e}",
                     schedule.lr_at(step)
                 );
+                if skipped > 0 {
+                    line += &format!("  skipped {skipped} steps");
+                }
                 // A bar hidden because stderr is not a terminal drops its println.
                 if bar.is_hidden() {
                     eprintln!("{line}");
@@ -217,8 +356,9 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
                     bar.println(line);
                 }
             }
-            save(&ck_path, &model, Some(&opt), done)?;
-            save(&run.out.join(MODEL_FILE), &model, None, done)?;
+            save(&ck_path, &model, Some((&opt, &settings)), done)?;
+            saved_step = Some(done);
+            save(&model_path, &model, None, done)?;
         }
     }
     bar.finish_and_clear();
@@ -245,7 +385,7 @@ pub fn load_gpt(path: &Path) -> Result<Gpt> {
     let weights: Vec<_> = ck
         .tensors
         .into_iter()
-        .filter(|(n, _)| !n.starts_with("optimizer."))
+        .filter(|(n, _)| !n.starts_with(OPTIMIZER_PREFIX))
         .collect();
     model
         .load(&weights)

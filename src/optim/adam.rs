@@ -1,6 +1,6 @@
 //! Adam and AdamW (`torch.optim.Adam`, `torch.optim.AdamW`).
 
-use super::{find_state, Optimizer};
+use super::{find_state, Optimizer, StepReport};
 use crate::kernels::optim::{adam_update, AdamStep};
 use crate::tensor::Tensor;
 
@@ -73,8 +73,9 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    fn step(&mut self, params: &[Tensor]) {
+    fn step(&mut self, params: &[Tensor]) -> StepReport {
         let c = self.config.clone();
+        let mut report = StepReport::default();
         self.step += 1;
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);
         let bc2 = 1.0 - c.beta2.powi(self.step as i32);
@@ -97,10 +98,14 @@ impl Optimizer for Adam {
                 bias_correction1: bc1,
                 bias_correction2: bc2,
             };
-            grad.with_slice(|g| {
+            let finite = grad.with_slice(|g| {
                 p.with_slice_mut(|w| adam_update(step, w, g, &mut mo.m, &mut mo.v))
             });
+            if !finite {
+                report.non_finite(i);
+            }
         }
+        report
     }
 
     fn lr(&self) -> f32 {

@@ -16,10 +16,32 @@ pub use sgd::{Sgd, SgdConfig};
 
 use crate::tensor::Tensor;
 
+/// What one optimizer step saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepReport {
+    /// The position (in the list given to `step`) of the first parameter that holds a NaN
+    /// or an infinity after the update: a non-finite gradient, or weights that overflowed.
+    /// The training loops stop there (see `train::guard`).
+    pub first_non_finite: Option<usize>,
+}
+
+impl StepReport {
+    /// Every updated parameter is finite.
+    pub fn is_finite(&self) -> bool {
+        self.first_non_finite.is_none()
+    }
+
+    /// Records that parameter `i` was left non-finite (the first one counts).
+    pub fn non_finite(&mut self, i: usize) {
+        self.first_non_finite.get_or_insert(i);
+    }
+}
+
 /// A rule that updates parameters from their gradients.
 pub trait Optimizer {
-    /// Updates every parameter that has a gradient, in place.
-    fn step(&mut self, params: &[Tensor]);
+    /// Updates every parameter that has a gradient, in place, and reports whether every
+    /// updated value is finite (checked as the values are written, at no extra cost).
+    fn step(&mut self, params: &[Tensor]) -> StepReport;
     /// The learning rate the next step uses.
     fn lr(&self) -> f32;
     /// Sets the learning rate (schedules call this before each step).

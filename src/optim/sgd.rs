@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and weight decay
 //! (`torch.optim.SGD`).
 
-use super::Optimizer;
+use super::{Optimizer, StepReport};
 use crate::kernels::optim::{sgd_update, SgdStep};
 use crate::tensor::Tensor;
 
@@ -59,8 +59,9 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn step(&mut self, params: &[Tensor]) {
+    fn step(&mut self, params: &[Tensor]) -> StepReport {
         let c = self.config.clone();
+        let mut report = StepReport::default();
         self.buffers.resize(params.len(), None);
         for (i, (p, buf)) in params.iter().zip(self.buffers.iter_mut()).enumerate() {
             let Some(grad) = p.grad() else { continue };
@@ -83,13 +84,17 @@ impl Optimizer for Sgd {
                 nesterov: c.nesterov,
                 first,
             };
-            grad.with_slice(|g| {
+            let finite = grad.with_slice(|g| {
                 p.with_slice_mut(|w| match buf.as_mut().filter(|_| c.momentum != 0.0) {
                     None => sgd_update(step, w, g, &mut []),
                     Some(b) => sgd_update(step, w, g, b),
                 })
             });
+            if !finite {
+                report.non_finite(i);
+            }
         }
+        report
     }
 
     fn lr(&self) -> f32 {

@@ -2,16 +2,21 @@
 
 use super::config::TrainConfig;
 use super::evaluate::{evaluate, Evaluation, EVAL_BATCH};
-use super::metrics::{write_log, EpochMetrics};
+use super::guard::{Guard, NonFinitePolicy, StepOutcome, DIVERGENCE_ADVICE};
+use super::metrics::EpochMetrics;
 use super::pictures::{write_attention, write_pictures};
-use super::state::{load_run, load_weights, model_checkpoint, save_run, METRICS_FILE, MODEL_FILE};
+use super::run_dir::RunDir;
+use super::state::{
+    existing_run, load_run, load_weights, save_model, save_run, CHECKPOINT_FILE, METRICS_FILE,
+    MODEL_FILE, OPTIMIZER_FILE,
+};
 use crate::data::{DataLoader, LoaderConfig, MnistData, Normalization};
 use crate::nn::ModuleExt;
 use crate::optim::clip_grad_norm;
 use crate::tensor::Tensor;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,7 +36,25 @@ pub struct RunOptions {
     /// Stop once this many epochs are finished in total (a time-boxed run; `--resume`
     /// continues it as if it had never stopped). `None`: run all `config.epochs`.
     pub stop_after: Option<usize>,
+    /// Start over in an `out` that holds an earlier run (its files are removed first);
+    /// without it such a directory is an error (`resume` continues it instead).
+    pub overwrite: bool,
+    /// What a non-finite loss or gradient does: stop the run (default) or skip the batch.
+    pub on_non_finite: NonFinitePolicy,
 }
+
+/// The files a run writes into its directory (what `overwrite` removes first).
+const RUN_FILES: [&str; 9] = [
+    CHECKPOINT_FILE,
+    OPTIMIZER_FILE,
+    MODEL_FILE,
+    METRICS_FILE,
+    "loss.png",
+    "accuracy.png",
+    "filters.png",
+    "confusion.png",
+    "attention.png",
+];
 
 /// The result of a run.
 #[derive(Clone, Debug)]
@@ -59,9 +82,26 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 }
 
 /// Trains `config.model` on `data.train` (its first `limit_train` images), evaluating on
-/// `data.test` after each epoch and saving into `opts.out`.
+/// `data.test` after each epoch and saving into `opts.out`, which the run locks (see
+/// [`RunDir`]).
+///
+/// A non-finite loss, gradient or test loss stops the run with an error that names the step
+/// and the last good checkpoint, which stays as it was (see [`super::guard`]).
 pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Result<TrainSummary> {
     config.validate()?;
+    let dir = RunDir::open(&opts.out)?;
+    if !opts.resume {
+        if let Some(what) = existing_run(dir.path()) {
+            if !opts.overwrite {
+                bail!(
+                    "{} already holds {what}; continue it with --resume, start over with \
+                     --overwrite, or give another --out",
+                    dir.path().display()
+                );
+            }
+            dir.remove_files(&RUN_FILES)?;
+        }
+    }
     let mut train_set = data.train.clone();
     if let Some(n) = config.limit_train {
         train_set = train_set.limit(n);
@@ -89,6 +129,14 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         load_weights(&*model, &config.model, init)?;
     }
     let params = model.parameters();
+    let names: Vec<String> = model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let mut guard = Guard::new(opts.on_non_finite);
+    // The epoch of the checkpoint in `out`, the last good state.
+    let mut saved_epoch = (first_epoch > 0).then_some(first_epoch);
 
     let loader = DataLoader::new(
         train_set.clone(),
@@ -115,20 +163,32 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let mut lr = schedule.lr_at(epoch * steps_per_epoch);
         for (i, batch) in loader.epoch(epoch as u64).enumerate() {
+            let stopped =
+                |e: anyhow::Error| diverged(e, epoch, i, steps_per_epoch, &opts.out, saved_epoch);
             let x = Tensor::from_vec(batch.images, &batch.shape); // [B, C, H, W]
             let logits = model.forward(&x); // [B, classes]
             let loss = logits.cross_entropy(&batch.labels);
+            let l = loss.item();
+            bar.inc(1);
+            if guard.loss(l).map_err(stopped)? == StepOutcome::Skip {
+                continue;
+            }
             model.zero_grad();
             loss.backward();
             if let Some(max_norm) = config.clip_grad {
                 clip_grad_norm(&params, max_norm);
             }
+            if guard.gradients(&params, &names).map_err(stopped)? == StepOutcome::Skip {
+                continue;
+            }
             lr = schedule.lr_at(epoch * steps_per_epoch + i);
             optimizer.set_lr(lr);
-            optimizer.step(&params);
+            guard
+                .update(optimizer.step(&params), &names)
+                .map_err(stopped)?;
 
             let b = batch.labels.len();
-            loss_sum += loss.item() as f64 * b as f64;
+            loss_sum += l as f64 * b as f64;
             let predicted = logits.argmax(1);
             correct += predicted
                 .iter()
@@ -144,12 +204,27 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
                     seen as f64 / started.elapsed().as_secs_f64()
                 ));
             }
-            bar.inc(1);
         }
         bar.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
 
+        let skipped_steps = guard.take_skipped();
+        if seen == 0 {
+            bail!(
+                "every batch of epoch {} had a non-finite loss or gradient and was skipped: {}",
+                epoch + 1,
+                last_good(&opts.out, saved_epoch)
+            );
+        }
         let test = evaluate(&mut *model, &data.test, &norm, EVAL_BATCH);
+        if !test.loss.is_finite() {
+            bail!(
+                "the test loss is {} after epoch {}: {DIVERGENCE_ADVICE}; {}",
+                test.loss,
+                epoch + 1,
+                last_good(&opts.out, saved_epoch)
+            );
+        }
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             train_loss: (loss_sum / seen.max(1) as f64) as f32,
@@ -159,6 +234,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
             lr,
             seconds: started.elapsed().as_secs_f64(),
             images_per_second: seen as f64 / train_seconds,
+            skipped_steps,
         };
         if opts.log_epochs {
             eprintln!(
@@ -175,16 +251,17 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
             );
         }
         history.push(metrics);
-        write_log(&opts.out.join(METRICS_FILE), &history)?;
         save_run(
-            &opts.out,
+            &dir,
             &*model,
             &*optimizer,
             config,
             &norm,
             epoch + 1,
             (epoch + 1) * steps_per_epoch,
+            &history,
         )?;
+        saved_epoch = Some(epoch + 1);
         last_eval = Some(test);
     }
 
@@ -193,11 +270,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         Some(t) => t,
         None => evaluate(&mut *model, &data.test, &norm, EVAL_BATCH),
     };
-    let mut final_ck = model_checkpoint(&*model, &config.model, &norm);
-    final_ck
-        .metadata
-        .insert("epoch".into(), history.len().to_string());
-    final_ck.save(&opts.out.join(MODEL_FILE))?;
+    save_model(&dir, &*model, &config.model, &norm, history.len())?;
     write_pictures(&opts.out, &*model, &history, &test, &data.test.class_names)?;
     if config.model == "vit" {
         write_attention(
@@ -228,6 +301,35 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         },
         history,
     })
+}
+
+/// The error of a run stopped by its guard in `epoch`'s batch `batch` (both from 0).
+fn diverged(
+    e: anyhow::Error,
+    epoch: usize,
+    batch: usize,
+    batches: usize,
+    out: &Path,
+    saved_epoch: Option<usize>,
+) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{e} at step {} (epoch {}, batch {} of {batches}): {DIVERGENCE_ADVICE}; {}",
+        epoch * batches + batch + 1,
+        epoch + 1,
+        batch + 1,
+        last_good(out, saved_epoch)
+    )
+}
+
+/// Where the last good state of a stopped run is.
+fn last_good(out: &Path, saved_epoch: Option<usize>) -> String {
+    match saved_epoch {
+        Some(e) => format!(
+            "the last good checkpoint, {} (epoch {e}), is untouched",
+            out.join(CHECKPOINT_FILE).display()
+        ),
+        None => "no checkpoint had been saved yet".to_string(),
+    }
 }
 
 /// A bar over the steps of one epoch; hidden when not wanted.

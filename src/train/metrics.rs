@@ -20,6 +20,8 @@ pub struct EpochMetrics {
     pub seconds: f64,
     /// Training images per second (the training steps only).
     pub images_per_second: f64,
+    /// Batches skipped for a non-finite loss or gradient (`--on-nonfinite skip`; else 0).
+    pub skipped_steps: usize,
 }
 
 impl EpochMetrics {
@@ -34,6 +36,7 @@ impl EpochMetrics {
             "lr": self.lr,
             "seconds": self.seconds,
             "images_per_second": self.images_per_second,
+            "skipped_steps": self.skipped_steps,
         })
     }
 
@@ -49,6 +52,11 @@ impl EpochMetrics {
             lr: f("lr")? as f32,
             seconds: f("seconds")?,
             images_per_second: f("images_per_second")?,
+            // Logs of earlier versions have no count: nothing was skipped then.
+            skipped_steps: match v.get("skipped_steps") {
+                None => 0,
+                Some(n) => n.as_u64()? as usize,
+            },
         })
     }
 }
@@ -56,11 +64,15 @@ impl EpochMetrics {
 /// Writes the whole log (atomically: the file is rewritten each epoch, so a crash leaves
 /// the previous complete version).
 pub fn write_log(path: &Path, history: &[EpochMetrics]) -> Result<()> {
-    let text: String = history
+    crate::checkpoint::write_atomic(path, log_text(history).as_bytes())
+}
+
+/// The log's text: one JSON line per epoch.
+pub fn log_text(history: &[EpochMetrics]) -> String {
+    history
         .iter()
         .map(|m| format!("{}\n", m.to_json()))
-        .collect();
-    crate::checkpoint::write_atomic(path, text.as_bytes())
+        .collect()
 }
 
 /// Reads a log; a missing file is an empty history.
@@ -70,6 +82,11 @@ pub fn read_log(path: &Path) -> Result<Vec<EpochMetrics>> {
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_log(&text, &path.display().to_string())
+}
+
+/// Parses the text of a log; `source` names it in errors.
+pub fn parse_log(text: &str, source: &str) -> Result<Vec<EpochMetrics>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -78,7 +95,7 @@ pub fn read_log(path: &Path) -> Result<Vec<EpochMetrics>> {
                 .ok()
                 .as_ref()
                 .and_then(EpochMetrics::from_json)
-                .with_context(|| format!("{} line {}: not an epoch record", path.display(), i + 1))
+                .with_context(|| format!("{source} line {}: not an epoch record", i + 1))
         })
         .collect()
 }
@@ -98,6 +115,7 @@ mod tests {
             lr: 0.25,
             seconds: 1.5,
             images_per_second: 1000.0,
+            skipped_steps: 2,
         };
         let dir = std::env::temp_dir().join(format!("neurite-metrics-{}", std::process::id()));
         let path = dir.join("metrics.jsonl");

@@ -4,7 +4,9 @@
 //! - [`fit`]: the training loop ([`train`]);
 //! - [`evaluate`]: test-set accuracy and loss;
 //! - [`metrics`]: the per-epoch JSON-lines log;
-//! - [`state`]: checkpoints, optimizer state and `--resume`;
+//! - [`state`]: the one-file checkpoint (model, optimizer, metrics) and `--resume`;
+//! - [`run_dir`]: the output directory, locked by one run at a time;
+//! - [`guard`]: the stop (or skip) at a non-finite loss or gradient;
 //! - [`pictures`]: the end-of-training pictures (hook for `src/viz`).
 //!
 //! ```no_run
@@ -22,13 +24,17 @@
 pub mod config;
 pub mod evaluate;
 pub mod fit;
+pub mod guard;
 pub mod metrics;
 pub mod pictures;
+pub mod run_dir;
 pub mod state;
 
 pub use config::{DecayScope, OptimizerKind, TrainConfig, Warmup};
 pub use evaluate::{evaluate, Evaluation, EVAL_BATCH};
 pub use fit::{train, RunOptions, TrainSummary};
+pub use guard::{Guard, NonFinitePolicy};
 pub use metrics::EpochMetrics;
 pub use pictures::{confusion_matrix, write_pictures};
+pub use run_dir::RunDir;
 pub use state::{load_weights, saved_config};
