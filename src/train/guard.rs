@@ -19,7 +19,7 @@
 //! let loss = (&w * &w).sum_all();
 //! assert_eq!(guard.loss(loss.item()).unwrap(), StepOutcome::Go);
 //! loss.backward();
-//! guard.update(opt.step(&[w.clone()]), &["w".to_string()]).unwrap();
+//! guard.update(opt.step(std::slice::from_ref(&w)), &["w".to_string()]).unwrap();
 //! // A loss of NaN stops the run with an error that says what went wrong.
 //! assert!(guard.loss(f32::NAN).is_err());
 //! ```
@@ -178,19 +178,19 @@ mod tests {
         w.set_grad(Some(Tensor::from_vec(vec![0.5, f32::NAN], &[2])));
         let names = vec!["fc.weight".to_string()];
         assert_eq!(
-            skip.gradients(&[w.clone()], &names).unwrap(),
+            skip.gradients(std::slice::from_ref(&w), &names).unwrap(),
             StepOutcome::Skip
         );
         assert_eq!(skip.take_skipped(), 2);
         assert_eq!(skip.skipped(), 0);
         // Stop leaves the gradients to the update's report, which names the parameter.
         assert_eq!(
-            stop.gradients(&[w.clone()], &names).unwrap(),
+            stop.gradients(std::slice::from_ref(&w), &names).unwrap(),
             StepOutcome::Go
         );
         let mut opt = Sgd::new(SgdConfig::default());
         let err = stop
-            .update(opt.step(&[w.clone()]), &names)
+            .update(opt.step(std::slice::from_ref(&w)), &names)
             .unwrap_err()
             .to_string();
         assert!(err.contains("fc.weight"), "{err}");
