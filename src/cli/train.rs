@@ -87,31 +87,74 @@ pub struct Args {
 }
 
 impl Args {
-    /// The flags that change what is computed, other than --epochs (for --resume checks).
-    fn hyper_parameter_flags(&self) -> Vec<&'static str> {
-        [
-            ("--batch-size", self.batch_size.is_some()),
-            ("--lr", self.lr.is_some()),
-            ("--optimizer", self.optimizer.is_some()),
-            ("--momentum", self.momentum.is_some()),
-            ("--nesterov", self.nesterov),
-            ("--weight-decay", self.weight_decay.is_some()),
-            ("--decay", self.decay.is_some()),
-            ("--schedule", self.schedule.is_some()),
-            ("--warmup", self.warmup.is_some()),
-            ("--augment", self.augment.is_some()),
-            ("--seed", self.seed.is_some()),
-            ("--limit-train", self.limit_train.is_some()),
-            ("--clip-grad", self.clip_grad.is_some()),
-            ("--init", self.init.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, given)| given.then_some(name))
-        .collect()
+    /// The flags given that change what is computed (other than --epochs) and ask for
+    /// something else than the `saved` run has: `--resume` continues that run as it was,
+    /// so the same command with `--resume` added is fine, and a change is an error.
+    fn flags_that_differ(&self, saved: &TrainConfig) -> Result<Vec<String>> {
+        let wanted = self.config_unchecked()?;
+        let w = &wanted;
+        let s = saved;
+        let flags = [
+            (
+                "--batch-size",
+                self.batch_size.is_some(),
+                w.batch_size == s.batch_size,
+            ),
+            ("--lr", self.lr.is_some(), w.lr == s.lr),
+            (
+                "--optimizer",
+                self.optimizer.is_some(),
+                w.optimizer == s.optimizer,
+            ),
+            (
+                "--momentum",
+                self.momentum.is_some(),
+                w.momentum == s.momentum,
+            ),
+            ("--nesterov", self.nesterov, w.nesterov == s.nesterov),
+            (
+                "--weight-decay",
+                self.weight_decay.is_some(),
+                w.weight_decay == s.weight_decay,
+            ),
+            ("--decay", self.decay.is_some(), w.decay == s.decay),
+            (
+                "--schedule",
+                self.schedule.is_some(),
+                w.schedule == s.schedule,
+            ),
+            ("--warmup", self.warmup.is_some(), w.warmup == s.warmup),
+            ("--augment", self.augment.is_some(), w.augment == s.augment),
+            ("--seed", self.seed.is_some(), w.seed == s.seed),
+            (
+                "--limit-train",
+                self.limit_train.is_some(),
+                w.limit_train == s.limit_train,
+            ),
+            (
+                "--clip-grad",
+                self.clip_grad.is_some(),
+                w.clip_grad == s.clip_grad,
+            ),
+            // The starting weights of a run that has started already mean nothing.
+            ("--init", self.init.is_some(), false),
+        ];
+        Ok(flags
+            .into_iter()
+            .filter(|&(_, given, same)| given && !same)
+            .map(|(name, _, _)| name.to_string())
+            .collect())
+    }
+
+    /// The model's recipe with the given flags applied, checked.
+    fn config(&self) -> Result<TrainConfig> {
+        let c = self.config_unchecked()?;
+        c.validate()?;
+        Ok(c)
     }
 
     /// The model's recipe with the given flags applied.
-    fn config(&self) -> Result<TrainConfig> {
+    fn config_unchecked(&self) -> Result<TrainConfig> {
         let optimizer: OptimizerKind = match &self.optimizer {
             Some(o) => o.parse()?,
             None => TrainConfig::default_optimizer(&self.model),
@@ -150,7 +193,6 @@ impl Args {
         }
         c.limit_train = self.limit_train;
         c.clip_grad = self.clip_grad;
-        c.validate()?;
         Ok(c)
     }
 }
@@ -161,13 +203,6 @@ pub fn run(args: Args) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&args.model));
     let config = if args.resume {
-        let given = args.hyper_parameter_flags();
-        if !given.is_empty() {
-            bail!(
-                "--resume continues with the saved configuration; drop {}",
-                given.join(", ")
-            );
-        }
         let mut c = saved_config(&out)?;
         if c.model != args.model {
             bail!(
@@ -175,6 +210,16 @@ pub fn run(args: Args) -> Result<i32> {
                 out.display(),
                 c.model,
                 args.model
+            );
+        }
+        let differ = args.flags_that_differ(&c)?;
+        if !differ.is_empty() {
+            bail!(
+                "--resume continues the saved run as it was configured; {} differ{} from it: \
+                 drop {} or give another --out",
+                differ.join(", "),
+                if differ.len() == 1 { "s" } else { "" },
+                if differ.len() == 1 { "it" } else { "them" }
             );
         }
         if let Some(e) = args.epochs {
