@@ -3,8 +3,8 @@
 
 use crate::data::{find_data_dir, Augment, DatasetKind, MnistData};
 use crate::train::{
-    saved_config, train, DecayScope, NonFinitePolicy, OptimizerKind, RunOptions, TrainConfig,
-    Warmup,
+    saved_config, train_in, DecayScope, NonFinitePolicy, OptimizerKind, RunDir, RunOptions,
+    TrainConfig, Warmup,
 };
 use anyhow::{bail, Result};
 use serde_json::json;
@@ -230,6 +230,9 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         args.config()?
     };
+    // The output directory is locked before the data is read, so that a second run on it
+    // stops at once.
+    let run_dir = RunDir::open(&out)?;
     let dir = find_data_dir(args.data.as_deref())?;
     let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
     let opts = RunOptions {
@@ -242,7 +245,7 @@ pub fn run(args: Args) -> Result<i32> {
         overwrite: args.overwrite,
         on_non_finite: args.on_nonfinite,
     };
-    let s = train(&config, &data, &opts)?;
+    let s = train_in(&run_dir, &config, &data, &opts)?;
     if args.json {
         println!(
             "{}",

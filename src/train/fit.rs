@@ -90,6 +90,18 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Result<TrainSummary> {
     config.validate()?;
     let dir = RunDir::open(&opts.out)?;
+    train_in(&dir, config, data, opts)
+}
+
+/// [`train`] in a directory opened (and locked) already, for a caller that takes the lock
+/// before it loads the data; `dir` is where the run writes, whatever `opts.out` says.
+pub fn train_in(
+    dir: &RunDir,
+    config: &TrainConfig,
+    data: &MnistData,
+    opts: &RunOptions,
+) -> Result<TrainSummary> {
+    config.validate()?;
     if !opts.resume {
         if let Some(what) = existing_run(dir.path()) {
             if !opts.overwrite {
@@ -117,7 +129,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
     let mut history = Vec::new();
     let mut first_epoch = 0;
     if opts.resume {
-        let saved = load_run(&opts.out)?;
+        let saved = load_run(dir.path())?;
         model
             .load_state_dict(&saved.model_state)
             .context("--resume: the checkpoint does not fit the model")?;
@@ -164,7 +176,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         let mut lr = schedule.lr_at(epoch * steps_per_epoch);
         for (i, batch) in loader.epoch(epoch as u64).enumerate() {
             let stopped =
-                |e: anyhow::Error| diverged(e, epoch, i, steps_per_epoch, &opts.out, saved_epoch);
+                |e: anyhow::Error| diverged(e, epoch, i, steps_per_epoch, dir.path(), saved_epoch);
             let x = Tensor::from_vec(batch.images, &batch.shape); // [B, C, H, W]
             let logits = model.forward(&x); // [B, classes]
             let loss = logits.cross_entropy(&batch.labels);
@@ -213,7 +225,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
             bail!(
                 "every batch of epoch {} had a non-finite loss or gradient and was skipped: {}",
                 epoch + 1,
-                last_good(&opts.out, saved_epoch)
+                last_good(dir.path(), saved_epoch)
             );
         }
         let test = evaluate(&mut *model, &data.test, &norm, EVAL_BATCH);
@@ -222,7 +234,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
                 "the test loss is {} after epoch {}: {DIVERGENCE_ADVICE}; {}",
                 test.loss,
                 epoch + 1,
-                last_good(&opts.out, saved_epoch)
+                last_good(dir.path(), saved_epoch)
             );
         }
         let metrics = EpochMetrics {
@@ -252,7 +264,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         }
         history.push(metrics);
         save_run(
-            &dir,
+            dir,
             &*model,
             &*optimizer,
             config,
@@ -270,16 +282,10 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         Some(t) => t,
         None => evaluate(&mut *model, &data.test, &norm, EVAL_BATCH),
     };
-    save_model(&dir, &*model, &config.model, &norm, history.len())?;
-    write_pictures(&opts.out, &*model, &history, &test, &data.test.class_names)?;
+    save_model(dir, &*model, &config.model, &norm, history.len())?;
+    write_pictures(dir.path(), &*model, &history, &test, &data.test.class_names)?;
     if config.model == "vit" {
-        write_attention(
-            &opts.out.join("attention.png"),
-            &*model,
-            &data.test,
-            &norm,
-            6,
-        )?;
+        write_attention(&dir.join("attention.png"), &*model, &data.test, &norm, 6)?;
     }
 
     let seconds: f64 = history.iter().map(|m| m.seconds).sum();

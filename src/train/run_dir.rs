@@ -41,9 +41,7 @@ impl RunDir {
             .open(&lock_path)
             .with_context(|| format!("cannot open the lock file {}", lock_path.display()))?;
         if !try_lock(&lock) {
-            let mut holder = String::new();
-            let _ = lock.read_to_string(&mut holder);
-            let holder = holder.trim();
+            let holder = read_holder(&mut lock);
             let who = if holder.is_empty() {
                 "another neurite process".to_string()
             } else {
@@ -54,11 +52,13 @@ impl RunDir {
                 path.display()
             );
         }
-        // The pid, for the message above (a crashed holder's is overwritten here).
+        // The pid, for the message above, written over a crashed holder's in place (padded to
+        // a fixed width, so that a reader never finds the file empty but in its first
+        // moments).
         let _ = lock
-            .set_len(0)
-            .and_then(|_| lock.rewind())
-            .and_then(|_| writeln!(lock, "{}", std::process::id()));
+            .rewind()
+            .and_then(|_| write!(lock, "{:<20}\n", std::process::id()))
+            .and_then(|_| lock.set_len(21));
         let dir = RunDir {
             path: path.to_path_buf(),
             _lock: lock,
@@ -125,6 +125,21 @@ fn is_leftover(name: &str) -> bool {
         _ => stem,
     };
     RUN_FILE_EXTENSIONS.iter().any(|ext| stem.ends_with(ext))
+}
+
+/// The pid in the lock file of another process, which writes it right after taking the
+/// lock: read again for a moment while the file is still empty.
+fn read_holder(lock: &mut File) -> String {
+    for _ in 0..20 {
+        let mut text = String::new();
+        let _ = lock.rewind().and_then(|_| lock.read_to_string(&mut text));
+        let pid = text.trim();
+        if !pid.is_empty() {
+            return pid.to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    String::new()
 }
 
 /// Takes an exclusive `flock` on `file` without waiting; false when another process has it.
