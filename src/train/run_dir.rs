@@ -57,7 +57,7 @@ impl RunDir {
         // moments).
         let _ = lock
             .rewind()
-            .and_then(|_| write!(lock, "{:<20}\n", std::process::id()))
+            .and_then(|_| writeln!(lock, "{:<20}", std::process::id()))
             .and_then(|_| lock.set_len(21));
         let dir = RunDir {
             path: path.to_path_buf(),
