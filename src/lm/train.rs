@@ -234,7 +234,8 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
                 run.out.display()
             );
         }
-        dir.remove_files(&[CHECKPOINT_FILE, MODEL_FILE])?;
+        // The checkpoint last: a kill in between leaves a run that still resumes.
+        dir.remove_files(&[MODEL_FILE, CHECKPOINT_FILE])?;
     }
     let settings = run.settings(text);
     let mut start = 0;

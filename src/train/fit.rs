@@ -43,17 +43,18 @@ pub struct RunOptions {
     pub on_non_finite: NonFinitePolicy,
 }
 
-/// The files a run writes into its directory (what `overwrite` removes first).
+/// The files a run writes into its directory (what `overwrite` removes first), the
+/// checkpoint last: a kill while they are removed leaves a run that still resumes.
 const RUN_FILES: [&str; 9] = [
-    CHECKPOINT_FILE,
-    OPTIMIZER_FILE,
-    MODEL_FILE,
-    METRICS_FILE,
     "loss.png",
     "accuracy.png",
     "filters.png",
     "confusion.png",
     "attention.png",
+    METRICS_FILE,
+    MODEL_FILE,
+    OPTIMIZER_FILE,
+    CHECKPOINT_FILE,
 ];
 
 /// The result of a run.
