@@ -51,8 +51,8 @@ impl FromStr for Gamma {
             "scale" => Gamma::Scale,
             "auto" => Gamma::Auto,
             _ => match s.parse::<f32>() {
-                Ok(v) if v > 0.0 => Gamma::Value(v),
-                _ => bail!("gamma {s:?}: expected scale, auto or a positive number"),
+                Ok(v) if v.is_finite() && v > 0.0 => Gamma::Value(v),
+                _ => bail!("gamma {s:?}: expected scale, auto or a finite number above 0"),
             },
         })
     }

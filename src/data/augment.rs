@@ -53,6 +53,22 @@ impl Augment {
         *self != Self::default()
     }
 
+    /// Checks the augmentation against images of `h x w` pixels: a crop padding must be
+    /// below the image size (a larger one shifts whole images out of view).
+    pub fn check_image(&self, h: usize, w: usize) -> Result<()> {
+        if let Some(pad) = self.crop_padding {
+            let side = h.min(w);
+            if pad >= side {
+                bail!(
+                    "--augment crop={pad}: the padding must be below the image size ({h}x{w} \
+                     pixels); give crop={} or less (the recipe uses crop={DEFAULT_CROP_PADDING})",
+                    side.saturating_sub(1)
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Augments `image` (`[c, h, w]`, `c * h * w` values) in place with draws from `rng`;
     /// `scratch` is reused working memory.
     pub fn apply(

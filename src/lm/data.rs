@@ -133,6 +133,22 @@ impl<'a> Windows<'a> {
     }
 }
 
+/// Checks that every byte of `text` is a token of a vocabulary of `vocab` symbols (a
+/// character-level export may have fewer than 256). `what` names the text and `weights`
+/// the checkpoint in the error, which gives the first offending byte and its position.
+pub fn check_vocab(text: &[u8], vocab: usize, what: &str, weights: &str) -> Result<()> {
+    if let Some(i) = text.iter().position(|&b| usize::from(b) >= vocab) {
+        bail!(
+            "{what}: byte {} (0x{:02x}) at position {i} is beyond the vocabulary of {vocab} \
+             symbols of {weights}; give a text whose bytes are all below {vocab}, or a \
+             checkpoint of 256 symbols",
+            text[i],
+            text[i]
+        );
+    }
+    Ok(())
+}
+
 /// The mean cross-entropy (nats per byte) of `model` on `text` over [`eval_windows`],
 /// `batch` windows at a time. A text shorter than one window is an error.
 pub fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
