@@ -94,9 +94,6 @@ fn features(set: &ImageDataset, norm: &Normalization) -> (Vec<f32>, Vec<usize>) 
 
 /// The most perceptron epochs.
 const MAX_EPOCHS: usize = 10_000;
-/// The highest degree of the polynomial kernel: beyond it `(gamma x.y + coef0)^degree`
-/// overflows f32 for any pixel scale.
-const MAX_DEGREE: u32 = 10;
 /// The largest kernel row cache, in MB.
 const MAX_CACHE_MB: usize = 1 << 20;
 
@@ -109,7 +106,12 @@ impl Args {
         if let Some(c) = self.c {
             positive("--c", c)?;
         }
-        count("--degree", self.degree as usize, 1, MAX_DEGREE as usize)?;
+        count(
+            "--degree",
+            self.degree as usize,
+            1,
+            crate::classic::kernel::MAX_DEGREE as usize,
+        )?;
         finite("--coef0", self.coef0)?;
         count("--cache-mb", self.cache_mb, 1, MAX_CACHE_MB)?;
         if let Some(0) = self.limit_train {
