@@ -218,6 +218,23 @@ impl fmt::Display for Augment {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn crop_padding_must_be_below_the_image_size() {
+        let crop = |p| Augment {
+            crop_padding: Some(p),
+            ..Augment::none()
+        };
+        crop(27).check_image(28, 28).unwrap();
+        let e = crop(28).check_image(28, 28).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--augment crop=28: the padding must be below"),
+            "{e}"
+        );
+        assert!(e.contains("crop=27"));
+        Augment::none().check_image(1, 1).unwrap();
+    }
+
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;

@@ -179,6 +179,21 @@ pub fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn bytes_beyond_the_vocabulary_are_named() {
+        check_vocab(b"abc", 256, "t", "w").unwrap();
+        check_vocab(b"\x00\x40", 65, "t", "w").unwrap();
+        let e = check_vocab("ab\u{e9}".as_bytes(), 65, "x.txt", "m.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x.txt: byte 97 (0x61) at position 0 is beyond the vocabulary of 65"),
+            "{e}"
+        );
+        assert!(e.contains("m.safetensors"));
+    }
+
     use super::*;
     use crate::models::GptConfig;
 

@@ -467,6 +467,92 @@ mod tests {
     }
 
     #[test]
+    fn checkpoint_configs_are_checked_naming_the_file_and_key() {
+        let c = GptConfig {
+            vocab: 16,
+            block_size: 4,
+            n_layer: 1,
+            n_head: 2,
+            n_embd: 8,
+        };
+        let good = || {
+            let m = Gpt::new(c);
+            let mut ck = Checkpoint::new(m.state_dict());
+            ck.metadata.insert("model".into(), "gpt".into());
+            ck.metadata.extend(c.to_metadata());
+            ck
+        };
+        assert_eq!(GptConfig::from_checkpoint(&good(), "f").unwrap(), c);
+        let err = |edit: &dyn Fn(&mut Checkpoint)| {
+            let mut ck = good();
+            edit(&mut ck);
+            GptConfig::from_checkpoint(&ck, "g.safetensors")
+                .unwrap_err()
+                .to_string()
+        };
+        let set = |name: &'static str, t: Tensor| {
+            move |ck: &mut Checkpoint| {
+                for (n, v) in ck.tensors.iter_mut() {
+                    if n == name {
+                        *v = t.clone();
+                    }
+                }
+            }
+        };
+        let e = err(&|ck| {
+            ck.metadata.insert("gpt.n_head".into(), "0".into());
+        });
+        assert_eq!(
+            e,
+            "g.safetensors: metadata gpt.n_head must be at least 1, got 0"
+        );
+        let e = err(&|ck| {
+            ck.metadata.insert("gpt.n_head".into(), "3".into());
+        });
+        assert!(e.contains("metadata gpt.n_head 3 must divide"), "{e}");
+        let e = err(&|ck| {
+            ck.metadata.insert("model".into(), "resnet20".into());
+        });
+        assert_eq!(
+            e,
+            "g.safetensors holds weights of a resnet20, not of a gpt; give a file written by \
+             `neurite lm train`"
+        );
+        let e = err(&set(
+            "transformer.wte.weight",
+            Tensor::from_vec(vec![0.0; 128], &[128]),
+        ));
+        assert!(e.contains("transformer.wte.weight has shape [128]"), "{e}");
+        let e = err(&set(
+            "transformer.wpe.weight",
+            Tensor::from_vec(vec![], &[0, 8]),
+        ));
+        assert!(
+            e.contains("transformer.wpe.weight's rows (block_size) must be at least 1"),
+            "{e}"
+        );
+        let e = err(&|ck| {
+            ck.metadata.insert("gpt.n_layer".into(), "2".into());
+        });
+        assert!(e.contains("metadata gpt.n_layer is 2"), "{e}");
+        let flags = GptConfig { n_head: 0, ..c }
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(flags, "--n-head must be at least 1, got 0");
+        let huge = GptConfig {
+            n_layer: 1000,
+            n_embd: 16_384,
+            ..c
+        };
+        assert!(huge
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("parameters"));
+    }
+
+    #[test]
     fn parameter_count_and_names_follow_the_spec() {
         let m = Gpt::new(GptConfig::default());
         assert_eq!(m.num_parameters(), 842_496);

@@ -530,6 +530,80 @@ mod tests {
     }
 
     #[test]
+    fn schedules_are_checked() {
+        for good in [
+            "constant",
+            "cosine",
+            "step",
+            "step:10:0.1",
+            "exp:0.95",
+            "exp:1",
+        ] {
+            check_schedule(good, "--schedule").unwrap();
+        }
+        let err = |t: &str| check_schedule(t, "--schedule").unwrap_err().to_string();
+        assert!(err("step:-1:2").contains("the period \"-1\""));
+        assert!(err("step:0:0.5").contains("period"));
+        assert!(err("step:1.5:0.5").contains("period"));
+        assert!(err("step:2:2").contains("the factor \"2\" must be a number in (0, 1]"));
+        assert!(err("exp:NaN").contains("factor"));
+        assert!(err("exp:0").contains("factor"));
+        assert!(err("step:2").contains("unknown schedule"));
+    }
+
+    #[test]
+    fn metadata_values_are_checked_naming_the_file_and_key() {
+        let c = TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap();
+        let mut meta: Metadata = c.to_metadata().into_iter().collect();
+        meta.insert("train.lr".into(), "0".into());
+        let e = TrainConfig::from_metadata(&meta, "run/checkpoint.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "run/checkpoint.safetensors: metadata train.lr must be a finite number above 0, got 0"
+        );
+        meta.insert("train.lr".into(), "0.1".into());
+        meta.insert("train.batch_size".into(), "0".into());
+        let e = TrainConfig::from_metadata(&meta, "ck")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ck: metadata train.batch_size must be at least 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn limits_and_warmup_fit_the_run() {
+        let base = TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap();
+        let err = |c: TrainConfig| c.validate().unwrap_err().to_string();
+        assert!(err(TrainConfig {
+            batch_size: MAX_BATCH + 1,
+            ..base.clone()
+        })
+        .contains("--batch-size must be at most 65536"));
+        assert!(err(TrainConfig {
+            epochs: usize::MAX,
+            ..base.clone()
+        })
+        .contains("--epochs must be at most"));
+        assert!(err(TrainConfig {
+            warmup: Warmup::Epochs(21.0),
+            ..base.clone()
+        })
+        .contains("--warmup 21 (epochs) is longer than the run"));
+        let steps = TrainConfig {
+            warmup: Warmup::Steps(101),
+            epochs: 2,
+            ..base.clone()
+        };
+        steps.validate().unwrap();
+        assert!(steps.check_against_data(50).is_err());
+        steps.check_against_data(51).unwrap();
+    }
+
+    #[test]
     fn matrices_scope_exempts_biases_norms_class_token_and_positions() {
         use crate::nn::ModuleExt;
         let vit = crate::models::build("vit", 1, 10).unwrap();
