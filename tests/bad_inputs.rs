@@ -579,6 +579,18 @@ fn cases() -> Vec<Case> {
             &["--temperature", "got -1"],
         ),
         case(
+            "sample-tokens-0",
+            &[
+                "lm",
+                "sample",
+                "--weights",
+                "{gpt}/model.safetensors",
+                "--tokens",
+                "0",
+            ],
+            &["--tokens must be at least 1, got 0"],
+        ),
+        case(
             "sample-top-k",
             &[
                 "lm",

@@ -69,9 +69,10 @@ struct TrainArgs {
 struct SampleArgs {
     #[arg(long)]
     weights: PathBuf,
-    #[arg(long, default_value = "\n")]
+    /// The text to continue (may start with `-`).
+    #[arg(long, default_value = "\n", allow_hyphen_values = true)]
     prompt: String,
-    /// New bytes to write.
+    /// New bytes to write (at least 1).
     #[arg(long, default_value_t = 256)]
     tokens: usize,
     /// Softmax temperature, finite and 0 or above; 0 picks the most likely byte.
@@ -202,6 +203,7 @@ fn run_train(a: TrainArgs) -> Result<i32> {
 
 fn run_sample(a: SampleArgs) -> Result<i32> {
     crate::validate::non_negative("--temperature", a.temperature)?;
+    crate::validate::count("--tokens", a.tokens, 1, usize::MAX)?;
     if a.prompt.is_empty() {
         bail!("--prompt is empty; give at least one character");
     }
