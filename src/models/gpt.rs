@@ -102,14 +102,19 @@ impl GptConfig {
                 }),
             }
         };
+        let n_head = key("gpt.n_head")?;
         let c = GptConfig {
             vocab: wte.dim(0),
             block_size: wpe.dim(0),
             n_layer,
-            n_head: key("gpt.n_head")?.unwrap_or(4),
+            n_head: n_head.unwrap_or(4),
             n_embd: wte.dim(1),
         };
         c.check(&|k| match k {
+            "n_head" if n_head.is_none() => format!(
+                "{source}: the head count (no metadata gpt.n_head: the spec's 4 assumed; add \
+                 the key to the file)"
+            ),
             "vocab" => format!("{source}: transformer.wte.weight's rows (the vocabulary)"),
             "n_embd" => format!("{source}: transformer.wte.weight's columns (n_embd)"),
             "block_size" => format!("{source}: transformer.wpe.weight's rows (block_size)"),
