@@ -27,6 +27,7 @@ pub mod ops;
 pub mod optim;
 pub mod tensor;
 pub mod train;
+pub mod validate;
 pub mod viz;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};

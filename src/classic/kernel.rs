@@ -44,6 +44,10 @@ pub enum Gamma {
     Value(f32),
 }
 
+/// The highest degree of the polynomial kernel: beyond it `(gamma x.y + coef0)^degree`
+/// overflows f32 for pixel features, and the fit runs on for nothing.
+pub const MAX_DEGREE: u32 = 10;
+
 impl FromStr for Gamma {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -51,8 +55,8 @@ impl FromStr for Gamma {
             "scale" => Gamma::Scale,
             "auto" => Gamma::Auto,
             _ => match s.parse::<f32>() {
-                Ok(v) if v > 0.0 => Gamma::Value(v),
-                _ => bail!("gamma {s:?}: expected scale, auto or a positive number"),
+                Ok(v) if v.is_finite() && v > 0.0 => Gamma::Value(v),
+                _ => bail!("gamma {s:?}: expected scale, auto or a finite number above 0"),
             },
         })
     }

@@ -78,12 +78,49 @@ pub fn from_checkpoint(ck: &Checkpoint) -> Result<Box<dyn Classifier>> {
         .metadata
         .get(METHOD_KEY)
         .with_context(|| format!("the checkpoint has no {METHOD_KEY}: not a classical model"))?;
+    check_metadata(ck, method)?;
     Ok(match method.as_str() {
         perceptron::METHOD => Box::new(Perceptron::from_checkpoint(ck)?),
         linear_svm::METHOD => Box::new(LinearSvm::from_checkpoint(ck)?),
         svc::METHOD => Box::new(Svc::from_checkpoint(ck)?),
         other => bail!("unknown classical method {other:?} in the checkpoint"),
     })
+}
+
+/// The most classes a saved classical model may have.
+pub const MAX_CLASSES: usize = 1 << 16;
+
+/// Checks the numbers in a classical model's metadata that its predictions rely on: the
+/// class count and feature count, and for the kernel SVM the kernel's gamma, degree and
+/// constant term. Errors name the metadata key.
+fn check_metadata(ck: &Checkpoint, method: &str) -> Result<()> {
+    use crate::validate::{count, finite, positive};
+    count(
+        "metadata classic.classes",
+        meta(ck, "classic.classes")?,
+        2,
+        MAX_CLASSES,
+    )?;
+    count(
+        "metadata classic.dim",
+        meta(ck, "classic.dim")?,
+        1,
+        crate::validate::MAX_SIZE,
+    )?;
+    if method == svc::METHOD {
+        positive("metadata svm.gamma", meta::<f32>(ck, "svm.gamma")?)?;
+        if meta::<String>(ck, "svm.kernel")? == "poly" {
+            let degree: u32 = meta(ck, "svm.degree")?;
+            count(
+                "metadata svm.degree",
+                degree as usize,
+                1,
+                kernel::MAX_DEGREE as usize,
+            )?;
+            finite("metadata svm.coef0", meta::<f32>(ck, "svm.coef0")?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Loads any classical model from a safetensors file.

@@ -57,6 +57,12 @@ pub fn median_seconds(repeats: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// The most elements of one matrix of a `--shapes` product.
+const MAX_GEMM_ELEMENTS: usize = 1 << 28;
+
+/// The most `--repeats`.
+const MAX_REPEATS: usize = 10_000;
+
 /// Parses one `MxKxN[/xy]` product of `--shapes`.
 fn parse_gemm_shape(text: &str) -> anyhow::Result<Gemm> {
     let bad = || {
@@ -72,6 +78,18 @@ fn parse_gemm_shape(text: &str) -> anyhow::Result<Gemm> {
     let f: Vec<char> = flags.chars().collect();
     if d.len() != 3 || d.contains(&0) || f.len() != 2 || f.iter().any(|c| !"nt".contains(*c)) {
         return Err(bad());
+    }
+    // Each of A, B and C must fit in memory (1 GiB of floats at most).
+    let largest = [(d[0], d[1]), (d[1], d[2]), (d[0], d[2])]
+        .into_iter()
+        .map(|(a, b)| a.saturating_mul(b))
+        .max()
+        .unwrap_or(0);
+    if largest > MAX_GEMM_ELEMENTS {
+        anyhow::bail!(
+            "product '{text}' in --shapes: a matrix of {largest} elements is more than \
+             {MAX_GEMM_ELEMENTS}; give smaller sizes"
+        );
     }
     Ok(Gemm::new(d[0], d[2], d[1])
         .trans_a(f[0] == 't')
@@ -295,6 +313,7 @@ fn workload(id: &str, repeats: usize, shapes: &str) -> anyhow::Result<Vec<Measur
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    crate::validate::count("--repeats", args.repeats, 1, MAX_REPEATS)?;
     let id = args.workload.to_uppercase();
     let ids: Vec<&str> = if id == "ALL" {
         vec!["W1", "W2", "W3", "W4", "W5", "W6", "W7"]

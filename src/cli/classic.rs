@@ -2,7 +2,7 @@
 //! options and preprocessing as `neurite train`; `neurite classic eval` scores a saved model.
 
 use crate::classic::{
-    accuracy, load_model, Classifier, FitProgress, KernelKind, LinearSvm, LinearSvmParams,
+    accuracy, Classifier, FitProgress, KernelKind, LinearSvm, LinearSvmParams, Loss, Penalty,
     Perceptron, PerceptronParams, Svc, SvcParams,
 };
 use crate::data::{find_data_dir, DatasetKind, ImageDataset, MnistData, Normalization};
@@ -40,17 +40,18 @@ pub struct Args {
     /// Fit on the first N training images only.
     #[arg(long)]
     limit_train: Option<usize>,
-    /// Regularization C of the SVMs (default: 0.01 for linear-svm, 10 for svm).
-    #[arg(long)]
+    /// Regularization C of the SVMs, finite and above 0 (default: 0.01 for linear-svm, 10 for
+    /// svm).
+    #[arg(long, allow_hyphen_values = true)]
     c: Option<f64>,
-    /// Perceptron epochs.
+    /// Perceptron epochs (1 to 10000).
     #[arg(long, default_value_t = 10)]
     epochs: usize,
     /// Perceptron penalty: none, l1 or l2.
     #[arg(long, default_value = "none")]
     penalty: String,
-    /// Perceptron penalty strength.
-    #[arg(long, default_value_t = 1e-4)]
+    /// Perceptron penalty strength, finite and 0 or above.
+    #[arg(long, default_value_t = 1e-4, allow_hyphen_values = true)]
     alpha: f32,
     /// Linear SVM loss: hinge or squared-hinge.
     #[arg(long, default_value = "squared-hinge")]
@@ -58,16 +59,16 @@ pub struct Args {
     /// Kernel: rbf, poly or linear (svm).
     #[arg(long, value_enum, default_value = "rbf")]
     kernel: KernelArg,
-    /// Degree of the polynomial kernel.
+    /// Degree of the polynomial kernel (1 to 10).
     #[arg(long, default_value_t = 3)]
     degree: u32,
-    /// Constant term of the polynomial kernel.
-    #[arg(long, default_value_t = 0.0)]
+    /// Constant term of the polynomial kernel (finite).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     coef0: f32,
-    /// Kernel coefficient: scale, auto or a number (svm).
-    #[arg(long, default_value = "scale")]
+    /// Kernel coefficient: scale, auto or a finite number above 0 (svm).
+    #[arg(long, default_value = "scale", allow_hyphen_values = true)]
     gamma: String,
-    /// Kernel row cache per class pair, in MB (svm).
+    /// Kernel row cache per class pair, in MB (svm; 1 to 1048576).
     #[arg(long, default_value_t = 600)]
     cache_mb: usize,
     /// Seed of the shuffling (perceptron, linear SVM).
@@ -91,12 +92,50 @@ fn features(set: &ImageDataset, norm: &Normalization) -> (Vec<f32>, Vec<usize>) 
     (x, set.labels.iter().map(|&l| l as usize).collect())
 }
 
+/// The most perceptron epochs.
+const MAX_EPOCHS: usize = 10_000;
+/// The largest kernel row cache, in MB.
+const MAX_CACHE_MB: usize = 1 << 20;
+
+impl Args {
+    /// Checks every number before any data is read; errors name the flag.
+    fn check(&self) -> anyhow::Result<()> {
+        use crate::validate::{count, finite, non_negative, positive};
+        count("--epochs", self.epochs, 1, MAX_EPOCHS)?;
+        non_negative("--alpha", self.alpha)?;
+        if let Some(c) = self.c {
+            positive("--c", c)?;
+        }
+        count(
+            "--degree",
+            self.degree as usize,
+            1,
+            crate::classic::kernel::MAX_DEGREE as usize,
+        )?;
+        finite("--coef0", self.coef0)?;
+        count("--cache-mb", self.cache_mb, 1, MAX_CACHE_MB)?;
+        if let Some(0) = self.limit_train {
+            bail!("--limit-train must be at least 1");
+        }
+        self.gamma
+            .parse::<crate::classic::Gamma>()
+            .context("--gamma")?;
+        self.penalty.parse::<Penalty>().context("--penalty")?;
+        self.loss.parse::<Loss>().context("--loss")?;
+        Ok(())
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    args.check()?;
     let dir = find_data_dir(args.data.as_deref())?;
     let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
-    if let Some(0) = args.limit_train {
-        bail!("--limit-train must be at least 1");
-    }
+    super::check_splits(
+        &dir,
+        (args.method != Method::Eval).then_some(&data.train),
+        Some(&data.test),
+    )?;
+    super::check_limit(args.limit_train, data.train.n)?;
     let train = match args.limit_train {
         Some(n) => data.train.limit(n),
         None => data.train,
@@ -105,11 +144,31 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let path = args
             .weights
             .context("`neurite classic eval` needs --weights PATH")?;
-        let model = load_model(&path)
-            .with_context(|| format!("cannot load a classic model from {}", path.display()))?;
+        let source = path.display().to_string();
         let ck = crate::checkpoint::Checkpoint::load(&path)?;
-        let norm = Normalization::from_metadata_map(&ck.metadata)?
-            .unwrap_or_else(|| Normalization::from_dataset(&train));
+        let model = crate::classic::from_checkpoint(&ck)
+            .with_context(|| format!("cannot load a classic model from {source}"))?;
+        ck.check_finite(&source)?;
+        if model.dim() != data.test.image_len() {
+            bail!(
+                "{source} holds a model of {} features, but the test images have {} pixels",
+                model.dim(),
+                data.test.image_len()
+            );
+        }
+        let norm = match Normalization::from_metadata_map(&ck.metadata)
+            .with_context(|| format!("in {source}"))?
+        {
+            Some(norm) => {
+                norm.check_channels(data.test.channels)
+                    .with_context(|| format!("in {source}"))?;
+                norm
+            }
+            None => {
+                super::check_splits(&dir, Some(&train), None)?;
+                Normalization::from_dataset(&train)
+            }
+        };
         let (xt, yt) = features(&data.test, &norm);
         let acc = accuracy(&model.predict(&xt, data.test.n), &yt);
         println!("{} test accuracy {:.4}", model.method(), acc);
@@ -120,9 +179,6 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             );
         }
         return Ok(0);
-    }
-    if args.c.is_some_and(|c| c <= 0.0 || !c.is_finite()) {
-        bail!("--c must be a positive number");
     }
     let norm = Normalization::from_dataset(&train);
     let (x, y) = features(&train, &norm);

@@ -236,16 +236,15 @@ pub fn run(args: Args) -> Result<i32> {
     if args.limit_train.contains(&0) {
         bail!("--limit-train sizes must be at least 1");
     }
-    if args.lenet_epochs == 0 {
-        bail!("--lenet-epochs must be at least 1");
-    }
+    crate::validate::count("--lenet-epochs", args.lenet_epochs, 1, 100_000)?;
+    crate::validate::count("--lenet-min-steps", args.lenet_min_steps, 0, 100_000_000)?;
     let dir = find_data_dir(args.data.as_deref())?;
     let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
-    let mut sizes: Vec<usize> = args
-        .limit_train
-        .iter()
-        .map(|&n| n.min(data.train.n))
-        .collect();
+    super::check_splits(&dir, Some(&data.train), Some(&data.test))?;
+    for &n in &args.limit_train {
+        super::check_limit(Some(n), data.train.n)?;
+    }
+    let mut sizes: Vec<usize> = args.limit_train.clone();
     sizes.dedup();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

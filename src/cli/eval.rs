@@ -1,8 +1,10 @@
 //! `neurite eval MODEL --weights PATH`: test accuracy and loss of saved weights.
 
 use crate::data::{find_data_dir, DatasetKind, MnistData, Normalization};
+use crate::nn::ModuleExt;
 use crate::train::{evaluate, load_weights, EVAL_BATCH};
-use anyhow::Result;
+use crate::validate::check_finite_tensors;
+use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -22,15 +24,26 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let data = MnistData::load(
-        &find_data_dir(args.data.as_deref())?,
-        DatasetKind::FashionMnist,
-    )?;
+    let dir = find_data_dir(args.data.as_deref())?;
+    let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
+    super::check_splits(&dir, None, Some(&data.test))?;
     let classes = data.test.class_names.len();
     let mut model = crate::models::build(&args.model, data.test.channels, classes)?;
+    let source = args.weights.display().to_string();
     // The checkpoint's normalization, else (PyTorch exports) the training set's.
-    let norm = load_weights(&*model, &args.model, &args.weights)?
-        .unwrap_or_else(|| Normalization::from_dataset(&data.train));
+    let norm = match load_weights(&*model, &args.model, &args.weights)? {
+        Some(norm) => {
+            norm.check_channels(data.test.channels)
+                .with_context(|| format!("in {source}"))?;
+            norm
+        }
+        None => {
+            super::check_splits(&dir, Some(&data.train), None)?;
+            Normalization::from_dataset(&data.train)
+        }
+    };
+    let state = model.state_dict();
+    check_finite_tensors(state.iter().map(|(n, t)| (n.as_str(), t)), &source)?;
     let e = evaluate(&mut *model, &data.test, &norm, EVAL_BATCH);
     if args.json {
         println!(

@@ -29,17 +29,17 @@ enum LmCommand {
 struct TrainArgs {
     /// Text files or directories, joined in order (default: /usr/share/games/fortunes).
     paths: Vec<PathBuf>,
-    /// Optimizer steps.
+    /// Optimizer steps (at most 100000000).
     #[arg(long, default_value_t = 5000)]
     steps: usize,
     /// Steps between validation losses and checkpoints.
     #[arg(long, default_value_t = 500)]
     eval_interval: usize,
-    /// Windows of block-size bytes per batch.
+    /// Windows of block-size bytes per batch (batch-size x block-size at most 1048576).
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Peak learning rate (AdamW, linear warm-up, cosine to lr/10).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     lr: f32,
     /// Warm-up steps.
     #[arg(long, default_value_t = 100)]
@@ -77,13 +77,14 @@ struct TrainArgs {
 struct SampleArgs {
     #[arg(long)]
     weights: PathBuf,
-    #[arg(long, default_value = "\n")]
+    /// The text to continue (may start with `-`).
+    #[arg(long, default_value = "\n", allow_hyphen_values = true)]
     prompt: String,
-    /// New bytes to write.
+    /// New bytes to write (at least 1).
     #[arg(long, default_value_t = 256)]
     tokens: usize,
-    /// 0 picks the most likely byte.
-    #[arg(long, default_value_t = 0.8)]
+    /// Softmax temperature, finite and 0 or above; 0 picks the most likely byte.
+    #[arg(long, default_value_t = 0.8, allow_hyphen_values = true)]
     temperature: f32,
     /// Sample among the K most likely bytes only (0: all).
     #[arg(long, default_value_t = 0)]
@@ -116,16 +117,60 @@ pub fn run(args: Args) -> Result<i32> {
     }
 }
 
+/// The most attention scores one layer of a training step may hold (4 GiB of floats).
+const MAX_ATTENTION_SCORES: usize = 1 << 30;
+
+/// The most optimizer steps of `lm train`.
+const MAX_STEPS: usize = 100_000_000;
+
+impl TrainArgs {
+    /// The model's size from the flags, every flag checked.
+    fn checked_config(&self) -> Result<GptConfig> {
+        use crate::validate::{count, positive, MAX_SIZE};
+        let model = GptConfig {
+            block_size: self.block_size,
+            n_layer: self.n_layer,
+            n_head: self.n_head,
+            n_embd: self.n_embd,
+            ..GptConfig::default()
+        };
+        model.validate()?;
+        positive("--lr", self.lr)?;
+        count("--steps", self.steps, 1, MAX_STEPS)?;
+        count("--eval-interval", self.eval_interval, 1, MAX_STEPS)?;
+        count("--batch-size", self.batch_size, 1, MAX_SIZE)?;
+        count("--warmup", self.warmup, 0, MAX_STEPS)?;
+        let tokens = self.batch_size.saturating_mul(self.block_size);
+        if tokens > MAX_SIZE {
+            bail!(
+                "--batch-size {} x --block-size {} is {tokens} tokens per step, more than \
+                 {MAX_SIZE}; make the batch or the block smaller",
+                self.batch_size,
+                self.block_size
+            );
+        }
+        let scores = tokens
+            .saturating_mul(self.n_head)
+            .saturating_mul(self.block_size);
+        if scores > MAX_ATTENTION_SCORES {
+            bail!(
+                "--batch-size {} x --n-head {} x --block-size {} squared is {scores} attention \
+                 scores per layer, more than {MAX_ATTENTION_SCORES}; make the batch, the heads \
+                 or the block smaller",
+                self.batch_size,
+                self.n_head,
+                self.block_size
+            );
+        }
+        Ok(model)
+    }
+}
+
 fn run_train(a: TrainArgs) -> Result<i32> {
+    let model = a.checked_config()?;
     let text = read_text(&a.paths)?;
     let run = LmRun {
-        model: GptConfig {
-            block_size: a.block_size,
-            n_layer: a.n_layer,
-            n_head: a.n_head,
-            n_embd: a.n_embd,
-            ..GptConfig::default()
-        },
+        model,
         steps: a.steps,
         eval_interval: a.eval_interval,
         batch: a.batch_size,
@@ -167,9 +212,18 @@ fn run_train(a: TrainArgs) -> Result<i32> {
 }
 
 fn run_sample(a: SampleArgs) -> Result<i32> {
-    let model = load_gpt(&a.weights)?;
+    crate::validate::non_negative("--temperature", a.temperature)?;
+    crate::validate::count("--tokens", a.tokens, 1, usize::MAX)?;
     if a.prompt.is_empty() {
         bail!("--prompt is empty; give at least one character");
+    }
+    let model = load_gpt(&a.weights)?;
+    let source = a.weights.display().to_string();
+    check_weights(&model, &source)?;
+    let vocab = model.config.vocab;
+    crate::lm::data::check_vocab(a.prompt.as_bytes(), vocab, "--prompt", &source)?;
+    if a.top_k > vocab {
+        bail!("--top-k {} is more than the {vocab} symbols of {source}; give at most {vocab} (0: all)", a.top_k);
     }
     let prompt: Vec<usize> = a.prompt.bytes().map(usize::from).collect();
     let opts = SampleOptions {
@@ -212,8 +266,17 @@ fn run_sample(a: SampleArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// An error naming `source` and the first tensor of `model` holding a NaN or infinity.
+fn check_weights(model: &crate::models::Gpt, source: &str) -> Result<()> {
+    use crate::nn::ModuleExt;
+    let state = model.state_dict();
+    crate::validate::check_finite_tensors(state.iter().map(|(n, t)| (n.as_str(), t)), source)
+}
+
 fn run_eval(a: EvalArgs) -> Result<i32> {
     let model = load_gpt(&a.weights)?;
+    let source = a.weights.display().to_string();
+    check_weights(&model, &source)?;
     let (text, what) = if a.paths.is_empty() {
         let t = read_text(&[])?;
         let val = crate::lm::split_text(&t).1.to_vec();
@@ -222,6 +285,7 @@ fn run_eval(a: EvalArgs) -> Result<i32> {
         let names: Vec<String> = a.paths.iter().map(|p| p.display().to_string()).collect();
         (read_text(&a.paths)?, names.join(", "))
     };
+    crate::lm::data::check_vocab(&text, model.config.vocab, &what, &source)?;
     let loss = text_loss(&model, &text, 32)?;
     if a.json {
         println!(

@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "neurite", version, about)]
 struct Cli {
-    /// Worker threads for the kernels (default: $NEURITE_NUM_THREADS, else all cores).
+    /// Worker threads for the kernels (default: $NEURITE_NUM_THREADS, else all cores); more
+    /// than 4 per CPU are capped there with a warning.
     #[arg(long, global = true)]
     threads: Option<usize>,
     #[command(subcommand)]
@@ -45,7 +46,14 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    crate::kernels::parallel::init_threads(cli.threads);
+    let threads = match requested_threads(cli.threads) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    crate::kernels::parallel::init_threads(threads);
     // On a worker thread: each parallel kernel starts without waking this thread up again
     // (see `run_on_worker`).
     let result = crate::kernels::parallel::run_on_worker(move || match cli.command {
@@ -64,5 +72,65 @@ pub fn main() -> i32 {
             eprintln!("error: {e:#}");
             1
         }
+    }
+}
+
+/// The thread count asked for: `--threads`, else `$NEURITE_NUM_THREADS` (unset or empty:
+/// `None`, all cores). 0 or a variable that is not a whole number is an error.
+fn requested_threads(flag: Option<usize>) -> anyhow::Result<Option<usize>> {
+    if let Some(n) = flag {
+        if n == 0 {
+            anyhow::bail!("--threads must be at least 1 (leave it out to use every core)");
+        }
+        return Ok(Some(n));
+    }
+    let Ok(v) = std::env::var("NEURITE_NUM_THREADS") else {
+        return Ok(None);
+    };
+    if v.trim().is_empty() {
+        return Ok(None);
+    }
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => anyhow::bail!(
+            "NEURITE_NUM_THREADS={v:?} is not a whole number of at least 1; set it to a \
+             thread count such as 4, or unset it to use every core"
+        ),
+    }
+}
+
+/// Errors when a split the command reads has no images: training on none, or scoring
+/// none, must not pass for a result. `dir` is the data directory; `train` and `test` are
+/// the splits to check.
+pub(crate) fn check_splits(
+    dir: &std::path::Path,
+    train: Option<&crate::data::ImageDataset>,
+    test: Option<&crate::data::ImageDataset>,
+) -> anyhow::Result<()> {
+    for (set, file) in [
+        (train, "train-images-idx3-ubyte"),
+        (test, "t10k-images-idx3-ubyte"),
+    ] {
+        if set.is_some_and(|s| s.n == 0) {
+            anyhow::bail!(
+                "{}: {file} holds 0 images; put the full Fashion-MNIST files there (or point \
+                 --data at a directory that has them)",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Errors when `--limit-train n` asks for more images than the training split holds
+/// (it would silently train on fewer).
+pub(crate) fn check_limit(limit: Option<usize>, available: usize) -> anyhow::Result<()> {
+    match limit {
+        Some(0) => anyhow::bail!("--limit-train must be at least 1"),
+        Some(n) if n > available => anyhow::bail!(
+            "--limit-train {n} is more than the {available} training images; give at most \
+             {available}, or leave it out to use them all"
+        ),
+        _ => Ok(()),
     }
 }

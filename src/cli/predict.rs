@@ -113,6 +113,7 @@ pub fn prepare_image(img: &DynamicImage, invert: Invert) -> Vec<f32> {
 
 pub fn run(args: Args) -> Result<i32> {
     let invert: Invert = args.invert.parse()?;
+    crate::validate::count("--top", args.top, 1, usize::MAX)?;
     let class_names = DatasetKind::FashionMnist.class_names();
     let model = crate::models::build(&args.model, 1, class_names.len())?;
     let norm = match load_weights(&*model, &args.model, &args.weights)? {
@@ -123,6 +124,11 @@ pub fn run(args: Args) -> Result<i32> {
             Normalization::from_dataset(&train)
         }
     };
+    let source = args.weights.display().to_string();
+    norm.check_channels(1)
+        .with_context(|| format!("in {source}"))?;
+    let state = crate::nn::ModuleExt::state_dict(&*model);
+    crate::validate::check_finite_tensors(state.iter().map(|(n, t)| (n.as_str(), t)), &source)?;
     let mut model = model;
     model.set_training(false);
     let _no_grad = crate::NoGradGuard::new();

@@ -17,26 +17,27 @@ pub struct Args {
     /// The Fashion-MNIST directory (default: $NEURITE_DATA, the cache, /usr/share/datasets).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Epochs (recipe: 20; resnet20 30). With --resume: extend or shorten the saved run.
+    /// Epochs (recipe: 20; resnet20 30; at most 100000). With --resume: extend or shorten
+    /// the saved run.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Images per batch (recipe: 128).
+    /// Images per batch (recipe: 128; at most 65536).
     #[arg(long)]
     batch_size: Option<usize>,
     /// Peak learning rate (recipe: 0.05; resnet20 0.1; adam/adamw 1e-3).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     lr: Option<f32>,
     /// sgd, adam or adamw (recipe: sgd; vit adamw).
     #[arg(long)]
     optimizer: Option<String>,
     /// SGD momentum (recipe: 0.9).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     momentum: Option<f32>,
     /// Nesterov momentum (SGD).
     #[arg(long)]
     nesterov: bool,
     /// Weight decay (recipe: 0; lenet5 and resnet20 5e-4; adamw 0.01), decoupled for adamw.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     weight_decay: Option<f32>,
     /// Which parameters weight decay applies to: all, or matrices (weights of 2+ dimensions
     /// but the class token and position embedding) (recipe: all; vit matrices).
@@ -46,7 +47,7 @@ pub struct Args {
     #[arg(long)]
     schedule: Option<String>,
     /// Linear warm-up before the schedule: epochs (`2`, `0.5`) or steps (`500steps`).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     warmup: Option<String>,
     /// Augmentations: a comma list of brightness[=b], contrast[=c], crop[=pad], flip, or
     /// none (recipe: none for mlp, flip for lenet5, crop,flip for resnet20 and vit).
@@ -59,7 +60,7 @@ pub struct Args {
     #[arg(long)]
     limit_train: Option<usize>,
     /// Clip the global gradient norm to this value.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     clip_grad: Option<f32>,
     /// Start from these weights (safetensors) instead of a random initialization.
     #[arg(long)]
@@ -235,6 +236,17 @@ pub fn run(args: Args) -> Result<i32> {
     let run_dir = RunDir::open(&out)?;
     let dir = find_data_dir(args.data.as_deref())?;
     let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
+    super::check_splits(&dir, Some(&data.train), Some(&data.test))?;
+    super::check_limit(config.limit_train, data.train.n)?;
+    config
+        .augment
+        .check_image(data.train.height, data.train.width)?;
+    let n = config.limit_train.unwrap_or(data.train.n);
+    config.check_against_data(n.div_ceil(config.batch_size))?;
+    if let Some(init) = &args.init {
+        let ck = crate::checkpoint::Checkpoint::load(init)?;
+        ck.check_finite(&format!("--init {}", init.display()))?;
+    }
     let opts = RunOptions {
         out: out.clone(),
         resume: args.resume,

@@ -53,6 +53,22 @@ impl Augment {
         *self != Self::default()
     }
 
+    /// Checks the augmentation against images of `h x w` pixels: a crop padding must be
+    /// below the image size (a larger one shifts whole images out of view).
+    pub fn check_image(&self, h: usize, w: usize) -> Result<()> {
+        if let Some(pad) = self.crop_padding {
+            let side = h.min(w);
+            if pad >= side {
+                bail!(
+                    "--augment crop={pad}: the padding must be below the image size ({h}x{w} \
+                     pixels); give crop={} or less (the recipe uses crop={DEFAULT_CROP_PADDING})",
+                    side.saturating_sub(1)
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Augments `image` (`[c, h, w]`, `c * h * w` values) in place with draws from `rng`;
     /// `scratch` is reused working memory.
     pub fn apply(
@@ -202,6 +218,23 @@ impl fmt::Display for Augment {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn crop_padding_must_be_below_the_image_size() {
+        let crop = |p| Augment {
+            crop_padding: Some(p),
+            ..Augment::none()
+        };
+        crop(27).check_image(28, 28).unwrap();
+        let e = crop(28).check_image(28, 28).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--augment crop=28: the padding must be below"),
+            "{e}"
+        );
+        assert!(e.contains("crop=27"));
+        Augment::none().check_image(1, 1).unwrap();
+    }
+
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;

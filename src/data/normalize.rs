@@ -130,7 +130,10 @@ impl Normalization {
                         .ok()
                         .filter(|v| v.is_finite())
                         .with_context(|| {
-                            format!("{key} = {s:?}: {:?} is not a finite number", x.trim())
+                            format!(
+                                "metadata {key} = {s:?}: {:?} is not a finite number",
+                                x.trim()
+                            )
                         })
                 })
                 .collect()
@@ -139,15 +142,27 @@ impl Normalization {
         let std = parse(STD_KEY, std)?;
         if mean.len() != std.len() {
             bail!(
-                "{MEAN_KEY} has {} values but {STD_KEY} has {}: one each per channel",
+                "metadata {MEAN_KEY} has {} values but {STD_KEY} has {}: one each per channel",
                 mean.len(),
                 std.len()
             );
         }
         if let Some(s) = std.iter().find(|&&s| s <= 0.0) {
-            bail!("{STD_KEY} holds {s}: a standard deviation must be positive");
+            bail!("metadata {STD_KEY} holds {s}: a standard deviation must be positive");
         }
         Ok(Normalization { mean, std })
+    }
+
+    /// Checks that this normalization fits images of `channels` channels (one mean and one
+    /// std per channel), naming the metadata keys.
+    pub fn check_channels(&self, channels: usize) -> Result<()> {
+        if self.channels() != channels {
+            bail!(
+                "metadata {MEAN_KEY} and {STD_KEY} hold {} channels, but the images have {channels}",
+                self.channels()
+            );
+        }
+        Ok(())
     }
 
     /// The normalization stored in checkpoint metadata, `None` when neither key is there

@@ -133,6 +133,22 @@ impl<'a> Windows<'a> {
     }
 }
 
+/// Checks that every byte of `text` is a token of a vocabulary of `vocab` symbols (a
+/// character-level export may have fewer than 256). `what` names the text and `weights`
+/// the checkpoint in the error, which gives the first offending byte and its position.
+pub fn check_vocab(text: &[u8], vocab: usize, what: &str, weights: &str) -> Result<()> {
+    if let Some(i) = text.iter().position(|&b| usize::from(b) >= vocab) {
+        bail!(
+            "{what}: byte {} (0x{:02x}) at position {i} is beyond the vocabulary of {vocab} \
+             symbols of {weights}; give a text whose bytes are all below {vocab}, or a \
+             checkpoint of 256 symbols",
+            text[i],
+            text[i]
+        );
+    }
+    Ok(())
+}
+
 /// The mean cross-entropy (nats per byte) of `model` on `text` over [`eval_windows`],
 /// `batch` windows at a time. A text shorter than one window is an error.
 pub fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
@@ -163,6 +179,21 @@ pub fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn bytes_beyond_the_vocabulary_are_named() {
+        check_vocab(b"abc", 256, "t", "w").unwrap();
+        check_vocab(b"\x00\x40", 65, "t", "w").unwrap();
+        let e = check_vocab("ab\u{e9}".as_bytes(), 65, "x.txt", "m.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x.txt: byte 97 (0x61) at position 0 is beyond the vocabulary of 65"),
+            "{e}"
+        );
+        assert!(e.contains("m.safetensors"));
+    }
+
     use super::*;
     use crate::models::GptConfig;
 

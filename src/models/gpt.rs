@@ -55,49 +55,144 @@ impl GptConfig {
 
     /// The configuration of the model a checkpoint holds: sizes from the tensor shapes, the
     /// head count from the `gpt.n_head` metadata (4, the spec's, when absent: a PyTorch
-    /// export).
+    /// export). Every size is checked, and the other `gpt.*` keys, when present, must agree
+    /// with the shapes; errors name `source` and the key or tensor.
     pub fn from_checkpoint(ck: &Checkpoint, source: &str) -> Result<GptConfig> {
-        let Some(wte) = ck.get("transformer.wte.weight") else {
-            bail!("{source}: not a gpt checkpoint (no transformer.wte.weight)");
+        if let Some(m) = ck.metadata.get("model").filter(|m| m.as_str() != "gpt") {
+            bail!("{source} holds weights of a {m}, not of a gpt; give a file written by `neurite lm train`");
+        }
+        if let Some(m) = ck.metadata.get(crate::classic::METHOD_KEY) {
+            bail!("{source} holds a classical {m} model, not a gpt; give a file written by `neurite lm train`");
+        }
+        let matrix = |name: &str| -> Result<&crate::tensor::Tensor> {
+            let Some(t) = ck.get(name) else {
+                bail!("{source}: not a gpt checkpoint (no {name})");
+            };
+            if t.shape().len() != 2 {
+                bail!(
+                    "{source}: {name} has shape {:?}; a gpt's is a matrix [{}, n_embd]",
+                    t.shape(),
+                    if name.contains("wte") {
+                        "vocab"
+                    } else {
+                        "block_size"
+                    }
+                );
+            }
+            Ok(t)
         };
-        let Some(wpe) = ck.get("transformer.wpe.weight") else {
-            bail!("{source}: not a gpt checkpoint (no transformer.wpe.weight)");
-        };
+        let wte = matrix("transformer.wte.weight")?;
+        let wpe = matrix("transformer.wpe.weight")?;
+        if wpe.dim(1) != wte.dim(1) {
+            bail!(
+                "{source}: transformer.wpe.weight has shape {:?} but transformer.wte.weight {:?}: \
+                 both need n_embd columns",
+                wpe.shape(),
+                wte.shape()
+            );
+        }
         let n_layer = (0..)
             .take_while(|i| ck.get(&format!("transformer.h.{i}.ln_1.weight")).is_some())
             .count();
-        let n_head = match ck.metadata.get("gpt.n_head") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{source}: bad gpt.n_head '{v}'"))?,
-            None => 4,
+        let key = |k: &str| -> Result<Option<usize>> {
+            match ck.metadata.get(k) {
+                None => Ok(None),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                    anyhow::anyhow!("{source}: metadata {k} = {v:?} is not a whole number")
+                }),
+            }
         };
+        let n_head = key("gpt.n_head")?;
         let c = GptConfig {
             vocab: wte.dim(0),
             block_size: wpe.dim(0),
             n_layer,
-            n_head,
+            n_head: n_head.unwrap_or(4),
             n_embd: wte.dim(1),
         };
-        c.validate()?;
+        c.check(&|k| match k {
+            "n_head" if n_head.is_none() => format!(
+                "{source}: the head count (no metadata gpt.n_head: the spec's 4 assumed; add \
+                 the key to the file)"
+            ),
+            "vocab" => format!("{source}: transformer.wte.weight's rows (the vocabulary)"),
+            "n_embd" => format!("{source}: transformer.wte.weight's columns (n_embd)"),
+            "block_size" => format!("{source}: transformer.wpe.weight's rows (block_size)"),
+            "n_layer" => format!("{source}: the number of blocks transformer.h.* (n_layer)"),
+            other => format!("{source}: metadata gpt.{other}"),
+        })?;
+        for (k, v) in [
+            ("gpt.vocab", c.vocab),
+            ("gpt.block_size", c.block_size),
+            ("gpt.n_layer", c.n_layer),
+            ("gpt.n_embd", c.n_embd),
+        ] {
+            if let Some(m) = key(k)? {
+                if m != v {
+                    bail!("{source}: metadata {k} is {m} but the tensors hold a gpt with {v}; the file is inconsistent");
+                }
+            }
+        }
         Ok(c)
     }
 
     /// Checks the sizes; the error names the flag.
     pub fn validate(&self) -> Result<()> {
-        if self.n_layer == 0 || self.n_head == 0 || self.n_embd == 0 || self.block_size == 0 {
-            bail!("--n-layer, --n-head, --n-embd and --block-size must be at least 1");
-        }
+        self.check(&|k| format!("--{}", k.replace('_', "-")))
+    }
+
+    /// The number of parameters of a model of this size (with the tied head counted once),
+    /// `None` when it overflows.
+    pub fn parameter_count(&self) -> Option<usize> {
+        let (c, l) = (self.n_embd, self.n_layer);
+        // Per block: 2 norms (4c), attention (3c² + 3c, c² + c), MLP (4c² + 4c, 4c² + c).
+        let block = c.checked_mul(c)?.checked_mul(12)?.checked_add(13 * c)?;
+        self.vocab
+            .checked_add(self.block_size)?
+            .checked_mul(c)?
+            .checked_add(block.checked_mul(l)?)?
+            .checked_add(2 * c)
+    }
+
+    /// Checks the sizes; `name` turns a field name (`n_head`) into what the error calls it
+    /// (the flag, or the file and its key).
+    fn check(&self, name: &dyn Fn(&str) -> String) -> Result<()> {
+        use crate::validate::count;
+        count(&name("vocab"), self.vocab, 1, MAX_GPT_SIZE)?;
+        count(&name("n_layer"), self.n_layer, 1, MAX_GPT_LAYERS)?;
+        count(&name("n_embd"), self.n_embd, 1, MAX_GPT_SIZE)?;
+        count(&name("n_head"), self.n_head, 1, self.n_embd)?;
+        count(&name("block_size"), self.block_size, 1, MAX_GPT_SIZE)?;
         if !self.n_embd.is_multiple_of(self.n_head) {
             bail!(
-                "--n-head {} must divide --n-embd {}",
+                "{} {} must divide {} {}",
+                name("n_head"),
                 self.n_head,
+                name("n_embd"),
                 self.n_embd
             );
         }
-        Ok(())
+        match self.parameter_count() {
+            Some(p) if p <= MAX_GPT_PARAMETERS => Ok(()),
+            p => bail!(
+                "a gpt of {} layers of {} channels ({} and {}) has {} parameters, more than \
+                 the {MAX_GPT_PARAMETERS} this build allows; make it smaller",
+                self.n_layer,
+                self.n_embd,
+                name("n_layer"),
+                name("n_embd"),
+                p.map_or("too many".to_string(), |p| p.to_string())
+            ),
+        }
     }
 }
+
+/// The largest vocabulary, width or block size of a `gpt`.
+pub const MAX_GPT_SIZE: usize = 16_384;
+/// The most blocks of a `gpt`.
+pub const MAX_GPT_LAYERS: usize = 1024;
+/// The most parameters of a `gpt` (4 GiB of weights, 3 times that with Adam's state).
+pub const MAX_GPT_PARAMETERS: usize = 1 << 30;
 
 /// How [`Gpt::generate`] draws tokens.
 #[derive(Clone, Copy, Debug)]
@@ -374,6 +469,92 @@ mod tests {
             n_head: 2,
             n_embd: 16,
         })
+    }
+
+    #[test]
+    fn checkpoint_configs_are_checked_naming_the_file_and_key() {
+        let c = GptConfig {
+            vocab: 16,
+            block_size: 4,
+            n_layer: 1,
+            n_head: 2,
+            n_embd: 8,
+        };
+        let good = || {
+            let m = Gpt::new(c);
+            let mut ck = Checkpoint::new(m.state_dict());
+            ck.metadata.insert("model".into(), "gpt".into());
+            ck.metadata.extend(c.to_metadata());
+            ck
+        };
+        assert_eq!(GptConfig::from_checkpoint(&good(), "f").unwrap(), c);
+        let err = |edit: &dyn Fn(&mut Checkpoint)| {
+            let mut ck = good();
+            edit(&mut ck);
+            GptConfig::from_checkpoint(&ck, "g.safetensors")
+                .unwrap_err()
+                .to_string()
+        };
+        let set = |name: &'static str, t: Tensor| {
+            move |ck: &mut Checkpoint| {
+                for (n, v) in ck.tensors.iter_mut() {
+                    if n == name {
+                        *v = t.clone();
+                    }
+                }
+            }
+        };
+        let e = err(&|ck| {
+            ck.metadata.insert("gpt.n_head".into(), "0".into());
+        });
+        assert_eq!(
+            e,
+            "g.safetensors: metadata gpt.n_head must be at least 1, got 0"
+        );
+        let e = err(&|ck| {
+            ck.metadata.insert("gpt.n_head".into(), "3".into());
+        });
+        assert!(e.contains("metadata gpt.n_head 3 must divide"), "{e}");
+        let e = err(&|ck| {
+            ck.metadata.insert("model".into(), "resnet20".into());
+        });
+        assert_eq!(
+            e,
+            "g.safetensors holds weights of a resnet20, not of a gpt; give a file written by \
+             `neurite lm train`"
+        );
+        let e = err(&set(
+            "transformer.wte.weight",
+            Tensor::from_vec(vec![0.0; 128], &[128]),
+        ));
+        assert!(e.contains("transformer.wte.weight has shape [128]"), "{e}");
+        let e = err(&set(
+            "transformer.wpe.weight",
+            Tensor::from_vec(vec![], &[0, 8]),
+        ));
+        assert!(
+            e.contains("transformer.wpe.weight's rows (block_size) must be at least 1"),
+            "{e}"
+        );
+        let e = err(&|ck| {
+            ck.metadata.insert("gpt.n_layer".into(), "2".into());
+        });
+        assert!(e.contains("metadata gpt.n_layer is 2"), "{e}");
+        let flags = GptConfig { n_head: 0, ..c }
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(flags, "--n-head must be at least 1, got 0");
+        let huge = GptConfig {
+            n_layer: 1000,
+            n_embd: 16_384,
+            ..c
+        };
+        assert!(huge
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("parameters"));
     }
 
     #[test]

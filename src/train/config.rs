@@ -127,6 +127,41 @@ impl fmt::Display for Warmup {
     }
 }
 
+/// The most epochs a run may have.
+pub const MAX_EPOCHS: usize = 100_000;
+/// The largest batch: above it one batch of a zoo model needs more memory than a machine
+/// has, and an absurd value must not reach an allocation.
+pub const MAX_BATCH: usize = 65_536;
+
+/// Checks a learning-rate schedule text (`constant`, `cosine`, `step`, `step:EPOCHS:GAMMA`
+/// with a whole number of epochs of at least 1, `exp:GAMMA`), every factor in (0, 1];
+/// `name` is what the error calls it (`--schedule`, or a file's metadata key).
+pub fn check_schedule(text: &str, name: &str) -> Result<()> {
+    let usage = "use constant, cosine, step:EPOCHS:GAMMA (e.g. step:10:0.1) or exp:GAMMA \
+                 (e.g. exp:0.95)";
+    let factor = |g: &str| -> Result<()> {
+        match g.parse::<f32>() {
+            Ok(v) if v.is_finite() && v > 0.0 && v <= 1.0 => Ok(()),
+            _ => bail!("{name} {text:?}: the factor {g:?} must be a number in (0, 1]; {usage}"),
+        }
+    };
+    match text.split(':').collect::<Vec<_>>().as_slice() {
+        ["constant"] | ["cosine"] | ["step"] => {}
+        ["step", every, gamma] => {
+            if !every.parse::<usize>().is_ok_and(|e| e >= 1) {
+                bail!(
+                    "{name} {text:?}: the period {every:?} must be a whole number of epochs, at \
+                     least 1; {usage}"
+                );
+            }
+            factor(gamma)?;
+        }
+        ["exp", gamma] | ["exponential", gamma] => factor(gamma)?,
+        _ => bail!("{name}: unknown schedule {text:?}; {usage}"),
+    }
+    Schedule::parse_decay(text, 1).map(drop)
+}
+
 /// Everything that decides what a run computes (not where it writes).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -239,43 +274,78 @@ impl TrainConfig {
 
     /// Checks every value; the error names the flag.
     pub fn validate(&self) -> Result<()> {
-        crate::models::build(&self.model, 1, 10).map(drop)?;
-        if self.epochs == 0 {
-            bail!("--epochs must be at least 1");
-        }
-        if self.batch_size == 0 {
-            bail!("--batch-size must be at least 1");
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            bail!("--lr must be a positive number, got {}", self.lr);
-        }
+        self.check(&|key| format!("--{}", key.replace('_', "-")))
+    }
+
+    /// Checks every value; `name` turns a field name (`lr`, `batch_size`) into what the
+    /// error calls it: the flag, or the file and its metadata key.
+    fn check(&self, name: &dyn Fn(&str) -> String) -> Result<()> {
+        use crate::validate::{count, non_negative, positive};
+        crate::models::build(&self.model, 1, 10)
+            .map(drop)
+            .with_context(|| name("model"))?;
+        count(&name("epochs"), self.epochs, 1, MAX_EPOCHS)?;
+        count(&name("batch_size"), self.batch_size, 1, MAX_BATCH)?;
+        positive(&name("lr"), self.lr)?;
         if !(0.0..1.0).contains(&self.momentum) {
-            bail!("--momentum must lie in [0, 1), got {}", self.momentum);
+            bail!(
+                "{} must lie in [0, 1), got {}",
+                name("momentum"),
+                self.momentum
+            );
         }
         if self.optimizer != OptimizerKind::Sgd && self.momentum != 0.0 {
             bail!(
-                "--momentum applies to sgd only; {} has its own betas",
+                "{} applies to sgd only; {} has its own betas",
+                name("momentum"),
                 self.optimizer
             );
         }
         if self.nesterov && (self.optimizer != OptimizerKind::Sgd || self.momentum == 0.0) {
-            bail!("--nesterov needs --optimizer sgd and a momentum above 0");
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             bail!(
-                "--weight-decay must be 0 or positive, got {}",
-                self.weight_decay
+                "{} needs {} sgd and a {} above 0",
+                name("nesterov"),
+                name("optimizer"),
+                name("momentum")
             );
         }
+        non_negative(&name("weight_decay"), self.weight_decay)?;
         if let Some(c) = self.clip_grad {
-            if !(c.is_finite() && c > 0.0) {
-                bail!("--clip-grad must be a positive number, got {c}");
-            }
+            positive(&name("clip_grad"), c)?;
         }
         if self.limit_train == Some(0) {
-            bail!("--limit-train must be at least 1");
+            bail!("{} must be at least 1", name("limit_train"));
         }
-        Schedule::parse_decay(&self.schedule, 1)?;
+        if let Warmup::Epochs(e) = self.warmup {
+            if !(e.is_finite() && e >= 0.0) {
+                bail!("{} must be 0 or more epochs, got {e}", name("warmup"));
+            }
+            if e > self.epochs as f32 {
+                bail!(
+                    "{} {e} (epochs) is longer than the run of {} {}; give at most {}",
+                    name("warmup"),
+                    name("epochs"),
+                    self.epochs,
+                    self.epochs
+                );
+            }
+        }
+        check_schedule(&self.schedule, &name("schedule"))
+    }
+
+    /// Checks what depends on the data: the warm-up in steps fits in the run of epochs of
+    /// `steps_per_epoch` steps. (The crop padding is checked by [`Augment::check_image`].)
+    pub fn check_against_data(&self, steps_per_epoch: usize) -> Result<()> {
+        let total = self.epochs.saturating_mul(steps_per_epoch);
+        if let Warmup::Steps(s) = self.warmup {
+            if s > total {
+                bail!(
+                    "--warmup {s}steps is longer than the run ({} epochs of {steps_per_epoch} \
+                     steps = {total} steps); give at most {total}steps",
+                    self.epochs
+                );
+            }
+        }
         Ok(())
     }
 
@@ -373,7 +443,7 @@ impl TrainConfig {
                 get(m, k, s).map(Some)
             }
         }
-        Ok(TrainConfig {
+        let c = TrainConfig {
             model: get(meta, "model", source)?,
             epochs: get(meta, "epochs", source)?,
             batch_size: get(meta, "batch_size", source)?,
@@ -393,7 +463,9 @@ impl TrainConfig {
             seed: get(meta, "seed", source)?,
             limit_train: opt(meta, "limit_train", source)?,
             clip_grad: opt(meta, "clip_grad", source)?,
-        })
+        };
+        c.check(&|key| format!("{source}: metadata train.{key}"))?;
+        Ok(c)
     }
 }
 
@@ -455,6 +527,80 @@ mod tests {
             ..base.clone()
         };
         assert!(err(bad_schedule).contains("unknown schedule"));
+    }
+
+    #[test]
+    fn schedules_are_checked() {
+        for good in [
+            "constant",
+            "cosine",
+            "step",
+            "step:10:0.1",
+            "exp:0.95",
+            "exp:1",
+        ] {
+            check_schedule(good, "--schedule").unwrap();
+        }
+        let err = |t: &str| check_schedule(t, "--schedule").unwrap_err().to_string();
+        assert!(err("step:-1:2").contains("the period \"-1\""));
+        assert!(err("step:0:0.5").contains("period"));
+        assert!(err("step:1.5:0.5").contains("period"));
+        assert!(err("step:2:2").contains("the factor \"2\" must be a number in (0, 1]"));
+        assert!(err("exp:NaN").contains("factor"));
+        assert!(err("exp:0").contains("factor"));
+        assert!(err("step:2").contains("unknown schedule"));
+    }
+
+    #[test]
+    fn metadata_values_are_checked_naming_the_file_and_key() {
+        let c = TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap();
+        let mut meta: Metadata = c.to_metadata().into_iter().collect();
+        meta.insert("train.lr".into(), "0".into());
+        let e = TrainConfig::from_metadata(&meta, "run/checkpoint.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "run/checkpoint.safetensors: metadata train.lr must be a finite number above 0, got 0"
+        );
+        meta.insert("train.lr".into(), "0.1".into());
+        meta.insert("train.batch_size".into(), "0".into());
+        let e = TrainConfig::from_metadata(&meta, "ck")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ck: metadata train.batch_size must be at least 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn limits_and_warmup_fit_the_run() {
+        let base = TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap();
+        let err = |c: TrainConfig| c.validate().unwrap_err().to_string();
+        assert!(err(TrainConfig {
+            batch_size: MAX_BATCH + 1,
+            ..base.clone()
+        })
+        .contains("--batch-size must be at most 65536"));
+        assert!(err(TrainConfig {
+            epochs: usize::MAX,
+            ..base.clone()
+        })
+        .contains("--epochs must be at most"));
+        assert!(err(TrainConfig {
+            warmup: Warmup::Epochs(21.0),
+            ..base.clone()
+        })
+        .contains("--warmup 21 (epochs) is longer than the run"));
+        let steps = TrainConfig {
+            warmup: Warmup::Steps(101),
+            epochs: 2,
+            ..base.clone()
+        };
+        steps.validate().unwrap();
+        assert!(steps.check_against_data(50).is_err());
+        steps.check_against_data(51).unwrap();
     }
 
     #[test]
