@@ -116,28 +116,11 @@ impl Checkpoint {
     }
 
     /// Writes the file atomically (temporary file, then rename). A checkpoint with a
-    /// non-finite value is refused before anything is written (see [`Checkpoint::check_finite`]).
+    /// non-finite value is refused before anything is written (see `Checkpoint::check_finite`).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        self.check_finite(&path.display().to_string())
-            .context("refusing to write it")?;
+        self.check_finite(&format!("refusing to write {}", path.display()))?;
         let bytes = self.to_bytes()?;
         write_atomic(path, &bytes)
-    }
-
-    /// Fails, naming `source` and the first tensor concerned, when a tensor holds a NaN
-    /// or an infinity: weights that diverged, or a file that says so.
-    pub fn check_finite(&self, source: &str) -> anyhow::Result<()> {
-        for (name, t) in &self.tensors {
-            let bad = t.with_slice(|s| s.iter().filter(|v| !v.is_finite()).count());
-            if bad > 0 {
-                bail!(
-                    "{source}: tensor '{name}' holds {bad} non-finite value{} (NaN or infinity) of {}",
-                    if bad == 1 { "" } else { "s" },
-                    t.numel()
-                );
-            }
-        }
-        Ok(())
     }
 
     /// Reads a checkpoint file with errors that name it.

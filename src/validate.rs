@@ -58,13 +58,13 @@ pub fn check_finite_tensors<'a>(
     source: &str,
 ) -> Result<()> {
     for (name, t) in tensors {
-        let values = t.to_vec();
-        if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        let first = t.with_slice(|s| s.iter().copied().enumerate().find(|(_, v)| !v.is_finite()));
+        if let Some((i, v)) = first {
             bail!(
                 "{source}: tensor {name} holds {v} at element {i} of {}: the weights are \
                  broken (a diverged run?); use a checkpoint from before the divergence or \
                  train again",
-                values.len()
+                t.numel()
             );
         }
     }

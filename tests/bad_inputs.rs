@@ -249,11 +249,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Loads `from`, lets `edit` change it, saves it as `to`.
+/// Loads `from`, lets `edit` change it, writes it as `to` (as it is: `Checkpoint::save`
+/// would refuse the non-finite weights some cases need).
 fn edit_checkpoint(from: &Path, to: &Path, edit: impl FnOnce(&mut Checkpoint)) {
     let mut ck = Checkpoint::load(from).unwrap();
     edit(&mut ck);
-    ck.save(to).unwrap();
+    std::fs::write(to, ck.to_bytes().unwrap()).unwrap();
 }
 
 /// Replaces the tensor `name` of `ck`.

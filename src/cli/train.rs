@@ -3,8 +3,8 @@
 
 use crate::data::{find_data_dir, Augment, DatasetKind, MnistData};
 use crate::train::{
-    saved_config, train_in, DecayScope, NonFinitePolicy, OptimizerKind, RunDir, RunOptions,
-    TrainConfig, Warmup,
+    saved_config, train, DecayScope, NonFinitePolicy, OptimizerKind, RunOptions, TrainConfig,
+    Warmup,
 };
 use anyhow::{bail, Result};
 use serde_json::json;
@@ -231,22 +231,10 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         args.config()?
     };
-    // The output directory is locked before the data is read, so that a second run on it
-    // stops at once.
-    let run_dir = RunDir::open(&out)?;
     let dir = find_data_dir(args.data.as_deref())?;
     let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
+    // The data's own checks (crop, warm-up, --limit-train, --init) are the library's.
     super::check_splits(&dir, Some(&data.train), Some(&data.test))?;
-    super::check_limit(config.limit_train, data.train.n)?;
-    config
-        .augment
-        .check_image(data.train.height, data.train.width)?;
-    let n = config.limit_train.unwrap_or(data.train.n);
-    config.check_against_data(n.div_ceil(config.batch_size))?;
-    if let Some(init) = &args.init {
-        let ck = crate::checkpoint::Checkpoint::load(init)?;
-        ck.check_finite(&format!("--init {}", init.display()))?;
-    }
     let opts = RunOptions {
         out: out.clone(),
         resume: args.resume,
@@ -257,7 +245,7 @@ pub fn run(args: Args) -> Result<i32> {
         overwrite: args.overwrite,
         on_non_finite: args.on_nonfinite,
     };
-    let s = train_in(&run_dir, &config, &data, &opts)?;
+    let s = train(&config, &data, &opts)?;
     if args.json {
         println!(
             "{}",

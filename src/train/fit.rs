@@ -90,31 +90,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 /// and the last good checkpoint, which stays as it was (see [`super::guard`]).
 pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Result<TrainSummary> {
     config.validate()?;
-    let dir = RunDir::open(&opts.out)?;
-    train_in(&dir, config, data, opts)
-}
-
-/// [`train`] in a directory opened (and locked) already, for a caller that takes the lock
-/// before it loads the data; `dir` is where the run writes, whatever `opts.out` says.
-pub fn train_in(
-    dir: &RunDir,
-    config: &TrainConfig,
-    data: &MnistData,
-    opts: &RunOptions,
-) -> Result<TrainSummary> {
-    config.validate()?;
-    if !opts.resume {
-        if let Some(what) = existing_run(dir.path()) {
-            if !opts.overwrite {
-                bail!(
-                    "{} already holds {what}; continue it with --resume, start over with \
-                     --overwrite, or give another --out",
-                    dir.path().display()
-                );
-            }
-            dir.remove_files(&RUN_FILES)?;
-        }
-    }
+    check_data(config, data)?;
     let mut train_set = data.train.clone();
     if let Some(n) = config.limit_train {
         train_set = train_set.limit(n);
@@ -129,6 +105,14 @@ pub fn train_in(
     let mut norm = Normalization::from_dataset(&train_set);
     let mut history = Vec::new();
     let mut first_epoch = 0;
+    if !opts.resume {
+        if let Some(init) = &opts.init {
+            load_weights(&*model, &config.model, init).context("--init")?;
+        }
+    }
+    // Every check of what the caller gave is done: from here on the directory is this
+    // run's (the lock is taken before the run reads or replaces anything in it).
+    let dir = RunDir::open(&opts.out)?;
     if opts.resume {
         let saved = load_run(dir.path())?;
         model
@@ -138,8 +122,15 @@ pub fn train_in(
         norm = saved.norm;
         history = saved.history;
         first_epoch = saved.epoch;
-    } else if let Some(init) = &opts.init {
-        load_weights(&*model, &config.model, init)?;
+    } else if let Some(what) = existing_run(dir.path()) {
+        if !opts.overwrite {
+            bail!(
+                "{} already holds {what}; continue it with --resume, start over with \
+                 --overwrite, or give another --out",
+                dir.path().display()
+            );
+        }
+        dir.remove_files(&RUN_FILES)?;
     }
     let params = model.parameters();
     let names: Vec<String> = model
@@ -265,7 +256,7 @@ pub fn train_in(
         }
         history.push(metrics);
         save_run(
-            dir,
+            &dir,
             &*model,
             &*optimizer,
             config,
@@ -283,7 +274,7 @@ pub fn train_in(
         Some(t) => t,
         None => evaluate(&mut *model, &data.test, &norm, EVAL_BATCH),
     };
-    save_model(dir, &*model, &config.model, &norm, history.len())?;
+    save_model(&dir, &*model, &config.model, &norm, history.len())?;
     write_pictures(dir.path(), &*model, &history, &test, &data.test.class_names)?;
     if config.model == "vit" {
         write_attention(&dir.join("attention.png"), &*model, &data.test, &norm, 6)?;
@@ -308,6 +299,30 @@ pub fn train_in(
         },
         history,
     })
+}
+
+/// Checks `data` against `config` before anything is written: images in both splits, no
+/// more asked for than there are, crops and warm-up that fit.
+fn check_data(config: &TrainConfig, data: &MnistData) -> Result<()> {
+    for (split, set) in [("training", &data.train), ("test", &data.test)] {
+        if set.n == 0 {
+            bail!("the {split} split holds 0 images; give data with images in both splits");
+        }
+    }
+    let n = match config.limit_train {
+        Some(n) if n > data.train.n => bail!(
+            "--limit-train {n} is more than the {} training images; give at most {}, or leave \
+             it out to use them all",
+            data.train.n,
+            data.train.n
+        ),
+        Some(n) => n,
+        None => data.train.n,
+    };
+    config
+        .augment
+        .check_image(data.train.height, data.train.width)?;
+    config.check_against_data(n.div_ceil(config.batch_size))
 }
 
 /// The error of a run stopped by its guard in `epoch`'s batch `batch` (both from 0).

@@ -32,7 +32,7 @@ pub mod state;
 
 pub use config::{DecayScope, OptimizerKind, TrainConfig, Warmup};
 pub use evaluate::{evaluate, Evaluation, EVAL_BATCH};
-pub use fit::{train, train_in, RunOptions, TrainSummary};
+pub use fit::{train, RunOptions, TrainSummary};
 pub use guard::{Guard, NonFinitePolicy};
 pub use metrics::EpochMetrics;
 pub use pictures::{confusion_matrix, write_pictures};
