@@ -358,3 +358,44 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
+    // A good first epoch, then the learning rate grows a thousandfold per epoch.
+    let out = temp_dir("diverging");
+    let config = TrainConfig {
+        epochs: 4,
+        batch_size: 16,
+        schedule: "exp:1000".into(),
+        ..TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap()
+    };
+    // Labels that do not follow the images: the loss never reaches 0, the gradients stay.
+    let (images, _) = two_halves(128, 1);
+    let labels = (0..128).map(|i| ((i / 3) % 2) as u8).collect();
+    let names = vec!["a".to_string(), "b".to_string()];
+    let data = MnistData {
+        train: ImageDataset::new(images, labels, [1, 28, 28], names).unwrap(),
+        test: synthetic(1, 40).test,
+    };
+    let err = format!("{:#}", train(&config, &data, &quiet(&out)).unwrap_err());
+    assert!(err.contains("diverged") && err.contains("at step"), "{err}");
+    assert!(
+        err.contains("checkpoint.safetensors (epoch 1), is untouched"),
+        "{err}"
+    );
+    // The checkpoint and the model file are those of epoch 1, whole and finite.
+    let ck = Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    ck.check_finite("checkpoint").unwrap();
+    assert_eq!(ck.metadata["epoch"], "1");
+    let model = Checkpoint::load(&out.join("model.safetensors")).unwrap();
+    model.check_finite("model").unwrap();
+    for (name, t) in &model.tensors {
+        assert_eq!(ck.get(name).unwrap().to_vec(), t.to_vec(), "{name}");
+    }
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 1);
+    // The weights of epoch 1 still load and predict.
+    let mlp = neurite::models::build("mlp", 1, 2).unwrap();
+    load_weights(&*mlp, "mlp", &out.join("model.safetensors")).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+}

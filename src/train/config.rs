@@ -134,15 +134,19 @@ pub const MAX_EPOCHS: usize = 100_000;
 pub const MAX_BATCH: usize = 65_536;
 
 /// Checks a learning-rate schedule text (`constant`, `cosine`, `step`, `step:EPOCHS:GAMMA`
-/// with a whole number of epochs of at least 1, `exp:GAMMA`), every factor in (0, 1];
+/// with a whole number of epochs of at least 1, `exp:GAMMA`), every factor a finite number
+/// above 0 (below 1 decays; PyTorch's `StepLR` and `ExponentialLR` allow growth too);
 /// `name` is what the error calls it (`--schedule`, or a file's metadata key).
 pub fn check_schedule(text: &str, name: &str) -> Result<()> {
     let usage = "use constant, cosine, step:EPOCHS:GAMMA (e.g. step:10:0.1) or exp:GAMMA \
                  (e.g. exp:0.95)";
     let factor = |g: &str| -> Result<()> {
         match g.parse::<f32>() {
-            Ok(v) if v.is_finite() && v > 0.0 && v <= 1.0 => Ok(()),
-            _ => bail!("{name} {text:?}: the factor {g:?} must be a number in (0, 1]; {usage}"),
+            Ok(v) if v.is_finite() && v > 0.0 => Ok(()),
+            _ => bail!(
+                "{name} {text:?}: the factor {g:?} must be a finite number above 0 (below 1 \
+                 decays); {usage}"
+            ),
         }
     };
     match text.split(':').collect::<Vec<_>>().as_slice() {
@@ -545,7 +549,8 @@ mod tests {
         assert!(err("step:-1:2").contains("the period \"-1\""));
         assert!(err("step:0:0.5").contains("period"));
         assert!(err("step:1.5:0.5").contains("period"));
-        assert!(err("step:2:2").contains("the factor \"2\" must be a number in (0, 1]"));
+        assert!(err("step:2:-2").contains("the factor \"-2\" must be a finite number above 0"));
+        check_schedule("step:2:2", "--schedule").unwrap();
         assert!(err("exp:NaN").contains("factor"));
         assert!(err("exp:0").contains("factor"));
         assert!(err("step:2").contains("unknown schedule"));

@@ -110,8 +110,12 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
             load_weights(&*model, &config.model, init).context("--init")?;
         }
     }
-    // Every check of what the caller gave is done: from here on the directory is this
-    // run's (the lock is taken before the run reads or replaces anything in it).
+    // Every check of what the caller gave is done (an earlier run in `out` once before the
+    // lock, so that a refused command writes nothing, and again under it): from here on the
+    // directory is this run's.
+    if !opts.resume && !opts.overwrite {
+        refuse_an_earlier_run(&opts.out)?;
+    }
     let dir = RunDir::open(&opts.out)?;
     if opts.resume {
         let saved = load_run(dir.path())?;
@@ -122,15 +126,10 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         norm = saved.norm;
         history = saved.history;
         first_epoch = saved.epoch;
-    } else if let Some(what) = existing_run(dir.path()) {
-        if !opts.overwrite {
-            bail!(
-                "{} already holds {what}; continue it with --resume, start over with \
-                 --overwrite, or give another --out",
-                dir.path().display()
-            );
-        }
+    } else if opts.overwrite {
         dir.remove_files(&RUN_FILES)?;
+    } else {
+        refuse_an_earlier_run(dir.path())?;
     }
     let params = model.parameters();
     let names: Vec<String> = model
@@ -299,6 +298,18 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         },
         history,
     })
+}
+
+/// The error for a fresh run in a directory that holds an earlier one.
+fn refuse_an_earlier_run(out: &Path) -> Result<()> {
+    match existing_run(out) {
+        None => Ok(()),
+        Some(what) => bail!(
+            "{} already holds {what}; continue it with --resume, start over with --overwrite, \
+             or give another --out",
+            out.display()
+        ),
+    }
 }
 
 /// Checks `data` against `config` before anything is written: images in both splits, no
