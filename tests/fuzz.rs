@@ -1,0 +1,45 @@
+//! A short fuzz of every parser a user can feed (see `docs/reliability-fuzzing.md`): each
+//! target runs its seeds and mutations of them, and none may panic.
+
+use neurite::fuzz::{fuzz, target, FuzzOptions, TARGETS};
+use std::path::PathBuf;
+
+/// Executions per target: about a second or two each in release, on one core.
+const RUNS: u64 = 3_000;
+
+#[test]
+fn every_parser_survives_a_short_fuzz() {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let mut failures = Vec::new();
+    for name in TARGETS {
+        let mut t = target(name, Some(&corpus.join(name))).expect("a listed target");
+        let seeds = t.seeds.len();
+        assert!(seeds >= 3, "{name}: only {seeds} seeds");
+        let r = fuzz(
+            &mut t,
+            &FuzzOptions {
+                runs: RUNS,
+                seed: 2024,
+                ..FuzzOptions::default()
+            },
+        );
+        assert_eq!(r.executions, RUNS, "{name}");
+        // The corpus grew past the seeds: mutations reached outcomes the seeds did not.
+        assert!(r.corpus > seeds, "{name}: corpus {} from {seeds} seeds", r.corpus);
+        for c in r.unique.iter().filter(|c| !c.known) {
+            failures.push(format!(
+                "{name}: panic at {}: {} (input of {} bytes)",
+                c.location,
+                c.message,
+                c.input.len()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn an_unknown_target_is_none() {
+    assert!(target("no-such-parser", None).is_none());
+    assert!(target("checkpoint-gpt2", None).is_none());
+}
