@@ -56,7 +56,9 @@ fn main() {
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut new_crashes = false;
-    println!("target,executions,crashes,known_crashes,unique,seconds,exec_per_s,corpus,slowest_s");
+    println!(
+        "target,executions,accepted,refused,crashes,known_crashes,unique,seconds,exec_per_s,corpus,slowest_s"
+    );
     for name in names {
         let corpus_dir = root.join("corpus").join(name);
         if write_seeds {
@@ -76,8 +78,10 @@ fn main() {
             },
         );
         println!(
-            "{name},{},{},{},{},{:.1},{:.0},{},{:.3}",
+            "{name},{},{},{},{},{},{},{:.1},{:.0},{},{:.3}",
             r.executions,
+            r.accepted,
+            r.refused,
             r.crashes,
             r.known_crashes,
             r.unique.len(),

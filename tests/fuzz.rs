@@ -24,8 +24,15 @@ fn every_parser_survives_a_short_fuzz() {
             },
         );
         assert_eq!(r.executions, RUNS, "{name}");
-        // The corpus grew past the seeds: mutations reached outcomes the seeds did not.
-        assert!(r.corpus > seeds, "{name}: corpus {} from {seeds} seeds", r.corpus);
+        assert_eq!(r.accepted + r.refused + r.crashes, RUNS, "{name}");
+        // Both sides of the parser were reached: inputs it accepts and inputs it refuses.
+        assert!(r.accepted > 0, "{name}: no input accepted");
+        assert!(r.refused > 0, "{name}: no input refused");
+        assert!(
+            r.corpus >= seeds,
+            "{name}: corpus {} from {seeds} seeds",
+            r.corpus
+        );
         for c in r.unique.iter().filter(|c| !c.known) {
             failures.push(format!(
                 "{name}: panic at {}: {} (input of {} bytes)",

@@ -242,16 +242,19 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
     }
 
-    /// The first bytes of a PNG file of `w` x `h` gray pixels: signature and IHDR chunk.
+    /// A PNG file of `w` x `h` gray pixels cut after its header: signature, IHDR and an
+    /// empty IDAT chunk (the decoder reads up to the first IDAT for the size).
     fn png_header(w: u32, h: u32) -> Vec<u8> {
         let mut ihdr = b"IHDR".to_vec();
         ihdr.extend_from_slice(&w.to_be_bytes());
         ihdr.extend_from_slice(&h.to_be_bytes());
         ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit gray, no interlace
         let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        out.extend_from_slice(&13u32.to_be_bytes());
-        out.extend_from_slice(&ihdr);
-        out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        for chunk in [ihdr, b"IDAT".to_vec()] {
+            out.extend_from_slice(&(chunk.len() as u32 - 4).to_be_bytes());
+            out.extend_from_slice(&chunk);
+            out.extend_from_slice(&crc32(&chunk).to_be_bytes());
+        }
         out
     }
 

@@ -60,6 +60,10 @@ pub struct Crash {
 pub struct FuzzReport {
     /// Executions of the target.
     pub executions: u64,
+    /// Executions that returned `Ok` (the input was accepted).
+    pub accepted: u64,
+    /// Executions that returned an error (the input was refused cleanly).
+    pub refused: u64,
     /// Executions that panicked.
     pub crashes: u64,
     /// Of those, executions whose input the target marks as a known issue.
@@ -140,7 +144,12 @@ pub fn fuzz(target: &mut Target, opts: &FuzzOptions) -> FuzzReport {
         } else {
             let a = mutator.below(corpus.len());
             let b = mutator.below(corpus.len());
-            mutator.mutate(&corpus[a], &corpus[b])
+            let structured = if target.safetensors && mutator.below(2) == 0 {
+                super::safetensors_edit::edit(&mut mutator, &corpus[a])
+            } else {
+                None
+            };
+            structured.unwrap_or_else(|| mutator.mutate(&corpus[a], &corpus[b]))
         };
         let t0 = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| (target.run)(&input)));
@@ -148,6 +157,11 @@ pub fn fuzz(target: &mut Target, opts: &FuzzOptions) -> FuzzReport {
         report.executions += 1;
         match result {
             Ok(outcome) => {
+                if outcome.is_ok() {
+                    report.accepted += 1;
+                } else {
+                    report.refused += 1;
+                }
                 let key = outcome_key(&outcome);
                 if !outcomes.contains(&key) {
                     outcomes.insert(key);
@@ -251,6 +265,7 @@ mod tests {
                 }
             }),
             known_issue: Box::new(|_| false),
+            safetensors: false,
         };
         let r = fuzz(
             &mut t,
@@ -260,6 +275,7 @@ mod tests {
             },
         );
         assert_eq!((r.executions, r.crashes, r.known_crashes), (3, 1, 0));
+        assert_eq!((r.accepted, r.refused), (0, 2));
         assert_eq!(r.unique.len(), 1);
         assert_eq!(r.unique[0].message, "boom");
         assert!(

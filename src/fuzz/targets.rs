@@ -52,6 +52,8 @@ pub struct Target {
     pub dictionary: Vec<Vec<u8>>,
     /// Feeds one input to the parser.
     pub run: RunFn,
+    /// Whether half of the mutations are structure-aware safetensors edits.
+    pub safetensors: bool,
     /// Whether a crashing input is a known issue tracked elsewhere (counted apart).
     pub known_issue: KnownFn,
 }
@@ -75,6 +77,8 @@ pub fn target(name: &str, corpus_dir: Option<&Path>) -> Option<Target> {
     if let Some(dir) = corpus_dir {
         t.seeds.extend(read_corpus(dir));
     }
+    let mut seen = std::collections::HashSet::new();
+    t.seeds.retain(|s| seen.insert(s.clone()));
     Some(t)
 }
 
@@ -176,6 +180,7 @@ fn idx_target() -> Target {
             plain.map(|_| ()).map_err(|e| e.to_string())
         }),
         known_issue: Box::new(never),
+        safetensors: false,
     }
 }
 
@@ -199,6 +204,7 @@ fn idx_gz_target() -> Target {
             r.map(|_| ()).map_err(|e| e.to_string())
         }),
         known_issue: Box::new(never),
+        safetensors: false,
     }
 }
 
@@ -284,6 +290,7 @@ fn checkpoint_target() -> Target {
             Ok(())
         }),
         known_issue: Box::new(never),
+        safetensors: true,
     }
 }
 
@@ -338,6 +345,7 @@ fn image_model_target(name: &str) -> Option<Target> {
             r.map(|_| ()).map_err(|e| format!("{e:#}"))
         }),
         known_issue: Box::new(never),
+        safetensors: false,
     })
 }
 
@@ -442,6 +450,7 @@ fn gpt_target() -> Target {
             Ok(())
         }),
         known_issue: Box::new(known_gpt_issue),
+        safetensors: true,
     }
 }
 
@@ -528,6 +537,7 @@ fn image_target(kind: &'static str, seeds: Vec<Vec<u8>>) -> Target {
             Ok(())
         }),
         known_issue: Box::new(never),
+        safetensors: false,
     }
 }
 
@@ -571,5 +581,6 @@ fn text_target() -> Target {
             Ok(())
         }),
         known_issue: Box::new(never),
+        safetensors: false,
     }
 }
