@@ -2,8 +2,13 @@
 //!
 //! Layout: two zero bytes, a type byte (`0x08` = unsigned byte, the only type read here),
 //! a byte with the number of dimensions, each dimension as a big-endian `u32`, then the
-//! values in row-major order. A file that starts with the gzip magic `1f 8b` is
-//! decompressed first, whatever its name.
+//! values in row-major order. A file that starts with the gzip magic `1f 8b` is read
+//! through a gzip decoder, whatever its name.
+//!
+//! Reads are bounded by the header: it is read first, its dimensions must multiply to at
+//! most [`MAX_IDX_VALUES`], then exactly that many bytes are read from the (decompressing)
+//! stream and the stream must end there. A small gzip file that inflates to gigabytes is
+//! refused after inflating only what its header promises.
 //!
 //! Every problem with a user's file is an [`IdxError`] that names the file, says what
 //! was wrong and how to fix it; nothing here panics on file contents.
