@@ -3,7 +3,7 @@
 //!
 //! Without compiler instrumentation there is no coverage map; the loop keeps an input in the
 //! corpus when the target's outcome is new: `Ok`, or an error message not seen before once
-//! its digits are dropped (so "promises 24" and "promises 25" are the same outcome). That
+//! its numbers are dropped (so "promises 24" and "promises 25" are the same outcome). That
 //! lets the corpus walk past one check to the next. A panic is a crash: its input is kept
 //! (and written to `crash_dir`), one per panic location.
 
