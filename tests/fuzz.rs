@@ -43,6 +43,18 @@ fn every_parser_survives_a_short_fuzz() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The targets that read a path removed their scratch files when dropped.
+    let prefix = format!("neurite-fuzz-{}-", std::process::id());
+    for dir in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "scratch files left: {left:?}");
+    }
 }
 
 #[test]

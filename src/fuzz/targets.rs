@@ -105,21 +105,34 @@ fn never(_: &[u8]) -> bool {
     false
 }
 
-/// A scratch file for the parsers that read a path, in `/dev/shm` when there is one.
-fn scratch_path(name: &str) -> PathBuf {
-    let shm = Path::new("/dev/shm");
-    let dir = if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
-    dir.join(format!("neurite-fuzz-{}-{name}", std::process::id()))
+/// A scratch file for the parsers that read a path, in `/dev/shm` when there is one; it is
+/// removed when the target (which owns it) is dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        Scratch(dir.join(format!("neurite-fuzz-{}-{name}", std::process::id())))
+    }
+
+    /// Writes `bytes` to the file and returns its path; a failure is a panic (of the
+    /// harness, not of the target).
+    fn write(&self, bytes: &[u8]) -> &Path {
+        std::fs::write(&self.0, bytes)
+            .unwrap_or_else(|e| panic!("fuzz harness: cannot write {}: {e}", self.0.display()));
+        &self.0
+    }
 }
 
-/// Writes `bytes` to `path`; a failure is a panic (of the harness, not of the target).
-fn write_scratch(path: &Path, bytes: &[u8]) {
-    std::fs::write(path, bytes)
-        .unwrap_or_else(|e| panic!("fuzz harness: cannot write {}: {e}", path.display()));
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -333,15 +346,15 @@ fn image_model_target(name: &str) -> Option<Target> {
         .find(|t| t.strip_prefix("checkpoint-") == Some(name))?;
     let model = crate::models::build(model_name, 1, 10).ok()?;
     let seeds = image_model_seeds(&*model, model_name);
-    let path = scratch_path(target_name);
+    let scratch = Scratch::new(target_name);
     Some(Target {
         name: target_name,
         seeds,
         max_len: 4 << 20,
         dictionary: safetensors_dictionary(),
         run: Box::new(move |bytes| {
-            write_scratch(&path, bytes);
-            let r = crate::train::load_weights(&*model, model_name, &path);
+            let path = scratch.write(bytes);
+            let r = crate::train::load_weights(&*model, model_name, path);
             r.map(|_| ()).map_err(|e| format!("{e:#}"))
         }),
         known_issue: Box::new(never),
@@ -421,15 +434,15 @@ pub fn known_gpt_issue(bytes: &[u8]) -> bool {
 }
 
 fn gpt_target() -> Target {
-    let path = scratch_path("checkpoint-gpt");
+    let scratch = Scratch::new("checkpoint-gpt");
     Target {
         name: "checkpoint-gpt",
         seeds: gpt_seeds(),
         max_len: 1 << 20,
         dictionary: safetensors_dictionary(),
         run: Box::new(move |bytes| {
-            write_scratch(&path, bytes);
-            let model = crate::lm::load_gpt(&path).map_err(|e| format!("{e:#}"))?;
+            let path = scratch.write(bytes);
+            let model = crate::lm::load_gpt(path).map_err(|e| format!("{e:#}"))?;
             // What `lm sample` does next: a few tokens from a one-byte prompt.
             let _no_grad = crate::NoGradGuard::new();
             let out = model.generate(
@@ -542,7 +555,7 @@ fn image_target(kind: &'static str, seeds: Vec<Vec<u8>>) -> Target {
 }
 
 fn text_target() -> Target {
-    let path = scratch_path("text");
+    let scratch = Scratch::new("text");
     let mut models: HashMap<usize, Gpt> = HashMap::new();
     Target {
         name: "text",
@@ -558,10 +571,10 @@ fn text_target() -> Target {
         dictionary: vec![b"\n%\n".to_vec(), b"\xff\xfe".to_vec()],
         run: Box::new(move |bytes| {
             let block = 1 + *bytes.first().unwrap_or(&0) as usize % 32;
-            write_scratch(&path, bytes.get(1..).unwrap_or(&[]));
+            let path = scratch.write(bytes.get(1..).unwrap_or(&[])).to_path_buf();
             let text =
                 crate::lm::read_text(std::slice::from_ref(&path)).map_err(|e| format!("{e:#}"))?;
-            assert_eq!(text, bytes[1..], "read_text changed the bytes");
+            assert_eq!(text[..], bytes[1..], "read_text changed the bytes");
             // What `lm train` does with the text before training.
             let (train, val) = crate::lm::split_text(&text);
             assert_eq!(train.len() + val.len(), text.len());
