@@ -10,13 +10,16 @@
 //! - [`data`]: data sets, normalization, augmentation and mini-batch loading;
 //! - [`train`]: the training loop, evaluation, metrics and checkpoints of a run;
 //! - [`classic`]: the perceptron and the linear and kernel SVMs;
-//! - [`cli`]: the `neurite` command.
+//! - [`cli`]: the `neurite` command;
+//! - `fuzz` (hidden): the in-tree fuzzer of every file parser (`examples/fuzz.rs`).
 
 pub mod autograd;
 pub mod checkpoint;
 pub mod classic;
 pub mod cli;
 pub mod data;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gradcheck;
 pub mod init;
 pub mod kernels;

@@ -6,7 +6,7 @@ mod compare;
 mod eval;
 mod gradcheck;
 mod lm;
-mod predict;
+pub mod predict;
 mod train;
 
 use clap::{Parser, Subcommand};

@@ -2,8 +2,13 @@
 //!
 //! Layout: two zero bytes, a type byte (`0x08` = unsigned byte, the only type read here),
 //! a byte with the number of dimensions, each dimension as a big-endian `u32`, then the
-//! values in row-major order. A file that starts with the gzip magic `1f 8b` is
-//! decompressed first, whatever its name.
+//! values in row-major order. A file that starts with the gzip magic `1f 8b` is read
+//! through a gzip decoder, whatever its name.
+//!
+//! Reads are bounded by the header: it is read first, its dimensions must multiply to at
+//! most [`MAX_IDX_VALUES`], then exactly that many bytes are read from the (decompressing)
+//! stream and the stream must end there. A small gzip file that inflates to gigabytes is
+//! refused after inflating only what its header promises.
 //!
 //! Every problem with a user's file is an [`IdxError`] that names the file, says what
 //! was wrong and how to fix it; nothing here panics on file contents.
@@ -65,19 +70,28 @@ pub enum IdxError {
         /// The type byte found.
         type_byte: u8,
     },
-    /// The dimensions multiply to more elements than memory can address.
+    /// The dimensions multiply to more than [`MAX_IDX_VALUES`] values.
     TooLarge {
         /// The file.
         path: PathBuf,
         /// The dimensions from the header.
         dims: Vec<usize>,
     },
-    /// The data after the header is not as long as the header promises.
+    /// The data after the header is shorter than the header promises.
     WrongLength {
         /// The file.
         path: PathBuf,
         /// The bytes of data after the header.
         have: usize,
+        /// The bytes the dimensions promise.
+        promised: usize,
+        /// The dimensions from the header.
+        dims: Vec<usize>,
+    },
+    /// The file goes on after the values the header promises.
+    TrailingData {
+        /// The file.
+        path: PathBuf,
         /// The bytes the dimensions promise.
         promised: usize,
         /// The dimensions from the header.
@@ -134,8 +148,9 @@ impl fmt::Display for IdxError {
             ),
             IdxError::TooLarge { path, dims } => write!(
                 f,
-                "file {} has a header with dimensions {dims:?}, more values than this machine \
-                 can address; the header is corrupt",
+                "file {} has a header with dimensions {dims:?}, more than the {MAX_IDX_VALUES} \
+                 values neurite reads from an IDX file; the header is corrupt: fetch or \
+                 install the file again",
                 path.display()
             ),
             IdxError::WrongLength {
@@ -143,19 +158,23 @@ impl fmt::Display for IdxError {
                 have,
                 promised,
                 dims,
-            } => {
-                write!(
-                    f,
-                    "file {} holds {have} bytes of data, its header promises {promised} \
-                     (dimensions {dims:?}); ",
-                    path.display()
-                )?;
-                if have < promised {
-                    write!(f, "the file is cut short: fetch or install it again")
-                } else {
-                    write!(f, "the file has extra bytes at its end and may be corrupt")
-                }
-            }
+            } => write!(
+                f,
+                "file {} holds {have} bytes of data, its header promises {promised} \
+                 (dimensions {dims:?}); the file is cut short: fetch or install it again",
+                path.display()
+            ),
+            IdxError::TrailingData {
+                path,
+                promised,
+                dims,
+            } => write!(
+                f,
+                "file {} has trailing data: more than the {promised} bytes of data its header \
+                 promises (dimensions {dims:?}); the file has extra bytes at its end and may \
+                 be corrupt: fetch or install it again",
+                path.display()
+            ),
         }
     }
 }
@@ -184,84 +203,146 @@ fn type_name(type_byte: u8) -> &'static str {
     }
 }
 
+/// The most values an IDX file may hold: 2^31 (2 GiB of unsigned bytes), about 45 times
+/// the 47 million of Fashion-MNIST's training images. A header promising more is refused
+/// before anything is read or allocated.
+pub const MAX_IDX_VALUES: usize = 1 << 31;
+
+/// The gzip magic bytes.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
 /// Reads an IDX file of unsigned bytes, plain or gzip-compressed.
+///
+/// The header is read first and the data after it is read (decompressed) only up to the
+/// size the header promises, so a small file that inflates to gigabytes is refused without
+/// being inflated.
 pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
-    let raw = std::fs::read(path).map_err(|source| IdxError::Unreadable {
+    let file = std::fs::File::open(path).map_err(|source| IdxError::Unreadable {
         path: path.to_path_buf(),
         source,
     })?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        gunzip(&raw).map_err(|source| IdxError::CorruptGzip {
-            path: path.to_path_buf(),
-            source,
-        })?
-    } else {
-        raw
-    };
-    parse_idx(bytes, path)
+    read_idx_from(std::io::BufReader::with_capacity(1 << 16, file), path)
 }
 
-/// Decompresses a whole gzip stream (all members, as `gunzip` does).
-fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    MultiGzDecoder::new(raw).read_to_end(&mut out)?;
-    Ok(out)
+/// Reads an IDX stream, plain or gzip-compressed (told apart by the gzip magic bytes);
+/// `path` only names it in errors.
+pub fn read_idx_from<R: Read>(mut reader: R, path: &Path) -> Result<IdxArray, IdxError> {
+    let mut start = [0u8; 4];
+    let got = read_full(&mut reader, &mut start).map_err(|e| unreadable(path, e))?;
+    if got >= 2 && start[..2] == GZIP_MAGIC {
+        let chained = std::io::Cursor::new(start).take(got as u64).chain(reader);
+        let mut gz = MultiGzDecoder::new(chained);
+        return read_stream(&mut gz, path, |source| IdxError::CorruptGzip {
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    let mut plain = std::io::Cursor::new(start).take(got as u64).chain(reader);
+    read_stream(&mut plain, path, |e| unreadable(path, e))
 }
 
 /// Parses the (decompressed) bytes of an IDX file; `path` only names it in errors.
-pub fn parse_idx(mut bytes: Vec<u8>, path: &Path) -> Result<IdxArray, IdxError> {
+pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray, IdxError> {
+    read_stream(&mut &bytes[..], path, |e| unreadable(path, e))
+}
+
+fn unreadable(path: &Path, source: std::io::Error) -> IdxError {
+    IdxError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads into `buf` until it is full or the stream ends; returns the bytes read.
+fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Reads the header, then exactly the values it promises, then checks that the stream ends.
+/// `io_error` turns a read error into the error for this kind of stream.
+fn read_stream<R: Read>(
+    reader: &mut R,
+    path: &Path,
+    io_error: impl Fn(std::io::Error) -> IdxError,
+) -> Result<IdxArray, IdxError> {
     let path_buf = || path.to_path_buf();
-    if bytes.len() < 4 {
+    let mut head = [0u8; 4];
+    let got = read_full(reader, &mut head).map_err(&io_error)?;
+    if got < 4 {
         return Err(IdxError::ShortHeader {
             path: path_buf(),
-            len: bytes.len(),
+            len: got,
             needed: 4,
         });
     }
-    if bytes[0] != 0 || bytes[1] != 0 {
+    if head[0] != 0 || head[1] != 0 {
         return Err(IdxError::BadMagic {
             path: path_buf(),
-            found: [bytes[0], bytes[1], bytes[2], bytes[3]],
+            found: head,
         });
     }
-    if bytes[2] != TYPE_U8 {
+    if head[2] != TYPE_U8 {
         return Err(IdxError::UnsupportedType {
             path: path_buf(),
-            type_byte: bytes[2],
+            type_byte: head[2],
         });
     }
-    let rank = bytes[3] as usize;
-    let header_len = 4 + 4 * rank;
-    if bytes.len() < header_len {
+    let rank = head[3] as usize;
+    let mut dim_bytes = vec![0u8; 4 * rank];
+    let got = read_full(reader, &mut dim_bytes).map_err(&io_error)?;
+    if got < dim_bytes.len() {
         return Err(IdxError::ShortHeader {
             path: path_buf(),
-            len: bytes.len(),
-            needed: header_len,
+            len: 4 + got,
+            needed: 4 + 4 * rank,
         });
     }
-    let dims: Vec<usize> = bytes[4..header_len]
+    let dims: Vec<usize> = dim_bytes
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
     let promised = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_IDX_VALUES)
         .ok_or_else(|| IdxError::TooLarge {
             path: path_buf(),
             dims: dims.clone(),
         })?;
-    let have = bytes.len() - header_len;
-    if have != promised {
+    // The capacity is what the header promises, up to 64 MiB (all of Fashion-MNIST's
+    // training images in one allocation); a larger file grows it as its data arrives.
+    let mut data = Vec::with_capacity(promised.min(1 << 26));
+    reader
+        .by_ref()
+        .take(promised as u64)
+        .read_to_end(&mut data)
+        .map_err(&io_error)?;
+    if data.len() < promised {
         return Err(IdxError::WrongLength {
             path: path_buf(),
-            have,
+            have: data.len(),
             promised,
             dims,
         });
     }
-    // Drop the header in place rather than copying the (possibly 47 MB) data.
-    bytes.drain(..header_len);
-    Ok(IdxArray { dims, data: bytes })
+    let mut extra = [0u8; 1];
+    if read_full(reader, &mut extra).map_err(&io_error)? > 0 {
+        return Err(IdxError::TrailingData {
+            path: path_buf(),
+            promised,
+            dims,
+        });
+    }
+    Ok(IdxArray { dims, data })
 }
 
 #[cfg(test)]
@@ -352,11 +433,13 @@ pub(crate) mod tests {
     #[test]
     fn extra_data_is_an_error() {
         let dir = temp_dir("idx-extra");
-        let msg = err(&write(&dir, "x", &idx_bytes(&[3], &[1, 2, 3, 4])));
+        let path = write(&dir, "x", &idx_bytes(&[3], &[1, 2, 3, 4]));
+        let msg = err(&path);
         assert!(
-            msg.contains("holds 4 bytes of data, its header promises 3"),
+            msg.contains("has trailing data: more than the 3 bytes of data its header promises"),
             "{msg}"
         );
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
         assert!(msg.contains("extra bytes"), "{msg}");
     }
 
@@ -418,10 +501,92 @@ pub(crate) mod tests {
     fn huge_dims_do_not_overflow() {
         let dir = temp_dir("idx-huge");
         let bytes = idx_bytes(&[u32::MAX, u32::MAX, u32::MAX], &[]);
-        let msg = err(&write(&dir, "huge", &bytes));
+        let path = write(&dir, "huge", &bytes);
+        let msg = err(&path);
         assert!(
-            msg.contains("header is corrupt") || msg.contains("promises"),
+            msg.contains("dimensions [4294967295, 4294967295, 4294967295]"),
             "{msg}"
         );
+        assert!(msg.contains("more than the 2147483648 values"), "{msg}");
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+    }
+
+    #[test]
+    fn the_size_limit_is_exact() {
+        // 2^31 values exactly is allowed by the header check (the data is then missing);
+        // one more value is refused before any data is read.
+        let at = parse_idx(&idx_bytes(&[1 << 16, 1 << 15], &[]), Path::new("at")).unwrap_err();
+        assert!(
+            at.to_string()
+                .contains("holds 0 bytes of data, its header promises 2147483648"),
+            "{at}"
+        );
+        let over = parse_idx(
+            &idx_bytes(&[(1 << 16) + 1, 1 << 15], &[]),
+            Path::new("over"),
+        )
+        .unwrap_err();
+        assert!(matches!(over, IdxError::TooLarge { .. }), "{over}");
+    }
+
+    /// The peak resident memory of this process, in KiB (Linux), if it can be read.
+    fn peak_rss_kib() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_without_inflating_it() {
+        let dir = temp_dir("idx-bomb");
+        // A header promising 10 values, then 256 MiB of zeros: about 256 KB compressed.
+        let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+        enc.write_all(&idx_bytes(&[10], &[7; 10])).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            enc.write_all(&zeros).unwrap();
+        }
+        let gz = enc.finish().unwrap();
+        assert!(gz.len() < 1 << 20, "{}", gz.len());
+        drop(zeros);
+        let path = write(&dir, "bomb-idx1-ubyte.gz", &gz);
+        let before = peak_rss_kib();
+        let msg = err(&path);
+        assert!(msg.contains("has trailing data"), "{msg}");
+        assert!(msg.contains("bomb-idx1-ubyte.gz"), "{msg}");
+        // Reading it allocated nothing near the 256 MiB it inflates to (the peak may have
+        // been set earlier by another test in this process, so compare with the margin).
+        if let (Some(before), Some(after)) = (before, peak_rss_kib()) {
+            assert!(after < before + 64 * 1024, "{before} KiB -> {after} KiB");
+        }
+    }
+
+    #[test]
+    fn a_short_or_long_gzip_stream_is_an_error() {
+        let dir = temp_dir("idx-gz-len");
+        let short = write(&dir, "short.gz", &gzip(&idx_bytes(&[2, 3, 4], &[1; 20])));
+        let msg = err(&short);
+        assert!(
+            msg.contains("holds 20 bytes of data, its header promises 24"),
+            "{msg}"
+        );
+        assert!(msg.contains("short.gz"), "{msg}");
+        let long = write(&dir, "long.gz", &gzip(&idx_bytes(&[3], &[1, 2, 3, 4])));
+        let msg = err(&long);
+        assert!(msg.contains("long.gz has trailing data"), "{msg}");
+        // A header cut inside the gzip stream.
+        let cut = write(&dir, "cut.gz", &gzip(&idx_bytes(&[3, 3], &[])[..6]));
+        let msg = err(&cut);
+        assert!(msg.contains("holds only 6 bytes"), "{msg}");
+        assert!(msg.contains("(12 bytes)"), "{msg}");
+    }
+
+    #[test]
+    fn bytes_and_files_read_alike() {
+        let bytes = idx_bytes(&[2, 2], &[1, 2, 3, 4]);
+        let a = parse_idx(&bytes, Path::new("a")).unwrap();
+        let b = read_idx_from(&gzip(&bytes)[..], Path::new("b")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!((a.dims, a.data), (vec![2, 2], vec![1, 2, 3, 4]));
     }
 }
