@@ -45,6 +45,13 @@ pub fn run(args: Args) -> Result<i32> {
     let state = model.state_dict();
     check_finite_tensors(state.iter().map(|(n, t)| (n.as_str(), t)), &source)?;
     let e = evaluate(&mut *model, &data.test, &norm, EVAL_BATCH);
+    if !e.loss.is_finite() {
+        anyhow::bail!(
+            "the test loss of {source} is {}: its weights are finite but overflow (a diverged \
+             run?); use a checkpoint from before the divergence or train again",
+            e.loss
+        );
+    }
     if args.json {
         println!(
             "{}",

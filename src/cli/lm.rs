@@ -287,6 +287,13 @@ fn run_eval(a: EvalArgs) -> Result<i32> {
     };
     crate::lm::data::check_vocab(&text, model.config.vocab, &what, &source)?;
     let loss = text_loss(&model, &text, 32)?;
+    if !loss.is_finite() {
+        bail!(
+            "the loss of {} is {loss}: its weights are finite but overflow (a diverged run?); \
+             use a checkpoint from before the divergence or train again",
+            a.weights.display()
+        );
+    }
     if a.json {
         println!(
             "{}",
