@@ -40,7 +40,7 @@ impl RunDir {
             .truncate(false)
             .open(&lock_path)
             .with_context(|| format!("cannot open the lock file {}", lock_path.display()))?;
-        if !try_lock(&lock) {
+        if !try_lock(&lock)? {
             let holder = read_holder(&mut lock);
             let who = if holder.is_empty() {
                 "another neurite process".to_string()
@@ -142,11 +142,16 @@ fn read_holder(lock: &mut File) -> String {
     String::new()
 }
 
-/// Takes an exclusive `flock` on `file` without waiting; false when another process has it.
-fn try_lock(file: &File) -> bool {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: flock only reads the descriptor, which `file` keeps open for the call.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+/// Takes an exclusive lock on `file` (`flock` on Unix) without waiting; false when another
+/// process has it.
+fn try_lock(file: &File) -> Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).context("cannot lock the output directory's lock file")
+        }
+    }
 }
 
 #[cfg(test)]
