@@ -14,6 +14,8 @@
 //! - small products go to the pure-Rust `gemm` crate on the calling thread: lower per-call
 //!   overhead.
 
+use super::parallel::SendPtr;
+
 /// Shape and storage of one product: `C[m, n] (+)= op(A)[m, k] · op(B)[k, n]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Gemm {
@@ -252,13 +254,6 @@ pub unsafe fn sgemm_on_this_thread(g: Gemm, a: *const f32, b: *const f32, c: *mu
         sgemm_blas_block(g, a, b, c, g.m, g.n)
     }
 }
-
-/// A pointer that may cross to another rayon thread: each thread writes a disjoint block.
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr<T>(pub(crate) *mut T);
-// SAFETY: the blocks handed to different threads never overlap (see `sgemm_blas_split`).
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
 
 /// Cuts `C` into `threads` blocks along its longer side (in multiples of 16, OpenBLAS's
 /// register tile) and computes each block with one single-threaded OpenBLAS call.

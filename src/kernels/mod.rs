@@ -22,8 +22,11 @@ pub mod norm;
 pub mod optim;
 pub mod packed_gemm;
 pub mod parallel;
-pub mod pool;
+pub mod pooling;
 pub mod softmax;
 #[cfg(test)]
 mod test_values;
 pub mod vector;
+
+/// The pooling kernels' former path (`pool` elsewhere names the buffer pool).
+pub use pooling as pool;

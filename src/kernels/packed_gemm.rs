@@ -20,8 +20,8 @@
 //! [`gemm_packed_reference`] is the plain loop the tests compare with; they run every width
 //! the CPU has. CPUs without AVX2 and FMA run a portable tile.
 
-use super::gemm::SendPtr;
 use super::isa::Isa;
+use super::parallel::SendPtr;
 use rayon::prelude::*;
 
 /// Output columns per panel and register tile (two 8-lane AVX registers).
