@@ -232,6 +232,7 @@ pub(crate) struct SendPtr<T>(pub(crate) *mut T);
 // SAFETY: the blocks handed to different threads never overlap (see the users:
 // `sgemm_blas_split`, `gemm_packed_on`, the attention's `forward_with` and `backward_with`).
 unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as for `Send`; a shared `&SendPtr` only lets a thread copy the pointer out.
 unsafe impl<T> Sync for SendPtr<T> {}
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! their tiles into the output buffers.
 
 use super::{AttentionDims, Layouts};
-use crate::kernels::packed_gemm::{tile_sums, tile_sums_transposed, PackedWeight, MR, NR};
+use crate::kernels::gemm::packed::{tile_sums, tile_sums_transposed, PackedWeight, MR, NR};
 use crate::kernels::parallel::SendPtr;
 
 /// One tile of `rows` rows of a product `[rows, n] = A · B` with `B` packed, a panel of 16
