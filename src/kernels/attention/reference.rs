@@ -2,7 +2,7 @@
 
 use super::AttentionDims;
 
-/// Plain loops in f64, for tests: the same outputs as [`attention_forward`].
+/// Plain loops in f64, for tests: the same outputs as [`attention_forward`](super::attention_forward).
 pub fn attention_reference(
     d: AttentionDims,
     q: &[f32],

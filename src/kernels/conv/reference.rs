@@ -50,7 +50,7 @@ impl Idx<'_> {
     }
 }
 
-/// The convolution as plain nested loops (f64 sums), the oracle for [`conv2d_forward`].
+/// The convolution as plain nested loops (f64 sums), the oracle for [`conv2d_forward`](super::conv2d_forward).
 pub fn conv2d_reference(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let ix = Idx(s);
     let mut acc = vec![0.0f64; s.out_len()];
@@ -67,7 +67,7 @@ pub fn conv2d_reference(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]
         .collect()
 }
 
-/// Backward as plain nested loops: `(dx, dw, db)`, the oracle for [`conv2d_backward`].
+/// Backward as plain nested loops: `(dx, dw, db)`, the oracle for [`conv2d_backward`](super::conv2d_backward).
 pub fn conv2d_backward_reference(
     s: &ConvShape,
     x: &[f32],

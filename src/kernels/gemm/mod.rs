@@ -13,6 +13,9 @@
 //!   small products of a training step a quarter of their time in `sched_yield`;
 //! - small products go to the pure-Rust `gemm` crate on the calling thread: lower per-call
 //!   overhead.
+//!
+//! [`packed`] holds the other product: the right operand packed once into panels and reused
+//! (a linear layer's weight at inference, attention's heads), on its own register tiles.
 
 pub mod packed;
 mod reference;

@@ -23,7 +23,7 @@ fn for_each_window_tap(s: &PoolShape, mut f: impl FnMut(usize, usize, usize, usi
     }
 }
 
-/// Max pooling as plain loops: `(out, idx)`, the oracle for [`max_pool2d_forward`].
+/// Max pooling as plain loops: `(out, idx)`, the oracle for [`max_pool2d_forward`](super::max_pool2d_forward).
 pub fn max_pool2d_reference(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     let (oh, ow) = s.out_hw();
     let mut out = vec![f32::NEG_INFINITY; s.planes * oh * ow];
@@ -39,7 +39,7 @@ pub fn max_pool2d_reference(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     (out, idx)
 }
 
-/// Average pooling as plain loops, the oracle for [`avg_pool2d_forward`].
+/// Average pooling as plain loops, the oracle for [`avg_pool2d_forward`](super::avg_pool2d_forward).
 pub fn avg_pool2d_reference(s: &PoolShape, x: &[f32]) -> Vec<f32> {
     let (oh, ow) = s.out_hw();
     let mut out = vec![0.0f32; s.planes * oh * ow];
@@ -50,7 +50,7 @@ pub fn avg_pool2d_reference(s: &PoolShape, x: &[f32]) -> Vec<f32> {
     out
 }
 
-/// Average pooling backward as plain loops, the oracle for [`avg_pool2d_backward`].
+/// Average pooling backward as plain loops, the oracle for [`avg_pool2d_backward`](super::avg_pool2d_backward).
 pub fn avg_pool2d_backward_reference(s: &PoolShape, dy: &[f32]) -> Vec<f32> {
     let (oh, ow) = s.out_hw();
     let mut dx = vec![0.0f32; s.planes * s.h * s.w];

@@ -1,6 +1,6 @@
 //! The plain loop the tests compare the packed products with.
 
-/// The plain loop [`gemm_packed`] is tested against: `C (+)= A · Wᵀ` from the unpacked
+/// The plain loop [`gemm_packed`](super::gemm_packed) is tested against: `C (+)= A · Wᵀ` from the unpacked
 /// weight `w [n, k]`.
 pub fn gemm_packed_reference(
     a: &[f32],
