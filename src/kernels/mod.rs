@@ -9,10 +9,16 @@
 //!
 //! Every optimized kernel keeps a plain reference implementation beside it (named
 //! `*_reference`) that the tests compare it with.
+//!
+//! The larger families are folders (`attention/`, `conv/` with `conv/direct/`, `gemm/` with
+//! `gemm/packed/`, `pooling/`), laid out alike: `mod.rs` holds the shape struct, the public
+//! functions and the dispatch between instruction sets, with the module's docs; `avx2.rs`,
+//! `avx512.rs` and `portable.rs` hold the code of one instruction set each (where the family
+//! has such code); `reference.rs` the plain reference; `tests.rs` the tests. The modules'
+//! former paths (`pool`, `packed_gemm`, `conv_direct`) stay as re-exports.
 
 pub mod attention;
 pub mod conv;
-pub mod conv_direct;
 pub mod gather;
 pub mod gemm;
 pub mod im2col;
@@ -20,10 +26,18 @@ pub mod isa;
 pub mod math;
 pub mod norm;
 pub mod optim;
-pub mod packed_gemm;
 pub mod parallel;
-pub mod pool;
+pub mod pooling;
 pub mod softmax;
 #[cfg(test)]
 mod test_values;
 pub mod vector;
+
+/// The pooling kernels' former path (`pool` elsewhere names the buffer pool).
+pub use pooling as pool;
+
+/// The packed products' former path.
+pub use gemm::packed as packed_gemm;
+
+/// The direct convolution's former path.
+pub use conv::direct as conv_direct;

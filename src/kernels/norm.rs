@@ -403,18 +403,12 @@ pub fn layer_norm_forward_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_values::assert_close;
 
     fn values(n: usize, phase: f32) -> Vec<f32> {
         (0..n)
             .map(|i| ((i * 29 % 97) as f32 * 0.17 + phase).sin() * 3.0 + 0.5)
             .collect()
-    }
-
-    fn assert_close(a: &[f32], b: &[f32], tol: f32) {
-        assert_eq!(a.len(), b.len());
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
-        }
     }
 
     #[test]

@@ -225,6 +225,16 @@ fn keep_freed_memory() {
     }
 }
 
+/// A pointer that may cross to another rayon thread: each thread writes a disjoint block
+/// (a block of `C` in `gemm` and `packed_gemm`, a head's elements in `attention`).
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+// SAFETY: the blocks handed to different threads never overlap (see the users:
+// `sgemm_blas_split`, `gemm_packed_on`, the attention's `forward_with` and `backward_with`).
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as for `Send`; a shared `&SendPtr` only lets a thread copy the pointer out.
+unsafe impl<T> Sync for SendPtr<T> {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

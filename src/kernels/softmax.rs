@@ -242,18 +242,12 @@ pub fn cross_entropy_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_values::assert_close;
 
     fn values(n: usize) -> Vec<f32> {
         (0..n)
             .map(|i| ((i * 37 % 101) as f32 * 0.21).sin() * 4.0)
             .collect()
-    }
-
-    fn assert_close(a: &[f32], b: &[f32], tol: f32) {
-        assert_eq!(a.len(), b.len());
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
-        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Deterministic test inputs shared by the kernels' tests.
+//! Deterministic test inputs and the comparison shared by the kernels' tests.
 
 /// `n` values in `[-1, 1)` from a multiplicative hash of the index and `seed`: spread out,
 /// reproducible, and different for different seeds.
@@ -9,4 +9,13 @@ pub fn values(n: usize, seed: u32) -> Vec<f32> {
                 - 1.0
         })
         .collect()
+}
+
+/// Asserts that `a` and `b` have the same length and differ by at most `tol` element by
+/// element, naming the first element that does not.
+pub fn assert_close(a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
+    }
 }

@@ -195,6 +195,9 @@ mod avx512 {
     }
 
     /// `e^x` on 16 lanes: [`crate::kernels::math::exp`] operation by operation.
+    ///
+    /// # Safety
+    /// AVX-512F present (the function reads and writes no memory).
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn exp(x: __m512) -> __m512 {

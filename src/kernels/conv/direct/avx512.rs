@@ -15,7 +15,7 @@
 //! As in [`super::avx`], each loop lives in a function of its own that returns the
 //! accumulators by value, so that they stay in registers.
 
-use super::{Epilogue, MR512, WR512};
+use super::{ConvScratch, Epilogue, PackedA, MR512, WR512};
 use std::arch::x86_64::*;
 
 /// Where some lanes of a forward vector go: lane `l` of `mask` to `row + base + l` for each
@@ -88,6 +88,9 @@ pub unsafe fn direct_tile<const R: usize, const V: usize>(t: ForwardTile512<V>) 
 }
 
 /// The accumulators of [`direct_tile`], by value.
+///
+/// # Safety
+/// AVX-512F present; the pointers as [`ForwardTile512`] says.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn direct_sums<const R: usize, const V: usize>(t: &ForwardTile512<V>) -> [[__m512; V]; R] {
@@ -152,6 +155,9 @@ pub unsafe fn weight_grad_tile<const R: usize, const V: usize>(
 }
 
 /// The accumulators of [`weight_grad_tile`], by value.
+///
+/// # Safety
+/// AVX-512F present; the pointers as [`GradTile512`] says.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn weight_grad_sums<const R: usize, const V: usize>(t: &GradTile512<V>) -> [[__m512; V]; R] {
@@ -175,4 +181,153 @@ unsafe fn weight_grad_sums<const R: usize, const V: usize>(t: &GradTile512<V>) -
         }
     }
     acc
+}
+
+/// [`conv_group`]'s products on the AVX-512 tiles: for each panel of [`MR512`] output
+/// channels, the padded grid's vectors of 16 positions three at a time
+/// ([`ConvScratch::plan512`] laid them out). `(channels, plane)`: the padded image's.
+pub(super) fn forward512(
+    w_g: &PackedA,
+    (channels, plane): (usize, usize),
+    out_g: &mut [f32],
+    add: bool,
+    epilogue: Epilogue,
+    scratch: &ConvScratch,
+) {
+    let og = w_g.m;
+    let p = out_g.len() / og.max(1);
+    let c = out_g.as_mut_ptr();
+    for i in 0..og.div_ceil(MR512) {
+        let rows = MR512.min(og - i * MR512);
+        // Vectors `group` as a tile of `V` (its length).
+        let tile = |group: &[(usize, std::ops::Range<usize>)]| -> ForwardTile512<'_, 3> {
+            let at = |v: usize| &group[v.min(group.len() - 1)];
+            ForwardTile512 {
+                channels,
+                plane,
+                taps: &scratch.taps,
+                a: w_g.panel(i).as_ptr(),
+                x: scratch.xpad.as_ptr(),
+                q: std::array::from_fn(|v| at(v).0),
+                segments: std::array::from_fn(|v| &scratch.segments[at(v).1.clone()]),
+                // SAFETY (of the offset): panel `i`'s first row is inside `out_g`.
+                c: unsafe { c.add(i * MR512 * p) },
+                ldc: p,
+                add,
+                epilogue: epilogue.rows_from(i * MR512),
+            }
+        };
+        for group in scratch.vectors512.chunks(3) {
+            let t = tile(group);
+            // SAFETY: `Isa::Avx512` is only chosen on a CPU with AVX-512F. Reads stay inside
+            // the padded image and its 16 floats of slack: the last vector ends at most 15
+            // positions past the last output position `(oh - 1)·wp + ow - 1`, and its
+            // largest tap reads `(kh - 1)·wp + kw - 1` further, within `hp·wp + 16` of the
+            // last channel's start. Segments store only the tile's rows' output positions
+            // (`plan512`), inside `out_g`.
+            unsafe {
+                match group.len() {
+                    3 => tile512::<3>(rows, t),
+                    2 => tile512::<2>(rows, narrow(t)),
+                    _ => tile512::<1>(rows, narrow(t)),
+                }
+            }
+        }
+    }
+}
+
+/// The first `V` vectors of a tile of three.
+fn narrow<const V: usize>(t: ForwardTile512<'_, 3>) -> ForwardTile512<'_, V> {
+    ForwardTile512 {
+        channels: t.channels,
+        plane: t.plane,
+        taps: t.taps,
+        a: t.a,
+        x: t.x,
+        q: std::array::from_fn(|v| t.q[v]),
+        segments: std::array::from_fn(|v| t.segments[v]),
+        c: t.c,
+        ldc: t.ldc,
+        add: t.add,
+        epilogue: t.epilogue,
+    }
+}
+
+/// [`direct_tile`] for `rows` (1..=8) rows.
+///
+/// # Safety
+/// As [`ForwardTile512`] says, on a CPU with AVX-512F.
+#[inline]
+unsafe fn tile512<const V: usize>(rows: usize, t: ForwardTile512<V>) {
+    match rows {
+        8 => direct_tile::<8, V>(t),
+        7 => direct_tile::<7, V>(t),
+        6 => direct_tile::<6, V>(t),
+        5 => direct_tile::<5, V>(t),
+        4 => direct_tile::<4, V>(t),
+        3 => direct_tile::<3, V>(t),
+        2 => direct_tile::<2, V>(t),
+        _ => direct_tile::<1, V>(t),
+    }
+}
+
+impl ConvScratch {
+    /// Lays out the AVX-512 forward vectors for an `oh x ow` output read from a padded
+    /// image `wp` wide: vector `j` covers the padded grid's positions `16j .. 16j + 16`
+    /// (`q = oy·wp + ox`) up to the last output position, and each output row it touches
+    /// becomes a [`Segment`] (the lanes with `ox < ow`, stored at `oy·ow + ox`).
+    pub(super) fn plan512(&mut self, wp: usize, oh: usize, ow: usize) {
+        if self.plan512_for == (wp, oh, ow) && !self.vectors512.is_empty() {
+            return;
+        }
+        self.vectors512.clear();
+        self.segments.clear();
+        self.plan512_for = (wp, oh, ow);
+        if oh == 0 || ow == 0 {
+            return;
+        }
+        let end = (oh - 1) * wp + ow; // one past the last output position
+        for q0 in (0..end).step_by(16) {
+            let from = self.segments.len();
+            for oy in q0 / wp..=(end.min(q0 + 16) - 1) / wp {
+                let (lo, hi) = ((oy * wp).max(q0), (oy * wp + ow).min(q0 + 16));
+                if lo < hi {
+                    let lane = lo - q0;
+                    self.segments.push(Segment {
+                        mask: (((1u32 << (hi - lo)) - 1) << lane) as u16,
+                        base: (oy * ow + lo - oy * wp) as isize - lane as isize,
+                    });
+                }
+            }
+            self.vectors512.push((q0, from..self.segments.len()));
+        }
+    }
+}
+
+/// [`weight_grad_tile`] for `rows` (1..=12) rows.
+///
+/// # Safety
+/// As [`GradTile512`] says, with `c` holding the tile's rows `ldc` apart, on a CPU
+/// with AVX-512F.
+#[inline]
+pub(super) unsafe fn grad512<const V: usize>(
+    rows: usize,
+    t: GradTile512<V>,
+    c: *mut f32,
+    ldc: usize,
+) {
+    match rows {
+        12 => weight_grad_tile::<12, V>(t, c, ldc),
+        11 => weight_grad_tile::<11, V>(t, c, ldc),
+        10 => weight_grad_tile::<10, V>(t, c, ldc),
+        9 => weight_grad_tile::<9, V>(t, c, ldc),
+        8 => weight_grad_tile::<8, V>(t, c, ldc),
+        7 => weight_grad_tile::<7, V>(t, c, ldc),
+        6 => weight_grad_tile::<6, V>(t, c, ldc),
+        5 => weight_grad_tile::<5, V>(t, c, ldc),
+        4 => weight_grad_tile::<4, V>(t, c, ldc),
+        3 => weight_grad_tile::<3, V>(t, c, ldc),
+        2 => weight_grad_tile::<2, V>(t, c, ldc),
+        _ => weight_grad_tile::<1, V>(t, c, ldc),
+    }
 }

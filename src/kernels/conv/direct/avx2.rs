@@ -61,6 +61,9 @@ pub unsafe fn direct_tile<const R: usize, const V: usize>(t: ForwardTile<V>) {
 /// The accumulators of [`direct_tile`], returned by value so that they stay in registers
 /// through the loop (with the stores in the same function LLVM kept a copy in memory,
 /// written back on every step).
+///
+/// # Safety
+/// AVX2 and FMA present; the pointers as [`ForwardTile`] says.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn direct_sums<const R: usize, const V: usize>(
@@ -118,6 +121,9 @@ pub unsafe fn weight_grad_tile<const R: usize>(t: GradTile, c: &mut [f32], ldc: 
 }
 
 /// The accumulators of [`weight_grad_tile`], by value (see [`direct_sums`]).
+///
+/// # Safety
+/// AVX2 and FMA present; the pointers as [`GradTile`] says.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn weight_grad_sums<const R: usize>(t: &GradTile) -> [[std::arch::x86_64::__m256; 2]; R] {
