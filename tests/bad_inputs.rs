@@ -8,6 +8,9 @@
 //! [`Fixture::expand`]; `setup` writes what the case needs (a broken checkpoint) into the
 //! case's directory before the snapshot is taken.
 
+mod common;
+
+use common::write_split;
 use neurite::checkpoint::Checkpoint;
 use neurite::models::{Gpt, GptConfig};
 use neurite::nn::ModuleExt;
@@ -175,16 +178,6 @@ fn tiny_gpt() -> Checkpoint {
     ck
 }
 
-/// Writes an uncompressed IDX file.
-fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
-    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        bytes.extend(d.to_be_bytes());
-    }
-    bytes.extend_from_slice(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// An MNIST-layout directory of `n_train` and `n_test` patterned images, labels 0 to 9.
 fn fake_data(dir: &Path, n_train: u32, n_test: u32) {
     std::fs::create_dir_all(dir).unwrap();
@@ -193,16 +186,7 @@ fn fake_data(dir: &Path, n_train: u32, n_test: u32) {
         let images: Vec<u8> = (0..n as usize * 784)
             .map(|i| ((i % 784) * 7 + (i / 784 % 10) * 25) as u8)
             .collect();
-        write_idx(
-            &dir.join(format!("{prefix}-images-idx3-ubyte")),
-            &[n, 28, 28],
-            &images,
-        );
-        write_idx(
-            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
-            &[n],
-            &labels,
-        );
+        write_split(dir, prefix, &images, &labels);
     }
 }
 

@@ -5,39 +5,28 @@
 //! `NEURITE_TRIES` sets the tries per group size (default 3; the reliability issue's
 //! closing note ran 40).
 
+mod common;
+
+use common::{temp_dir, write_split};
 use neurite::checkpoint::Checkpoint;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("neurite-concurrent-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// An MNIST-layout directory of `n` noisy images per split.
 fn data_dir(dir: &Path, n: u32) {
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     for prefix in ["train", "t10k"] {
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        let mut images = vec![0, 0, 8, 3];
-        for d in [n, 28, 28] {
-            images.extend(d.to_be_bytes());
-        }
-        for _ in 0..n as usize * 784 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            images.push(state as u8);
-        }
-        let mut label_file = vec![0, 0, 8, 1];
-        label_file.extend(n.to_be_bytes());
-        label_file.extend(&labels);
-        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
-        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), label_file).unwrap();
+        let images: Vec<u8> = (0..n as usize * 784)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        write_split(dir, prefix, &images, &labels);
     }
 }
 
@@ -83,7 +72,7 @@ fn one_run_per_output_directory() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let dir = temp_dir("runs");
+    let dir = temp_dir("concurrent-runs");
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     data_dir(&data, 600);

@@ -6,17 +6,13 @@
 //! `NEURITE_KILLS` sets the number of kills per command (default 6; the closing note of the
 //! reliability issue ran 100), `NEURITE_KILL_SEED` the seed of the kill times.
 
+mod common;
+
+use common::{temp_dir, write_split};
 use neurite::checkpoint::Checkpoint;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("neurite-kill-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn env_number(key: &str, default: u64) -> u64 {
     std::env::var(key)
@@ -37,16 +33,6 @@ impl Rng {
     }
 }
 
-/// Writes an uncompressed IDX file.
-fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
-    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        bytes.extend(d.to_be_bytes());
-    }
-    bytes.extend_from_slice(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// An MNIST-layout directory: `n` noisy images per split, of 10 classes (a bright column
 /// band whose place is the class), so that lenet5 has something to learn.
 fn data_dir(dir: &Path, n_train: u32, n_test: u32) {
@@ -62,16 +48,7 @@ fn data_dir(dir: &Path, n_train: u32, n_test: u32) {
                 }
             }
         }
-        write_idx(
-            &dir.join(format!("{prefix}-images-idx3-ubyte")),
-            &[n, 28, 28],
-            &images,
-        );
-        write_idx(
-            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
-            &[n],
-            &labels,
-        );
+        write_split(dir, prefix, &images, &labels);
     }
 }
 
@@ -170,7 +147,7 @@ fn kill_loop(
 fn check(name: &str, args: impl Fn(&Path) -> Vec<String>) {
     let kills = env_number("NEURITE_KILLS", 6) as usize;
     let mut rng = Rng(env_number("NEURITE_KILL_SEED", 0x2545_F491_4F6C_DD1D) | 1);
-    let dir = temp_dir(name);
+    let dir = temp_dir(&format!("kill-{name}"));
     let straight = dir.join("straight");
     let started = Instant::now();
     let out = spawn(&args(&straight)).wait_with_output().unwrap();
@@ -211,7 +188,7 @@ fn check(name: &str, args: impl Fn(&Path) -> Vec<String>) {
 
 #[test]
 fn lenet5_killed_at_random_resumes_to_the_same_model() {
-    let dir = temp_dir("lenet5-data");
+    let dir = temp_dir("kill-lenet5-data");
     data_dir(&dir, 1200, 200);
     let data = dir.to_str().unwrap().to_string();
     check("lenet5", |out| {
@@ -236,7 +213,7 @@ fn lenet5_killed_at_random_resumes_to_the_same_model() {
 
 #[test]
 fn lm_killed_at_random_resumes_to_the_same_model() {
-    let dir = temp_dir("lm-text");
+    let dir = temp_dir("kill-lm-text");
     let text: String = (0..300)
         .map(|i| format!("Line {i}: the quick brown fox jumps over the lazy dog.\n"))
         .collect();

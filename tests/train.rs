@@ -1,19 +1,19 @@
 //! Training runs end to end: a synthetic set that a model must learn, resume equivalence,
 //! the command's `--json` output and its errors, and (when installed) real Fashion-MNIST.
 
+mod common;
+
+use common::write_split;
 use neurite::checkpoint::Checkpoint;
 use neurite::data::{DatasetKind, ImageDataset, MnistData};
 use neurite::train::{load_weights, train, OptimizerKind, RunOptions, TrainConfig};
+
+/// A fresh empty directory for the test `name`.
+fn temp_dir(name: &str) -> PathBuf {
+    common::temp_dir(&format!("train-{name}"))
+}
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A fresh empty directory under the system's temporary directory.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("neurite-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// `n` 28 x 28 images of two classes: class 0 has a light left half, class 1 a light
 /// right half, both with pseudo-random noise.
@@ -185,30 +185,11 @@ fn weights_of_another_model_are_refused() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
-/// Writes an uncompressed IDX file.
-fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
-    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        bytes.extend(d.to_be_bytes());
-    }
-    bytes.extend_from_slice(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// An MNIST-layout directory of the two-halves images (labels 0 and 1 of 10 classes).
 fn fake_data_dir(dir: &Path) {
     for (prefix, n, salt) in [("train", 160u32, 1), ("t10k", 40u32, 2)] {
         let (images, labels) = two_halves(n as usize, salt);
-        write_idx(
-            &dir.join(format!("{prefix}-images-idx3-ubyte")),
-            &[n, 28, 28],
-            &images,
-        );
-        write_idx(
-            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
-            &[n],
-            &labels,
-        );
+        write_split(dir, prefix, &images, &labels);
     }
 }
 
