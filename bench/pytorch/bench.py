@@ -1,4 +1,4 @@
-"""PyTorch side of the spec's benchmark workloads W1-W7 (see /work/shared/spec/models.md).
+"""PyTorch side of the spec's benchmark workloads W1-W7 (see docs/models.md).
 
     python bench.py [W1 W2 ... | all] [--threads N] [--repeats R] [--json]
 

@@ -1,4 +1,4 @@
-"""The reference models of /work/shared/spec/models.md in PyTorch.
+"""The reference models of docs/models.md in PyTorch.
 
 Parameter names and layouts are exactly the spec's, so a state_dict saved here
 loads into neurite and the other way round. Initialization is PyTorch's default

@@ -27,7 +27,7 @@ struct Cli {
 enum Command {
     /// Check every op's gradient against finite differences and print a table.
     Gradcheck(gradcheck::Args),
-    /// Measure the speed of a benchmark workload (see shared spec: W1-W7).
+    /// Measure the speed of a benchmark workload (W1-W7, defined in docs/models.md).
     Bench(bench::Args),
     /// Train a zoo model (mlp, lenet5, resnet20, vit) on Fashion-MNIST.
     Train(train::Args),
