@@ -1,17 +1,22 @@
 //! neurite: a deep-learning framework in Rust, for the CPU.
 //!
-//! The layers of the crate, bottom up:
-//! - [`tensor`]: f32 tensors with shared storage and views;
-//! - [`autograd`]: the dynamic graph and `backward`;
-//! - [`kernels`]: the CPU arithmetic (GEMM, convolution, pooling), the backend seam;
-//! - [`ops`]: differentiable operations, forward and backward side by side;
-//! - [`init`]: seeded weight initialization (Xavier, Kaiming, PyTorch defaults);
-//! - [`gradcheck`]: finite-difference checks of every op;
-//! - [`data`]: data sets, normalization, augmentation and mini-batch loading;
-//! - [`train`]: the training loop, evaluation, metrics and checkpoints of a run;
-//! - [`classic`]: the perceptron and the linear and kernel SVMs;
-//! - [`cli`]: the `neurite` command;
-//! - `fuzz` (hidden): the in-tree fuzzer of every file parser (`examples/fuzz.rs`).
+//! The modules, in groups, bottom up:
+//!
+//! - **Arithmetic**: [`kernels`] (the CPU arithmetic over slices: GEMM, convolution,
+//!   pooling, attention, each with a plain reference; the backend seam), [`tensor`] (f32
+//!   tensors with shared storage and views), [`autograd`] (the dynamic graph and
+//!   `backward`), [`ops`] (differentiable operations, forward and backward side by side),
+//!   [`gradcheck`] (finite-difference checks of every op).
+//! - **Networks**: [`init`] (seeded Xavier, Kaiming and PyTorch-default initialization),
+//!   [`nn`] (modules with PyTorch parameter names), [`optim`] (SGD, Adam(W), clipping,
+//!   schedules), [`models`] (the zoo: mlp, lenet5, resnet20, gpt, vit).
+//! - **Runs**: [`data`] (IDX data sets, normalization, augmentation, batch loading),
+//!   [`train`] (the training loop and its guard, evaluation, metrics, the locked run
+//!   directory, checkpoints and resume), [`lm`] (text data and `gpt` training),
+//!   [`checkpoint`] (safetensors files in PyTorch's layout), [`validate`] (checks of what a
+//!   user gives), [`viz`] (the pictures), [`classic`] (perceptron and SVMs).
+//! - **Command**: [`cli`] (the `neurite` command); `fuzz` (hidden): the in-tree fuzzer of
+//!   every parser a user can feed (`examples/fuzz.rs`).
 
 pub mod autograd;
 pub mod checkpoint;
