@@ -52,6 +52,19 @@ pub fn count(name: &str, v: usize, min: usize, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// Errors when `--limit-train n` asks for more images than the training split holds
+/// (it would silently train on fewer).
+pub fn check_limit(limit: Option<usize>, available: usize) -> Result<()> {
+    match limit {
+        Some(0) => bail!("--limit-train must be at least 1"),
+        Some(n) if n > available => bail!(
+            "--limit-train {n} is more than the {available} training images; give at most \
+             {available}, or leave it out to use them all"
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The first non-finite value among `tensors`: an error naming `source` and the tensor.
 pub fn check_finite_tensors<'a>(
     tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,

@@ -135,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         (args.method != Method::Eval).then_some(&data.train),
         Some(&data.test),
     )?;
-    super::check_limit(args.limit_train, data.train.n)?;
+    crate::validate::check_limit(args.limit_train, data.train.n)?;
     let train = match args.limit_train {
         Some(n) => data.train.limit(n),
         None => data.train,

@@ -242,7 +242,7 @@ pub fn run(args: Args) -> Result<i32> {
     let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
     super::check_splits(&dir, Some(&data.train), Some(&data.test))?;
     for &n in &args.limit_train {
-        super::check_limit(Some(n), data.train.n)?;
+        crate::validate::check_limit(Some(n), data.train.n)?;
     }
     let mut sizes: Vec<usize> = args.limit_train.clone();
     sizes.dedup();

@@ -121,16 +121,3 @@ pub(crate) fn check_splits(
     }
     Ok(())
 }
-
-/// Errors when `--limit-train n` asks for more images than the training split holds
-/// (it would silently train on fewer).
-pub(crate) fn check_limit(limit: Option<usize>, available: usize) -> anyhow::Result<()> {
-    match limit {
-        Some(0) => anyhow::bail!("--limit-train must be at least 1"),
-        Some(n) if n > available => anyhow::bail!(
-            "--limit-train {n} is more than the {available} training images; give at most \
-             {available}, or leave it out to use them all"
-        ),
-        _ => Ok(()),
-    }
-}

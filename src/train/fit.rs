@@ -320,16 +320,8 @@ fn check_data(config: &TrainConfig, data: &MnistData) -> Result<()> {
             bail!("the {split} split holds 0 images; give data with images in both splits");
         }
     }
-    let n = match config.limit_train {
-        Some(n) if n > data.train.n => bail!(
-            "--limit-train {n} is more than the {} training images; give at most {}, or leave \
-             it out to use them all",
-            data.train.n,
-            data.train.n
-        ),
-        Some(n) => n,
-        None => data.train.n,
-    };
+    crate::validate::check_limit(config.limit_train, data.train.n)?;
+    let n = config.limit_train.unwrap_or(data.train.n);
     config
         .augment
         .check_image(data.train.height, data.train.width)?;

@@ -80,6 +80,7 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// A guard with no step skipped yet.
     pub fn new(policy: NonFinitePolicy) -> Guard {
         Guard { policy, skipped: 0 }
     }
