@@ -5,3 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --release
 cargo run --release --quiet -- gradcheck
+# Every example runs, on small sizes.
+cargo run --release --quiet --example fuzz -- all --runs 300
