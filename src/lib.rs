@@ -33,13 +33,13 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod runtime;
 pub mod tensor;
 pub mod train;
 pub mod validate;
 pub mod viz;
 
-pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
-pub use kernels::parallel::run_on_worker;
+pub use autograd::{is_grad_enabled, no_grad, run_on_worker, NoGradGuard};
 pub use ops::frozen::frozen_weights;
 pub use tensor::rng::manual_seed;
 pub use tensor::Tensor;

@@ -1,11 +1,4 @@
 fn main() {
-    // Rust ignores SIGPIPE, so a print to a closed pipe (`neurite bench --json | head -1`)
-    // panicked. Like other Unix tools, end quietly when the reader goes away.
-    #[cfg(unix)]
-    // SAFETY: restores a signal's default disposition at start-up, before any other thread
-    // exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    neurite::runtime::process::default_sigpipe();
     std::process::exit(neurite::cli::main());
 }

@@ -3,7 +3,8 @@
 //! it (two thread wake-ups per kernel; gpt sampling ran 2.7x slower). Its own test binary:
 //! the thread pool is the process's.
 
-use neurite::kernels::parallel::{init_threads, run_on_worker};
+use neurite::run_on_worker;
+use neurite::runtime::threads::init_threads;
 
 #[test]
 fn with_one_thread_the_command_runs_on_the_worker_and_kernels_stay_there() {

@@ -26,6 +26,9 @@ pub struct Node {
     pub(crate) backward: BackwardFn,
 }
 
+mod worker;
+pub use worker::run_on_worker;
+
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
 }

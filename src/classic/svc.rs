@@ -13,7 +13,7 @@ use super::smo::{self, SmoParams};
 use super::{check_fit, check_predict, entry, meta, tensor_values, Classifier, FitProgress};
 use super::{Progress, METHOD_KEY};
 use crate::checkpoint::Checkpoint;
-use crate::kernels::parallel::as_piece;
+use crate::runtime::threads::as_piece;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -263,8 +263,8 @@ impl Svc {
                 let (sb, nb) = (start[b], self.n_support[b]);
                 let ca = &self.dual_coef[(b - 1) * n_sv..b * n_sv];
                 let cb = &self.dual_coef[a * n_sv..(a + 1) * n_sv];
-                let s = super::kernel::dot(&ca[sa..sa + na], &kr[sa..sa + na])
-                    + super::kernel::dot(&cb[sb..sb + nb], &kr[sb..sb + nb]);
+                let s = crate::kernels::dot::dot(&ca[sa..sa + na], &kr[sa..sa + na])
+                    + crate::kernels::dot::dot(&cb[sb..sb + nb], &kr[sb..sb + nb]);
                 out[r * np + p] = s + self.intercept[p];
             }
         }

@@ -2,13 +2,13 @@
 
 use crate::autograd::no_grad;
 use crate::kernels::gemm::{sgemm, Gemm};
-use crate::kernels::parallel::num_threads;
 use crate::models;
 use crate::models::gpt::{Gpt, GptConfig, SampleOptions};
 use crate::nn::ModuleExt;
 use crate::ops::conv::{resnet20_conv_shapes, time_conv2d};
 use crate::optim::{Adam, AdamConfig};
 use crate::optim::{Optimizer, Sgd, SgdConfig};
+use crate::runtime::threads::num_threads;
 use crate::tensor::Tensor;
 use anyhow::bail;
 use rand::rngs::StdRng;

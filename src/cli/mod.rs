@@ -53,10 +53,10 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    crate::kernels::parallel::init_threads(threads);
+    crate::runtime::threads::init_threads(threads);
     // On a worker thread: each parallel kernel starts without waking this thread up again
     // (see `run_on_worker`).
-    let result = crate::kernels::parallel::run_on_worker(move || match cli.command {
+    let result = crate::run_on_worker(move || match cli.command {
         Command::Gradcheck(args) => gradcheck::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Train(args) => train::run(args),

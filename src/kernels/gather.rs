@@ -5,8 +5,8 @@
 //! `inner` contiguous values. The output of a gather is `[outer, index.len(), inner]`.
 //! Indices are checked by the op that calls these functions.
 
-use super::parallel::for_each_chunk_mut;
 use super::vector::add_assign;
+use crate::runtime::threads::for_each_chunk_mut;
 use rayon::prelude::*;
 
 /// `dst[o, j, :] = src[o, index[j], :]`, in parallel over rows when large.

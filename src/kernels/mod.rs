@@ -19,14 +19,15 @@
 
 pub mod attention;
 pub mod conv;
+pub mod dot;
 pub mod gather;
 pub mod gemm;
 pub mod im2col;
-pub mod isa;
+
 pub mod math;
 pub mod norm;
 pub mod optim;
-pub mod parallel;
+
 pub mod pooling;
 pub mod softmax;
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! against divergence, at no extra pass over memory (a NaN or infinite gradient always
 //! leaves a non-finite weight, whatever the learning rate).
 
-use super::parallel::PAR_MIN_ELEMENTS;
+use crate::runtime::threads::PAR_MIN_ELEMENTS;
 use rayon::prelude::*;
 
 /// Hyper-parameters of one SGD update.

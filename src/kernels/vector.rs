@@ -43,7 +43,7 @@ pub fn max(x: &[f32]) -> f32 {
 /// back to a scalar `exp` per element.
 pub fn exp_in_place_sum(x: &mut [f32], shift: f32, scale: f32) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if super::isa::Isa::avx512() {
+    if crate::runtime::cpu::Isa::avx512() {
         // SAFETY: the CPU runs AVX-512F.
         return unsafe { avx512::exp_in_place_sum(x, shift, scale) };
     }

@@ -354,7 +354,7 @@ impl Gpt {
         let mut cached_len = 0;
         // The loop runs on a worker thread (its kernels start without waking the caller) and
         // the weights stay as they are for the whole loop: pack each once.
-        crate::kernels::parallel::run_on_worker(|| {
+        crate::run_on_worker(|| {
             crate::frozen_weights(|| {
                 for _ in 0..n {
                     let ctx = &seq[seq.len().saturating_sub(bs)..];

@@ -1,7 +1,7 @@
 //! Composition: `Sequential` chains of named layers, residual connections, `Flatten`.
 
 use super::{join, Module, Role};
-use crate::kernels::parallel::{as_piece, inside_kernel, num_threads};
+use crate::runtime::threads::{as_piece, inside_kernel, num_threads};
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -310,7 +310,7 @@ mod tests {
         // Two whole slices and a partial one.
         let x = Tensor::randn(&[2 * INFERENCE_SLICE + 5, 1, 6, 6], 0.0, 1.0);
         let whole = net.forward(&x); // autograd on: one batch, layer by layer
-        crate::kernels::parallel::run_on_worker(|| {
+        crate::run_on_worker(|| {
             crate::no_grad(|| {
                 let sliced = net.forward(&x);
                 assert_eq!(sliced.shape(), whole.shape());

@@ -7,7 +7,7 @@
 use crate::gradcheck::Case;
 use crate::kernels::gemm::{sgemm, Gemm};
 use crate::kernels::packed_gemm::{gemm_packed, gemm_packed_then, PackedWeight, Store};
-use crate::kernels::parallel::as_piece;
+use crate::runtime::threads::as_piece;
 use crate::tensor::layout::{broadcast_shapes, numel};
 use crate::tensor::pool;
 use crate::tensor::Tensor;
@@ -63,7 +63,7 @@ const PACKED_MIN_ROWS: usize = 512;
 
 /// Whether a linear layer's products with `rows` rows go to the packed engine.
 fn packed_engine_for(rows: usize) -> bool {
-    rows >= PACKED_MIN_ROWS && crate::kernels::isa::Isa::avx512()
+    rows >= PACKED_MIN_ROWS && crate::runtime::cpu::Isa::avx512()
 }
 
 impl Tensor {

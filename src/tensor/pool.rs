@@ -15,7 +15,7 @@
 //! holds (a gpt step, by the size of its activations) keeps a full pool instead of
 //! starting an empty one.
 
-use crate::kernels::parallel::for_each_chunk_mut;
+use crate::runtime::threads::for_each_chunk_mut;
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::sync::Mutex;

@@ -3,7 +3,7 @@
 
 use super::{AttentionDims, Layouts};
 use crate::kernels::gemm::packed::{tile_sums, tile_sums_transposed, PackedWeight, MR, NR};
-use crate::kernels::parallel::SendPtr;
+use crate::runtime::threads::SendPtr;
 
 /// One tile of `rows` rows of a product `[rows, n] = A · B` with `B` packed, a panel of 16
 /// columns at a time: `sums` gives the tile's sums against one panel, stored into rows

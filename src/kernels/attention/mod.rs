@@ -29,7 +29,7 @@ mod tests;
 
 pub use reference::attention_reference;
 
-use super::parallel::SendPtr;
+use crate::runtime::threads::SendPtr;
 use heads::{head_backward, head_forward};
 use rayon::prelude::*;
 

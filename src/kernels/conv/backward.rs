@@ -4,7 +4,7 @@ use super::direct::{self, ConvScratch, PackedA};
 use super::{ConvShape, Epilogue};
 use crate::kernels::gemm::{sgemm, Gemm};
 use crate::kernels::im2col::{col2im, im2col_reusing};
-use crate::kernels::parallel::{as_piece, num_threads};
+use crate::runtime::threads::{as_piece, num_threads};
 use rayon::prelude::*;
 
 /// The input gradient of a stride-1, undilated convolution is itself a convolution: of the

@@ -36,7 +36,7 @@ pub use reference::{conv2d_backward_reference, conv2d_reference};
 
 use super::gemm::{sgemm, Gemm};
 use super::im2col::im2col_reusing;
-use super::parallel::{as_piece, num_threads};
+use crate::runtime::threads::{as_piece, num_threads};
 use direct::{ConvScratch, PackedA};
 use rayon::prelude::*;
 

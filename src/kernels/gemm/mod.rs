@@ -24,7 +24,7 @@ mod tests;
 
 pub use reference::sgemm_reference;
 
-use super::parallel::SendPtr;
+use crate::runtime::threads::SendPtr;
 
 /// Shape and storage of one product: `C[m, n] (+)= op(A)[m, k] · op(B)[k, n]`.
 #[derive(Clone, Copy, Debug)]
@@ -226,7 +226,7 @@ const SPLIT_MIN_FLOPS: usize = 96 * 96 * 96;
 pub fn sgemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
     g.check(a, b, c);
     let threads = rayon::current_num_threads();
-    let inside_worker = super::parallel::inside_kernel();
+    let inside_worker = crate::runtime::threads::inside_kernel();
     let flops = g.m * g.n * g.k;
     if g.k > 0 && flops >= SPLIT_MIN_FLOPS && !inside_worker && threads > 1 {
         single_threaded_blas();

@@ -104,7 +104,7 @@ fn groups_of_four(ow: usize) -> impl Iterator<Item = usize> {
 /// scan order and tie rule as the general loop (first maximum; a NaN wins).
 fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
     let ow = w / 2;
-    let simd = super::isa::available();
+    let simd = crate::runtime::cpu::available();
     for (oy, (o_row, id_row)) in o
         .chunks_exact_mut(ow)
         .zip(id.chunks_exact_mut(ow))
@@ -160,7 +160,7 @@ fn max_pool_2x2_plane(w: usize, plane: &[f32], o: &mut [f32], id: &mut [u32]) {
 /// four windows at a time ([`groups_of_four`]) on rows of at least four.
 fn max_pool_2x2_values_plane(w: usize, plane: &[f32], o: &mut [f32]) {
     let ow = w / 2;
-    let simd = super::isa::available() && ow >= 4;
+    let simd = crate::runtime::cpu::available() && ow >= 4;
     for (oy, o_row) in o.chunks_exact_mut(ow).enumerate() {
         let r0 = &plane[2 * oy * w..2 * oy * w + 2 * ow];
         let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * ow];
@@ -199,7 +199,7 @@ fn max_pool_2x2_values_plane(w: usize, plane: &[f32], o: &mut [f32]) {
 /// for a last odd row or column that no window covers.
 fn max_pool_2x2_backward_plane(h: usize, w: usize, g: &[f32], id: &[u32], d: &mut [f32]) {
     let (oh, ow) = (h / 2, w / 2);
-    let simd = super::isa::available();
+    let simd = crate::runtime::cpu::available();
     if h % 2 == 1 {
         d[2 * oh * w..].fill(0.0);
     }

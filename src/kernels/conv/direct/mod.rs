@@ -38,7 +38,7 @@ pub use weight_grad::weight_grad_group;
 
 use super::ConvShape;
 use crate::kernels::im2col::copy_short;
-pub use crate::kernels::isa::{available, Isa};
+pub use crate::runtime::cpu::{available, Isa};
 
 /// Rows of a register tile (and of a packed weight panel).
 pub const MR: usize = 6;

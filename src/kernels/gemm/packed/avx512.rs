@@ -3,7 +3,7 @@
 //! for [`super::tile_sums`].
 
 use super::{PackedWeight, Store, MR, NR};
-use crate::kernels::parallel::SendPtr;
+use crate::runtime::threads::SendPtr;
 use std::arch::x86_64::*;
 
 /// Rows of a [`product_rows`] tile: twelve rows by two panels are 24 of the 32

@@ -31,8 +31,8 @@ mod tests;
 
 pub use reference::gemm_packed_reference;
 
-use crate::kernels::isa::Isa;
-use crate::kernels::parallel::SendPtr;
+use crate::runtime::cpu::Isa;
+use crate::runtime::threads::SendPtr;
 #[cfg(target_arch = "x86_64")]
 use avx512::pair_product512;
 use portable::tile_sums_portable;
@@ -140,7 +140,7 @@ fn pack_transposed_panel(w: &[f32], n: usize, k: usize, ldw: usize, p: usize, pa
     let rows = NR.min(n - p * NR);
     let w = &w[p * NR * ldw..][..super::span(rows, k, ldw)]; // the panel's rows of w
     #[cfg(target_arch = "x86_64")]
-    if rows == NR && crate::kernels::isa::available() {
+    if rows == NR && crate::runtime::cpu::available() {
         // SAFETY: AVX2 is present; `w` holds 16 rows of `k`, `ldw` apart, and `panel` `k`
         // rows of 16.
         unsafe { avx2::transpose_panel(w, k, ldw, panel) };
@@ -205,7 +205,7 @@ fn gemm_packed_on(
         // length check covers; no two panels share a column.
         unsafe { panel_product(isa, a, m, w, p, out, store) }
     };
-    let parallel = m * n * k >= PAR_MIN_FLOPS && !crate::kernels::parallel::inside_kernel();
+    let parallel = m * n * k >= PAR_MIN_FLOPS && !crate::runtime::threads::inside_kernel();
     #[cfg(target_arch = "x86_64")]
     if isa == Some(Isa::Avx512) {
         // Two panels (32 columns) per tile; threads take pairs.
