@@ -175,23 +175,26 @@ mod avx512 {
     /// The CPU runs AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn exp_in_place_sum(x: &mut [f32], shift: f32, scale: f32) -> f32 {
-        let (shift, scale) = (_mm512_set1_ps(shift), _mm512_set1_ps(scale));
-        let mut acc = _mm256_setzero_ps();
-        for chunk in x.chunks_mut(16) {
-            let mask = ((1u32 << chunk.len()) - 1) as u16;
-            let p = chunk.as_mut_ptr();
-            let v = _mm512_mask_loadu_ps(_mm512_set1_ps(f32::NEG_INFINITY), mask, p);
-            let e = exp(_mm512_mul_ps(_mm512_sub_ps(v, shift), scale));
-            _mm512_mask_storeu_ps(p, mask, e);
-            let (low, high) = (_mm512_castps512_ps256(e), _mm512_extractf32x8_ps::<1>(e));
-            acc = _mm256_add_ps(acc, low);
-            if chunk.len() > 8 {
-                acc = _mm256_add_ps(acc, high);
+        // SAFETY: the caller upholds this function's `# Safety` contract.
+        unsafe {
+            let (shift, scale) = (_mm512_set1_ps(shift), _mm512_set1_ps(scale));
+            let mut acc = _mm256_setzero_ps();
+            for chunk in x.chunks_mut(16) {
+                let mask = ((1u32 << chunk.len()) - 1) as u16;
+                let p = chunk.as_mut_ptr();
+                let v = _mm512_mask_loadu_ps(_mm512_set1_ps(f32::NEG_INFINITY), mask, p);
+                let e = exp(_mm512_mul_ps(_mm512_sub_ps(v, shift), scale));
+                _mm512_mask_storeu_ps(p, mask, e);
+                let (low, high) = (_mm512_castps512_ps256(e), _mm512_extractf32x8_ps::<1>(e));
+                acc = _mm256_add_ps(acc, low);
+                if chunk.len() > 8 {
+                    acc = _mm256_add_ps(acc, high);
+                }
             }
+            let mut lanes = [0.0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+            lanes.iter().sum()
         }
-        let mut lanes = [0.0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
-        lanes.iter().sum()
     }
 
     /// `e^x` on 16 lanes: [`crate::kernels::math::exp`] operation by operation.

@@ -20,9 +20,12 @@ unsafe fn tile_product(
     ld: usize,
     r0: usize,
 ) {
-    for panel in 0..n.div_ceil(NR) {
-        let cols = NR.min(n - panel * NR);
-        store_tile(&sums(b.panel(panel)), rows, cols, dst, ld, r0, panel * NR);
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        for panel in 0..n.div_ceil(NR) {
+            let cols = NR.min(n - panel * NR);
+            store_tile(&sums(b.panel(panel)), rows, cols, dst, ld, r0, panel * NR);
+        }
     }
 }
 
@@ -40,13 +43,16 @@ unsafe fn store_tile(
     r0: usize,
     col0: usize,
 ) {
-    for (r, s) in sums.iter().take(rows).enumerate() {
-        let start = dst.0.add((r0 + r) * ld + col0);
-        if cols == NR {
-            // A whole row as one fixed-size copy (two vector moves, not a `memmove` call).
-            *(start as *mut [f32; NR]) = *s;
-        } else {
-            std::slice::from_raw_parts_mut(start, cols).copy_from_slice(&s[..cols]);
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        for (r, s) in sums.iter().take(rows).enumerate() {
+            let start = dst.0.add((r0 + r) * ld + col0);
+            if cols == NR {
+                // A whole row as one fixed-size copy (two vector moves, not a `memmove` call).
+                *(start as *mut [f32; NR]) = *s;
+            } else {
+                std::slice::from_raw_parts_mut(start, cols).copy_from_slice(&s[..cols]);
+            }
         }
     }
 }

@@ -245,23 +245,26 @@ pub fn sgemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
 /// dimensions (`(rows - 1) * ld + cols` from each pointer), `c` writable, and no other thread
 /// may touch the elements of `C` this call writes while it runs.
 pub unsafe fn sgemm_on_this_thread(g: Gemm, a: *const f32, b: *const f32, c: *mut f32) {
-    if g.m == 0 || g.n == 0 {
-        return;
-    }
-    if g.k == 0 {
-        if !g.accumulate {
-            let ldc = g.lds().2;
-            for i in 0..g.m {
-                std::slice::from_raw_parts_mut(c.add(i * ldc), g.n).fill(0.0);
-            }
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        if g.m == 0 || g.n == 0 {
+            return;
         }
-        return;
-    }
-    if g.m * g.n * g.k < BLAS_MIN_FLOPS {
-        sgemm_rust(g, a, b, c)
-    } else {
-        single_threaded_blas();
-        sgemm_blas_block(g, a, b, c, g.m, g.n)
+        if g.k == 0 {
+            if !g.accumulate {
+                let ldc = g.lds().2;
+                for i in 0..g.m {
+                    std::slice::from_raw_parts_mut(c.add(i * ldc), g.n).fill(0.0);
+                }
+            }
+            return;
+        }
+        if g.m * g.n * g.k < BLAS_MIN_FLOPS {
+            sgemm_rust(g, a, b, c)
+        } else {
+            single_threaded_blas();
+            sgemm_blas_block(g, a, b, c, g.m, g.n)
+        }
     }
 }
 
@@ -307,24 +310,27 @@ fn sgemm_blas_split(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32], threads: usize
 /// `a`, `b` and `c` must point at the block's first elements inside buffers laid out as
 /// `g` describes.
 unsafe fn sgemm_blas_block(g: Gemm, a: *const f32, b: *const f32, c: *mut f32, m: usize, n: usize) {
-    let (lda, ldb, ldc) = g.lds();
-    let flag = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
-    ffi::cblas_sgemm(
-        ffi::ROW_MAJOR,
-        flag(g.trans_a),
-        flag(g.trans_b),
-        m as i32,
-        n as i32,
-        g.k as i32,
-        1.0,
-        a,
-        lda as i32,
-        b,
-        ldb as i32,
-        if g.accumulate { 1.0 } else { 0.0 },
-        c,
-        ldc as i32,
-    )
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        let (lda, ldb, ldc) = g.lds();
+        let flag = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
+        ffi::cblas_sgemm(
+            ffi::ROW_MAJOR,
+            flag(g.trans_a),
+            flag(g.trans_b),
+            m as i32,
+            n as i32,
+            g.k as i32,
+            1.0,
+            a,
+            lda as i32,
+            b,
+            ldb as i32,
+            if g.accumulate { 1.0 } else { 0.0 },
+            c,
+            ldc as i32,
+        )
+    }
 }
 
 /// # Safety

@@ -55,33 +55,36 @@ pub(crate) struct ForwardTile512<'a, const V: usize> {
 /// AVX-512F present, and the pointers of `t` as [`ForwardTile512`] requires.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn direct_tile<const R: usize, const V: usize>(t: ForwardTile512<V>) {
-    let acc = direct_sums::<R, V>(&t);
-    let epi = t.epilogue;
-    let zero = _mm512_setzero_ps();
-    for (r, row) in acc.iter().enumerate() {
-        // The epilogue of row `r` (its output channel), as in `Epilogue::apply`.
-        let bias = epi.bias.map(|b| _mm512_set1_ps(b[r]));
-        let affine = epi
-            .affine
-            .map(|(s, h)| (_mm512_set1_ps(s[r]), _mm512_set1_ps(h[r])));
-        let c_row = t.c.add(r * t.ldc);
-        for (sums, segments) in row.iter().zip(&t.segments) {
-            for seg in segments.iter() {
-                let at = c_row.wrapping_offset(seg.base);
-                let mut out = *sums;
-                if t.add {
-                    out = _mm512_add_ps(_mm512_maskz_loadu_ps(seg.mask, at), out);
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        let acc = direct_sums::<R, V>(&t);
+        let epi = t.epilogue;
+        let zero = _mm512_setzero_ps();
+        for (r, row) in acc.iter().enumerate() {
+            // The epilogue of row `r` (its output channel), as in `Epilogue::apply`.
+            let bias = epi.bias.map(|b| _mm512_set1_ps(b[r]));
+            let affine = epi
+                .affine
+                .map(|(s, h)| (_mm512_set1_ps(s[r]), _mm512_set1_ps(h[r])));
+            let c_row = t.c.add(r * t.ldc);
+            for (sums, segments) in row.iter().zip(&t.segments) {
+                for seg in segments.iter() {
+                    let at = c_row.wrapping_offset(seg.base);
+                    let mut out = *sums;
+                    if t.add {
+                        out = _mm512_add_ps(_mm512_maskz_loadu_ps(seg.mask, at), out);
+                    }
+                    if let Some(b) = bias {
+                        out = _mm512_add_ps(out, b);
+                    }
+                    if let Some((scale, shift)) = affine {
+                        out = _mm512_add_ps(_mm512_mul_ps(out, scale), shift);
+                    }
+                    if epi.relu {
+                        out = _mm512_max_ps(out, zero);
+                    }
+                    _mm512_mask_storeu_ps(at, seg.mask, out);
                 }
-                if let Some(b) = bias {
-                    out = _mm512_add_ps(out, b);
-                }
-                if let Some((scale, shift)) = affine {
-                    out = _mm512_add_ps(_mm512_mul_ps(out, scale), shift);
-                }
-                if epi.relu {
-                    out = _mm512_max_ps(out, zero);
-                }
-                _mm512_mask_storeu_ps(at, seg.mask, out);
             }
         }
     }
@@ -94,25 +97,28 @@ pub unsafe fn direct_tile<const R: usize, const V: usize>(t: ForwardTile512<V>) 
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn direct_sums<const R: usize, const V: usize>(t: &ForwardTile512<V>) -> [[__m512; V]; R] {
-    let mut acc = [[_mm512_setzero_ps(); V]; R];
-    let mut ap = t.a;
-    for ch in 0..t.channels {
-        let xc = t.x.add(ch * t.plane);
-        for &tap in t.taps {
-            let mut xv = [_mm512_setzero_ps(); V];
-            for (v, x) in xv.iter_mut().enumerate() {
-                *x = _mm512_loadu_ps(xc.add(t.q[v] + tap));
-            }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*ap.add(r));
-                for (s, &x) in row.iter_mut().zip(&xv) {
-                    *s = _mm512_fmadd_ps(av, x, *s);
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        let mut ap = t.a;
+        for ch in 0..t.channels {
+            let xc = t.x.add(ch * t.plane);
+            for &tap in t.taps {
+                let mut xv = [_mm512_setzero_ps(); V];
+                for (v, x) in xv.iter_mut().enumerate() {
+                    *x = _mm512_loadu_ps(xc.add(t.q[v] + tap));
                 }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*ap.add(r));
+                    for (s, &x) in row.iter_mut().zip(&xv) {
+                        *s = _mm512_fmadd_ps(av, x, *s);
+                    }
+                }
+                ap = ap.add(MR512);
             }
-            ap = ap.add(MR512);
         }
+        acc
     }
-    acc
 }
 
 /// One weight-gradient register tile: `C[r, 16v + j] += Σ_{oy, ox} x[starts[r] + oy · wp +
@@ -142,14 +148,17 @@ pub unsafe fn weight_grad_tile<const R: usize, const V: usize>(
     c: *mut f32,
     ldc: usize,
 ) {
-    let acc = weight_grad_sums::<R, V>(&t);
-    for (r, row) in acc.iter().enumerate() {
-        for (v, sums) in row.iter().enumerate() {
-            let cols = t.cols.saturating_sub(16 * v).min(16);
-            let mask = ((1u32 << cols) - 1) as u16;
-            let at = c.add(r * ldc + 16 * v);
-            let old = _mm512_maskz_loadu_ps(mask, at);
-            _mm512_mask_storeu_ps(at, mask, _mm512_add_ps(old, *sums));
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        let acc = weight_grad_sums::<R, V>(&t);
+        for (r, row) in acc.iter().enumerate() {
+            for (v, sums) in row.iter().enumerate() {
+                let cols = t.cols.saturating_sub(16 * v).min(16);
+                let mask = ((1u32 << cols) - 1) as u16;
+                let at = c.add(r * ldc + 16 * v);
+                let old = _mm512_maskz_loadu_ps(mask, at);
+                _mm512_mask_storeu_ps(at, mask, _mm512_add_ps(old, *sums));
+            }
         }
     }
 }
@@ -161,26 +170,29 @@ pub unsafe fn weight_grad_tile<const R: usize, const V: usize>(
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn weight_grad_sums<const R: usize, const V: usize>(t: &GradTile512<V>) -> [[__m512; V]; R] {
-    let (oh, ow) = t.out_hw;
-    let mut acc = [[_mm512_setzero_ps(); V]; R];
-    let mut px = 0;
-    for oy in 0..oh {
-        let xr = t.x.add(oy * t.wp);
-        for ox in 0..ow {
-            let mut bv = [_mm512_setzero_ps(); V];
-            for (b, &p) in bv.iter_mut().zip(&t.b) {
-                *b = _mm512_loadu_ps(p.add(px * 16));
-            }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*xr.add(t.starts[r] + ox));
-                for (s, &b) in row.iter_mut().zip(&bv) {
-                    *s = _mm512_fmadd_ps(av, b, *s);
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        let (oh, ow) = t.out_hw;
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        let mut px = 0;
+        for oy in 0..oh {
+            let xr = t.x.add(oy * t.wp);
+            for ox in 0..ow {
+                let mut bv = [_mm512_setzero_ps(); V];
+                for (b, &p) in bv.iter_mut().zip(&t.b) {
+                    *b = _mm512_loadu_ps(p.add(px * 16));
                 }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*xr.add(t.starts[r] + ox));
+                    for (s, &b) in row.iter_mut().zip(&bv) {
+                        *s = _mm512_fmadd_ps(av, b, *s);
+                    }
+                }
+                px += 1;
             }
-            px += 1;
         }
+        acc
     }
-    acc
 }
 
 /// [`conv_group`]'s products on the AVX-512 tiles: for each panel of [`MR512`] output
@@ -210,7 +222,7 @@ pub(super) fn forward512(
                 x: scratch.xpad.as_ptr(),
                 q: std::array::from_fn(|v| at(v).0),
                 segments: std::array::from_fn(|v| &scratch.segments[at(v).1.clone()]),
-                // SAFETY (of the offset): panel `i`'s first row is inside `out_g`.
+                // SAFETY: panel `i`'s first row is inside `out_g`, so the offset stays in it.
                 c: unsafe { c.add(i * MR512 * p) },
                 ldc: p,
                 add,
@@ -259,15 +271,18 @@ fn narrow<const V: usize>(t: ForwardTile512<'_, 3>) -> ForwardTile512<'_, V> {
 /// As [`ForwardTile512`] says, on a CPU with AVX-512F.
 #[inline]
 unsafe fn tile512<const V: usize>(rows: usize, t: ForwardTile512<V>) {
-    match rows {
-        8 => direct_tile::<8, V>(t),
-        7 => direct_tile::<7, V>(t),
-        6 => direct_tile::<6, V>(t),
-        5 => direct_tile::<5, V>(t),
-        4 => direct_tile::<4, V>(t),
-        3 => direct_tile::<3, V>(t),
-        2 => direct_tile::<2, V>(t),
-        _ => direct_tile::<1, V>(t),
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        match rows {
+            8 => direct_tile::<8, V>(t),
+            7 => direct_tile::<7, V>(t),
+            6 => direct_tile::<6, V>(t),
+            5 => direct_tile::<5, V>(t),
+            4 => direct_tile::<4, V>(t),
+            3 => direct_tile::<3, V>(t),
+            2 => direct_tile::<2, V>(t),
+            _ => direct_tile::<1, V>(t),
+        }
     }
 }
 
@@ -316,18 +331,21 @@ pub(super) unsafe fn grad512<const V: usize>(
     c: *mut f32,
     ldc: usize,
 ) {
-    match rows {
-        12 => weight_grad_tile::<12, V>(t, c, ldc),
-        11 => weight_grad_tile::<11, V>(t, c, ldc),
-        10 => weight_grad_tile::<10, V>(t, c, ldc),
-        9 => weight_grad_tile::<9, V>(t, c, ldc),
-        8 => weight_grad_tile::<8, V>(t, c, ldc),
-        7 => weight_grad_tile::<7, V>(t, c, ldc),
-        6 => weight_grad_tile::<6, V>(t, c, ldc),
-        5 => weight_grad_tile::<5, V>(t, c, ldc),
-        4 => weight_grad_tile::<4, V>(t, c, ldc),
-        3 => weight_grad_tile::<3, V>(t, c, ldc),
-        2 => weight_grad_tile::<2, V>(t, c, ldc),
-        _ => weight_grad_tile::<1, V>(t, c, ldc),
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        match rows {
+            12 => weight_grad_tile::<12, V>(t, c, ldc),
+            11 => weight_grad_tile::<11, V>(t, c, ldc),
+            10 => weight_grad_tile::<10, V>(t, c, ldc),
+            9 => weight_grad_tile::<9, V>(t, c, ldc),
+            8 => weight_grad_tile::<8, V>(t, c, ldc),
+            7 => weight_grad_tile::<7, V>(t, c, ldc),
+            6 => weight_grad_tile::<6, V>(t, c, ldc),
+            5 => weight_grad_tile::<5, V>(t, c, ldc),
+            4 => weight_grad_tile::<4, V>(t, c, ldc),
+            3 => weight_grad_tile::<3, V>(t, c, ldc),
+            2 => weight_grad_tile::<2, V>(t, c, ldc),
+            _ => weight_grad_tile::<1, V>(t, c, ldc),
+        }
     }
 }

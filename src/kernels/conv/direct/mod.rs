@@ -385,18 +385,21 @@ pub fn conv_group(
 /// As [`ForwardTile`] says.
 #[inline]
 unsafe fn tile<const V: usize>(rows: usize, t: ForwardTile<V>) {
-    #[cfg(target_arch = "x86_64")]
-    match rows {
-        6 => avx2::direct_tile::<6, V>(t),
-        5 => avx2::direct_tile::<5, V>(t),
-        4 => avx2::direct_tile::<4, V>(t),
-        3 => avx2::direct_tile::<3, V>(t),
-        2 => avx2::direct_tile::<2, V>(t),
-        _ => avx2::direct_tile::<1, V>(t),
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (rows, t);
-        unreachable!("the direct convolution needs x86-64");
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        match rows {
+            6 => avx2::direct_tile::<6, V>(t),
+            5 => avx2::direct_tile::<5, V>(t),
+            4 => avx2::direct_tile::<4, V>(t),
+            3 => avx2::direct_tile::<3, V>(t),
+            2 => avx2::direct_tile::<2, V>(t),
+            _ => avx2::direct_tile::<1, V>(t),
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (rows, t);
+            unreachable!("the direct convolution needs x86-64");
+        }
     }
 }

@@ -178,18 +178,21 @@ pub(super) fn transpose_into_panels(dy: &[f32], og: usize, p: usize, dyt: &mut [
 /// As [`GradTile`] says, with `c` holding the tile's rows `ldc` apart.
 #[inline]
 unsafe fn wgrad(rows: usize, t: GradTile, c: &mut [f32], ldc: usize) {
-    #[cfg(target_arch = "x86_64")]
-    match rows {
-        6 => avx2::weight_grad_tile::<6>(t, c, ldc),
-        5 => avx2::weight_grad_tile::<5>(t, c, ldc),
-        4 => avx2::weight_grad_tile::<4>(t, c, ldc),
-        3 => avx2::weight_grad_tile::<3>(t, c, ldc),
-        2 => avx2::weight_grad_tile::<2>(t, c, ldc),
-        _ => avx2::weight_grad_tile::<1>(t, c, ldc),
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (rows, t, c, ldc);
-        unreachable!("the direct convolution needs x86-64");
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        match rows {
+            6 => avx2::weight_grad_tile::<6>(t, c, ldc),
+            5 => avx2::weight_grad_tile::<5>(t, c, ldc),
+            4 => avx2::weight_grad_tile::<4>(t, c, ldc),
+            3 => avx2::weight_grad_tile::<3>(t, c, ldc),
+            2 => avx2::weight_grad_tile::<2>(t, c, ldc),
+            _ => avx2::weight_grad_tile::<1>(t, c, ldc),
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (rows, t, c, ldc);
+            unreachable!("the direct convolution needs x86-64");
+        }
     }
 }

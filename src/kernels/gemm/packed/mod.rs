@@ -242,34 +242,37 @@ unsafe fn panel_product(
     c: SendPtr<f32>,
     store: Store,
 ) {
-    let (n, k) = (w.n, w.k);
-    let b = w.panel(p);
-    let cols = NR.min(n - p * NR);
-    let mut bias = [0.0f32; NR];
-    if let Some(all) = store.bias {
-        bias[..cols].copy_from_slice(&all[p * NR..p * NR + cols]);
-    }
-    let mut row = 0;
-    while row < m {
-        let rows = MR.min(m - row);
-        let tile = tile_sums_on(isa, &a[row * k..], (k, 1), k, b, rows);
-        for (r, sums) in tile.iter().take(rows).enumerate() {
-            // SAFETY: row + r < m and p·16 + cols <= n.
-            let dst = std::slice::from_raw_parts_mut(c.0.add((row + r) * n + p * NR), cols);
-            let mut v = *sums; // [16], a whole row of the tile so that the loops vectorize
-            if store.bias.is_some() {
-                v.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
-            }
-            if store.accumulate {
-                v.iter_mut().zip(dst.iter()).for_each(|(v, d)| *v += d);
-            }
-            if store.gelu {
-                v.iter_mut()
-                    .for_each(|v| *v = crate::kernels::math::gelu(*v));
-            }
-            dst.copy_from_slice(&v[..cols]);
+    // SAFETY: the caller upholds this function's `# Safety` contract.
+    unsafe {
+        let (n, k) = (w.n, w.k);
+        let b = w.panel(p);
+        let cols = NR.min(n - p * NR);
+        let mut bias = [0.0f32; NR];
+        if let Some(all) = store.bias {
+            bias[..cols].copy_from_slice(&all[p * NR..p * NR + cols]);
         }
-        row += rows;
+        let mut row = 0;
+        while row < m {
+            let rows = MR.min(m - row);
+            let tile = tile_sums_on(isa, &a[row * k..], (k, 1), k, b, rows);
+            for (r, sums) in tile.iter().take(rows).enumerate() {
+                // SAFETY: row + r < m and p·16 + cols <= n.
+                let dst = std::slice::from_raw_parts_mut(c.0.add((row + r) * n + p * NR), cols);
+                let mut v = *sums; // [16], a whole row of the tile so that the loops vectorize
+                if store.bias.is_some() {
+                    v.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
+                }
+                if store.accumulate {
+                    v.iter_mut().zip(dst.iter()).for_each(|(v, d)| *v += d);
+                }
+                if store.gelu {
+                    v.iter_mut()
+                        .for_each(|v| *v = crate::kernels::math::gelu(*v));
+                }
+                dst.copy_from_slice(&v[..cols]);
+            }
+            row += rows;
+        }
     }
 }
 
