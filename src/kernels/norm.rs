@@ -3,6 +3,7 @@
 //! `rstd` (1 / sqrt(var + eps)) it used, and the backward takes them back instead of
 //! recomputing the statistics.
 
+use super::epilogue::{Epilogue, Step};
 use super::vector::{dot_dev, lane_sum, sum, sum_sq_dev};
 use rayon::prelude::*;
 
@@ -31,59 +32,54 @@ pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, inner: usize) -> (Vec<f32
     stats.into_iter().unzip()
 }
 
-/// The per-channel map batch norm applies, `y = x * scale[ch] + shift[ch]` with `scale =
-/// rstd * weight` and `shift = bias - mean * scale`, optionally followed by `max(y, 0)` (a
-/// ReLU fused into the same pass). The backward recomputes `y`'s sign from `x` with the same
+/// The per-channel map batch norm applies, `y = x * scale[ch] + shift[ch]`, as `(scale,
+/// shift)` with `scale = rstd * weight` and `shift = bias - mean * scale`: the `affine` step
+/// of the [`Epilogue`] that [`batch_norm_apply`] and [`batch_norm_backward`] take (with a
+/// fused ReLU as its `relu`). The backward recomputes `y`'s sign from `x` with the same
 /// arithmetic, so its ReLU mask is the forward's bit for bit.
-pub struct ChannelAffine {
-    scale: Vec<f32>, // [c]
-    shift: Vec<f32>, // [c]
-    relu: bool,
+pub fn channel_affine(
+    mean: &[f32],           // [c]
+    rstd: &[f32],           // [c]
+    weight: Option<&[f32]>, // [c]
+    bias: Option<&[f32]>,   // [c]
+) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = (0..rstd.len())
+        .map(|ch| rstd[ch] * weight.map_or(1.0, |w| w[ch]))
+        .collect();
+    let shift = (0..rstd.len())
+        .map(|ch| bias.map_or(0.0, |b| b[ch]) - mean[ch] * scale[ch])
+        .collect();
+    (scale, shift)
 }
 
-impl ChannelAffine {
-    pub fn new(
-        mean: &[f32],           // [c]
-        rstd: &[f32],           // [c]
-        weight: Option<&[f32]>, // [c]
-        bias: Option<&[f32]>,   // [c]
-        relu: bool,
-    ) -> ChannelAffine {
-        let scale: Vec<f32> = (0..rstd.len())
-            .map(|ch| rstd[ch] * weight.map_or(1.0, |w| w[ch]))
-            .collect();
-        let shift = (0..rstd.len())
-            .map(|ch| bias.map_or(0.0, |b| b[ch]) - mean[ch] * scale[ch])
-            .collect();
-        ChannelAffine { scale, shift, relu }
-    }
-
-    /// The per-channel `(scale, shift)`.
-    pub fn into_scale_shift(self) -> (Vec<f32>, Vec<f32>) {
-        (self.scale, self.shift)
-    }
+/// The `(scale, shift)` of a batch-norm epilogue, which must have one.
+fn scale_shift<'a>(map: &Epilogue<'a>, kernel: &str, channels: usize) -> (&'a [f32], &'a [f32]) {
+    map.supports(kernel, &[Step::Affine, Step::Relu], channels);
+    map.affine
+        .unwrap_or_else(|| panic!("{kernel}: the epilogue has no (scale, shift)"))
 }
 
-/// `out = x * scale[ch] + shift[ch]` (then `max(·, 0)` with a fused ReLU) over `[n, c,
-/// inner]`, parallel over the `n * c` runs.
+/// `out = x * scale[ch] + shift[ch]` (then `max(·, 0)` with a fused ReLU: `map`'s affine
+/// and relu steps) over `[n, c, inner]`, parallel over the `n * c` runs.
 pub fn batch_norm_apply(
     out: &mut [f32], // [n, c, inner]
     x: &[f32],       // [n, c, inner]
-    affine: &ChannelAffine,
+    map: Epilogue,   // affine, then optionally relu
     inner: usize,
 ) {
     assert_eq!(out.len(), x.len());
     if x.is_empty() {
         return;
     }
-    let c = affine.scale.len();
+    let c = map.affine.map_or(0, |(s, _)| s.len());
+    let (scales, shifts) = scale_shift(&map, "batch_norm_apply", c);
     out.par_chunks_mut(inner)
         .zip(x.par_chunks(inner))
         .enumerate()
         .with_min_len(min_items(inner))
         .for_each(|(i, (o, xr))| {
-            let (scale, shift) = (affine.scale[i % c], affine.shift[i % c]);
-            if affine.relu {
+            let (scale, shift) = (scales[i % c], shifts[i % c]);
+            if map.relu {
                 for (oi, &xi) in o.iter_mut().zip(xr) {
                     *oi = (xi * scale + shift).max(0.0);
                 }
@@ -116,7 +112,7 @@ fn masked_sums(dy: &[f32], x: &[f32], scale: f32, shift: f32, m: f32) -> (f32, f
 }
 
 /// Batch-norm backward over `[n, c, inner]` given the `mean` and `rstd` the forward used and
-/// its map (`affine`, whose ReLU, when fused, masks `dout` first). Writes `dx` and returns
+/// its map (`map`'s affine step; its ReLU, when fused, masks `dout` first). Writes `dx` and returns
 /// `(dweight, dbias)` per channel. With `batch_stats` (training mode) the gradient also
 /// flows through the batch mean and variance: `dx = w * rstd * (dy - mean(dy) - xhat *
 /// mean(dy * xhat))`; without (eval mode, running statistics are constants) it is the
@@ -128,12 +124,13 @@ pub fn batch_norm_backward(
     x: &[f32],      // [n, c, inner]
     mean: &[f32],   // [c]
     rstd: &[f32],   // [c]
-    affine: &ChannelAffine,
+    map: Epilogue,  // affine, then optionally relu
     n: usize,
     inner: usize,
     batch_stats: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let c = mean.len();
+    let (scales, shifts) = scale_shift(&map, "batch_norm_backward", c);
     assert_eq!(x.len(), n * c * inner);
     assert_eq!(dout.len(), x.len());
     assert_eq!(dx.len(), x.len());
@@ -146,8 +143,8 @@ pub fn batch_norm_backward(
             for s in 0..n {
                 let at = (s * c + ch) * inner..(s * c + ch + 1) * inner;
                 let (d, xs) = (&dout[at.clone()], &x[at]);
-                let (run_d, run_dx) = if affine.relu {
-                    masked_sums(d, xs, affine.scale[ch], affine.shift[ch], mean[ch])
+                let (run_d, run_dx) = if map.relu {
+                    masked_sums(d, xs, scales[ch], shifts[ch], mean[ch])
                 } else {
                     (sum(d), dot_dev(d, xs, mean[ch]))
                 };
@@ -168,7 +165,7 @@ pub fn batch_norm_backward(
         .for_each(|(i, d)| {
             let ch = i % c;
             let at = i * inner..(i + 1) * inner;
-            let (k, shift) = (affine.scale[ch], affine.shift[ch]);
+            let (k, shift) = (scales[ch], shifts[ch]);
             let (dy, xs) = (&dout[at.clone()], &x[at]);
             // Loops apart per case, so that each vectorizes.
             let (mean_dxhat, mean_d) = if batch_stats {
@@ -177,7 +174,7 @@ pub fn batch_norm_backward(
                 (0.0, 0.0)
             };
             let (m, r) = (mean[ch], rstd[ch]);
-            match (batch_stats, affine.relu) {
+            match (batch_stats, map.relu) {
                 (true, false) => {
                     for ((di, &g), &xi) in d.iter_mut().zip(dy).zip(xs) {
                         *di = k * (g - mean_d - (xi - m) * r * mean_dxhat);
@@ -420,8 +417,12 @@ mod tests {
             let (mean, var) = batch_norm_stats(&x, n, c, inner);
             let rstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
             let mut out = vec![0.0; x.len()];
-            let affine = ChannelAffine::new(&mean, &rstd, Some(&w), Some(&b), false);
-            batch_norm_apply(&mut out, &x, &affine, inner);
+            let (scale, shift) = channel_affine(&mean, &rstd, Some(&w), Some(&b));
+            let map = Epilogue {
+                affine: Some((&scale, &shift)),
+                ..Epilogue::default()
+            };
+            batch_norm_apply(&mut out, &x, map, inner);
             let reference =
                 batch_norm_forward_reference(&x, n, c, inner, None, Some(&w), Some(&b), 1e-5);
             assert_close(&out, &reference, 1e-3);

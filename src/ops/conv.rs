@@ -234,6 +234,7 @@ fn conv2d_values(
         bias: bias.as_deref(),
         affine,
         relu,
+        ..Epilogue::default()
     };
     x.with_slice(|xs| w.with_slice(|ws| conv2d_forward_then(s, xs, ws, epilogue, &mut out)));
     out

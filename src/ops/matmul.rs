@@ -6,7 +6,7 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::gemm::{sgemm, Gemm};
-use crate::kernels::packed_gemm::{gemm_packed, gemm_packed_then, PackedWeight, Store};
+use crate::kernels::packed_gemm::{gemm_packed, gemm_packed_then, Epilogue, PackedWeight};
 use crate::runtime::threads::as_piece;
 use crate::tensor::layout::{broadcast_shapes, numel};
 use crate::tensor::pool;
@@ -173,10 +173,10 @@ impl Tensor {
         let rows = self.numel() / packed.k.max(1);
         let x = self.contiguous();
         let bias = bias.map(Tensor::to_vec);
-        let store = Store {
+        let store = Epilogue {
             bias: bias.as_deref(),
             gelu,
-            ..Store::default()
+            ..Epilogue::default()
         };
         let mut out = pool::take(rows * packed.n); // every element written
         x.with_slice(|xs| gemm_packed_then(xs, rows, packed, &mut out, store));
@@ -203,9 +203,9 @@ impl Tensor {
             // The weight packed for this call, the bias added as the sums are stored.
             let w = wd.with_slice(|ws| PackedWeight::pack(ws, out_f, in_f));
             let bias = bias.map(Tensor::to_vec);
-            let store = Store {
+            let store = Epilogue {
                 bias: bias.as_deref(),
-                ..Store::default()
+                ..Epilogue::default()
             };
             x.with_slice(|xs| gemm_packed_then(xs, rows, &w, &mut out, store));
         } else {

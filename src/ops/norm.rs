@@ -4,6 +4,7 @@
 //! `mean` and `rstd` it used for the backward.
 
 use crate::gradcheck::Case;
+use crate::kernels::epilogue::Epilogue;
 use crate::kernels::norm as k;
 use crate::tensor::pool;
 use crate::tensor::Tensor;
@@ -43,6 +44,16 @@ fn eval_rstd(running_var: &Tensor, eps: f32) -> Vec<f32> {
         .iter()
         .map(|v| 1.0 / (v + eps).sqrt())
         .collect()
+}
+
+/// A batch norm's per-channel map as the kernels take it: its affine step and, when `relu`,
+/// the ReLU fused after it.
+fn channel_map<'a>(scale: &'a [f32], shift: &'a [f32], relu: bool) -> Epilogue<'a> {
+    Epilogue {
+        affine: Some((scale, shift)),
+        relu,
+        ..Epilogue::default()
+    }
 }
 
 impl Tensor {
@@ -98,8 +109,7 @@ impl Tensor {
     ) -> (Vec<f32>, Vec<f32>) {
         let rstd = eval_rstd(running_var, eps);
         let (w, b) = (weight.to_vec(), bias.to_vec());
-        k::ChannelAffine::new(&running_mean.to_vec(), &rstd, Some(&w), Some(&b), false)
-            .into_scale_shift()
+        k::channel_affine(&running_mean.to_vec(), &rstd, Some(&w), Some(&b))
     }
 
     /// Batch norm with its running `(mean, var, momentum)`, followed by a ReLU in the same
@@ -163,9 +173,11 @@ impl Tensor {
             };
             (rm.to_vec(), eval_rstd(rv, eps))
         };
-        let affine = k::ChannelAffine::new(&mean, &rstd, w.as_deref(), b.as_deref(), relu);
+        let (scale, shift) = k::channel_affine(&mean, &rstd, w.as_deref(), b.as_deref());
         let mut out = pool::take(x.numel());
-        x.with_slice(|xs| k::batch_norm_apply(&mut out, xs, &affine, inner));
+        x.with_slice(|xs| {
+            k::batch_norm_apply(&mut out, xs, channel_map(&scale, &shift, relu), inner)
+        });
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
@@ -175,7 +187,15 @@ impl Tensor {
             let (dw, db) = g.with_slice(|dy| {
                 x.with_slice(|xs| {
                     k::batch_norm_backward(
-                        &mut dx, dy, xs, &mean, &rstd, &affine, n, inner, training,
+                        &mut dx,
+                        dy,
+                        xs,
+                        &mean,
+                        &rstd,
+                        channel_map(&scale, &shift, relu),
+                        n,
+                        inner,
+                        training,
                     )
                 })
             });

@@ -30,8 +30,9 @@ mod reference;
 #[cfg(test)]
 mod tests;
 
+pub use crate::kernels::epilogue::Epilogue;
+use crate::kernels::epilogue::Step;
 pub use backward::conv2d_backward;
-pub use direct::Epilogue;
 pub use reference::{conv2d_backward_reference, conv2d_reference};
 
 use super::gemm::{sgemm, Gemm};
@@ -229,11 +230,7 @@ fn forward_images(
 /// Convolution forward: `x: [N, C, H, W]`, `w: [O, C/groups, KH, KW]`, `bias: [O]`,
 /// `out: [N, O, OH, OW]` (overwritten).
 pub fn conv2d_forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
-    let epilogue = Epilogue {
-        bias,
-        ..Epilogue::default()
-    };
-    conv2d_forward_then(s, x, w, epilogue, out)
+    conv2d_forward_then(s, x, w, Epilogue::bias(bias), out)
 }
 
 /// [`conv2d_forward`] with every output value passed through `epilogue` as it is stored: a
@@ -246,7 +243,7 @@ pub fn conv2d_forward_then(
     epilogue: Epilogue,
     out: &mut [f32],
 ) {
-    epilogue.check(s.o);
+    epilogue.supports("conv2d", &[Step::Bias, Step::Affine, Step::Relu], s.o);
     let (per, slices) = s.split();
     let in_len = s.c * s.h * s.w;
     let out_len = s.o * s.p();

@@ -105,7 +105,12 @@ fn epilogue_matches_the_separate_passes() {
             (None, Some((&scale[..], &shift[..])), false),
             (Some(&b[..]), Some((&scale[..], &shift[..])), true),
         ] {
-            let epilogue = Epilogue { bias, affine, relu };
+            let epilogue = Epilogue {
+                bias,
+                affine,
+                relu,
+                ..Epilogue::default()
+            };
             let mut got = vec![f32::NAN; s.out_len()];
             conv2d_forward_then(&s, &x, &w, epilogue, &mut got);
             let mut want = vec![f32::NAN; s.out_len()];

@@ -37,6 +37,8 @@ mod weight_grad;
 pub use weight_grad::weight_grad_group;
 
 use super::ConvShape;
+pub use crate::kernels::epilogue::Epilogue;
+use crate::kernels::epilogue::Step;
 use crate::kernels::im2col::copy_short;
 pub use crate::runtime::cpu::{available, Isa};
 
@@ -76,62 +78,6 @@ pub(crate) struct TileShared<'a> {
     add: bool,
     /// The epilogue of the panel's rows ([`Epilogue::rows_from`]).
     epilogue: Epilogue<'a>,
-}
-
-/// What a forward pass does to each output value `v` of output channel `o` before storing
-/// it, each step only when given: `v + bias[o]`, then `v * scale[o] + shift[o]` (a batch norm
-/// with its running statistics), then `max(v, 0)`. The arithmetic is that of the separate
-/// ops (a multiply then an add, not a fused multiply-add), so the values are theirs.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Epilogue<'a> {
-    pub bias: Option<&'a [f32]>,
-    /// `(scale, shift)`, one value per output channel each.
-    pub affine: Option<(&'a [f32], &'a [f32])>,
-    pub relu: bool,
-}
-
-impl<'a> Epilogue<'a> {
-    /// Stores the sums as they are.
-    pub fn is_identity(&self) -> bool {
-        self.bias.is_none() && self.affine.is_none() && !self.relu
-    }
-
-    /// The epilogue of the output channels from `o` on (a channel group, a register tile).
-    pub fn rows_from(&self, o: usize) -> Epilogue<'a> {
-        Epilogue {
-            bias: self.bias.map(|b| &b[o..]),
-            affine: self.affine.map(|(s, t)| (&s[o..], &t[o..])),
-            relu: self.relu,
-        }
-    }
-
-    /// Applies the epilogue of output channel `o` to a run of its values.
-    pub fn apply(&self, o: usize, values: &mut [f32]) {
-        if let Some(b) = self.bias {
-            values.iter_mut().for_each(|v| *v += b[o]);
-        }
-        if let Some((scale, shift)) = self.affine {
-            values
-                .iter_mut()
-                .for_each(|v| *v = *v * scale[o] + shift[o]);
-        }
-        if self.relu {
-            values.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
-    }
-
-    /// Panics unless every given slice holds a value for each of `channels` channels.
-    pub fn check(&self, channels: usize) {
-        let lens = [
-            self.bias.map(<[f32]>::len),
-            self.affine.map(|(s, _)| s.len()),
-            self.affine.map(|(_, t)| t.len()),
-        ];
-        assert!(
-            lens.iter().flatten().all(|&l| l >= channels),
-            "conv epilogue: per-channel values {lens:?} for {channels} output channels"
-        );
-    }
 }
 
 /// One weight-gradient register tile: `C[r, j] += Σ_{oy, ox} x[starts[r] + oy * wp + ox] ·
@@ -304,7 +250,7 @@ pub fn conv_group(
         x_g.len() >= cg * h * w && out_g.len() >= og * oh * ow && w_g.k == cg * s.kh * s.kw,
         "conv_group: buffers do not fit {s:?}"
     );
-    epilogue.check(og);
+    epilogue.supports("conv_group", &[Step::Bias, Step::Affine, Step::Relu], og);
     scratch.pad(s, x_g);
     let geometry = (wp, s.kh, s.kw, oh, ow);
     if scratch.forward_for != geometry || scratch.taps.is_empty() {

@@ -2,7 +2,7 @@
 //! of panels, the kept lanes go out through masked stores) and one 16-lane register per row
 //! for [`super::tile_sums`].
 
-use super::{PackedWeight, Store, MR, NR};
+use super::{Epilogue, PackedWeight, MR, NR};
 use crate::runtime::threads::SendPtr;
 use std::arch::x86_64::*;
 
@@ -77,7 +77,7 @@ pub struct Out<'a> {
     pub ldc: usize,
     pub cols: usize,
     pub bias: &'a [f32; 2 * NR],
-    pub store: Store<'a>,
+    pub store: Epilogue<'a>,
 }
 
 /// `C = store(A · B)` for `rows` (1..=12) rows of `A` (row-major, `k` apart) and `V`
@@ -113,7 +113,7 @@ pub unsafe fn product_rows<const V: usize>(
     }
 }
 
-/// One tile of [`product_rows`]: the sums, then per row and panel the [`Store`]'s bias,
+/// One tile of [`product_rows`]: the sums, then per row and panel the [`Epilogue`]'s bias,
 /// accumulation and GELU (the loops of `panel_product`, on 16 values), kept lanes
 /// through a masked store.
 ///
@@ -168,7 +168,7 @@ pub(super) unsafe fn pair_product512(
     w: &PackedWeight,
     p: usize,
     c: SendPtr<f32>,
-    store: Store,
+    store: Epilogue,
 ) {
     // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {

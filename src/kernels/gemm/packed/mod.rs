@@ -31,6 +31,8 @@ mod tests;
 
 pub use reference::gemm_packed_reference;
 
+pub use crate::kernels::epilogue::Epilogue;
+use crate::kernels::epilogue::Step;
 use crate::runtime::cpu::Isa;
 use crate::runtime::threads::SendPtr;
 #[cfg(target_arch = "x86_64")]
@@ -156,29 +158,20 @@ fn pack_transposed_panel(w: &[f32], n: usize, k: usize, ldw: usize, p: usize, pa
     }
 }
 
-/// What [`gemm_packed`] does to each sum `v` of column `j` as it stores it, in this order:
-/// `v + bias[j]`, then `C + v` when accumulating (else `v` overwrites `C`), then
-/// the exact GELU when `gelu`: a linear layer's bias and the activation after it, without
-/// passes of their own over `C`.
-#[derive(Clone, Copy, Default)]
-pub struct Store<'a> {
-    pub bias: Option<&'a [f32]>,
-    pub accumulate: bool,
-    pub gelu: bool,
-}
-
 /// `C (+)= A · Wᵀ`: `a` row-major `[m, k]`, `c` row-major `[m, n]`; adds to `c` when
 /// `accumulate`, else overwrites it.
 pub fn gemm_packed(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], accumulate: bool) {
-    let store = Store {
+    let store = Epilogue {
         accumulate,
-        ..Store::default()
+        ..Epilogue::default()
     };
     gemm_packed_then(a, m, w, c, store)
 }
 
-/// [`gemm_packed`] with a bias and an activation applied as the sums are stored ([`Store`]).
-pub fn gemm_packed_then(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], store: Store) {
+/// [`gemm_packed`] with an [`Epilogue`] applied to each sum of column `j` (feature `j`) as it
+/// is stored: of its steps, a bias, accumulating and the GELU (a linear layer's bias and the
+/// activation after it, without passes of their own over `C`).
+pub fn gemm_packed_then(a: &[f32], m: usize, w: &PackedWeight, c: &mut [f32], store: Epilogue) {
     gemm_packed_on(Isa::best(), a, m, w, c, store)
 }
 
@@ -189,12 +182,17 @@ fn gemm_packed_on(
     m: usize,
     w: &PackedWeight,
     c: &mut [f32],
-    store: Store,
+    store: Epilogue,
 ) {
     let (n, k) = (w.n, w.k);
     assert!(
-        a.len() >= m * k && c.len() >= m * n && store.bias.is_none_or(|b| b.len() == n),
+        a.len() >= m * k && c.len() >= m * n,
         "gemm_packed: buffers too small for [{m}, {k}] x [{k}, {n}]"
+    );
+    store.supports(
+        "gemm_packed",
+        &[Step::Bias, Step::Accumulate, Step::Gelu],
+        n,
     );
     if m == 0 || n == 0 {
         return;
@@ -240,7 +238,7 @@ unsafe fn panel_product(
     w: &PackedWeight,
     p: usize,
     c: SendPtr<f32>,
-    store: Store,
+    store: Epilogue,
 ) {
     // SAFETY: the caller upholds this function's `# Safety` contract.
     unsafe {

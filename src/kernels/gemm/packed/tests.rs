@@ -18,9 +18,9 @@ fn packed_products_match_the_reference() {
         for (isa, accumulate) in every_tile().flat_map(|i| [(i, false), (i, true)]) {
             let start = values(m * n, 3);
             let mut got = start.clone();
-            let store = Store {
+            let store = Epilogue {
                 accumulate,
-                ..Store::default()
+                ..Epilogue::default()
             };
             gemm_packed_on(isa, &a, m, &packed, &mut got, store);
             let mut want = start.clone();
@@ -43,14 +43,15 @@ fn the_store_adds_the_bias_then_applies_the_gelu() {
     for (isa, accumulate) in every_tile().flat_map(|i| [(i, false), (i, true)]) {
         let start = values(m * n, 9);
         let mut got = start.clone();
-        let store = Store {
+        let store = Epilogue {
             bias: Some(&bias),
             accumulate,
             gelu: true,
+            ..Epilogue::default()
         };
         gemm_packed_on(isa, &a, m, &packed, &mut got, store);
         let mut sums = vec![0.0; m * n];
-        gemm_packed_on(isa, &a, m, &packed, &mut sums, Store::default());
+        gemm_packed_on(isa, &a, m, &packed, &mut sums, Epilogue::default());
         for (i, (g, s)) in got.iter().zip(&sums).enumerate() {
             let v = s + bias[i % n];
             let v = if accumulate { start[i] + v } else { v };

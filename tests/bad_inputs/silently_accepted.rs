@@ -1,0 +1,416 @@
+//! Inputs that were silently accepted before.
+
+use super::setups::*;
+use super::{case, with_setup, Case};
+
+/// The cases of this group.
+pub fn cases() -> Vec<Case> {
+    vec![
+        // Silently accepted before.
+        case(
+            "train-0-images",
+            &[
+                "train",
+                "mlp",
+                "--data",
+                "{empty_train}",
+                "--epochs",
+                "1",
+                "--out",
+                "{mlp}",
+            ],
+            &["train-images-idx3-ubyte holds 0 images"],
+        ),
+        case(
+            "train-limit-0",
+            train_mlp!("--limit-train", "0"),
+            &["--limit-train must be at least 1"],
+        ),
+        case(
+            "train-limit-beyond-data",
+            train_mlp!("--limit-train", "1000"),
+            &["--limit-train 1000", "160 training images"],
+        ),
+        case(
+            "eval-0-test-images",
+            &[
+                "eval",
+                "mlp",
+                "--data",
+                "{empty_test}",
+                "--weights",
+                "{mlp}/model.safetensors",
+            ],
+            &["t10k-images-idx3-ubyte holds 0 images"],
+        ),
+        case(
+            "classic-0-test-images",
+            &["classic", "perceptron", "--data", "{empty_test}"],
+            &["t10k-images-idx3-ubyte holds 0 images"],
+        ),
+        case(
+            "sample-temperature-nan",
+            &[
+                "lm",
+                "sample",
+                "--weights",
+                "{gpt}/model.safetensors",
+                "--temperature",
+                "NaN",
+            ],
+            &["--temperature must be a finite number, 0 or above, got NaN"],
+        ),
+        case(
+            "sample-temperature-negative",
+            &[
+                "lm",
+                "sample",
+                "--weights",
+                "{gpt}/model.safetensors",
+                "--temperature",
+                "-1",
+            ],
+            &["--temperature", "got -1"],
+        ),
+        case(
+            "sample-tokens-0",
+            &[
+                "lm",
+                "sample",
+                "--weights",
+                "{gpt}/model.safetensors",
+                "--tokens",
+                "0",
+            ],
+            &["--tokens must be at least 1, got 0"],
+        ),
+        case(
+            "sample-top-k",
+            &[
+                "lm",
+                "sample",
+                "--weights",
+                "{gpt}/model.safetensors",
+                "--top-k",
+                "300",
+            ],
+            &["--top-k 300", "256"],
+        ),
+        case(
+            "lm-lr-0",
+            lm_train!("--lr", "0"),
+            &["--lr must be a finite number above 0, got 0"],
+        ),
+        case(
+            "lm-lr-minus-inf",
+            lm_train!("--lr", "-inf"),
+            &["--lr must be a finite number above 0, got -inf"],
+        ),
+        case(
+            "lm-n-embd-huge",
+            &[
+                "lm",
+                "train",
+                "{text}",
+                "--n-embd",
+                "18446744073709551615",
+                "--out",
+                "{gpt}",
+            ],
+            &["--n-embd must be at most"],
+        ),
+        case(
+            "lm-block-huge",
+            &[
+                "lm",
+                "train",
+                "{text}",
+                "--block-size",
+                "100000",
+                "--out",
+                "{gpt}",
+            ],
+            &["--block-size must be at most"],
+        ),
+        case(
+            "train-lr-0",
+            train_mlp!("--lr", "0"),
+            &["--lr must be a finite number above 0, got 0"],
+        ),
+        case(
+            "train-lr-minus-inf",
+            train_mlp!("--lr", "-inf"),
+            &["--lr must be a finite number above 0, got -inf"],
+        ),
+        case(
+            "train-lr-nan",
+            train_mlp!("--lr", "NaN"),
+            &["--lr must be a finite number above 0, got NaN"],
+        ),
+        case(
+            "train-momentum-nan",
+            train_mlp!("--momentum", "NaN"),
+            &["--momentum must lie in [0, 1), got NaN"],
+        ),
+        case(
+            "train-weight-decay-minus-inf",
+            train_mlp!("--weight-decay", "-inf"),
+            &["--weight-decay", "got -inf"],
+        ),
+        case(
+            "train-clip-grad-0",
+            train_mlp!("--clip-grad", "0"),
+            &["--clip-grad must be a finite number above 0"],
+        ),
+        case(
+            "train-batch-huge",
+            train_mlp!("--batch-size", "18446744073709551615"),
+            &["--batch-size must be at most 65536"],
+        ),
+        case(
+            "train-epochs-huge",
+            &[
+                "train",
+                "mlp",
+                "--data",
+                "{data}",
+                "--epochs",
+                "18446744073709551615",
+                "--out",
+                "{mlp}",
+            ],
+            &["--epochs must be at most"],
+        ),
+        case(
+            "train-warmup-negative",
+            train_mlp!("--warmup", "-1"),
+            &["--warmup '-1'"],
+        ),
+        case(
+            "train-warmup-steps-beyond-run",
+            train_mlp!("--warmup", "1000steps"),
+            &["--warmup 1000steps is longer than the run"],
+        ),
+        case(
+            "train-warmup-epochs-beyond-run",
+            train_mlp!("--warmup", "3"),
+            &["--warmup 3 (epochs) is longer than the run"],
+        ),
+        case(
+            "classic-epochs-0",
+            &["classic", "perceptron", "--data", "{data}", "--epochs", "0"],
+            &["--epochs must be at least 1, got 0"],
+        ),
+        case(
+            "classic-alpha-nan",
+            &[
+                "classic",
+                "perceptron",
+                "--data",
+                "{data}",
+                "--alpha",
+                "NaN",
+            ],
+            &["--alpha must be a finite number, 0 or above, got NaN"],
+        ),
+        case(
+            "classic-penalty",
+            &[
+                "classic",
+                "perceptron",
+                "--data",
+                "{data}",
+                "--penalty",
+                "l3",
+            ],
+            &["--penalty", "l3"],
+        ),
+        case(
+            "schedule-negative-period",
+            train_mlp!("--schedule", "step:-1:2"),
+            &["--schedule \"step:-1:2\"", "period"],
+        ),
+        case(
+            "schedule-missing-factor",
+            train_mlp!("--schedule", "step:2"),
+            &["--schedule", "unknown schedule \"step:2\""],
+        ),
+        case(
+            "schedule-factor-nan",
+            train_mlp!("--schedule", "exp:NaN"),
+            &["--schedule \"exp:NaN\"", "factor", "finite number above 0"],
+        ),
+        case(
+            "train-over-an-earlier-run",
+            train_mlp!("--seed", "3"),
+            &[
+                "already holds a mlp run (epoch 1 of 1)",
+                "--resume",
+                "--overwrite",
+            ],
+        ),
+        case(
+            "augment-crop-beyond-image",
+            train_mlp!("--augment", "crop=1000"),
+            &["--augment crop=1000", "28x28", "crop=27"],
+        ),
+        with_setup(
+            "gpt-file-says-resnet20",
+            setup_gpt_says_resnet,
+            &[
+                "lm",
+                "eval",
+                "--weights",
+                "{case}/resnet.safetensors",
+                "{text}",
+            ],
+            &["resnet.safetensors holds weights of a resnet20, not of a gpt"],
+        ),
+        case(
+            "image-model-file-given-to-lm",
+            &["lm", "sample", "--weights", "{mlp}/model.safetensors"],
+            &["model.safetensors holds weights of a mlp, not of a gpt"],
+        ),
+        case(
+            "gpt-file-given-to-eval",
+            &[
+                "eval",
+                "mlp",
+                "--data",
+                "{data}",
+                "--weights",
+                "{gpt}/model.safetensors",
+            ],
+            &["model.safetensors holds weights of a gpt, not of a mlp"],
+        ),
+        case(
+            "gpt-file-given-to-classic-eval",
+            &[
+                "classic",
+                "eval",
+                "--data",
+                "{data}",
+                "--weights",
+                "{gpt}/model.safetensors",
+            ],
+            &["model.safetensors", "not a classical model"],
+        ),
+        with_setup(
+            "eval-nan-weights",
+            setup_mlp_nan,
+            &[
+                "eval",
+                "mlp",
+                "--data",
+                "{data}",
+                "--weights",
+                "{case}/nan.safetensors",
+            ],
+            &["nan.safetensors: tensor", "holds NaN"],
+        ),
+        with_setup(
+            "predict-nan-weights",
+            setup_mlp_nan,
+            &[
+                "predict",
+                "mlp",
+                "--weights",
+                "{case}/nan.safetensors",
+                "{case}/none.png",
+            ],
+            &["nan.safetensors: tensor", "holds NaN"],
+        ),
+        with_setup(
+            "train-init-nan-weights",
+            setup_mlp_nan,
+            train_mlp!("--init", "{case}/nan.safetensors"),
+            &["--init", "nan.safetensors: tensor", "holds NaN"],
+        ),
+        with_setup(
+            "lm-eval-nan-weights",
+            setup_gpt_nan,
+            &[
+                "lm",
+                "eval",
+                "--weights",
+                "{case}/nan.safetensors",
+                "{text}",
+            ],
+            &["nan.safetensors: tensor transformer.wte.weight holds NaN"],
+        ),
+        with_setup(
+            "lm-sample-nan-weights",
+            setup_gpt_nan,
+            &["lm", "sample", "--weights", "{case}/nan.safetensors"],
+            &["nan.safetensors: tensor", "holds NaN"],
+        ),
+        with_setup(
+            "classic-eval-nan-weights",
+            setup_perceptron_nan,
+            &[
+                "classic",
+                "eval",
+                "--data",
+                "{data}",
+                "--weights",
+                "{case}/pnan.safetensors",
+            ],
+            &["pnan.safetensors: tensor", "holds NaN"],
+        ),
+        with_setup(
+            "classic-eval-0-classes",
+            setup_perceptron_no_classes,
+            &[
+                "classic",
+                "eval",
+                "--data",
+                "{data}",
+                "--weights",
+                "{case}/p0.safetensors",
+            ],
+            &[
+                "p0.safetensors",
+                "metadata classic.classes must be at least 2, got 0",
+            ],
+        ),
+        with_setup(
+            "eval-normalize-std-0",
+            setup_mlp_std_0,
+            &[
+                "eval",
+                "mlp",
+                "--data",
+                "{data}",
+                "--weights",
+                "{case}/std0.safetensors",
+            ],
+            &["std0.safetensors", "metadata normalize.std holds 0"],
+        ),
+        with_setup(
+            "eval-normalize-3-channels",
+            setup_mlp_3_channels,
+            &[
+                "eval",
+                "mlp",
+                "--data",
+                "{data}",
+                "--weights",
+                "{case}/rgb.safetensors",
+            ],
+            &[
+                "rgb.safetensors",
+                "normalize.mean",
+                "3 channels",
+                "the images have 1",
+            ],
+        ),
+        with_setup(
+            "resume-metadata-lr",
+            setup_resume_bad_lr,
+            &[
+                "train", "mlp", "--data", "{data}", "--resume", "--out", "{mlp}",
+            ],
+            &["checkpoint.safetensors: metadata train.lr must be a finite number above 0, got -1"],
+        ),
+    ]
+}
