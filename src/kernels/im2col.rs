@@ -29,8 +29,7 @@ fn valid_range(offset: isize, stride: usize, len: usize, out: usize) -> (usize, 
 
 /// `d = s` for the short rows of small images (a 7- to 32-wide row is the common case): as
 /// a few fixed-width, possibly overlapping vector copies inlined here, where
-/// `copy_from_slice` calls `memmove` (which cost resnet20 8% of a training step in call
-/// overhead).
+/// `copy_from_slice` calls `memmove`, whose call overhead dominates copies this short.
 #[inline(always)]
 pub(crate) fn copy_short(d: &mut [f32], s: &[f32]) {
     let n = d.len();

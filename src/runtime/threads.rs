@@ -65,11 +65,10 @@ pub fn init_threads(threads: Option<usize>) -> usize {
 /// Whether the `n` workers are pinned, one to each of the process's `cpus` CPUs: when they
 /// are as many (the default, all cores) and `NEURITE_PIN` is not `0`.
 ///
-/// Unpinned, a process's first products split over both cores ran at one core's speed for
-/// tens of milliseconds (the first 7 products of 1024³ in each of 8 fresh processes), and
-/// some `neurite bench W5` runs measured that; pinned, neither happened (docs/performance.md,
-/// change 42). With fewer workers than CPUs nothing is pinned, so that two such processes
-/// do not share the first cores.
+/// Unpinned, a process's first products split over the cores could run at one core's speed
+/// while Linux spread the fresh workers; pinned, they start where they stay
+/// (docs/performance.md, change 42). With fewer workers than CPUs nothing is pinned, so that
+/// two such processes do not share the first cores.
 fn pins_workers(n: usize, cpus: usize, env: Option<&str>) -> bool {
     n > 1 && n == cpus && env.map(str::trim) != Some("0")
 }

@@ -10,7 +10,7 @@
 //! its row index contiguous and `B` with its column index contiguous: the forward pass uses
 //! the weight transposed once per call (`[K, og]`). The weight gradient reads `cols` through
 //! the transposed flag: writing `colsᵀ` directly (`im2row`, a scatter with stride `K`) cost
-//! more than the GEMM's slower packing of a transposed `B` (W2: 3.33G -> 2.68G instructions).
+//! more than the GEMM's slower packing of a transposed `B` (docs/performance.md).
 //!
 //! Stride-1 convolutions take the direct kernels of [`direct`] instead (forward,
 //! the input gradient as a flipped convolution, and the weight gradient), which read the

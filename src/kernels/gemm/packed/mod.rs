@@ -2,8 +2,8 @@
 //! linear layer's weight `W [N, K]`, the shape of inference with frozen weights.
 //!
 //! OpenBLAS packs both operands on every call. For the few rows of sampling (one to a
-//! window of 128 positions) packing the weight costs about as much as an eighth of the
-//! product (`sgemm_incopy` was 12.6% of W7's samples), and it is the same work every step.
+//! window of 128 positions) packing the weight is a sizeable part of the product, and it
+//! is the same work every step (docs/performance.md has the profiles).
 //! Here the weight is packed once into panels of [`NR`] output columns (`[K, 16]` each,
 //! zero-padded past `N`), and an AVX2 + FMA register tile of up to [`MR`] rows x 16
 //! columns reads `A` straight from its rows (one broadcast per row and step of `K`).
@@ -45,9 +45,8 @@ pub const NR: usize = 16;
 /// Rows per register tile (six rows x two registers: twelve accumulators).
 pub const MR: usize = 6;
 /// Products with fewer multiply-adds than this run on the calling thread. Sampling with
-/// the cache multiplies one row by each weight (`1 x 128 x 384`: 49,152): split over the
-/// threads, W7 with the cache went from a median of 1,212 to 1,274 tokens/s (8 alternating
-/// rounds, faster in all 8; without the cache 914 / 931) against the earlier `64³`.
+/// the cache multiplies one row by each weight (`1 x 128 x 384`: 49,152), which is still
+/// worth splitting over the threads (measured in docs/performance.md).
 const PAR_MIN_FLOPS: usize = 32 * 32 * 32;
 
 /// The right operand `B [K, N]` of [`gemm_packed`] packed into panels of 16 columns: panel
