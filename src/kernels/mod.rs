@@ -10,12 +10,23 @@
 //! Every optimized kernel keeps a plain reference implementation beside it (named
 //! `*_reference`) that the tests compare it with.
 //!
+//! One calling convention for all: the shape (a struct such as [`conv::ConvShape`], or
+//! [`gemm::Gemm`]) first, then the inputs, then the outputs, then loose sizes and flags.
+//! Gradients are named after what they are the gradient of: `dy` for the output's, `dx`,
+//! `dw`, `dq`, `dqkv` for the inputs'. What a kernel does to each value as it stores it (a
+//! bias, a batch norm's map, accumulating, an activation) is an [`epilogue::Epilogue`].
+//! Threads, buffers and CPU detection are the runtime's ([`crate::runtime`]).
+//!
 //! The larger families are folders (`attention/`, `conv/` with `conv/direct/`, `gemm/` with
 //! `gemm/packed/`, `pooling/`), laid out alike: `mod.rs` holds the shape struct, the public
 //! functions and the dispatch between instruction sets, with the module's docs; `avx2.rs`,
 //! `avx512.rs` and `portable.rs` hold the code of one instruction set each (where the family
 //! has such code); `reference.rs` the plain reference; `tests.rs` the tests. The modules'
 //! former paths (`pool`, `packed_gemm`, `conv_direct`) stay as re-exports.
+//!
+//! `unsafe` lives here (the instruction-set files, the BLAS bindings of [`gemm`]) and in
+//! [`crate::runtime`] only; every `unsafe fn` has a `# Safety` section and every unsafe
+//! block a `SAFETY:` comment (the crate's `[lints]` deny the rest).
 
 pub mod attention;
 pub mod conv;

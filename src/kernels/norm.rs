@@ -62,9 +62,9 @@ fn scale_shift<'a>(map: &Epilogue<'a>, kernel: &str, channels: usize) -> (&'a [f
 /// `out = x * scale[ch] + shift[ch]` (then `max(·, 0)` with a fused ReLU: `map`'s affine
 /// and relu steps) over `[n, c, inner]`, parallel over the `n * c` runs.
 pub fn batch_norm_apply(
-    out: &mut [f32], // [n, c, inner]
     x: &[f32],       // [n, c, inner]
     map: Epilogue,   // affine, then optionally relu
+    out: &mut [f32], // [n, c, inner]
     inner: usize,
 ) {
     assert_eq!(out.len(), x.len());
@@ -112,19 +112,19 @@ fn masked_sums(dy: &[f32], x: &[f32], scale: f32, shift: f32, m: f32) -> (f32, f
 }
 
 /// Batch-norm backward over `[n, c, inner]` given the `mean` and `rstd` the forward used and
-/// its map (`map`'s affine step; its ReLU, when fused, masks `dout` first). Writes `dx` and returns
+/// its map (`map`'s affine step; its ReLU, when fused, masks `dy` first). Writes `dx` and returns
 /// `(dweight, dbias)` per channel. With `batch_stats` (training mode) the gradient also
 /// flows through the batch mean and variance: `dx = w * rstd * (dy - mean(dy) - xhat *
 /// mean(dy * xhat))`; without (eval mode, running statistics are constants) it is the
 /// affine `dx = w * rstd * dy`.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward(
-    dx: &mut [f32], // [n, c, inner]
-    dout: &[f32],   // [n, c, inner]
     x: &[f32],      // [n, c, inner]
+    dy: &[f32],     // [n, c, inner]
     mean: &[f32],   // [c]
     rstd: &[f32],   // [c]
     map: Epilogue,  // affine, then optionally relu
+    dx: &mut [f32], // [n, c, inner]
     n: usize,
     inner: usize,
     batch_stats: bool,
@@ -132,7 +132,7 @@ pub fn batch_norm_backward(
     let c = mean.len();
     let (scales, shifts) = scale_shift(&map, "batch_norm_backward", c);
     assert_eq!(x.len(), n * c * inner);
-    assert_eq!(dout.len(), x.len());
+    assert_eq!(dy.len(), x.len());
     assert_eq!(dx.len(), x.len());
     // Per channel: sum(dy) and sum(dy * xhat), parallel over channels.
     let sums: Vec<(f32, f32)> = (0..c)
@@ -142,7 +142,7 @@ pub fn batch_norm_backward(
             let (mut sd, mut sdx) = (0.0f64, 0.0f64);
             for s in 0..n {
                 let at = (s * c + ch) * inner..(s * c + ch + 1) * inner;
-                let (d, xs) = (&dout[at.clone()], &x[at]);
+                let (d, xs) = (&dy[at.clone()], &x[at]);
                 let (run_d, run_dx) = if map.relu {
                     masked_sums(d, xs, scales[ch], shifts[ch], mean[ch])
                 } else {
@@ -166,7 +166,7 @@ pub fn batch_norm_backward(
             let ch = i % c;
             let at = i * inner..(i + 1) * inner;
             let (k, shift) = (scales[ch], shifts[ch]);
-            let (dy, xs) = (&dout[at.clone()], &x[at]);
+            let (dy, xs) = (&dy[at.clone()], &x[at]);
             // Loops apart per case, so that each vectorizes.
             let (mean_dxhat, mean_d) = if batch_stats {
                 (dweight[ch] / count, dbias[ch] / count)
@@ -252,12 +252,12 @@ pub fn batch_norm_forward_reference(
 /// `rstd` `[rows]`; parallel over rows.
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_forward(
-    out: &mut [f32],        // [rows, cols]
-    mean: &mut [f32],       // [rows]
-    rstd: &mut [f32],       // [rows]
     x: &[f32],              // [rows, cols]
     weight: Option<&[f32]>, // [cols]
     bias: Option<&[f32]>,   // [cols]
+    out: &mut [f32],        // [rows, cols]
+    mean: &mut [f32],       // [rows]
+    rstd: &mut [f32],       // [rows]
     cols: usize,
     eps: f32,
 ) {
@@ -324,16 +324,16 @@ fn weighted_row_sums(dy: &[f32], w: &[f32], x: &[f32], m: f32) -> (f32, f32) {
 /// `[cols]`, summed over rows (per-task partial sums, then added).
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_backward(
-    dx: &mut [f32],         // [rows, cols]
-    dout: &[f32],           // [rows, cols]
     x: &[f32],              // [rows, cols]
+    dy: &[f32],             // [rows, cols]
     mean: &[f32],           // [rows]
     rstd: &[f32],           // [rows]
     weight: Option<&[f32]>, // [cols]
+    dx: &mut [f32],         // [rows, cols]
     cols: usize,
 ) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(dx.len(), x.len());
-    assert_eq!(dout.len(), x.len());
+    assert_eq!(dy.len(), x.len());
     if x.is_empty() || cols == 0 {
         return (vec![0.0; cols], vec![0.0; cols]);
     }
@@ -350,10 +350,7 @@ pub fn layer_norm_backward(
         .enumerate()
         .with_min_len(min_items(cols))
         .fold(zeros, |(mut dw, mut db), (r, d)| {
-            let (xr, dyr) = (
-                &x[r * cols..(r + 1) * cols],
-                &dout[r * cols..(r + 1) * cols],
-            );
+            let (xr, dyr) = (&x[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
             let (m, rs) = (mean[r], rstd[r]);
             // dxhat = dy * w; dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
             let (s, sxm) = weighted_row_sums(dyr, w, xr, m);
@@ -422,7 +419,7 @@ mod tests {
                 affine: Some((&scale, &shift)),
                 ..Epilogue::default()
             };
-            batch_norm_apply(&mut out, &x, map, inner);
+            batch_norm_apply(&x, map, &mut out, inner);
             let reference =
                 batch_norm_forward_reference(&x, n, c, inner, None, Some(&w), Some(&b), 1e-5);
             assert_close(&out, &reference, 1e-3);
@@ -437,12 +434,12 @@ mod tests {
             let (mut out, mut mean, mut rstd) =
                 (vec![0.0; x.len()], vec![0.0; rows], vec![0.0; rows]);
             layer_norm_forward(
-                &mut out,
-                &mut mean,
-                &mut rstd,
                 &x,
                 Some(&w),
                 Some(&b),
+                &mut out,
+                &mut mean,
+                &mut rstd,
                 cols,
                 1e-5,
             );
@@ -451,7 +448,7 @@ mod tests {
                 &layer_norm_forward_reference(&x, cols, Some(&w), Some(&b), 1e-5),
                 1e-3,
             );
-            layer_norm_forward(&mut out, &mut mean, &mut rstd, &x, None, None, cols, 1e-5);
+            layer_norm_forward(&x, None, None, &mut out, &mut mean, &mut rstd, cols, 1e-5);
             assert_close(
                 &out,
                 &layer_norm_forward_reference(&x, cols, None, None, 1e-5),

@@ -31,8 +31,8 @@ fn softmax_row(x: &[f32], out: &mut [f32], log: bool) {
 
 /// Softmax (or log-softmax) of `x` `[outer, n, inner]` along the middle axis, into `out`.
 pub fn softmax_forward(
-    out: &mut [f32],
     x: &[f32],
+    out: &mut [f32],
     outer: usize,
     n: usize,
     inner: usize,
@@ -92,9 +92,9 @@ pub fn softmax_forward(
 /// Backward of [`softmax_forward`] from its output `y`: `dx = y * (dy - sum(dy * y))` for
 /// softmax, `dx = dy - exp(y) * sum(dy)` for log-softmax (sums along the axis).
 pub fn softmax_backward(
-    dx: &mut [f32],
-    dy: &[f32],
     y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
     outer: usize,
     n: usize,
     inner: usize,
@@ -197,10 +197,10 @@ pub fn cross_entropy_forward(
 /// Cross-entropy backward: `dx = scale * (softmax(x) - (1 - s) * onehot(t) - s / C)`, with the
 /// softmax recomputed from the saved log-sum-exp (`scale` is the loss gradient / rows).
 pub fn cross_entropy_backward(
-    dx: &mut [f32],
     logits: &[f32],
     lse: &[f32],
     targets: &[usize],
+    dx: &mut [f32],
     classes: usize,
     smoothing: f32,
     scale: f32,
@@ -263,7 +263,7 @@ mod tests {
             let x = values(outer * n * inner);
             for log in [false, true] {
                 let mut out = vec![0.0; x.len()];
-                softmax_forward(&mut out, &x, outer, n, inner, log);
+                softmax_forward(&x, &mut out, outer, n, inner, log);
                 assert_close(
                     &out,
                     &softmax_forward_reference(&x, outer, n, inner, log),
@@ -277,7 +277,7 @@ mod tests {
     fn large_logits_do_not_overflow() {
         let x = [1000.0, 1001.0, 1002.0];
         let mut out = [0.0; 3];
-        softmax_forward(&mut out, &x, 1, 3, 1, false);
+        softmax_forward(&x, &mut out, 1, 3, 1, false);
         assert_close(&out, &[0.09003057, 0.24472847, 0.66524096], 1e-6);
     }
 

@@ -176,7 +176,7 @@ impl Tensor {
         let (scale, shift) = k::channel_affine(&mean, &rstd, w.as_deref(), b.as_deref());
         let mut out = pool::take(x.numel());
         x.with_slice(|xs| {
-            k::batch_norm_apply(&mut out, xs, channel_map(&scale, &shift, relu), inner)
+            k::batch_norm_apply(xs, channel_map(&scale, &shift, relu), &mut out, inner)
         });
         let mut inputs = vec![self];
         inputs.extend(weight);
@@ -187,12 +187,12 @@ impl Tensor {
             let (dw, db) = g.with_slice(|dy| {
                 x.with_slice(|xs| {
                     k::batch_norm_backward(
-                        &mut dx,
-                        dy,
                         xs,
+                        dy,
                         &mean,
                         &rstd,
                         channel_map(&scale, &shift, relu),
+                        &mut dx,
                         n,
                         inner,
                         training,
@@ -232,12 +232,12 @@ impl Tensor {
             (pool::take(x.numel()), vec![0.0; rows], vec![0.0; rows]);
         x.with_slice(|xs| {
             k::layer_norm_forward(
-                &mut out,
-                &mut mean,
-                &mut rstd,
                 xs,
                 w.as_deref(),
                 b.as_deref(),
+                &mut out,
+                &mut mean,
+                &mut rstd,
                 cols,
                 eps,
             )
@@ -250,7 +250,7 @@ impl Tensor {
             let mut dx = pool::take(x.numel());
             let (dw, db) = g.with_slice(|dy| {
                 x.with_slice(|xs| {
-                    k::layer_norm_backward(&mut dx, dy, xs, &mean, &rstd, w.as_deref(), cols)
+                    k::layer_norm_backward(xs, dy, &mean, &rstd, w.as_deref(), &mut dx, cols)
                 })
             });
             grads_for(

@@ -37,7 +37,7 @@ impl Tensor {
         );
         let (outer, n, inner) = split_at_axis(self, self.axis(axis));
         let mut out = vec![0.0; self.numel()];
-        self.with_slice(|x| k::softmax_forward(&mut out, x, outer, n, inner, log));
+        self.with_slice(|x| k::softmax_forward(x, &mut out, outer, n, inner, log));
         let y = Tensor::from_vec(out, self.shape());
         let saved = y.clone();
         Tensor::from_view(
@@ -49,7 +49,7 @@ impl Tensor {
                 let mut dx = vec![0.0; saved.numel()];
                 g.with_slice(|dy| {
                     saved
-                        .with_slice(|ys| k::softmax_backward(&mut dx, dy, ys, outer, n, inner, log))
+                        .with_slice(|ys| k::softmax_backward(ys, dy, &mut dx, outer, n, inner, log))
                 });
                 vec![Some(Tensor::from_vec(dx, saved.shape()))]
             },
@@ -97,10 +97,10 @@ impl Tensor {
             let mut dx = pool::take(x.numel()); // every element written
             x.with_slice(|xs| {
                 k::cross_entropy_backward(
-                    &mut dx,
                     xs,
                     &lse,
                     &targets,
+                    &mut dx,
                     classes,
                     label_smoothing,
                     scale,

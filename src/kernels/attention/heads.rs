@@ -124,7 +124,7 @@ pub(super) fn head_backward(
     );
     let values_t = PackedWeight::pack_ld(vh, d.tk, d.dv, lv); // Vᵀ [dv, tk]
     let keys = PackedWeight::pack_rows(kh, d.tk, d.dk, lk); // K [tk, dk]
-    let dout = PackedWeight::pack_rows(doh, d.tq, d.dv, lo); // dO [tq, dv]
+    let dy = PackedWeight::pack_rows(doh, d.tq, d.dv, lo); // dO [tq, dv]
     let queries = PackedWeight::pack_rows(qh, d.tq, d.dk, lq); // Q [tq, dk]
     for r0 in (0..d.tq).step_by(MR) {
         let rows = MR.min(d.tq - r0);
@@ -167,7 +167,7 @@ pub(super) fn head_backward(
         };
         // SAFETY: rows j0.. of this head's dv and dk blocks.
         unsafe {
-            tile_product(&dout, d.dv, rows, dv_sums, dv, lv, j0);
+            tile_product(&dy, d.dv, rows, dv_sums, dv, lv, j0);
             tile_product(&queries, d.dk, rows, dk_sums, dk, lk, j0);
         }
     }

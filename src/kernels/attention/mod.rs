@@ -240,7 +240,7 @@ fn forward_with(
 }
 
 /// Gradients `dq`, `dk`, `dv` (shaped as `q`, `k`, `v`, overwritten) from the output
-/// gradient `dout [heads, tq, dv]` and the saved `probs`.
+/// gradient `dy [heads, tq, dv]` and the saved `probs`.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     d: AttentionDims,
@@ -248,7 +248,7 @@ pub fn attention_backward(
     k: &[f32],
     v: &[f32],
     probs: &[f32],
-    dout: &[f32],
+    dy: &[f32],
     dq: &mut [f32],
     dk: &mut [f32],
     dv: &mut [f32],
@@ -262,17 +262,17 @@ pub fn attention_backward(
         "attention: gradient buffers too small for {d:?}"
     );
     let grads = [dq, dk, dv].map(|g| SendPtr(g.as_mut_ptr()));
-    backward_with(d, lay, [q, k, v], probs, dout, grads)
+    backward_with(d, lay, [q, k, v], probs, dy, grads)
 }
 
 /// The gradient of [`attention_forward_packed`]: `dqkv [B, T, 3C]` (overwritten, every
-/// element) from `dout [B, T, C]` and the saved `probs`.
+/// element) from `dy [B, T, C]` and the saved `probs`.
 pub fn attention_backward_packed(
     d: AttentionDims,
     n_head: usize,
     qkv: &[f32],
     probs: &[f32],
-    dout: &[f32],
+    dy: &[f32],
     dqkv: &mut [f32],
 ) {
     d.check();
@@ -283,7 +283,7 @@ pub fn attention_backward_packed(
         "attention: gradient buffer too small for {d:?}"
     );
     let g = SendPtr(dqkv.as_mut_ptr());
-    backward_with(d, lay, [qkv; 3], probs, dout, [g; 3])
+    backward_with(d, lay, [qkv; 3], probs, dy, [g; 3])
 }
 
 /// Backward over heads in parallel; `grads` are the starts of the buffers `dq`, `dk`, `dv`
@@ -294,10 +294,10 @@ fn backward_with(
     lay: Layouts,
     [q, k, v]: [&[f32]; 3],
     probs: &[f32],
-    dout: &[f32],
+    dy: &[f32],
     grads: [SendPtr<f32>; 3],
 ) {
-    lay.check_buffers(d, [q.len(), k.len(), v.len(), dout.len()], probs.len());
+    lay.check_buffers(d, [q.len(), k.len(), v.len(), dy.len()], probs.len());
     (0..d.heads).into_par_iter().for_each_init(
         || vec![0.0f32; d.tq * d.tk],
         |ds, h| {
@@ -306,7 +306,7 @@ fn backward_with(
                 &q[lay.q.offset(h)..],
                 &k[lay.k.offset(h)..],
                 &v[lay.v.offset(h)..],
-                &dout[lay.out.offset(h)..],
+                &dy[lay.out.offset(h)..],
             ];
             // SAFETY: the callers checked that every head's blocks lie in the gradient
             // buffers; head `h` writes only its own blocks, disjoint from every other

@@ -125,7 +125,7 @@ fn packed_layout_matches_dense_heads_forward_and_backward() {
             causal,
         };
         let qkv = values(b * t * 3 * c, 7);
-        let dout = values(b * t * c, 8);
+        let dy = values(b * t * c, 8);
         // Dense copies of the heads, in (item, head) order.
         let dense = |start: usize| -> Vec<f32> {
             (0..heads)
@@ -133,8 +133,8 @@ fn packed_layout_matches_dense_heads_forward_and_backward() {
                 .collect()
         };
         let (q, k, v) = (dense(0), dense(c), dense(2 * c));
-        let dout_dense: Vec<f32> = (0..heads)
-            .flat_map(|h| gather_head(&dout, h / n_head, h % n_head, t, dh, c, 0))
+        let dy_dense: Vec<f32> = (0..heads)
+            .flat_map(|h| gather_head(&dy, h / n_head, h % n_head, t, dh, c, 0))
             .collect();
         let (mut o1, mut p1) = (vec![0.0; heads * t * dh], vec![0.0; heads * t * t]);
         attention_forward(d, &q, &k, &v, &mut o1, &mut p1);
@@ -158,9 +158,9 @@ fn packed_layout_matches_dense_heads_forward_and_backward() {
             vec![0.0; heads * t * dh],
         ];
         let [dq, dk, dv] = &mut g;
-        attention_backward(d, &q, &k, &v, &p1, &dout_dense, dq, dk, dv);
+        attention_backward(d, &q, &k, &v, &p1, &dy_dense, dq, dk, dv);
         let mut dqkv = vec![f32::NAN; b * t * 3 * c];
-        attention_backward_packed(d, n_head, &qkv, &p2, &dout, &mut dqkv);
+        attention_backward_packed(d, n_head, &qkv, &p2, &dy, &mut dqkv);
         for (part, dense_grad) in g.iter().enumerate() {
             for h in 0..heads {
                 let got = gather_head(&dqkv, h / n_head, h % n_head, t, dh, 3 * c, part * c);

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 /// output gradient `[og, OH, OW]` with the kernel flipped and its channel axes swapped,
 /// padded by `k - 1 - padding`. This returns that convolution's shape (for one group of one
 /// image) when it applies. Computing `dx` this way writes `[cg, H, W]` straight from one
-/// product, instead of `dcols = Wᵀ · dout` (`K / og` times larger, cleared by the GEMM
+/// product, instead of `dcols = Wᵀ · dy` (`K / og` times larger, cleared by the GEMM
 /// first) followed by the `col2im` scatter.
 pub(super) fn input_grad_as_conv(s: &ConvShape) -> Option<ConvShape> {
     let direct = s.stride == (1, 1)
