@@ -2,9 +2,9 @@
 //! dot product and the two squared norms (`||a - b||^2 = ||a||^2 + ||b||^2 - 2 a·b`), and
 //! blocks of a kernel matrix through the GEMM.
 
-use crate::kernels::dot::dot;
-pub use crate::kernels::dot::dots_with_rows;
 use crate::kernels::gemm::{sgemm, Gemm};
+use crate::kernels::vector::dot_fma as dot;
+pub use crate::kernels::vector::dots_fma_with_rows as dots_with_rows;
 use anyhow::{bail, Result};
 use std::str::FromStr;
 

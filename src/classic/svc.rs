@@ -263,8 +263,8 @@ impl Svc {
                 let (sb, nb) = (start[b], self.n_support[b]);
                 let ca = &self.dual_coef[(b - 1) * n_sv..b * n_sv];
                 let cb = &self.dual_coef[a * n_sv..(a + 1) * n_sv];
-                let s = crate::kernels::dot::dot(&ca[sa..sa + na], &kr[sa..sa + na])
-                    + crate::kernels::dot::dot(&cb[sb..sb + nb], &kr[sb..sb + nb]);
+                let s = crate::kernels::vector::dot_fma(&ca[sa..sa + na], &kr[sa..sa + na])
+                    + crate::kernels::vector::dot_fma(&cb[sb..sb + nb], &kr[sb..sb + nb]);
                 out[r * np + p] = s + self.intercept[p];
             }
         }

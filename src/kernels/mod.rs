@@ -30,7 +30,7 @@
 
 pub mod attention;
 pub mod conv;
-pub mod dot;
+
 pub mod epilogue;
 pub mod gather;
 pub mod gemm;

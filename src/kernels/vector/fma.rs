@@ -1,14 +1,14 @@
 //! Dot products with fused multiply-adds in 32 partial sums, for the kernel rows of the
 //! SVM's solver (`crate::classic`), which spend their time here. The body is plain Rust that
 //! the compiler vectorizes; on a CPU with AVX2 and FMA ([`crate::runtime::cpu::available`])
-//! the same body is compiled for those features. [`crate::kernels::vector::dot`] is the
+//! the same body is compiled for those features. [`super::dot`] is the
 //! eight-lane product without fused multiply-adds that the layers' kernels use; the two round
 //! differently, and each keeps its users' numbers.
 
 /// Dot product of two equal-length slices, with AVX2 and FMA where the CPU has them (the
 /// kernel rows of the SMO solver spend their time here).
 #[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: lengths {} and {}", a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
     if crate::runtime::cpu::available() {
@@ -55,10 +55,10 @@ fn dot_body(a: &[f32], b: &[f32]) -> f32 {
 
 /// `out[t] = x[rows[t]] · xi` for rows of `x: [_, d]` picked by `rows`: one row of a Gram
 /// matrix, the CPU features checked once for the whole row.
-pub fn dots_with_rows(x: &[f32], d: usize, rows: &[usize], xi: &[f32], out: &mut [f32]) {
+pub fn dots_fma_with_rows(x: &[f32], d: usize, rows: &[usize], xi: &[f32], out: &mut [f32]) {
     assert!(
         rows.len() == out.len() && xi.len() == d,
-        "dots_with_rows: {} rows, {} outputs, xi of {} values, d={d}",
+        "dots_fma_with_rows: {} rows, {} outputs, xi of {} values, d={d}",
         rows.len(),
         out.len(),
         xi.len()
@@ -66,31 +66,37 @@ pub fn dots_with_rows(x: &[f32], d: usize, rows: &[usize], xi: &[f32], out: &mut
     #[cfg(target_arch = "x86_64")]
     if crate::runtime::cpu::available() {
         // SAFETY: the CPU has AVX2 and FMA, the features the function is compiled for.
-        return unsafe { dots_with_rows_avx2(x, d, rows, xi, out) };
+        return unsafe { dots_fma_with_rows_avx2(x, d, rows, xi, out) };
     }
-    dots_with_rows_body(x, d, rows, xi, out)
+    dots_fma_with_rows_body(x, d, rows, xi, out)
 }
 
-/// [`dots_with_rows_body`] compiled for AVX2 and FMA.
+/// [`dots_fma_with_rows_body`] compiled for AVX2 and FMA.
 ///
 /// # Safety
 ///
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dots_with_rows_avx2(x: &[f32], d: usize, rows: &[usize], xi: &[f32], out: &mut [f32]) {
-    dots_with_rows_body(x, d, rows, xi, out)
+unsafe fn dots_fma_with_rows_avx2(
+    x: &[f32],
+    d: usize,
+    rows: &[usize],
+    xi: &[f32],
+    out: &mut [f32],
+) {
+    dots_fma_with_rows_body(x, d, rows, xi, out)
 }
 
 #[inline(always)]
-fn dots_with_rows_body(x: &[f32], d: usize, rows: &[usize], xi: &[f32], out: &mut [f32]) {
+fn dots_fma_with_rows_body(x: &[f32], d: usize, rows: &[usize], xi: &[f32], out: &mut [f32]) {
     for (o, &r) in out.iter_mut().zip(rows) {
         *o = dot_body(&x[r * d..(r + 1) * d], xi);
     }
 }
 
-/// The plain dot product [`dot`] is tested against.
-pub fn dot_reference(a: &[f32], b: &[f32]) -> f32 {
+/// The plain dot product [`dot_fma`] is tested against.
+pub fn dot_fma_reference(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
@@ -108,7 +114,7 @@ mod tests {
     fn dot_matches_reference_on_awkward_lengths() {
         for n in [0, 1, 7, 31, 32, 33, 100, 784] {
             let (a, b) = (values(n, 1), values(n, 7));
-            let (f, r) = (dot(&a, &b), dot_reference(&a, &b));
+            let (f, r) = (dot_fma(&a, &b), dot_fma_reference(&a, &b));
             assert!((f - r).abs() < 1e-4 * (1.0 + r.abs()), "n={n}: {f} vs {r}");
         }
     }
@@ -120,9 +126,9 @@ mod tests {
         let xi = values(d, 11);
         let rows = [5, 0, 3, 3];
         let mut out = [0.0; 4];
-        dots_with_rows(&x, d, &rows, &xi, &mut out);
+        dots_fma_with_rows(&x, d, &rows, &xi, &mut out);
         for (o, &r) in out.iter().zip(&rows) {
-            let want = dot_reference(&x[r * d..(r + 1) * d], &xi);
+            let want = dot_fma_reference(&x[r * d..(r + 1) * d], &xi);
             assert!(
                 (o - want).abs() < 1e-4 * (1.0 + want.abs()),
                 "{o} vs {want}"
