@@ -215,6 +215,10 @@ fn temporary_name(file_name: &str) -> String {
     format!(".{file_name}.{}{TEMPORARY_SUFFIX}", std::process::id())
 }
 
+/// The metadata key that names a classical model's method (`perceptron`, `linear-svm`,
+/// `svm`; see `crate::classic`): a checkpoint that has it holds no network.
+pub const CLASSIC_METHOD_KEY: &str = "classic.method";
+
 /// How every temporary file of [`write_atomic`] ends.
 pub const TEMPORARY_SUFFIX: &str = ".tmp";
 

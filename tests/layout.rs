@@ -248,7 +248,7 @@ fn the_checks_find_what_they_look_for() {
     );
     assert_eq!(
         code_of("a // crate::cli\nb\n#[cfg(test)]\nmod tests { crate::cli }"),
-        "a \nb\n"
+        "a \nb"
     );
     assert!(layer_of("runtime") < layer_of("kernels"));
     assert!(layer_of("models") < layer_of("train"));

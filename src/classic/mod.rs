@@ -30,8 +30,9 @@ use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
-/// The checkpoint metadata key naming the method (`perceptron`, `linear-svm`, `svm`).
-pub const METHOD_KEY: &str = "classic.method";
+/// The checkpoint metadata key naming the method (`perceptron`, `linear-svm`, `svm`); it
+/// lives with the file format so that every reader of checkpoints can tell a classical model.
+pub use crate::checkpoint::CLASSIC_METHOD_KEY as METHOD_KEY;
 
 /// How far a fit has got: `done` of `total` units (epochs, classes or class pairs).
 #[derive(Debug, Clone, Copy)]
