@@ -33,6 +33,7 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod runtime;
 pub mod tensor;
 pub mod train;
 pub mod validate;
