@@ -4,8 +4,8 @@
 //! output for sigmoid and tanh).
 
 use crate::gradcheck::Case;
-use crate::ops::Family;
 use crate::kernels::math::{exp, gelu, gelu_derivative};
+use crate::ops::Family;
 use crate::ops::map::{broadcast_map, grad_map, Reads};
 use crate::tensor::Tensor;
 

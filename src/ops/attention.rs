@@ -13,9 +13,9 @@ use crate::kernels::attention::{
     attention_backward, attention_backward_packed, attention_forward, attention_forward_packed,
     AttentionDims,
 };
-use crate::tensor::layout::numel;
 use crate::runtime::buffers;
 use crate::tensor::Tensor;
+use crate::tensor::layout::numel;
 
 /// Checks the shapes of `q [..., tq, dk]`, `k [..., tk, dk]`, `v [..., tk, dv]`.
 fn dims(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> AttentionDims {

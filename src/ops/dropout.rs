@@ -5,8 +5,8 @@
 
 use crate::gradcheck::Case;
 use crate::ops::Family;
-use crate::tensor::rng::{manual_seed, with_rng};
 use crate::tensor::Tensor;
+use crate::tensor::rng::{manual_seed, with_rng};
 use rand::Rng;
 use std::sync::Arc;
 

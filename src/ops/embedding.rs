@@ -4,11 +4,11 @@
 //! so they carry no gradient.
 
 use crate::gradcheck::Case;
-use crate::ops::Family;
 use crate::kernels::gather::{gather_rows, scatter_add_rows};
-use crate::tensor::layout::numel;
+use crate::ops::Family;
 use crate::runtime::buffers;
 use crate::tensor::Tensor;
+use crate::tensor::layout::numel;
 
 impl Tensor {
     /// Looks up `ids` in this `[V, D]` table: the result has shape `[..ids_shape, D]`, row

@@ -5,13 +5,13 @@
 //! GEMM as flags, not as copies.
 
 use crate::gradcheck::Case;
-use crate::ops::Family;
 use crate::kernels::gemm::{sgemm, Gemm};
 use crate::kernels::packed_gemm::{gemm_packed, gemm_packed_then, PackedWeight, Store};
 use crate::kernels::parallel::as_piece;
-use crate::tensor::layout::{broadcast_shapes, numel};
+use crate::ops::Family;
 use crate::runtime::buffers;
 use crate::tensor::Tensor;
+use crate::tensor::layout::{broadcast_shapes, numel};
 use rayon::prelude::*;
 
 /// A tensor's last two dimensions as a GEMM operand: its dense data (no copy when it is

@@ -4,8 +4,8 @@
 //! `mean` and `rstd` it used for the backward.
 
 use crate::gradcheck::Case;
-use crate::ops::Family;
 use crate::kernels::norm as k;
+use crate::ops::Family;
 use crate::runtime::buffers;
 use crate::tensor::Tensor;
 

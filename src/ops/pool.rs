@@ -2,9 +2,9 @@
 //! pass), `avg_pool2d` (padding counted in the divisor, PyTorch's default) and
 //! `global_avg_pool2d` (`[N, C, H, W] -> [N, C]`). Kernels in `crate::kernels::pool`.
 
-use super::conv::IntoPair;
 use crate::gradcheck::Case;
 use crate::ops::Family;
+use super::conv::IntoPair;
 use crate::kernels::pool::{
     avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
     max_pool2d_backward, max_pool2d_forward, max_pool2d_values, PoolShape,

@@ -1,10 +1,10 @@
 //! Reductions over axes: sum, mean, max (gradient to the arg-max), and arg-max.
 
 use crate::gradcheck::Case;
-use crate::ops::Family;
 use crate::kernels::vector;
-use crate::tensor::layout::numel;
+use crate::ops::Family;
 use crate::tensor::Tensor;
+use crate::tensor::layout::numel;
 use rayon::prelude::*;
 
 /// A reduction laid out as `[outer, reduced, inner]` after moving the reduced axes together.

@@ -9,11 +9,11 @@
 //! with the tensor (`crate::tensor`); their gradient checks are this family's too.
 
 use crate::gradcheck::Case;
-use crate::ops::Family;
 use crate::kernels::gather::{gather_rows, scatter_add_rows};
-use crate::tensor::layout::numel;
+use crate::ops::Family;
 use crate::runtime::buffers;
 use crate::tensor::Tensor;
+use crate::tensor::layout::numel;
 
 /// `(outer, n, inner)` of `shape` around dimension `d`.
 fn around(shape: &[usize], d: usize) -> (usize, usize, usize) {

@@ -2,8 +2,8 @@
 //! `crate::kernels::softmax` (numerically stable: each row subtracts its maximum).
 
 use crate::gradcheck::Case;
-use crate::ops::Family;
 use crate::kernels::softmax as k;
+use crate::ops::Family;
 use crate::runtime::buffers;
 use crate::tensor::Tensor;
 
