@@ -128,12 +128,13 @@ impl Chunk<'_> {
     /// the chunk are not taken.
     #[inline]
     pub fn extend(&mut self, values: impl IntoIterator<Item = f32>) {
-        let mut k = 0;
-        for (slot, v) in self.slots[self.written..].iter_mut().zip(values) {
+        // A fold over the zip, not a `for` loop with a counter: it unrolls like the plain
+        // loop over slices that it replaces.
+        let rest = &mut self.slots[self.written..];
+        self.written += rest.iter_mut().zip(values).fold(0, |k, (slot, v)| {
             slot.write(v);
-            k += 1;
-        }
-        self.written += k;
+            k + 1
+        });
     }
 }
 
