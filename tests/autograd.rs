@@ -100,3 +100,23 @@ fn a_second_backward_through_a_freed_graph_is_an_error() {
     // The view's node was consumed: reusing it must not silently lose q's gradient.
     view.sum_all().backward();
 }
+
+#[test]
+fn an_op_s_backward_can_read_its_own_output() {
+    // y = x^3 written with a backward that reads y: dy/dx = 3 y / x.
+    let x = t(&[1.0, 2.0, -3.0], &[3]).requires_grad_();
+    let cube: Vec<f32> = x.to_vec().iter().map(|v| v * v * v).collect();
+    let xd = x.detach();
+    let y = Tensor::from_op_with_output(cube, &[3], "cube", &[&x], move |g, y| {
+        assert!(!y.requires_grad(), "the output comes outside the graph");
+        vec![Some(g.mul(&y.mul_scalar(3.0).div(&xd)))]
+    });
+    assert_eq!(y.to_vec(), vec![1.0, 8.0, -27.0]);
+    // Only the caller's handle: the node does not hold its own output (no cycle).
+    assert_eq!(y.handle_count(), 1);
+    let held = x.handle_count();
+    y.sum_all().backward();
+    assert_eq!(x.grad().unwrap().to_vec(), vec![3.0, 12.0, 27.0]);
+    // The node (which held `x`) was freed by backward.
+    assert_eq!(x.handle_count(), held - 1);
+}

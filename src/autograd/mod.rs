@@ -7,7 +7,9 @@
 //! accumulates the results into leaf tensors that require a gradient. Each node is taken out
 //! of its tensor as it is used, so the graph of a training step is freed by its backward.
 //!
-//! Backward closures run with recording off: gradients are plain tensors.
+//! Backward closures run with recording off: gradients are plain tensors. A closure gets the
+//! gradient of its op's output and, for ops whose derivative is cheapest from their result
+//! (exp, sigmoid, softmax), the output itself ([`Tensor::from_op_with_output`]).
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -16,8 +18,10 @@ use std::sync::Arc;
 
 use crate::tensor::{Layout, Storage, Tensor};
 
-/// Maps the gradient of an op's output to one optional gradient per input.
-pub type BackwardFn = Box<dyn Fn(&Tensor) -> Vec<Option<Tensor>> + Send + Sync>;
+/// Maps the gradient of an op's output, and the output itself, to one optional gradient per
+/// input. The output is handed over when backward runs rather than captured when the op
+/// runs: a closure stored in the output's own node that held the output would be a cycle.
+pub type BackwardFn = Box<dyn Fn(&Tensor, &Tensor) -> Vec<Option<Tensor>> + Send + Sync>;
 
 /// How a tensor was computed.
 pub struct Node {
@@ -90,6 +94,33 @@ impl Tensor {
         )
     }
 
+    /// Like [`Tensor::from_op`] for an op whose backward reads its own output: the closure
+    /// gets the output gradient and the output (a handle outside the graph, sharing its
+    /// values), so it need not capture the output and no cycle forms.
+    pub fn from_op_with_output<F>(
+        data: Vec<f32>,
+        shape: &[usize],
+        name: &'static str,
+        inputs: &[&Tensor],
+        backward: F,
+    ) -> Tensor
+    where
+        F: Fn(&Tensor, &Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+    {
+        assert_eq!(
+            data.len(),
+            crate::tensor::layout::numel(shape),
+            "{name}: output buffer does not match shape {shape:?}"
+        );
+        Tensor::record(
+            Storage::new(data),
+            Layout::contiguous(shape),
+            name,
+            inputs,
+            move |g, y| backward(g, &y.detach()),
+        )
+    }
+
     /// Like [`Tensor::from_op`] for an output that views existing storage.
     pub(crate) fn from_view<F>(
         storage: Arc<Storage>,
@@ -100,6 +131,21 @@ impl Tensor {
     ) -> Tensor
     where
         F: Fn(&Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+    {
+        Tensor::record(storage, layout, name, inputs, move |g, _| backward(g))
+    }
+
+    /// The output tensor, with a node when grad mode is on and some input requires a
+    /// gradient.
+    fn record<F>(
+        storage: Arc<Storage>,
+        layout: Layout,
+        name: &'static str,
+        inputs: &[&Tensor],
+        backward: F,
+    ) -> Tensor
+    where
+        F: Fn(&Tensor, &Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
     {
         let record = is_grad_enabled() && inputs.iter().any(|t| t.requires_grad());
         let node = record.then(|| Node {
@@ -158,7 +204,7 @@ impl Tensor {
                 continue;
             };
             t.inner.graph_freed.store(true, Ordering::Relaxed);
-            let input_grads = (node.backward)(&g);
+            let input_grads = (node.backward)(&g, t);
             assert_eq!(
                 input_grads.len(),
                 node.inputs.len(),

@@ -1,6 +1,7 @@
-//! `neurite gradcheck [OP]`: the finite-difference check of every op, as a table.
+//! `neurite gradcheck [OP]`: the finite-difference check of every op (the cases of
+//! `crate::ops::FAMILIES`), as a table.
 
-use crate::gradcheck::{cases, check};
+use crate::gradcheck::{cases, check, op_names, table_problems};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -14,9 +15,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let all = cases();
     if args.list {
-        let mut names: Vec<&str> = all.iter().map(|c| c.op).collect();
-        names.dedup();
-        println!("{}", names.join("\n"));
+        println!("{}", op_names().join("\n"));
         return Ok(0);
     }
     let selected: Vec<_> = all
@@ -48,5 +47,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
     }
     println!("{} passed, {} failed", selected.len() - failed, failed);
-    Ok(if failed == 0 { 0 } else { 1 })
+    // The table itself: every op listed once and checked (only for a full run).
+    let problems = if args.op.is_none() {
+        table_problems(&all)
+    } else {
+        Vec::new()
+    };
+    for p in &problems {
+        println!("table: {p}");
+    }
+    Ok(if failed == 0 && problems.is_empty() {
+        0
+    } else {
+        1
+    })
 }

@@ -3,8 +3,10 @@
 //! A [`Case`] is an op applied to random inputs. [`check`] projects the op's output onto
 //! fixed random weights `r` (so the check covers every output element), back-propagates
 //! `sum(out * r)`, and compares each input gradient with the central difference
-//! `(L(x + eps) - L(x - eps)) / 2eps`, the projections summed in f64. [`cases`] lists a case
-//! for every op of the engine; the test suite and `neurite gradcheck` both run them.
+//! `(L(x + eps) - L(x - eps)) / 2eps`, the projections summed in f64. [`cases`] gathers the
+//! cases of every op family in [`crate::ops::FAMILIES`]; the test suite and
+//! `neurite gradcheck` both run them, and [`table_problems`] checks that every listed op
+//! has one.
 
 use crate::autograd::no_grad;
 use crate::tensor::rng::{manual_seed, with_rng};
@@ -171,61 +173,54 @@ pub fn check(case: &Case) -> Report {
     }
 }
 
-/// Every gradient check of the engine, built from seed 0.
+/// Every gradient check of the engine (each family's in [`crate::ops::FAMILIES`]), built
+/// from seed 0.
 pub fn cases() -> Vec<Case> {
     manual_seed(0);
-    let mut all = Vec::new();
-    all.extend(crate::ops::elementwise::gradcheck_cases());
-    all.extend(crate::ops::reduce::gradcheck_cases());
-    all.extend(crate::ops::matmul::gradcheck_cases());
-    all.extend(crate::ops::conv::gradcheck_cases());
-    all.extend(crate::ops::pool::gradcheck_cases());
-    all.extend(crate::ops::norm::gradcheck_cases());
-    all.extend(crate::ops::activation::gradcheck_cases());
-    all.extend(crate::ops::softmax::gradcheck_cases());
-    all.extend(crate::ops::dropout::gradcheck_cases());
-    all.extend(crate::ops::embedding::gradcheck_cases());
-    all.extend(crate::ops::shape::gradcheck_cases());
-    all.extend(crate::ops::attention::gradcheck_cases());
-    all
+    crate::ops::FAMILIES
+        .iter()
+        .flat_map(|family| (family.cases)())
+        .collect()
 }
 
-/// The ops that must each have at least one case (the engine's contract).
-pub const REQUIRED_OPS: &[&str] = &[
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "neg",
-    "exp",
-    "log",
-    "sqrt",
-    "pow",
-    "sum",
-    "mean",
-    "max",
-    "matmul",
-    "linear",
-    "conv2d",
-    "max_pool2d",
-    "avg_pool2d",
-    "global_avg_pool2d",
-    "batch_norm",
-    "layer_norm",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "gelu",
-    "softmax",
-    "log_softmax",
-    "cross_entropy",
-    "dropout",
-    "embedding",
-    "cat",
-    "split",
-    "index_select",
-    "scaled_dot_product_attention",
-];
+/// The names of every registered op, family by family (each has at least one case).
+pub fn op_names() -> Vec<&'static str> {
+    crate::ops::FAMILIES
+        .iter()
+        .flat_map(|family| family.ops.iter().copied())
+        .collect()
+}
+
+/// What is wrong with the table of ops and cases: an op listed twice, an op without a
+/// case, a case whose op is not listed. Empty when the table is sound.
+pub fn table_problems(cases: &[Case]) -> Vec<String> {
+    let ops = op_names();
+    let mut problems = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if ops[..i].contains(op) {
+            problems.push(format!("op '{op}' is listed twice"));
+        }
+        if !cases.iter().any(|c| c.op == *op) {
+            problems.push(format!("op '{op}' has no gradient check"));
+        }
+    }
+    for case in cases {
+        if !ops.contains(&case.op) {
+            problems.push(format!(
+                "a case checks '{}', which no family lists",
+                case.op
+            ));
+        }
+    }
+    let families: Vec<&str> = crate::ops::FAMILIES.iter().map(|f| f.name).collect();
+    for (i, name) in families.iter().enumerate() {
+        if families[..i].contains(name) {
+            problems.push(format!("family '{name}' is listed twice"));
+        }
+    }
+    problems.dedup();
+    problems
+}
 
 /// Runs the cases of one op (all ops when `op` is `None`).
 pub fn run(op: Option<&str>) -> Vec<Report> {

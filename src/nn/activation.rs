@@ -1,4 +1,5 @@
-//! Activation layers (no parameters).
+//! Activation layers (no parameters): `Relu`, `Sigmoid`, `Tanh`, `Gelu`, `Silu`, each the
+//! module form of the `Tensor` method of the same name (`crate::ops::activation`).
 
 use super::{Module, Role};
 use crate::tensor::Tensor;
@@ -46,6 +47,7 @@ impl Module for Relu {
 activation!(Sigmoid, sigmoid, "`1 / (1 + e^-x)`.");
 activation!(Tanh, tanh, "Hyperbolic tangent.");
 activation!(Gelu, gelu, "GELU with the exact (erf) form.");
+activation!(Silu, silu, "SiLU (swish), `x * sigmoid(x)`.");
 
 /// An activation chosen by name at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +56,7 @@ pub enum Activation {
     Sigmoid,
     Tanh,
     Gelu,
+    Silu,
 }
 
 impl Activation {
@@ -63,6 +66,7 @@ impl Activation {
             Activation::Sigmoid => x.sigmoid(),
             Activation::Tanh => x.tanh(),
             Activation::Gelu => x.gelu(),
+            Activation::Silu => x.silu(),
         }
     }
 }

@@ -15,7 +15,7 @@ mod norm;
 mod pool;
 mod transformer;
 
-pub use activation::{Activation, Gelu, Relu, Sigmoid, Tanh};
+pub use activation::{Activation, Gelu, Relu, Sigmoid, Silu, Tanh};
 pub use container::{Flatten, Residual, Sequential};
 pub use conv::Conv2d;
 pub use dropout::Dropout;

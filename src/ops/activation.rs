@@ -1,53 +1,22 @@
-//! Pointwise activations: relu, sigmoid, tanh, gelu. Each forward is one pass over the
-//! input; each backward is one pass over the output gradient and what the forward saved
-//! (the input for relu and gelu, the output for sigmoid and tanh).
+//! Pointwise activations: relu, sigmoid, tanh, gelu, silu, and the fused residual
+//! `add_relu`. Each forward is one pass over the input; each backward is one pass over the
+//! output gradient and what the forward saved (the input for relu, gelu and silu, the
+//! output for sigmoid and tanh).
 
 use crate::gradcheck::Case;
 use crate::kernels::math::{exp, gelu, gelu_derivative};
-use crate::ops::elementwise::{broadcast_map, unary_map};
-use crate::tensor::pool::collect_chunks;
+use crate::ops::Family;
+use crate::ops::map::{broadcast_map, grad_map, Reads};
 use crate::tensor::Tensor;
-
-/// `f(g, s)` elementwise over the output gradient `g` and a saved tensor `s` of the same
-/// shape.
-fn grad_map(g: &Tensor, saved: &Tensor, f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Tensor {
-    assert_eq!(g.shape(), saved.shape(), "grad_map: shapes differ");
-    let out = g.with_slice(|gs| {
-        saved.with_slice(|ss| {
-            // SAFETY: every element of every chunk is written.
-            unsafe {
-                collect_chunks(gs.len(), 1, |start, o| {
-                    let n = o.len();
-                    for ((v, &gi), &si) in o
-                        .iter_mut()
-                        .zip(&gs[start..start + n])
-                        .zip(&ss[start..start + n])
-                    {
-                        v.write(f(gi, si));
-                    }
-                })
-            }
-        })
-    });
-    Tensor::from_vec(out, g.shape())
-}
 
 impl Tensor {
     /// `max(x, 0)`. The gradient at exactly 0 is 0, as in PyTorch.
     pub fn relu(&self) -> Tensor {
-        let x = self.detach();
-        Tensor::from_op(
-            unary_map(self, |v| v.max(0.0)),
-            self.shape(),
+        self.elementwise(
             "relu",
-            &[self],
-            move |g| {
-                vec![Some(grad_map(
-                    g,
-                    &x,
-                    |gi, xi| if xi > 0.0 { gi } else { 0.0 },
-                ))]
-            },
+            |v| v.max(0.0),
+            Reads::Input,
+            |g, x| if x > 0.0 { g } else { 0.0 },
         )
     }
 
@@ -56,62 +25,52 @@ impl Tensor {
     /// as in [`Tensor::add`].
     pub fn add_relu(&self, other: &Tensor) -> Tensor {
         let (data, shape) = broadcast_map(self, other, "add_relu", |x, y| (x + y).max(0.0));
-        let y = Tensor::from_vec(data, &shape);
-        let saved = y.clone();
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
-        Tensor::from_view(
-            y.inner.storage.clone(),
-            y.layout().clone(),
-            "add_relu",
-            &[self, other],
-            move |g| {
-                // The sum was positive exactly where the output is.
-                let g = grad_map(g, &saved, |gi, yi| if yi > 0.0 { gi } else { 0.0 });
-                vec![Some(g.sum_to(&sa)), Some(g.sum_to(&sb))]
-            },
-        )
+        Tensor::from_op_with_output(data, &shape, "add_relu", &[self, other], move |g, y| {
+            // The sum was positive exactly where the output is.
+            let g = grad_map(g, y, |gi, yi| if yi > 0.0 { gi } else { 0.0 });
+            vec![Some(g.sum_to(&sa)), Some(g.sum_to(&sb))]
+        })
     }
 
     /// The logistic function `1 / (1 + e^-x)`.
     pub fn sigmoid(&self) -> Tensor {
-        let y = Tensor::from_vec(unary_map(self, |v| 1.0 / (1.0 + exp(-v))), self.shape());
-        let saved = y.clone();
-        Tensor::from_view(
-            y.inner.storage.clone(),
-            y.layout().clone(),
+        self.elementwise(
             "sigmoid",
-            &[self],
-            move |g| vec![Some(grad_map(g, &saved, |gi, yi| gi * yi * (1.0 - yi)))],
+            |v| 1.0 / (1.0 + exp(-v)),
+            Reads::Output,
+            |g, y| g * y * (1.0 - y),
         )
     }
 
     /// Hyperbolic tangent.
     pub fn tanh(&self) -> Tensor {
-        let y = Tensor::from_vec(unary_map(self, f32::tanh), self.shape());
-        let saved = y.clone();
-        Tensor::from_view(
-            y.inner.storage.clone(),
-            y.layout().clone(),
-            "tanh",
-            &[self],
-            move |g| vec![Some(grad_map(g, &saved, |gi, yi| gi * (1.0 - yi * yi)))],
-        )
+        self.elementwise("tanh", f32::tanh, Reads::Output, |g, y| g * (1.0 - y * y))
     }
 
     /// Exact GELU, `x * Phi(x)` (PyTorch's `gelu` with `approximate='none'`).
     pub fn gelu(&self) -> Tensor {
-        let x = self.detach();
-        Tensor::from_op(
-            unary_map(self, gelu),
-            self.shape(),
-            "gelu",
-            &[self],
-            move |g| vec![Some(grad_map(g, &x, |gi, xi| gi * gelu_derivative(xi)))],
-        )
+        self.elementwise("gelu", gelu, Reads::Input, |g, x| g * gelu_derivative(x))
+    }
+
+    /// SiLU (swish), `x * sigmoid(x)`, computed as PyTorch's CPU kernel does,
+    /// `x / (1 + e^-x)`; the derivative is `s * (1 + x * (1 - s))` with `s = sigmoid(x)`.
+    pub fn silu(&self) -> Tensor {
+        self.elementwise("silu", |v| v / (1.0 + exp(-v)), Reads::Input, |g, x| {
+            let s = 1.0 / (1.0 + exp(-x));
+            g * (s * (1.0 + x * (1.0 - s)))
+        })
     }
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "activation",
+    ops: &["relu", "add_relu", "sigmoid", "tanh", "gelu", "silu"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.5);
     vec![
         // Distinct values 0.05 apart that avoid 0: the step never crosses the kink.
@@ -141,6 +100,15 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
         ),
         Case::new("tanh", vec![any(&[4, 6])], |x| x[0].tanh()),
         Case::new("gelu", vec![any(&[5, 7])], |x| x[0].gelu()),
+        Case::new("silu", vec![any(&[4, 6])], |x| x[0].silu()),
+        Case::new(
+            "silu",
+            vec![Tensor::from_vec(
+                vec![-30.0, -6.0, -1.0, 0.0, 1.0, 6.0, 30.0],
+                &[7],
+            )],
+            |x| x[0].silu(),
+        ),
         Case::new(
             "gelu",
             vec![Tensor::from_vec(
@@ -182,6 +150,12 @@ mod tests {
             &[-0.04550026, -0.15426877, 0.0, 0.8413447, 2.9959502],
             1e-6,
         );
+        // torch.nn.functional.silu(torch.tensor([-2., -0.5, 0., 1., 3.]))
+        assert_close(
+            &x.silu().to_vec(),
+            &[-0.23840584, -0.18877034, 0.0, 0.7310586, 2.8577224],
+            1e-6,
+        );
     }
 
     #[test]
@@ -204,6 +178,14 @@ mod tests {
             &x.grad().unwrap().to_vec(),
             &[-0.08331547, 0.5, 1.0852318],
             1e-5,
+        );
+        x.zero_grad();
+        x.silu().sum_all().backward();
+        // s(x)(1 + x(1 - s(x))): 0.07232949, 0.5, 1.0907842
+        assert_close(
+            &x.grad().unwrap().to_vec(),
+            &[0.07232949, 0.5, 1.0907842],
+            1e-6,
         );
     }
 

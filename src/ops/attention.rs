@@ -8,13 +8,14 @@
 //! tests compare the two, values and gradients.
 
 use crate::gradcheck::Case;
+use crate::ops::Family;
 use crate::kernels::attention::{
     attention_backward, attention_backward_packed, attention_forward, attention_forward_packed,
     AttentionDims,
 };
-use crate::tensor::layout::numel;
-use crate::tensor::pool;
+use crate::runtime::buffers;
 use crate::tensor::Tensor;
+use crate::tensor::layout::numel;
 
 /// Checks the shapes of `q [..., tq, dk]`, `k [..., tk, dk]`, `v [..., tk, dv]`.
 fn dims(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> AttentionDims {
@@ -81,9 +82,9 @@ impl Tensor {
             v.detach().contiguous(),
         );
         // [B, H, Tq, Dv]
-        let mut out = pool::take(d.heads * d.tq * d.dv);
+        let mut out = buffers::take(d.heads * d.tq * d.dv);
         // [B, H, Tq, Tk]
-        let mut probs = pool::take(d.heads * d.tq * d.tk);
+        let mut probs = buffers::take(d.heads * d.tq * d.tk);
         qc.with_slice(|qs| {
             kc.with_slice(|ks| {
                 vc.with_slice(|vs| attention_forward(d, qs, ks, vs, &mut out, &mut probs))
@@ -100,9 +101,9 @@ impl Tensor {
             &[q, k, v],
             move |g| {
                 let (mut dq, mut dk, mut dv) = (
-                    pool::take(qc.numel()),
-                    pool::take(kc.numel()),
-                    pool::take(vc.numel()),
+                    buffers::take(qc.numel()),
+                    buffers::take(kc.numel()),
+                    buffers::take(vc.numel()),
                 );
                 let g = g.contiguous();
                 qc.with_slice(|qs| {
@@ -153,14 +154,14 @@ impl Tensor {
             causal,
         };
         let x = qkv.detach().contiguous();
-        let mut out = pool::take(b * t * c); // [B, T, C]
-        let mut probs = pool::take(b * n_head * t * t); // [B, H, T, T]
+        let mut out = buffers::take(b * t * c); // [B, T, C]
+        let mut probs = buffers::take(b * n_head * t * t); // [B, H, T, T]
         x.with_slice(|xs| attention_forward_packed(d, n_head, xs, &mut out, &mut probs));
         let probs = Tensor::from_vec(probs, &[b, n_head, t, t]);
         let saved = probs.clone();
         let out = Tensor::from_op(out, &[b, t, c], "self_attention_packed", &[qkv], move |g| {
             let g = g.contiguous();
-            let mut dx = pool::take(x.numel()); // [B, T, 3C], every element written
+            let mut dx = buffers::take(x.numel()); // [B, T, 3C], every element written
             x.with_slice(|xs| {
                 saved.with_slice(|ps| {
                     g.with_slice(|gs| attention_backward_packed(d, n_head, xs, ps, gs, &mut dx))
@@ -213,7 +214,14 @@ pub fn scaled_dot_product_attention_reference(
     p.matmul(v)
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "attention",
+    ops: &["scaled_dot_product_attention", "self_attention_packed"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     let sdpa = "scaled_dot_product_attention";
     vec![

@@ -6,10 +6,11 @@
 //! `dout` over N, H and W. Gradients of inputs that did not require one are not computed.
 
 use crate::gradcheck::Case;
+use crate::ops::Family;
 use crate::kernels::conv::{
     conv2d_backward, conv2d_forward, conv2d_forward_then, ConvShape, Epilogue,
 };
-use crate::tensor::pool;
+use crate::runtime::buffers;
 use crate::tensor::Tensor;
 
 /// A size given once for both dimensions (`3`) or as `(height, width)`.
@@ -147,7 +148,7 @@ impl Tensor {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Tensor::from_op(out, &[s.n, s.o, oh, ow], "conv2d", &inputs, move |g| {
-            let mut dx = need[0].then(|| pool::take(x.numel())); // cleared by the kernel
+            let mut dx = need[0].then(|| buffers::take(x.numel())); // cleared by the kernel
             let mut dw = need[1].then(|| vec![0.0; w.numel()]);
             let mut db = need[2].then(|| vec![0.0; s.o]);
             x.with_slice(|xs| {
@@ -228,7 +229,7 @@ fn conv2d_values(
     affine: Option<(&[f32], &[f32])>,
     relu: bool,
 ) -> Vec<f32> {
-    let mut out = pool::take(s.out_len()); // every element written
+    let mut out = buffers::take(s.out_len()); // every element written
     let bias = bias.map(Tensor::to_vec);
     let epilogue = Epilogue {
         bias: bias.as_deref(),
@@ -291,7 +292,14 @@ pub fn time_conv2d(s: &ConvShape, iters: usize) -> (f64, f64) {
     (fwd / iters.max(1) as f64, bwd / iters.max(1) as f64)
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "conv",
+    ops: &["conv2d"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     vec![
         // Padded 3x3 with bias, batch 2, odd non-square input.

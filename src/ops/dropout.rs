@@ -4,8 +4,9 @@
 //! elements every time.
 
 use crate::gradcheck::Case;
-use crate::tensor::rng::{manual_seed, with_rng};
+use crate::ops::Family;
 use crate::tensor::Tensor;
+use crate::tensor::rng::{manual_seed, with_rng};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -42,7 +43,14 @@ impl Tensor {
     }
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "dropout",
+    ops: &["dropout"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     vec![
         // Re-seeding inside the closure draws the same mask on every evaluation.
         Case::new("dropout", vec![Tensor::randn(&[4, 9], 0.0, 1.0)], |x| {

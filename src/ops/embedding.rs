@@ -5,9 +5,10 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::gather::{gather_rows, scatter_add_rows};
-use crate::tensor::layout::numel;
-use crate::tensor::pool;
+use crate::ops::Family;
+use crate::runtime::buffers;
 use crate::tensor::Tensor;
+use crate::tensor::layout::numel;
 
 impl Tensor {
     /// Looks up `ids` in this `[V, D]` table: the result has shape `[..ids_shape, D]`, row
@@ -37,7 +38,7 @@ impl Tensor {
         let mut shape = ids_shape.to_vec();
         shape.push(d);
         // [N, D]
-        let mut out = pool::take(ids.len() * d); // every row gathered
+        let mut out = buffers::take(ids.len() * d); // every row gathered
         self.with_slice(|w| gather_rows(w, v, d, ids, &mut out));
         let ids = ids.to_vec();
         Tensor::from_op(out, &shape, "embedding", &[self], move |g| {
@@ -49,7 +50,14 @@ impl Tensor {
     }
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "embedding",
+    ops: &["embedding"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     // The ids are captured by the closures: they are not inputs, so not differentiated.
     let ids = [3, 0, 3, 5, 1, 3];

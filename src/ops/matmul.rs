@@ -7,9 +7,10 @@
 use crate::gradcheck::Case;
 use crate::kernels::gemm::{sgemm, Gemm};
 use crate::kernels::packed_gemm::{gemm_packed, gemm_packed_then, Epilogue, PackedWeight};
+use crate::ops::Family;
+use crate::runtime::buffers;
 use crate::runtime::threads::as_piece;
 use crate::tensor::layout::{broadcast_shapes, numel};
-use crate::tensor::pool;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -30,7 +31,7 @@ fn operand(t: &Tensor) -> (Tensor, bool) {
 fn batched_product(a: &Tensor, b: &Tensor, batch: usize, m: usize, k: usize, n: usize) -> Vec<f32> {
     let (a, ta) = operand(a);
     let (b, tb) = operand(b);
-    let mut out = pool::take(batch * m * n); // every element written by the product
+    let mut out = buffers::take(batch * m * n); // every element written by the product
     let g = Gemm::new(m, n, k).trans_a(ta).trans_b(tb);
     a.with_slice(|ad| {
         b.with_slice(|bd| {
@@ -178,7 +179,7 @@ impl Tensor {
             gelu,
             ..Epilogue::default()
         };
-        let mut out = pool::take(rows * packed.n); // every element written
+        let mut out = buffers::take(rows * packed.n); // every element written
         x.with_slice(|xs| gemm_packed_then(xs, rows, packed, &mut out, store));
         let mut shape = self.shape().to_vec();
         *shape.last_mut().unwrap() = packed.n;
@@ -198,7 +199,7 @@ impl Tensor {
         let x = self.detach().contiguous();
         let wd = weight.detach();
         let packed = packed_engine_for(rows) && wd.is_contiguous();
-        let mut out = pool::take(rows * out_f); // the bias or the product writes every element
+        let mut out = buffers::take(rows * out_f); // the bias or the product writes every element
         if packed {
             // The weight packed for this call, the bias added as the sums are stored.
             let w = wd.with_slice(|ws| PackedWeight::pack(ws, out_f, in_f));
@@ -252,7 +253,7 @@ impl Tensor {
                     // dX [rows, in] = dY [rows, out] · W [out, in], W packed by rows.
                     let w = wd.with_slice(|ws| PackedWeight::pack_rows(ws, out_f, in_f, in_f));
                     let dy = g2.contiguous();
-                    let mut dx = pool::take(rows * in_f); // every element written
+                    let mut dx = buffers::take(rows * in_f); // every element written
                     dy.with_slice(|ds| gemm_packed(ds, rows, &w, &mut dx, false));
                     Tensor::from_vec(dx, x.shape())
                 })
@@ -275,7 +276,14 @@ impl Tensor {
     }
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "matmul",
+    ops: &["matmul", "linear"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     vec![
         Case::new("matmul", vec![any(&[3, 5]), any(&[5, 4])], |x| {

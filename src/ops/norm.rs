@@ -6,7 +6,8 @@
 use crate::gradcheck::Case;
 use crate::kernels::epilogue::Epilogue;
 use crate::kernels::norm as k;
-use crate::tensor::pool;
+use crate::ops::Family;
+use crate::runtime::buffers;
 use crate::tensor::Tensor;
 
 /// The values of an optional per-feature parameter, checked to have shape `shape`.
@@ -174,7 +175,7 @@ impl Tensor {
             (rm.to_vec(), eval_rstd(rv, eps))
         };
         let (scale, shift) = k::channel_affine(&mean, &rstd, w.as_deref(), b.as_deref());
-        let mut out = pool::take(x.numel());
+        let mut out = buffers::take(x.numel());
         x.with_slice(|xs| {
             k::batch_norm_apply(xs, channel_map(&scale, &shift, relu), &mut out, inner)
         });
@@ -183,7 +184,7 @@ impl Tensor {
         inputs.extend(bias);
         let (has_w, has_b) = (weight.is_some(), bias.is_some());
         Tensor::from_op(out, &shape, op, &inputs, move |g| {
-            let mut dx = pool::take(x.numel());
+            let mut dx = buffers::take(x.numel());
             let (dw, db) = g.with_slice(|dy| {
                 x.with_slice(|xs| {
                     k::batch_norm_backward(
@@ -229,7 +230,7 @@ impl Tensor {
         let b = param_values(bias, normalized_shape, "layer_norm", "bias", &shape);
         let x = self.detach().contiguous(); // [rows, cols]
         let (mut out, mut mean, mut rstd) =
-            (pool::take(x.numel()), vec![0.0; rows], vec![0.0; rows]);
+            (buffers::take(x.numel()), vec![0.0; rows], vec![0.0; rows]);
         x.with_slice(|xs| {
             k::layer_norm_forward(
                 xs,
@@ -247,7 +248,7 @@ impl Tensor {
         inputs.extend(bias);
         let (has_w, has_b, pshape) = (weight.is_some(), bias.is_some(), normalized_shape.to_vec());
         Tensor::from_op(out, &shape, "layer_norm", &inputs, move |g| {
-            let mut dx = pool::take(x.numel());
+            let mut dx = buffers::take(x.numel());
             let (dw, db) = g.with_slice(|dy| {
                 x.with_slice(|xs| {
                     k::layer_norm_backward(xs, dy, &mean, &rstd, w.as_deref(), &mut dx, cols)
@@ -284,7 +285,14 @@ fn symmetric_channels(n: usize, c: usize, inner: usize) -> Tensor {
     Tensor::from_vec(v, &[n, c, 1, inner])
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "norm",
+    ops: &["batch_norm", "batch_norm_relu", "layer_norm"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     let around_one = |shape: &[usize]| Tensor::rand(shape, 0.5, 1.5);
     vec![

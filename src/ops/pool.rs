@@ -2,13 +2,14 @@
 //! pass), `avg_pool2d` (padding counted in the divisor, PyTorch's default) and
 //! `global_avg_pool2d` (`[N, C, H, W] -> [N, C]`). Kernels in `crate::kernels::pool`.
 
-use super::conv::IntoPair;
 use crate::gradcheck::Case;
+use crate::ops::Family;
+use super::conv::IntoPair;
 use crate::kernels::pool::{
     avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
     max_pool2d_backward, max_pool2d_forward, max_pool2d_values, PoolShape,
 };
-use crate::tensor::pool;
+use crate::runtime::buffers;
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -54,7 +55,7 @@ impl Tensor {
             padding.pair(),
         );
         let (oh, ow) = s.out_hw();
-        let mut out = pool::take(s.planes * oh * ow); // [N, C, OH, OW], every element written
+        let mut out = buffers::take(s.planes * oh * ow); // [N, C, OH, OW], every element written
         let in_shape = self.shape().to_vec();
         let shape = [in_shape[0], in_shape[1], oh, ow];
         if !(crate::is_grad_enabled() && self.requires_grad()) {
@@ -66,7 +67,7 @@ impl Tensor {
         self.with_slice(|xs| max_pool2d_forward(&s, xs, &mut out, &mut idx));
         let idx = Arc::new(idx);
         Tensor::from_op(out, &shape, "max_pool2d", &[self], move |g| {
-            let mut dx = pool::take(s.planes * s.h * s.w); // overwritten
+            let mut dx = buffers::take(s.planes * s.h * s.w); // overwritten
             g.with_slice(|gs| max_pool2d_backward(&s, gs, &idx, &mut dx));
             vec![Some(Tensor::from_vec(dx, &in_shape))]
         })
@@ -107,18 +108,25 @@ impl Tensor {
             "global_avg_pool2d: input {sx:?} must be [N, C, H, W] with H, W > 0"
         );
         let hw = sx[2] * sx[3];
-        let mut out = pool::take(sx[0] * sx[1]); // [N, C], every element written
+        let mut out = buffers::take(sx[0] * sx[1]); // [N, C], every element written
         self.with_slice(|xs| global_avg_pool2d_forward(xs, hw, &mut out));
         let shape = [sx[0], sx[1]];
         Tensor::from_op(out, &shape, "global_avg_pool2d", &[self], move |g| {
-            let mut dx = pool::take(sx.iter().product()); // every plane filled
+            let mut dx = buffers::take(sx.iter().product()); // every plane filled
             g.with_slice(|gs| global_avg_pool2d_backward(gs, hw, &mut dx));
             vec![Some(Tensor::from_vec(dx, &sx))]
         })
     }
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "pool",
+    ops: &["max_pool2d", "avg_pool2d", "global_avg_pool2d"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     vec![
         Case::new("max_pool2d", vec![Case::distinct(&[2, 3, 6, 6])], |x| {

@@ -2,8 +2,9 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::vector;
-use crate::tensor::layout::numel;
+use crate::ops::Family;
 use crate::tensor::Tensor;
+use crate::tensor::layout::numel;
 use rayon::prelude::*;
 
 /// A reduction laid out as `[outer, reduced, inner]` after moving the reduced axes together.
@@ -220,7 +221,14 @@ fn unpermute(t: Tensor, perm: &[usize]) -> Tensor {
     t.permute(&inverse).contiguous()
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "reduce",
+    ops: &["sum", "mean", "max"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     vec![
         Case::new("sum", vec![any(&[3, 4, 5])], |x| x[0].sum(1, false)),

@@ -4,12 +4,16 @@
 //! work is copies of contiguous runs. Backward rules: `cat` hands each input its slice of
 //! the gradient; a `split` piece places its gradient at its offset in zeros of the input's
 //! shape; `index_select` scatter-adds the gradient rows back (repeated indices add up).
+//!
+//! The views (`reshape`, `permute`, `transpose`, `narrow`, `expand`) and `contiguous` live
+//! with the tensor (`crate::tensor`); their gradient checks are this family's too.
 
 use crate::gradcheck::Case;
 use crate::kernels::gather::{gather_rows, scatter_add_rows};
-use crate::tensor::layout::numel;
-use crate::tensor::pool;
+use crate::ops::Family;
+use crate::runtime::buffers;
 use crate::tensor::Tensor;
+use crate::tensor::layout::numel;
 
 /// `(outer, n, inner)` of `shape` around dimension `d`.
 fn around(shape: &[usize], d: usize) -> (usize, usize, usize) {
@@ -75,7 +79,7 @@ impl Tensor {
         let mut shape = first.clone();
         shape[dim] = sizes.iter().sum();
         let (outer, n, inner) = around(&shape, dim);
-        let mut out = pool::take(numel(&shape)); // the pieces cover it
+        let mut out = buffers::take(numel(&shape)); // the pieces cover it
         let mut start = 0;
         for (t, &len) in tensors.iter().zip(&sizes) {
             t.with_slice(|s| place(s, &mut out, outer, n, inner, start, len));
@@ -161,7 +165,7 @@ impl Tensor {
         }
         let mut shape = in_shape.clone();
         shape[dim] = index.len();
-        let mut out = pool::take(numel(&shape)); // every row gathered
+        let mut out = buffers::take(numel(&shape)); // every row gathered
         self.with_slice(|s| gather_rows(s, n, inner, index, &mut out));
         let index = index.to_vec();
         Tensor::from_op(out, &shape, "index_select", &[self], move |g| {
@@ -172,7 +176,14 @@ impl Tensor {
     }
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "shape",
+    ops: &["cat", "split", "index_select", "reshape", "permute", "transpose", "narrow", "expand", "contiguous"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     vec![
         Case::new(
@@ -198,6 +209,21 @@ pub(crate) fn gradcheck_cases() -> Vec<Case> {
         }),
         Case::new("index_select", vec![any(&[6, 2])], |x| {
             x[0].index_select(0, &[5, 5, 1])
+        }),
+        // The views of `crate::tensor` (their backward rules live there).
+        Case::new("transpose", vec![any(&[3, 4])], |x| x[0].t().mul(&x[0].t())),
+        Case::new("narrow", vec![any(&[4, 5])], |x| x[0].narrow(1, 1, 3).exp()),
+        Case::new("expand", vec![any(&[3, 1])], |x| {
+            x[0].expand(&[2, 3, 4]).mul_scalar(1.0)
+        }),
+        Case::new("reshape", vec![any(&[2, 6])], |x| {
+            x[0].t().reshape(&[3, 4]).exp()
+        }),
+        Case::new("permute", vec![any(&[2, 3, 4])], |x| {
+            x[0].permute(&[2, 0, 1]).mul(&x[0].permute(&[2, 0, 1]))
+        }),
+        Case::new("contiguous", vec![any(&[3, 5])], |x| {
+            x[0].t().contiguous().exp()
         }),
     ]
 }

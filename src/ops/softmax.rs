@@ -3,7 +3,8 @@
 
 use crate::gradcheck::Case;
 use crate::kernels::softmax as k;
-use crate::tensor::pool;
+use crate::ops::Family;
+use crate::runtime::buffers;
 use crate::tensor::Tensor;
 
 /// The tensor viewed as `[outer, n, inner]` around `axis`.
@@ -38,22 +39,13 @@ impl Tensor {
         let (outer, n, inner) = split_at_axis(self, self.axis(axis));
         let mut out = vec![0.0; self.numel()];
         self.with_slice(|x| k::softmax_forward(x, &mut out, outer, n, inner, log));
-        let y = Tensor::from_vec(out, self.shape());
-        let saved = y.clone();
-        Tensor::from_view(
-            y.inner.storage.clone(),
-            y.layout().clone(),
-            name,
-            &[self],
-            move |g| {
-                let mut dx = vec![0.0; saved.numel()];
-                g.with_slice(|dy| {
-                    saved
-                        .with_slice(|ys| k::softmax_backward(ys, dy, &mut dx, outer, n, inner, log))
-                });
-                vec![Some(Tensor::from_vec(dx, saved.shape()))]
-            },
-        )
+        Tensor::from_op_with_output(out, self.shape(), name, &[self], move |g, y| {
+            let mut dx = vec![0.0; y.numel()];
+            g.with_slice(|dy| {
+                y.with_slice(|ys| k::softmax_backward(ys, dy, &mut dx, outer, n, inner, log))
+            });
+            vec![Some(Tensor::from_vec(dx, y.shape()))]
+        })
     }
 
     /// Mean cross-entropy of logits `[N, C]` against class indices `targets` (`N` of them),
@@ -94,7 +86,7 @@ impl Tensor {
         let targets = targets.to_vec();
         Tensor::from_op(vec![mean as f32], &[], "cross_entropy", &[self], move |g| {
             let scale = g.item() / rows.max(1) as f32;
-            let mut dx = pool::take(x.numel()); // every element written
+            let mut dx = buffers::take(x.numel()); // every element written
             x.with_slice(|xs| {
                 k::cross_entropy_backward(
                     xs,
@@ -111,7 +103,14 @@ impl Tensor {
     }
 }
 
-pub(crate) fn gradcheck_cases() -> Vec<Case> {
+/// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
+pub(crate) const FAMILY: Family = Family {
+    name: "softmax",
+    ops: &["softmax", "log_softmax", "cross_entropy"],
+    cases: gradcheck_cases,
+};
+
+fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.5);
     vec![
         Case::new("softmax", vec![any(&[3, 7])], |x| x[0].softmax(-1)),

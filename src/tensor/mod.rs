@@ -9,7 +9,6 @@
 mod create;
 pub mod layout;
 mod ops_overload;
-pub mod pool;
 pub mod rng;
 mod view;
 
@@ -20,6 +19,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use layout::Layout;
 
 use crate::autograd::Node;
+use crate::runtime::buffers;
 
 /// The flat f32 buffer behind one or more tensors.
 pub(crate) struct Storage {
@@ -35,10 +35,10 @@ impl Storage {
 }
 
 impl Drop for Storage {
-    /// The buffer goes back to the [`pool`] for the next step's tensors.
+    /// The buffer goes back to the [`buffers`] pool for the next step's tensors.
     fn drop(&mut self) {
         let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
-        pool::give(std::mem::take(data));
+        buffers::give(std::mem::take(data));
     }
 }
 
@@ -238,9 +238,9 @@ impl Tensor {
         let l = &self.inner.layout;
         let data = self.read_storage();
         if l.is_contiguous() {
-            return pool::copy_of(&data[l.offset..l.offset + l.numel()]);
+            return buffers::copy_of(&data[l.offset..l.offset + l.numel()]);
         }
-        let mut out = pool::take(l.numel()); // every element gathered
+        let mut out = buffers::take(l.numel()); // every element gathered
         layout::gather_strided(&data, l, &mut out);
         out
     }

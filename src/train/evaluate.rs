@@ -32,7 +32,7 @@ pub fn evaluate(
     let _no_grad = crate::NoGradGuard::new();
     // Evaluation's larger batches use other buffer lengths than training's: let training's
     // kept buffers go now, and evaluation's when it is done (peak memory, not speed).
-    crate::tensor::pool::clear();
+    crate::runtime::buffers::clear();
     let mut loss_sum = 0.0f64;
     let mut predictions = Vec::with_capacity(data.n);
     let mut labels = Vec::with_capacity(data.n);
@@ -43,7 +43,7 @@ pub fn evaluate(
         predictions.extend(logits.argmax(1));
         labels.extend(batch.labels);
     }
-    crate::tensor::pool::clear();
+    crate::runtime::buffers::clear();
     let correct = predictions
         .iter()
         .zip(&labels)

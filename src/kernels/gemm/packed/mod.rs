@@ -110,7 +110,7 @@ impl PackedWeight {
     /// Fills every panel with `fill(panel index, panel)`, which writes each of its values.
     fn packed_by(n: usize, k: usize, fill: impl Fn(usize, &mut [f32])) -> PackedWeight {
         let panels = n.div_ceil(NR);
-        let mut data = crate::tensor::pool::take(panels * k * NR);
+        let mut data = crate::runtime::buffers::take(panels * k * NR);
         data.chunks_mut((k * NR).max(1))
             .enumerate()
             .for_each(|(p, panel)| fill(p, panel));
@@ -131,7 +131,7 @@ impl Drop for PackedWeight {
     /// The panels go back to the buffer pool: attention packs its keys and values for every
     /// head and call.
     fn drop(&mut self) {
-        crate::tensor::pool::give(std::mem::take(&mut self.data));
+        crate::runtime::buffers::give(std::mem::take(&mut self.data));
     }
 }
 

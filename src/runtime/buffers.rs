@@ -1,12 +1,13 @@
-//! Recycled tensor buffers.
+//! Recycled buffers, and the safe way to fill one in parallel.
 //!
 //! A training step allocates the same activation and gradient buffers as the step before and
-//! frees them when the graph goes. When a tensor's storage is dropped its buffer comes here
-//! (by length); [`take`] hands it out again to a kernel that overwrites every element, so the
-//! new tensor skips both the allocation and the clearing pass of `vec![0.0; n]` (`memset`
-//! was 4-6% of the W3 and W4 profiles). The contents of a recycled buffer are old values,
-//! never uninitialised memory: this is safe Rust, and a kernel that forgot an element would
-//! give a wrong number that the tests see, not undefined behaviour.
+//! frees them when its graph goes. A dropped buffer comes here (by length, through
+//! [`give`]); [`take`] hands it out again to a kernel that overwrites every element, so the
+//! new owner skips both the allocation and the clearing pass of `vec![0.0; n]`. The
+//! contents of a recycled buffer are old values, never uninitialised memory: a kernel that
+//! forgot an element would give a wrong number that the tests see, not undefined
+//! behaviour. [`filled_by_chunks`] goes one step further for a pool miss (fresh memory,
+//! not cleared) and so checks that every element was written.
 //!
 //! Only buffers of at least [`MIN_LEN`] elements are kept (small ones are cheap to allocate
 //! and clear), and at most [`MAX_BYTES`] in all. A buffer that would overflow the pool
@@ -72,9 +73,8 @@ pub fn take(n: usize) -> Vec<f32> {
 }
 
 /// `n` zeros in fresh memory, cleared by all the threads when large: the allocator reuses
-/// freed heap memory (see `keep_freed_memory`), so `vec![0.0; n]` cleared it on the calling
-/// thread while the other workers waited (`memset` under `conv2d_values` and the batch norm
-/// in W3's profile).
+/// freed heap memory (see `keep_freed_memory`), so `vec![0.0; n]` would clear it on the
+/// calling thread while the other workers wait.
 fn zeros(n: usize) -> Vec<f32> {
     let mut v: Vec<f32> = Vec::with_capacity(n);
     for_each_chunk_mut(&mut v.spare_capacity_mut()[..n], 16, |_, chunk| {
@@ -105,32 +105,74 @@ fn take_kept(n: usize) -> Option<Vec<f32>> {
     guard.as_mut().and_then(|pool| pool.take(n))
 }
 
-/// A vector of `n` elements written by `f(chunk_start, chunk)` over consecutive chunks (as
-/// [`for_each_chunk_mut`], in parallel when large): a kept buffer when the pool has one,
-/// else fresh memory, never cleared first (for outputs that a kernel overwrites anyway,
-/// the clearing pass was a tenth of some training steps: `memset` in the profiles). Taking
-/// kept buffers also means that a loop of such ops reuses the memory it just freed, still
-/// in cache, instead of growing the heap until the pool is full (the first few hundred
-/// windows of W7 page-faulted on fresh memory).
+/// One chunk of a buffer being filled by [`filled_by_chunks`]: a writer that takes values
+/// in order and counts them, so that the buffer is handed out only once every element has
+/// been written (a chunk left short panics instead).
+pub struct Chunk<'a> {
+    slots: &'a mut [MaybeUninit<f32>],
+    written: usize,
+}
+
+impl Chunk<'_> {
+    /// Number of elements in this chunk.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True for a chunk of no elements.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Writes `values` into the next unwritten elements, in order; values beyond the end of
+    /// the chunk are not taken.
+    #[inline]
+    pub fn extend(&mut self, values: impl IntoIterator<Item = f32>) {
+        // A fold over the zip, not a `for` loop with a counter: it unrolls like the plain
+        // loop over slices that it replaces.
+        let rest = &mut self.slots[self.written..];
+        self.written += rest.iter_mut().zip(values).fold(0, |k, (slot, v)| {
+            slot.write(v);
+            k + 1
+        });
+    }
+}
+
+/// A vector of `n` elements written by `f(chunk_start, chunk)` over consecutive chunks whose
+/// lengths are multiples of `align` (as [`for_each_chunk_mut`], in parallel when large):
+/// a kept buffer when the pool has one, else fresh memory, never cleared first (for outputs
+/// that a kernel overwrites anyway, the clearing pass was a tenth of some training steps).
+/// Taking kept buffers also means that a loop of such ops reuses the memory it just freed,
+/// still in cache, instead of growing the heap until the pool is full.
 ///
-/// # Safety
-/// `f` must write every element of every chunk it is given.
-pub unsafe fn collect_chunks(
+/// Each chunk must be filled completely through [`Chunk::extend`]; a chunk left short
+/// panics, so no unwritten element is ever read.
+pub fn filled_by_chunks(
     n: usize,
     align: usize,
-    f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
+    f: impl Fn(usize, &mut Chunk<'_>) + Sync + Send,
 ) -> Vec<f32> {
+    let fill = |start: usize, slots: &mut [MaybeUninit<f32>]| {
+        let len = slots.len();
+        let mut chunk = Chunk { slots, written: 0 };
+        f(start, &mut chunk);
+        assert_eq!(
+            chunk.written, len,
+            "filled_by_chunks: the chunk at {start} was left short"
+        );
+    };
     if let Some(mut v) = take_kept(n) {
         // SAFETY: `v` holds `n` initialised floats; viewing them as possibly uninitialised
-        // is always sound, and `f` writes only floats.
+        // is always sound, and a `Chunk` writes only floats.
         let slots =
             unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<MaybeUninit<f32>>(), n) };
-        for_each_chunk_mut(slots, align, f);
+        for_each_chunk_mut(slots, align, fill);
         return v;
     }
     let mut v: Vec<f32> = Vec::with_capacity(n);
-    for_each_chunk_mut(&mut v.spare_capacity_mut()[..n], align, f);
-    // SAFETY: the caller's `f` initialised all `n` elements.
+    for_each_chunk_mut(&mut v.spare_capacity_mut()[..n], align, fill);
+    // SAFETY: the chunks cover all `n` elements, and each was checked above to be written
+    // in full (a short chunk panics before this line is reached).
     unsafe { v.set_len(n) };
     v
 }
@@ -154,6 +196,40 @@ pub fn clear() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_fill_every_element_kept_buffer_or_fresh() {
+        // Large enough to be cut into parallel chunks; the second call may get the first
+        // call's buffer back from the pool, old contents and all.
+        let n = 3 * MIN_LEN * 16 + 7;
+        for round in 0..2 {
+            let v = filled_by_chunks(n, 1, |start, out| {
+                let len = out.len();
+                out.extend((start..start + len).map(|i| (i + round) as f32));
+            });
+            assert_eq!(v.len(), n);
+            assert!(v.iter().enumerate().all(|(i, &x)| x == (i + round) as f32));
+            give(v);
+        }
+    }
+
+    #[test]
+    fn chunks_are_whole_multiples_of_the_alignment() {
+        let (n, row) = (MIN_LEN * 40, 320);
+        let v = filled_by_chunks(n, row, |start, out| {
+            assert_eq!((start % row, out.len() % row), (0, 0));
+            for r in 0..out.len() / row {
+                out.extend(std::iter::repeat_n(((start / row) + r) as f32, row));
+            }
+        });
+        assert!(v.iter().enumerate().all(|(i, &x)| x == (i / row) as f32));
+    }
+
+    #[test]
+    #[should_panic(expected = "left short")]
+    fn a_chunk_left_short_panics() {
+        filled_by_chunks(10, 1, |_, out| out.extend([1.0, 2.0]));
+    }
 
     #[test]
     fn buffers_come_back_and_small_ones_do_not() {
