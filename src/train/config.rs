@@ -1,5 +1,6 @@
-//! The hyper-parameters of a training run: the per-model recipes of the spec, checks of
-//! every value, and their checkpoint-metadata form (`train.*` keys) for `--resume`.
+//! The hyper-parameters of an image training run: the per-model recipes (read from the
+//! table of models), checks of every value, and their checkpoint-metadata form (`train.*`
+//! keys) for `--resume`.
 
 use crate::checkpoint::Metadata;
 use crate::data::Augment;
@@ -195,67 +196,29 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The default recipe of `model` (the spec's Q1-Q3) for `optimizer`.
-    ///
-    /// `mlp`: SGD momentum 0.9, lr 0.05 cosine to 0, batch 128, 20 epochs, no augmentation.
-    /// `lenet5`: the same plus horizontal flips and weight decay 5e-4: the plain recipe
-    /// overfits (90.6% in PyTorch); measured over 20 full epochs, flip + wd 5e-4 gave 91.56%,
-    /// flip alone 91.11%, crop (pad 2) + flip 90.86% (too strong: train and test accuracy
-    /// level). `resnet20`: lr 0.1, weight decay 5e-4, crop + flip, 30 epochs. `vit`
-    /// (Q4, with AdamW): lr 1e-3 after a one-epoch linear warm-up (about 3% of the run, the
-    /// usual share for small ViTs), cosine to 0, weight decay 0.05 on the weight matrices
-    /// only (not biases, norms, class token, positions: timm's and nanoGPT's groups), crop +
-    /// flip, 30 epochs. In PyTorch on a GPU (bench/pytorch/search_vit_recipe.sh, one seed
-    /// each) 30 epochs gave 88.6% and 89.5% (two seeds, decay on all parameters) and 89.2%
-    /// (matrices only); 45 epochs with matrices only 90.2%: `--epochs 45` reaches the
-    /// spec's 90%.
-    /// Adam and AdamW start at lr 1e-3; AdamW decays weights by 0.01 unless the model's
-    /// recipe says more.
+    /// The default recipe of `model` (its row of [`crate::models::MODELS`]) for
+    /// `optimizer`. Adam and AdamW start at lr 1e-3 without momentum; AdamW decays weights
+    /// by 0.01 unless the model's recipe says more.
     pub fn recipe(model: &str, optimizer: OptimizerKind) -> Result<TrainConfig> {
+        let r = crate::models::image_model(model)?.recipe;
+        let bad = |what: &str| format!("the recipe of {model}: {what}");
         let mut c = TrainConfig {
             model: model.to_string(),
-            epochs: 20,
-            batch_size: 128,
-            lr: 0.05,
+            epochs: r.epochs,
+            batch_size: r.batch_size,
+            lr: r.lr,
             optimizer,
-            momentum: 0.9,
+            momentum: r.momentum,
             nesterov: false,
-            weight_decay: 0.0,
-            decay: DecayScope::All,
-            schedule: "cosine".into(),
-            warmup: Warmup::Epochs(0.0),
-            augment: Augment::none(),
+            weight_decay: r.weight_decay,
+            decay: r.decay.parse().with_context(|| bad("decay"))?,
+            schedule: r.schedule.into(),
+            warmup: Warmup::Epochs(r.warmup_epochs),
+            augment: r.augment.parse().with_context(|| bad("augment"))?,
             seed: 0,
             limit_train: None,
             clip_grad: None,
         };
-        match model {
-            "mlp" => {}
-            "lenet5" => {
-                c.augment = Augment {
-                    flip: true,
-                    ..Augment::none()
-                };
-                c.weight_decay = 5e-4;
-            }
-            "resnet20" => {
-                c.epochs = 30;
-                c.lr = 0.1;
-                c.weight_decay = 5e-4;
-                c.augment = Augment::crop_flip();
-            }
-            "vit" => {
-                c.epochs = 30;
-                c.weight_decay = 0.05;
-                c.decay = DecayScope::Matrices;
-                c.warmup = Warmup::Epochs(1.0);
-                c.augment = Augment::crop_flip();
-            }
-            other => bail!(
-                "unknown model '{other}'; choose one of: {}",
-                crate::models::IMAGE_MODELS.join(", ")
-            ),
-        }
         if optimizer != OptimizerKind::Sgd {
             c.lr = 1e-3;
             c.momentum = 0.0;
@@ -266,14 +229,14 @@ impl TrainConfig {
         Ok(c)
     }
 
-    /// The optimizer of `model`'s recipe when `--optimizer` is not given: AdamW for `vit`
-    /// (the spec's Q4), SGD for the others.
+    /// The optimizer of `model`'s recipe when `--optimizer` is not given (AdamW for `vit`,
+    /// the spec's Q4; SGD for the others); SGD for an unknown model (whose recipe is an
+    /// error).
     pub fn default_optimizer(model: &str) -> OptimizerKind {
-        if model == "vit" {
-            OptimizerKind::AdamW
-        } else {
-            OptimizerKind::Sgd
-        }
+        crate::models::image_model(model)
+            .ok()
+            .and_then(|m| m.recipe.optimizer.parse().ok())
+            .unwrap_or(OptimizerKind::Sgd)
     }
 
     /// Checks every value; the error names the flag.
@@ -285,7 +248,7 @@ impl TrainConfig {
     /// error calls it: the flag, or the file and its metadata key.
     fn check(&self, name: &dyn Fn(&str) -> String) -> Result<()> {
         use crate::validate::{count, non_negative, positive};
-        crate::models::build(&self.model, 1, 10)
+        crate::models::image_model(&self.model)
             .map(drop)
             .with_context(|| name("model"))?;
         count(&name("epochs"), self.epochs, 1, MAX_EPOCHS)?;
@@ -495,6 +458,20 @@ mod tests {
         assert_eq!((a.lr, a.momentum, a.weight_decay), (1e-3, 0.0, 0.01));
         a.validate().unwrap();
         assert!(TrainConfig::recipe("vgg", OptimizerKind::Sgd).is_err());
+        // Every row of the table parses, and `vit` with SGD keeps the base learning rate.
+        for m in crate::models::MODELS {
+            TrainConfig::recipe(m.name, TrainConfig::default_optimizer(m.name))
+                .unwrap()
+                .validate()
+                .unwrap();
+        }
+        let l = TrainConfig::recipe("lenet5", OptimizerKind::Sgd).unwrap();
+        assert_eq!((l.epochs, l.lr, l.weight_decay), (20, 0.05, 5e-4));
+        assert_eq!(l.augment, "flip".parse::<Augment>().unwrap());
+        assert_eq!(m.augment, Augment::none());
+        let vs = TrainConfig::recipe("vit", OptimizerKind::Sgd).unwrap();
+        assert_eq!((vs.lr, vs.momentum, vs.weight_decay), (0.05, 0.9, 0.05));
+        assert_eq!(vs.decay, DecayScope::Matrices);
     }
 
     #[test]
