@@ -211,7 +211,7 @@ fn recipes_help() -> String {
         let sgd = if r.optimizer == "sgd" {
             format!(" lr {} momentum {}", r.lr, r.momentum)
         } else {
-            String::new()
+            " lr 0.001".to_string()
         };
         text += &format!(
             "  {:<9} {}\n            {}{sgd}, {} epochs of batch {}, {} schedule, warm-up {} \

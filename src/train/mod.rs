@@ -12,6 +12,7 @@
 //!
 //! The image loop:
 //! - [`config`]: the hyper-parameters, the recipes of [`crate::models::MODELS`], their checks;
+//! - [`choices`]: the optimizer, decay scope, warm-up and schedule choices;
 //! - [`fit`]: the training loop ([`train`]);
 //! - [`evaluate`]: test-set accuracy and loss;
 //! - [`state`]: the weights with their normalization, and the saved configuration;
@@ -29,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod choices;
 pub mod config;
 pub mod evaluate;
 pub mod fit;
