@@ -1,5 +1,5 @@
 //! Character-level language modelling with `gpt`: the validation loss on a text ([`eval`])
-//! and the training run behind `neurite lm train` ([`train`]). The text itself is a data
+//! and the training run behind `neurite lm train` ([`mod@train`]). The text itself is a data
 //! source like the images: [`crate::data::text`].
 
 pub mod eval;

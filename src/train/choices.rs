@@ -7,7 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The optimizer of a run. A new one is a variant here, its name in `Display`, its
-/// construction in [`TrainConfig::build_optimizer`] and its file in `src/optim/`.
+/// construction in [`crate::train::TrainConfig::build_optimizer`] and its file in
+/// `src/optim/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptimizerKind {
     Sgd,

@@ -287,7 +287,6 @@ impl TrainConfig {
 }
 
 #[cfg(test)]
-
 mod tests {
     use super::*;
 

@@ -66,7 +66,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 
 /// Trains `config.model` on `data.train` (its first `limit_train` images), evaluating on
 /// `data.test` after each epoch and saving into `opts.out`, which the run locks (see
-/// [`RunDir`]).
+/// [`super::RunDir`]).
 ///
 /// A non-finite loss, gradient or test loss stops the run with an error that names the step
 /// and the last good checkpoint, which stays as it was (see [`super::guard`]).

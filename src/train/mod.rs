@@ -1,5 +1,5 @@
 //! Training: the scaffold every training loop shares, and the loop of the image classifiers
-//! of the zoo on MNIST-layout data (the language model's loop is [`crate::lm::train`]).
+//! of the zoo on MNIST-layout data (the language model's loop is [`mod@crate::lm::train`]).
 //!
 //! The shared scaffold:
 //! - [`run`]: a run in its output directory ([`Run`]): the one-file checkpoint (model,
