@@ -1,7 +1,8 @@
 //! `kill -9` at random moments of `neurite train lenet5` and `neurite lm train`, each run
 //! resumed until it finishes: every state a kill leaves can be resumed, no file is ever
 //! corrupt, no temporary file outlives the next run, and the final model is bitwise the
-//! model of an uninterrupted run.
+//! model of an uninterrupted run, with the same metrics (both loops share the run scaffold,
+//! `neurite::train::run`).
 //!
 //! `NEURITE_KILLS` sets the number of kills per command (default 6; the closing note of the
 //! reliability issue ran 100), `NEURITE_KILL_SEED` the seed of the kill times.
@@ -183,6 +184,32 @@ fn check(name: &str, args: impl Fn(&Path) -> Vec<String>) {
         m
     };
     assert_eq!(untimed(&a), untimed(&b));
+    // The metrics of every evaluation, in the checkpoint and in the log, apart from timings.
+    let metrics = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let record = v.as_object_mut().unwrap();
+                for timing in ["seconds", "images_per_second", "tokens_per_second"] {
+                    record.remove(timing);
+                }
+                v
+            })
+            .collect()
+    };
+    let log = |dir: &Path| std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let straight_log = metrics(&log(&straight));
+    assert!(!straight_log.is_empty());
+    assert_eq!(
+        straight_log,
+        metrics(&log(&killed)),
+        "{name}: metrics.jsonl"
+    );
+    assert_eq!(
+        straight_log,
+        metrics(&b.metadata["metrics"]),
+        "{name}: metrics"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

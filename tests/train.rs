@@ -279,6 +279,16 @@ fn command_json_output_and_errors() {
             "--resume",
         ),
     ];
+    // The help lists every model of the table with its recipe.
+    let (code, help, _) = neurite(&["train", "--help"]);
+    assert_eq!(code, 0);
+    for m in neurite::models::MODELS {
+        assert!(help.contains(m.name) && help.contains(m.about), "{help}");
+    }
+    assert!(
+        help.contains("adamw lr 0.001, 30 epochs of batch 128"),
+        "{help}"
+    );
     for (args, needle) in cases {
         let (code, _, stderr) = neurite(&args);
         assert_eq!(code, 1, "{args:?}: {stderr}");

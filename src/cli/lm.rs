@@ -55,7 +55,7 @@ struct TrainArgs {
     /// Seeds the weights and the training windows.
     #[arg(long, default_value_t = 1337)]
     seed: u64,
-    /// Output directory (model.safetensors, checkpoint.safetensors).
+    /// Output directory (checkpoint.safetensors, model.safetensors, metrics.jsonl).
     #[arg(long, default_value = "runs/gpt")]
     out: PathBuf,
     /// Continue the run saved in --out (with the same flags and text; --steps may change).

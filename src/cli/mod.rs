@@ -29,7 +29,7 @@ enum Command {
     Gradcheck(gradcheck::Args),
     /// Measure the speed of a benchmark workload (W1-W7, defined in docs/models.md).
     Bench(bench::Args),
-    /// Train a zoo model (mlp, lenet5, resnet20, vit) on Fashion-MNIST.
+    /// Train a zoo model on Fashion-MNIST (`neurite train --help` lists the models).
     Train(train::Args),
     /// Test accuracy and loss of saved weights.
     Eval(eval::Args),

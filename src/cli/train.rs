@@ -11,46 +11,50 @@ use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = recipes_help())]
 pub struct Args {
-    /// The model: mlp, lenet5 or resnet20.
+    #[arg(help = format!("The model: {}", crate::models::IMAGE_MODELS.join(", ")))]
     model: String,
     /// The Fashion-MNIST directory (default: $NEURITE_DATA, the cache, /usr/share/datasets).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Epochs (recipe: 20; resnet20 30; at most 100000). With --resume: extend or shorten
-    /// the saved run.
+    /// Epochs (default: the model's recipe; at most 100000). With --resume: extend or
+    /// shorten the saved run.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Images per batch (recipe: 128; at most 65536).
+    /// Images per batch (default: the model's recipe; at most 65536).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Peak learning rate (recipe: 0.05; resnet20 0.1; adam/adamw 1e-3).
+    /// Peak learning rate (default: the model's recipe for sgd; 1e-3 for adam and adamw).
     #[arg(long, allow_hyphen_values = true)]
     lr: Option<f32>,
-    /// sgd, adam or adamw (recipe: sgd; vit adamw).
+    /// sgd, adam or adamw (default: the model's recipe).
     #[arg(long)]
     optimizer: Option<String>,
-    /// SGD momentum (recipe: 0.9).
+    /// SGD momentum (default: the model's recipe).
     #[arg(long, allow_hyphen_values = true)]
     momentum: Option<f32>,
     /// Nesterov momentum (SGD).
     #[arg(long)]
     nesterov: bool,
-    /// Weight decay (recipe: 0; lenet5 and resnet20 5e-4; adamw 0.01), decoupled for adamw.
+    /// Weight decay (default: the model's recipe; at least 0.01 for adamw), decoupled for
+    /// adamw.
     #[arg(long, allow_hyphen_values = true)]
     weight_decay: Option<f32>,
     /// Which parameters weight decay applies to: all, or matrices (weights of 2+ dimensions
-    /// but the class token and position embedding) (recipe: all; vit matrices).
+    /// but the class token and position embedding) (default: the model's recipe).
     #[arg(long)]
     decay: Option<String>,
-    /// constant, cosine (to 0), step:EPOCHS:GAMMA or exp:GAMMA (per epoch) (recipe: cosine).
+    /// constant, cosine (to 0), step:EPOCHS:GAMMA or exp:GAMMA (per epoch) (default: the
+    /// model's recipe).
     #[arg(long)]
     schedule: Option<String>,
-    /// Linear warm-up before the schedule: epochs (`2`, `0.5`) or steps (`500steps`).
+    /// Linear warm-up before the schedule: epochs (`2`, `0.5`) or steps (`500steps`)
+    /// (default: the model's recipe).
     #[arg(long, allow_hyphen_values = true)]
     warmup: Option<String>,
     /// Augmentations: a comma list of brightness[=b], contrast[=c], crop[=pad], flip, or
-    /// none (recipe: none for mlp, flip for lenet5, crop,flip for resnet20 and vit).
+    /// none (default: the model's recipe).
     #[arg(long)]
     augment: Option<String>,
     /// Seed of the initial weights, the batch order and the augmentations.
@@ -196,6 +200,35 @@ impl Args {
         c.clip_grad = self.clip_grad;
         Ok(c)
     }
+}
+
+/// The models and their recipes, after `neurite train --help`: read from the table of
+/// models, so that a new row shows here.
+fn recipes_help() -> String {
+    let mut text = String::from("Models and their recipes (any flag overrides a value):\n");
+    for m in crate::models::MODELS {
+        let r = &m.recipe;
+        let sgd = if r.optimizer == "sgd" {
+            format!(" lr {} momentum {}", r.lr, r.momentum)
+        } else {
+            " lr 0.001".to_string()
+        };
+        text += &format!(
+            "  {:<9} {}\n            {}{sgd}, {} epochs of batch {}, {} schedule, warm-up {} \
+             epochs, weight decay {} ({}), augment {}\n",
+            m.name,
+            m.about,
+            r.optimizer,
+            r.epochs,
+            r.batch_size,
+            r.schedule,
+            r.warmup_epochs,
+            r.weight_decay,
+            r.decay,
+            r.augment
+        );
+    }
+    text
 }
 
 pub fn run(args: Args) -> Result<i32> {

@@ -1,5 +1,6 @@
-//! The data pipeline for image training: IDX files, MNIST-layout data sets, finding the
-//! data directory, normalization, augmentation and mini-batch loading.
+//! The data sources of training: for images, IDX files, MNIST-layout data sets, finding the
+//! data directory, normalization, augmentation and mini-batch loading; for the language
+//! model, byte text ([`text`]: files, the 90/10 split, random windows).
 //!
 //! It hands the model plain `Vec<f32>` batches (`[B, C, H, W]`) and knows nothing of
 //! tensors; `Tensor::from_vec(batch.images, &batch.shape)` makes one.
@@ -31,6 +32,7 @@ pub mod idx;
 pub mod loader;
 pub mod mnist;
 pub mod normalize;
+pub mod text;
 
 pub use augment::Augment;
 pub use discover::{find_data_dir, find_data_dir_for};

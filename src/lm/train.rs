@@ -1,32 +1,29 @@
 //! The training run of `neurite lm train`: AdamW with linear warm-up and cosine decay,
 //! gradient clipping, random windows of the training split, the validation loss at a fixed
-//! interval, atomic checkpoints and `--resume`.
-//!
-//! Files in the output directory: `checkpoint.safetensors`, the whole resumable state in
-//! one atomically written file (the `state_dict`, the optimizer's moments under
-//! `optimizer.*`, the step, the model's `gpt.*` shape and the run's `lm.*` settings), and
-//! `model.safetensors` (the `state_dict` alone, `lm_head.weight` as a copy, loadable by
-//! PyTorch), written after it. The directory is locked for the run ([`RunDir`]), and the
-//! guard ([`crate::train::guard`]) stops the run at a non-finite loss, gradient or
-//! validation loss before anything non-finite is saved.
+//! interval, and the shared run scaffold ([`crate::train::run`]): the locked output
+//! directory, the one-file checkpoint (the `state_dict`, the optimizer's moments under
+//! `optimizer.*`, the step, the metrics, the model's `gpt.*` shape and the run's `lm.*`
+//! settings, which `--resume` must find unchanged), `model.safetensors` (the `state_dict`
+//! alone, `lm_head.weight` as a copy, loadable by PyTorch) and `metrics.jsonl` (one
+//! [`LmMetrics`] line per evaluation). The guard ([`crate::train::guard`]) stops the run at
+//! a non-finite loss, gradient or validation loss before anything non-finite is saved.
 
-use super::data::{split_text, text_loss, Windows};
+use super::eval::text_loss;
 use crate::checkpoint::Checkpoint;
+use crate::data::text::{split_text, Windows};
 use crate::models::{Gpt, GptConfig};
 use crate::nn::ModuleExt;
-use crate::optim::{clip_grad_norm, Adam, AdamConfig, Decay, Optimizer, Schedule};
+use crate::optim::{Adam, AdamConfig, Decay, Optimizer, Schedule};
 use crate::train::guard::{Guard, NonFinitePolicy, StepOutcome, DIVERGENCE_ADVICE};
-use crate::train::state::OPTIMIZER_PREFIX;
-use crate::train::{DecayScope, RunDir};
+use crate::train::metrics::Record;
+use crate::train::run::{Resumed, Run, Snapshot, OPTIMIZER_PREFIX};
+use crate::train::{DecayScope, Progress};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The model file of a run.
-pub const MODEL_FILE: &str = "model.safetensors";
-/// The resumable state of a run.
-pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+pub use crate::train::run::{CHECKPOINT_FILE, MODEL_FILE};
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
@@ -106,6 +103,58 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// What one evaluation of `lm train` measured: a line of its `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LmMetrics {
+    /// Optimizer steps taken (skipped steps included).
+    pub step: usize,
+    /// Mean training loss of the updated steps since the last evaluation.
+    pub train_loss: f64,
+    /// The validation loss (nats per byte).
+    pub val_loss: f64,
+    /// The learning rate of the interval's last step.
+    pub lr: f32,
+    /// Wall time since the last evaluation (or the start), training and evaluation.
+    pub seconds: f64,
+    /// Training tokens per second of the interval's training time.
+    pub tokens_per_second: f64,
+    /// Steps skipped for a non-finite loss or gradient (`--on-nonfinite skip`; else 0).
+    pub skipped_steps: usize,
+}
+
+impl Record for LmMetrics {
+    const PROGRESS: &'static str = "step";
+
+    fn progress(&self) -> usize {
+        self.step
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "step": self.step,
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "lr": self.lr,
+            "seconds": self.seconds,
+            "tokens_per_second": self.tokens_per_second,
+            "skipped_steps": self.skipped_steps,
+        })
+    }
+
+    fn from_json(v: &Value) -> Option<LmMetrics> {
+        let f = |k: &str| v.get(k)?.as_f64();
+        Some(LmMetrics {
+            step: v.get("step")?.as_u64()? as usize,
+            train_loss: f("train_loss")?,
+            val_loss: f("val_loss")?,
+            lr: f("lr")? as f32,
+            seconds: f("seconds")?,
+            tokens_per_second: f("tokens_per_second")?,
+            skipped_steps: v.get("skipped_steps")?.as_u64()? as usize,
+        })
+    }
+}
+
 /// What a run reached.
 #[derive(Clone, Debug)]
 pub struct LmSummary {
@@ -119,40 +168,14 @@ pub struct LmSummary {
     pub parameters: usize,
 }
 
-/// Writes `model` (and, for a checkpoint, the optimizer's state and the run's settings) to
-/// `path` after `step` steps.
-fn save(
-    path: &Path,
-    model: &Gpt,
-    opt: Option<(&Adam, &[(String, String)])>,
-    step: usize,
-) -> Result<()> {
-    let mut tensors = model.state_dict();
-    if let Some((opt, _)) = opt {
-        tensors.extend(
-            opt.state()
-                .into_iter()
-                .map(|(n, t)| (format!("{OPTIMIZER_PREFIX}{n}"), t)),
-        );
-    }
-    let mut ck = Checkpoint::new(tensors);
-    ck.metadata.insert("model".into(), "gpt".into());
-    ck.metadata.insert("step".into(), step.to_string());
-    ck.metadata.extend(model.config.to_metadata());
-    if let Some((_, settings)) = opt {
-        ck.metadata.extend(settings.iter().cloned());
-    }
-    ck.save(path)
-}
-
-/// Checks that the run in `ck` (read from `path`) is the one `run` continues on `text`, and
-/// returns its step.
-fn check_resume(ck: &Checkpoint, path: &Path, run: &LmRun, text: &[u8]) -> Result<usize> {
-    let source = path.display();
-    let saved = GptConfig::from_checkpoint(ck, &source.to_string())?;
-    if saved != run.model {
+/// Checks that the run `saved` is the one `run` continues on `text`.
+fn check_resume(saved: &Resumed, run: &LmRun, text: &[u8]) -> Result<()> {
+    let ck = &saved.checkpoint;
+    let source = saved.path.display();
+    let shape = GptConfig::from_checkpoint(ck, &source.to_string())?;
+    if shape != run.model {
         bail!(
-            "--resume: {source} holds a model of {saved:?}, not {:?}; drop the shape flags \
+            "--resume: {source} holds a model of {shape:?}, not {:?}; drop the shape flags \
              or give the same ones",
             run.model
         );
@@ -171,18 +194,14 @@ fn check_resume(ck: &Checkpoint, path: &Path, run: &LmRun, text: &[u8]) -> Resul
             differ.join(", ")
         );
     }
-    let step: usize = ck
-        .metadata
-        .get("step")
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("--resume: {source} holds no valid 'step' metadata"))?;
+    let step = saved.step;
     if step > run.steps {
         bail!(
             "--resume: {source} is at step {step}, beyond --steps {}",
             run.steps
         );
     }
-    Ok(step)
+    Ok(())
 }
 
 /// Trains `gpt` on `text` (its last 10% held out) and returns the final figures.
@@ -223,104 +242,47 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
         run.warmup,
         run.steps,
     );
-    let dir = RunDir::open(&run.out)?;
-    let ck_path = dir.join(CHECKPOINT_FILE);
-    let model_path = dir.join(MODEL_FILE);
-    if !run.resume && (ck_path.exists() || model_path.exists()) {
-        if !run.overwrite {
-            bail!(
-                "{} already holds a gpt run; continue it with --resume, start over with \
-                 --overwrite, or give another --out",
-                run.out.display()
-            );
-        }
-        // The checkpoint last: a kill in between leaves a run that still resumes.
-        dir.remove_files(&[MODEL_FILE, CHECKPOINT_FILE])?;
-    }
+    let (mut out, resumed) = Run::<LmMetrics>::open(&run.out, run.resume, run.overwrite, &[])?;
     let settings = run.settings(text);
     let mut start = 0;
-    if run.resume {
-        if !ck_path.is_file() {
-            bail!(
-                "--resume: {} has no {CHECKPOINT_FILE} to continue from",
-                run.out.display()
-            );
-        }
-        let ck = Checkpoint::load(&ck_path)?;
-        ck.check_finite(&ck_path.display().to_string())?;
-        start = check_resume(&ck, &ck_path, run, text)?;
-        let (opt_state, weights): (Vec<_>, Vec<_>) = ck
-            .tensors
-            .into_iter()
-            .partition(|(n, _)| n.starts_with(OPTIMIZER_PREFIX));
-        model.load(&weights)?;
-        let opt_state: Vec<_> = opt_state
-            .into_iter()
-            .map(|(n, t)| (n[OPTIMIZER_PREFIX.len()..].to_string(), t))
-            .collect();
-        opt.load_state(&opt_state)?;
+    if let Some(saved) = resumed {
+        check_resume(&saved, run, text)?;
+        start = saved.step;
+        model.load(&saved.checkpoint.tensors)?;
+        opt.load_state(&saved.optimizer_state)?;
         windows.skip(start, run.batch);
     }
     let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
     let mut guard = Guard::new(run.on_non_finite);
-    // The step of the checkpoint in `out`, the last good state.
-    let mut saved_step = (start > 0).then_some(start);
-    let last_good = |saved: Option<usize>| match saved {
-        Some(s) => format!(
-            "the last good checkpoint, {} (step {s}), is untouched",
-            ck_path.display()
-        ),
-        None => "no checkpoint had been saved yet".to_string(),
-    };
 
-    let bar = if run.progress {
-        let b = ProgressBar::new(run.steps as u64);
-        b.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed} < {eta}]")
-                .unwrap(),
-        );
-        b.set_position(start as u64);
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = Progress::new(run.progress, run.steps, start, "steps".into());
     let started = Instant::now();
     let mut train_seconds = 0.0;
+    let mut interval = (Instant::now(), 0.0f64);
     let (mut loss_sum, mut loss_n, mut last_train) = (0.0f64, 0usize, f64::NAN);
     let mut val_loss = f64::NAN;
     for step in start..run.steps {
         let t0 = Instant::now();
         let (x, y) = windows.batch(run.batch);
-        opt.set_lr(schedule.lr_at(step));
         model.zero_grad();
         let loss = model.loss(&x, &y, run.batch, block);
         let l = loss.item();
-        let stopped = |e: anyhow::Error| {
-            anyhow::anyhow!(
-                "{e} at step {}: {DIVERGENCE_ADVICE}; {}",
-                step + 1,
-                last_good(saved_step)
-            )
-        };
-        bar.inc(1);
-        // Under `--on-nonfinite skip`, a step can end here without an update.
-        let updated = 'update: {
-            if guard.loss(l).map_err(stopped)? == StepOutcome::Skip {
-                break 'update false;
-            }
-            loss.backward();
-            clip_grad_norm(&params, run.clip);
-            if guard.gradients(&params, &names).map_err(stopped)? == StepOutcome::Skip {
-                break 'update false;
-            }
-            guard.update(opt.step(&params), &names).map_err(stopped)?;
-            true
-        };
-        if updated {
-            train_seconds += t0.elapsed().as_secs_f64();
+        bar.inc();
+        let lr = schedule.lr_at(step);
+        // Under `--on-nonfinite skip`, a step can end without an update.
+        let outcome = guard
+            .step(&loss, &params, &names, Some(run.clip), &mut opt, lr)
+            .map_err(|e| {
+                let at = format!("step {}", step + 1);
+                anyhow::anyhow!("{e} at {at}: {DIVERGENCE_ADVICE}; {}", out.last_good())
+            })?;
+        if outcome == StepOutcome::Go {
+            let seconds = t0.elapsed().as_secs_f64();
+            train_seconds += seconds;
+            interval.1 += seconds;
             loss_sum += l as f64;
             loss_n += 1;
-            bar.set_message(format!("loss {l:.4}"));
+            bar.message(format!("loss {l:.4}"));
         }
         let done = step + 1;
         if done % run.eval_interval == 0 || done == run.steps {
@@ -330,16 +292,17 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
                     "every step from {} to {done} had a non-finite loss or gradient and was \
                      skipped: {}",
                     done + 1 - run.eval_interval.min(done),
-                    last_good(saved_step)
+                    out.last_good()
                 );
             }
             last_train = loss_sum / loss_n as f64;
+            let tokens = (loss_n * run.batch * block) as f64;
             (loss_sum, loss_n) = (0.0, 0);
             val_loss = text_loss(&model, val_text, 32)?;
             if !val_loss.is_finite() {
                 bail!(
                     "the validation loss is {val_loss} at step {done}: {DIVERGENCE_ADVICE}; {}",
-                    last_good(saved_step)
+                    out.last_good()
                 );
             }
             if run.progress {
@@ -350,19 +313,34 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
                 if skipped > 0 {
                     line += &format!("  skipped {skipped} steps");
                 }
-                // A bar hidden because stderr is not a terminal drops its println.
-                if bar.is_hidden() {
-                    eprintln!("{line}");
-                } else {
-                    bar.println(line);
-                }
+                bar.line(line);
             }
-            save(&ck_path, &model, Some((&opt, &settings)), done)?;
-            saved_step = Some(done);
-            save(&model_path, &model, None, done)?;
+            let record = LmMetrics {
+                step: done,
+                train_loss: last_train,
+                val_loss,
+                lr: schedule.lr_at(step),
+                seconds: interval.0.elapsed().as_secs_f64(),
+                tokens_per_second: tokens / interval.1.max(1e-9),
+                skipped_steps: skipped,
+            };
+            let mut model_metadata = vec![
+                ("model".to_string(), "gpt".to_string()),
+                ("step".to_string(), done.to_string()),
+            ];
+            model_metadata.extend(model.config.to_metadata());
+            let snapshot = Snapshot {
+                model: model.state_dict(),
+                optimizer: &opt,
+                step: done,
+                model_metadata,
+                run_metadata: settings.clone(),
+            };
+            out.save(snapshot, record)?;
+            interval = (Instant::now(), 0.0);
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     if start >= run.steps {
         val_loss = text_loss(&model, val_text, 32)?;
     }
@@ -421,6 +399,15 @@ mod tests {
         };
         let s = train(&run, &text).unwrap();
         assert!(s.val_loss < 3.0, "val loss {}", s.val_loss);
+        // One metrics line per evaluation, in the log and in the checkpoint.
+        let log: Vec<LmMetrics> =
+            crate::train::metrics::read_log(&out.join(crate::train::run::METRICS_FILE)).unwrap();
+        assert_eq!(log.iter().map(|m| m.step).collect::<Vec<_>>(), [20, 40]);
+        assert_eq!(log[1].val_loss, s.val_loss);
+        let ck = Checkpoint::load(&out.join(CHECKPOINT_FILE)).unwrap();
+        assert_eq!(ck.metadata["format"], "neurite-run-2");
+        assert_eq!(ck.metadata["step"], "40");
+        assert_eq!(ck.metadata["metrics"].lines().count(), 2);
         let m = load_gpt(&out.join(MODEL_FILE)).unwrap();
         let again = text_loss(&m, split_text(&text).1, 4).unwrap();
         assert!((again - s.val_loss).abs() < 1e-4);
@@ -429,6 +416,24 @@ mod tests {
         let r = train(&run, &text).unwrap();
         assert_eq!(r.steps, 60);
         assert!(r.val_loss.is_finite());
+        let log: Vec<LmMetrics> =
+            crate::train::metrics::read_log(&out.join(crate::train::run::METRICS_FILE)).unwrap();
+        assert_eq!(log.iter().map(|m| m.step).collect::<Vec<_>>(), [20, 40, 60]);
+        // A changed setting is refused, naming it.
+        let changed = LmRun {
+            lr: 2e-2,
+            steps: 80,
+            ..run.clone()
+        };
+        let e = train(&changed, &text).unwrap_err().to_string();
+        assert!(e.contains("lm.lr 0.01 (now 0.02)"), "{e}");
+        // A fresh run over it is refused; --overwrite starts over.
+        let fresh = LmRun {
+            resume: false,
+            ..run.clone()
+        };
+        let e = train(&fresh, &text).unwrap_err().to_string();
+        assert!(e.contains("already holds a gpt run (step 60)"), "{e}");
         assert!(train(&run, b"tiny").is_err());
         std::fs::remove_dir_all(&out).unwrap();
     }

@@ -1,6 +1,8 @@
-//! The hyper-parameters of a training run: the per-model recipes of the spec, checks of
-//! every value, and their checkpoint-metadata form (`train.*` keys) for `--resume`.
+//! The hyper-parameters of an image training run: the per-model recipes (read from the
+//! table of models), checks of every value, and their checkpoint-metadata form (`train.*`
+//! keys) for `--resume`.
 
+pub use super::choices::{check_schedule, DecayScope, OptimizerKind, Warmup};
 use crate::checkpoint::Metadata;
 use crate::data::Augment;
 use crate::optim::{Adam, AdamConfig, Optimizer, Schedule, Sgd, SgdConfig};
@@ -9,162 +11,11 @@ use anyhow::{bail, Context, Result};
 use std::fmt;
 use std::str::FromStr;
 
-/// The optimizer of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptimizerKind {
-    Sgd,
-    Adam,
-    AdamW,
-}
-
-impl FromStr for OptimizerKind {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "sgd" => OptimizerKind::Sgd,
-            "adam" => OptimizerKind::Adam,
-            "adamw" => OptimizerKind::AdamW,
-            _ => bail!("unknown optimizer '{s}'; choose one of: sgd, adam, adamw"),
-        })
-    }
-}
-
-impl fmt::Display for OptimizerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::Adam => "adam",
-            OptimizerKind::AdamW => "adamw",
-        })
-    }
-}
-
-/// Which parameters weight decay applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecayScope {
-    /// Every parameter (PyTorch's optimizer over `model.parameters()`).
-    All,
-    /// Weights of two or more dimensions, except a class token and a position embedding:
-    /// no decay of biases, norm gains and shifts (nanoGPT's and timm's two parameter groups).
-    Matrices,
-}
-
-impl DecayScope {
-    /// Whether the parameter `name` of `shape` is decayed.
-    pub fn decays(self, name: &str, shape: &[usize]) -> bool {
-        let leaf = name.rsplit('.').next().unwrap_or(name);
-        match self {
-            DecayScope::All => true,
-            DecayScope::Matrices => shape.len() >= 2 && !matches!(leaf, "cls_token" | "pos_embed"),
-        }
-    }
-}
-
-impl FromStr for DecayScope {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "all" => DecayScope::All,
-            "matrices" => DecayScope::Matrices,
-            _ => bail!("unknown weight-decay scope '{s}'; choose one of: all, matrices"),
-        })
-    }
-}
-
-impl fmt::Display for DecayScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DecayScope::All => "all",
-            DecayScope::Matrices => "matrices",
-        })
-    }
-}
-
-/// The length of the linear learning-rate warm-up: a number of epochs (`2`, `0.5`) or of
-/// optimizer steps (`500steps`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Warmup {
-    Epochs(f32),
-    Steps(usize),
-}
-
-impl Warmup {
-    /// The warm-up in optimizer steps, for epochs of `steps_per_epoch` steps.
-    pub fn steps(&self, steps_per_epoch: usize) -> usize {
-        match *self {
-            Warmup::Epochs(e) => (e * steps_per_epoch as f32).round() as usize,
-            Warmup::Steps(s) => s,
-        }
-    }
-}
-
-impl FromStr for Warmup {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let t = s.trim();
-        let bad =
-            || format!("--warmup '{s}': give epochs (e.g. 2 or 0.5) or steps (e.g. 500steps)");
-        if let Some(n) = t.strip_suffix("steps").or_else(|| t.strip_suffix("step")) {
-            return Ok(Warmup::Steps(n.trim().parse().with_context(bad)?));
-        }
-        let e: f32 = t.parse().with_context(bad)?;
-        if !e.is_finite() || e < 0.0 {
-            bail!("{}", bad());
-        }
-        Ok(Warmup::Epochs(e))
-    }
-}
-
-impl fmt::Display for Warmup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Warmup::Epochs(e) => write!(f, "{e}"),
-            Warmup::Steps(s) => write!(f, "{s}steps"),
-        }
-    }
-}
-
 /// The most epochs a run may have.
 pub const MAX_EPOCHS: usize = 100_000;
 /// The largest batch: above it one batch of a zoo model needs more memory than a machine
 /// has, and an absurd value must not reach an allocation.
 pub const MAX_BATCH: usize = 65_536;
-
-/// Checks a learning-rate schedule text (`constant`, `cosine`, `step`, `step:EPOCHS:GAMMA`
-/// with a whole number of epochs of at least 1, `exp:GAMMA`), every factor a finite number
-/// above 0 (below 1 decays; PyTorch's `StepLR` and `ExponentialLR` allow growth too);
-/// `name` is what the error calls it (`--schedule`, or a file's metadata key).
-pub fn check_schedule(text: &str, name: &str) -> Result<()> {
-    let usage = "use constant, cosine, step:EPOCHS:GAMMA (e.g. step:10:0.1) or exp:GAMMA \
-                 (e.g. exp:0.95)";
-    let factor = |g: &str| -> Result<()> {
-        match g.parse::<f32>() {
-            Ok(v) if v.is_finite() && v > 0.0 => Ok(()),
-            _ => bail!(
-                "{name} {text:?}: the factor {g:?} must be a finite number above 0 (below 1 \
-                 decays); {usage}"
-            ),
-        }
-    };
-    match text.split(':').collect::<Vec<_>>().as_slice() {
-        ["constant"] | ["cosine"] | ["step"] => {}
-        ["step", every, gamma] => {
-            if !every.parse::<usize>().is_ok_and(|e| e >= 1) {
-                bail!(
-                    "{name} {text:?}: the period {every:?} must be a whole number of epochs, at \
-                     least 1; {usage}"
-                );
-            }
-            factor(gamma)?;
-        }
-        ["exp", gamma] | ["exponential", gamma] => factor(gamma)?,
-        _ => bail!("{name}: unknown schedule {text:?}; {usage}"),
-    }
-    Schedule::parse_decay(text, 1).map(drop)
-}
 
 /// Everything that decides what a run computes (not where it writes).
 #[derive(Clone, Debug, PartialEq)]
@@ -195,67 +46,29 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The default recipe of `model` (the spec's Q1-Q3) for `optimizer`.
-    ///
-    /// `mlp`: SGD momentum 0.9, lr 0.05 cosine to 0, batch 128, 20 epochs, no augmentation.
-    /// `lenet5`: the same plus horizontal flips and weight decay 5e-4: the plain recipe
-    /// overfits (90.6% in PyTorch); measured over 20 full epochs, flip + wd 5e-4 gave 91.56%,
-    /// flip alone 91.11%, crop (pad 2) + flip 90.86% (too strong: train and test accuracy
-    /// level). `resnet20`: lr 0.1, weight decay 5e-4, crop + flip, 30 epochs. `vit`
-    /// (Q4, with AdamW): lr 1e-3 after a one-epoch linear warm-up (about 3% of the run, the
-    /// usual share for small ViTs), cosine to 0, weight decay 0.05 on the weight matrices
-    /// only (not biases, norms, class token, positions: timm's and nanoGPT's groups), crop +
-    /// flip, 30 epochs. In PyTorch on a GPU (bench/pytorch/search_vit_recipe.sh, one seed
-    /// each) 30 epochs gave 88.6% and 89.5% (two seeds, decay on all parameters) and 89.2%
-    /// (matrices only); 45 epochs with matrices only 90.2%: `--epochs 45` reaches the
-    /// spec's 90%.
-    /// Adam and AdamW start at lr 1e-3; AdamW decays weights by 0.01 unless the model's
-    /// recipe says more.
+    /// The default recipe of `model` (its row of [`crate::models::MODELS`]) for
+    /// `optimizer`. Adam and AdamW start at lr 1e-3 without momentum; AdamW decays weights
+    /// by 0.01 unless the model's recipe says more.
     pub fn recipe(model: &str, optimizer: OptimizerKind) -> Result<TrainConfig> {
+        let r = crate::models::image_model(model)?.recipe;
+        let bad = |what: &str| format!("the recipe of {model}: {what}");
         let mut c = TrainConfig {
             model: model.to_string(),
-            epochs: 20,
-            batch_size: 128,
-            lr: 0.05,
+            epochs: r.epochs,
+            batch_size: r.batch_size,
+            lr: r.lr,
             optimizer,
-            momentum: 0.9,
+            momentum: r.momentum,
             nesterov: false,
-            weight_decay: 0.0,
-            decay: DecayScope::All,
-            schedule: "cosine".into(),
-            warmup: Warmup::Epochs(0.0),
-            augment: Augment::none(),
+            weight_decay: r.weight_decay,
+            decay: r.decay.parse().with_context(|| bad("decay"))?,
+            schedule: r.schedule.into(),
+            warmup: Warmup::Epochs(r.warmup_epochs),
+            augment: r.augment.parse().with_context(|| bad("augment"))?,
             seed: 0,
             limit_train: None,
             clip_grad: None,
         };
-        match model {
-            "mlp" => {}
-            "lenet5" => {
-                c.augment = Augment {
-                    flip: true,
-                    ..Augment::none()
-                };
-                c.weight_decay = 5e-4;
-            }
-            "resnet20" => {
-                c.epochs = 30;
-                c.lr = 0.1;
-                c.weight_decay = 5e-4;
-                c.augment = Augment::crop_flip();
-            }
-            "vit" => {
-                c.epochs = 30;
-                c.weight_decay = 0.05;
-                c.decay = DecayScope::Matrices;
-                c.warmup = Warmup::Epochs(1.0);
-                c.augment = Augment::crop_flip();
-            }
-            other => bail!(
-                "unknown model '{other}'; choose one of: {}",
-                crate::models::IMAGE_MODELS.join(", ")
-            ),
-        }
         if optimizer != OptimizerKind::Sgd {
             c.lr = 1e-3;
             c.momentum = 0.0;
@@ -266,14 +79,14 @@ impl TrainConfig {
         Ok(c)
     }
 
-    /// The optimizer of `model`'s recipe when `--optimizer` is not given: AdamW for `vit`
-    /// (the spec's Q4), SGD for the others.
+    /// The optimizer of `model`'s recipe when `--optimizer` is not given (AdamW for `vit`,
+    /// the spec's Q4; SGD for the others); SGD for an unknown model (whose recipe is an
+    /// error).
     pub fn default_optimizer(model: &str) -> OptimizerKind {
-        if model == "vit" {
-            OptimizerKind::AdamW
-        } else {
-            OptimizerKind::Sgd
-        }
+        crate::models::image_model(model)
+            .ok()
+            .and_then(|m| m.recipe.optimizer.parse().ok())
+            .unwrap_or(OptimizerKind::Sgd)
     }
 
     /// Checks every value; the error names the flag.
@@ -285,7 +98,7 @@ impl TrainConfig {
     /// error calls it: the flag, or the file and its metadata key.
     fn check(&self, name: &dyn Fn(&str) -> String) -> Result<()> {
         use crate::validate::{count, non_negative, positive};
-        crate::models::build(&self.model, 1, 10)
+        crate::models::image_model(&self.model)
             .map(drop)
             .with_context(|| name("model"))?;
         count(&name("epochs"), self.epochs, 1, MAX_EPOCHS)?;
@@ -495,6 +308,34 @@ mod tests {
         assert_eq!((a.lr, a.momentum, a.weight_decay), (1e-3, 0.0, 0.01));
         a.validate().unwrap();
         assert!(TrainConfig::recipe("vgg", OptimizerKind::Sgd).is_err());
+        for k in OptimizerKind::ALL {
+            assert_eq!(
+                k.to_string()
+                    .to_uppercase()
+                    .parse::<OptimizerKind>()
+                    .unwrap(),
+                k
+            );
+        }
+        let e = "lion".parse::<OptimizerKind>().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "unknown optimizer 'lion'; choose one of: sgd, adam, adamw"
+        );
+        // Every row of the table parses, and `vit` with SGD keeps the base learning rate.
+        for m in crate::models::MODELS {
+            TrainConfig::recipe(m.name, TrainConfig::default_optimizer(m.name))
+                .unwrap()
+                .validate()
+                .unwrap();
+        }
+        let l = TrainConfig::recipe("lenet5", OptimizerKind::Sgd).unwrap();
+        assert_eq!((l.epochs, l.lr, l.weight_decay), (20, 0.05, 5e-4));
+        assert_eq!(l.augment, "flip".parse::<Augment>().unwrap());
+        assert_eq!(m.augment, Augment::none());
+        let vs = TrainConfig::recipe("vit", OptimizerKind::Sgd).unwrap();
+        assert_eq!((vs.lr, vs.momentum, vs.weight_decay), (0.05, 0.9, 0.05));
+        assert_eq!(vs.decay, DecayScope::Matrices);
     }
 
     #[test]
@@ -531,29 +372,6 @@ mod tests {
             ..base.clone()
         };
         assert!(err(bad_schedule).contains("unknown schedule"));
-    }
-
-    #[test]
-    fn schedules_are_checked() {
-        for good in [
-            "constant",
-            "cosine",
-            "step",
-            "step:10:0.1",
-            "exp:0.95",
-            "exp:1",
-        ] {
-            check_schedule(good, "--schedule").unwrap();
-        }
-        let err = |t: &str| check_schedule(t, "--schedule").unwrap_err().to_string();
-        assert!(err("step:-1:2").contains("the period \"-1\""));
-        assert!(err("step:0:0.5").contains("period"));
-        assert!(err("step:1.5:0.5").contains("period"));
-        assert!(err("step:2:-2").contains("the factor \"-2\" must be a finite number above 0"));
-        check_schedule("step:2:2", "--schedule").unwrap();
-        assert!(err("exp:NaN").contains("factor"));
-        assert!(err("exp:0").contains("factor"));
-        assert!(err("step:2").contains("unknown schedule"));
     }
 
     #[test]
@@ -606,47 +424,6 @@ mod tests {
         steps.validate().unwrap();
         assert!(steps.check_against_data(50).is_err());
         steps.check_against_data(51).unwrap();
-    }
-
-    #[test]
-    fn matrices_scope_exempts_biases_norms_class_token_and_positions() {
-        use crate::nn::ModuleExt;
-        let vit = crate::models::build("vit", 1, 10).unwrap();
-        let decayed: Vec<String> = vit
-            .named_parameters()
-            .into_iter()
-            .filter(|(n, p)| DecayScope::Matrices.decays(n, p.shape()))
-            .map(|(n, _)| n)
-            .collect();
-        // Per block: c_attn, attn.c_proj, c_fc, mlp.c_proj weights; plus patch_embed and head.
-        assert_eq!(decayed.len(), 6 * 4 + 2, "{decayed:?}");
-        assert!(decayed.contains(&"patch_embed.weight".to_string()));
-        assert!(decayed.contains(&"blocks.5.mlp.c_fc.weight".to_string()));
-        assert!(decayed.contains(&"head.weight".to_string()));
-        for kept in [
-            "cls_token",
-            "pos_embed",
-            "head.bias",
-            "blocks.0.ln_1.weight",
-        ] {
-            assert!(!decayed.iter().any(|n| n == kept), "{kept} is decayed");
-        }
-        assert!(DecayScope::All.decays("pos_embed", &[1, 50, 64]));
-        assert!(DecayScope::All.decays("head.bias", &[10]));
-        assert_eq!(
-            "matrices".parse::<DecayScope>().unwrap(),
-            DecayScope::Matrices
-        );
-        assert!("some".parse::<DecayScope>().is_err());
-    }
-
-    #[test]
-    fn warmup_parses_epochs_and_steps() {
-        assert_eq!("2".parse::<Warmup>().unwrap().steps(10), 20);
-        assert_eq!("0.5".parse::<Warmup>().unwrap().steps(10), 5);
-        assert_eq!("500steps".parse::<Warmup>().unwrap().steps(10), 500);
-        assert!("-1".parse::<Warmup>().is_err());
-        assert!("abc".parse::<Warmup>().is_err());
     }
 
     #[test]

@@ -4,19 +4,15 @@ use super::config::TrainConfig;
 use super::evaluate::{evaluate, Evaluation, EVAL_BATCH};
 use super::guard::{Guard, NonFinitePolicy, StepOutcome, DIVERGENCE_ADVICE};
 use super::metrics::EpochMetrics;
-use super::pictures::{write_attention, write_pictures};
-use super::run_dir::RunDir;
-use super::state::{
-    existing_run, load_run, load_weights, save_model, save_run, CHECKPOINT_FILE, METRICS_FILE,
-    MODEL_FILE, OPTIMIZER_FILE,
-};
+use super::pictures::{write_pictures, PICTURE_FILES};
+use super::progress::Progress;
+use super::run::{Run, Snapshot};
+use super::state::{load_weights, model_metadata};
 use crate::data::{DataLoader, LoaderConfig, MnistData, Normalization};
 use crate::nn::ModuleExt;
-use crate::optim::clip_grad_norm;
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,20 +38,6 @@ pub struct RunOptions {
     /// What a non-finite loss or gradient does: stop the run (default) or skip the batch.
     pub on_non_finite: NonFinitePolicy,
 }
-
-/// The files a run writes into its directory (what `overwrite` removes first), the
-/// checkpoint last: a kill while they are removed leaves a run that still resumes.
-const RUN_FILES: [&str; 9] = [
-    "loss.png",
-    "accuracy.png",
-    "filters.png",
-    "confusion.png",
-    "attention.png",
-    METRICS_FILE,
-    MODEL_FILE,
-    OPTIMIZER_FILE,
-    CHECKPOINT_FILE,
-];
 
 /// The result of a run.
 #[derive(Clone, Debug)]
@@ -84,7 +66,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 
 /// Trains `config.model` on `data.train` (its first `limit_train` images), evaluating on
 /// `data.test` after each epoch and saving into `opts.out`, which the run locks (see
-/// [`RunDir`]).
+/// [`super::RunDir`]).
 ///
 /// A non-finite loss, gradient or test loss stops the run with an error that names the step
 /// and the last good checkpoint, which stays as it was (see [`super::guard`]).
@@ -103,33 +85,35 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
     let mut model = crate::models::build(&config.model, train_set.channels, classes)?;
     let mut optimizer = config.build_optimizer(&model.named_parameters());
     let mut norm = Normalization::from_dataset(&train_set);
-    let mut history = Vec::new();
     let mut first_epoch = 0;
     if !opts.resume {
         if let Some(init) = &opts.init {
             load_weights(&*model, &config.model, init).context("--init")?;
         }
     }
-    // Every check of what the caller gave is done (an earlier run in `out` once before the
-    // lock, so that a refused command writes nothing, and again under it): from here on the
-    // directory is this run's.
-    if !opts.resume && !opts.overwrite {
-        refuse_an_earlier_run(&opts.out)?;
-    }
-    let dir = RunDir::open(&opts.out)?;
-    if opts.resume {
-        let saved = load_run(dir.path())?;
+    // Every check of what the caller gave is done: from here on the directory is this
+    // run's (see `Run::open`).
+    let (mut run, resumed) =
+        Run::<EpochMetrics>::open(&opts.out, opts.resume, opts.overwrite, &PICTURE_FILES)?;
+    if let Some(saved) = resumed {
+        let ck = &saved.checkpoint;
+        norm = Normalization::from_metadata_map(&ck.metadata)?.with_context(|| {
+            format!("{} holds no normalization constants", saved.path.display())
+        })?;
+        if run.history.len() != saved.progress {
+            bail!(
+                "{} is from epoch {} but holds the metrics of {} epochs; cannot resume \
+                 consistently",
+                saved.path.display(),
+                saved.progress,
+                run.history.len()
+            );
+        }
         model
-            .load_state_dict(&saved.model_state)
+            .load_state_dict(&ck.tensors)
             .context("--resume: the checkpoint does not fit the model")?;
         optimizer.load_state(&saved.optimizer_state)?;
-        norm = saved.norm;
-        history = saved.history;
-        first_epoch = saved.epoch;
-    } else if opts.overwrite {
-        dir.remove_files(&RUN_FILES)?;
-    } else {
-        refuse_an_earlier_run(dir.path())?;
+        first_epoch = saved.progress;
     }
     let params = model.parameters();
     let names: Vec<String> = model
@@ -138,8 +122,6 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         .map(|(n, _)| n)
         .collect();
     let mut guard = Guard::new(opts.on_non_finite);
-    // The epoch of the checkpoint in `out`, the last good state.
-    let mut saved_epoch = (first_epoch > 0).then_some(first_epoch);
 
     let loader = DataLoader::new(
         train_set.clone(),
@@ -161,34 +143,35 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
     for epoch in first_epoch..last_epoch {
         crate::manual_seed(epoch_seed(config.seed, epoch));
         model.set_training(true);
-        let bar = progress_bar(opts.progress, steps_per_epoch, epoch, config.epochs);
+        let prefix = format!("epoch {}/{}", epoch + 1, config.epochs);
+        let bar = Progress::new(opts.progress, steps_per_epoch, 0, prefix);
         let started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let mut lr = schedule.lr_at(epoch * steps_per_epoch);
         for (i, batch) in loader.epoch(epoch as u64).enumerate() {
-            let stopped =
-                |e: anyhow::Error| diverged(e, epoch, i, steps_per_epoch, dir.path(), saved_epoch);
             let x = Tensor::from_vec(batch.images, &batch.shape); // [B, C, H, W]
             let logits = model.forward(&x); // [B, classes]
             let loss = logits.cross_entropy(&batch.labels);
             let l = loss.item();
-            bar.inc(1);
-            if guard.loss(l).map_err(stopped)? == StepOutcome::Skip {
-                continue;
-            }
+            bar.inc();
             model.zero_grad();
-            loss.backward();
-            if let Some(max_norm) = config.clip_grad {
-                clip_grad_norm(&params, max_norm);
-            }
-            if guard.gradients(&params, &names).map_err(stopped)? == StepOutcome::Skip {
+            let step_lr = schedule.lr_at(epoch * steps_per_epoch + i);
+            let clip = config.clip_grad;
+            let outcome = guard
+                .step(&loss, &params, &names, clip, &mut *optimizer, step_lr)
+                .map_err(|e| {
+                    let at = format!(
+                        "step {} (epoch {}, batch {} of {steps_per_epoch})",
+                        epoch * steps_per_epoch + i + 1,
+                        epoch + 1,
+                        i + 1
+                    );
+                    diverged(e, &at, &run)
+                })?;
+            if outcome == StepOutcome::Skip {
                 continue;
             }
-            lr = schedule.lr_at(epoch * steps_per_epoch + i);
-            optimizer.set_lr(lr);
-            guard
-                .update(optimizer.step(&params), &names)
-                .map_err(stopped)?;
+            lr = step_lr;
 
             let b = batch.labels.len();
             loss_sum += l as f64 * b as f64;
@@ -200,7 +183,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
                 .count();
             seen += b;
             if i % 10 == 0 || i + 1 == steps_per_epoch {
-                bar.set_message(format!(
+                bar.message(format!(
                     "loss {:.4}  acc {:.2}%  {:.0} img/s",
                     loss_sum / seen as f64,
                     100.0 * correct as f64 / seen as f64,
@@ -208,7 +191,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
                 ));
             }
         }
-        bar.finish_and_clear();
+        bar.finish();
         let train_seconds = started.elapsed().as_secs_f64();
 
         let skipped_steps = guard.take_skipped();
@@ -216,7 +199,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
             bail!(
                 "every batch of epoch {} had a non-finite loss or gradient and was skipped: {}",
                 epoch + 1,
-                last_good(dir.path(), saved_epoch)
+                run.last_good()
             );
         }
         let test = evaluate(&mut *model, &data.test, &norm, EVAL_BATCH);
@@ -225,7 +208,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
                 "the test loss is {} after epoch {}: {DIVERGENCE_ADVICE}; {}",
                 test.loss,
                 epoch + 1,
-                last_good(dir.path(), saved_epoch)
+                run.last_good()
             );
         }
         let metrics = EpochMetrics {
@@ -253,18 +236,14 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
                 metrics.seconds
             );
         }
-        history.push(metrics);
-        save_run(
-            &dir,
-            &*model,
-            &*optimizer,
-            config,
-            &norm,
-            epoch + 1,
-            (epoch + 1) * steps_per_epoch,
-            &history,
-        )?;
-        saved_epoch = Some(epoch + 1);
+        let snapshot = Snapshot {
+            model: model.state_dict(),
+            optimizer: &*optimizer,
+            step: (epoch + 1) * steps_per_epoch,
+            model_metadata: weights_metadata(config, &norm, epoch + 1),
+            run_metadata: run_metadata(config),
+        };
+        run.save(snapshot, metrics)?;
         last_eval = Some(test);
     }
 
@@ -273,11 +252,21 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         Some(t) => t,
         None => evaluate(&mut *model, &data.test, &norm, EVAL_BATCH),
     };
-    save_model(&dir, &*model, &config.model, &norm, history.len())?;
-    write_pictures(dir.path(), &*model, &history, &test, &data.test.class_names)?;
-    if config.model == "vit" {
-        write_attention(&dir.join("attention.png"), &*model, &data.test, &norm, 6)?;
-    }
+    let history = std::mem::take(&mut run.history);
+    run.save_model(
+        model.state_dict(),
+        weights_metadata(config, &norm, history.len()),
+    )?;
+    let pictures = crate::models::image_model(&config.model)?.pictures;
+    write_pictures(
+        run.path(),
+        &*model,
+        pictures,
+        &history,
+        &test,
+        &data.test,
+        &norm,
+    )?;
 
     let seconds: f64 = history.iter().map(|m| m.seconds).sum();
     let images = (train_set.n * history.len()) as f64;
@@ -300,16 +289,23 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
     })
 }
 
-/// The error for a fresh run in a directory that holds an earlier one.
-fn refuse_an_earlier_run(out: &Path) -> Result<()> {
-    match existing_run(out) {
-        None => Ok(()),
-        Some(what) => bail!(
-            "{} already holds {what}; continue it with --resume, start over with --overwrite, \
-             or give another --out",
-            out.display()
-        ),
-    }
+/// The metadata of the weights after `epoch` epochs (both files): the model's name, the
+/// normalization constants, the epoch.
+fn weights_metadata(
+    config: &TrainConfig,
+    norm: &Normalization,
+    epoch: usize,
+) -> Vec<(String, String)> {
+    let mut meta = model_metadata(&config.model, norm);
+    meta.push(("epoch".into(), epoch.to_string()));
+    meta
+}
+
+/// The metadata of the checkpoint only: the optimizer and the `train.*` configuration.
+fn run_metadata(config: &TrainConfig) -> Vec<(String, String)> {
+    let mut meta = vec![("optimizer".to_string(), config.optimizer.to_string())];
+    meta.extend(config.to_metadata());
+    meta
 }
 
 /// Checks `data` against `config` before anything is written: images in both splits, no
@@ -328,48 +324,7 @@ fn check_data(config: &TrainConfig, data: &MnistData) -> Result<()> {
     config.check_against_data(n.div_ceil(config.batch_size))
 }
 
-/// The error of a run stopped by its guard in `epoch`'s batch `batch` (both from 0).
-fn diverged(
-    e: anyhow::Error,
-    epoch: usize,
-    batch: usize,
-    batches: usize,
-    out: &Path,
-    saved_epoch: Option<usize>,
-) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{e} at step {} (epoch {}, batch {} of {batches}): {DIVERGENCE_ADVICE}; {}",
-        epoch * batches + batch + 1,
-        epoch + 1,
-        batch + 1,
-        last_good(out, saved_epoch)
-    )
-}
-
-/// Where the last good state of a stopped run is.
-fn last_good(out: &Path, saved_epoch: Option<usize>) -> String {
-    match saved_epoch {
-        Some(e) => format!(
-            "the last good checkpoint, {} (epoch {e}), is untouched",
-            out.join(CHECKPOINT_FILE).display()
-        ),
-        None => "no checkpoint had been saved yet".to_string(),
-    }
-}
-
-/// A bar over the steps of one epoch; hidden when not wanted.
-fn progress_bar(show: bool, steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
-        )
-        .expect("progress bar template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("{}/{epochs}", epoch + 1));
-    bar
+/// The error of a run stopped by its guard at `at` (a step, its epoch and batch).
+fn diverged(e: anyhow::Error, at: &str, run: &Run<EpochMetrics>) -> anyhow::Error {
+    anyhow::anyhow!("{e} at {at}: {DIVERGENCE_ADVICE}; {}", run.last_good())
 }

@@ -24,7 +24,7 @@
 //! assert!(guard.loss(f32::NAN).is_err());
 //! ```
 
-use crate::optim::StepReport;
+use crate::optim::{clip_grad_norm, Optimizer, StepReport};
 use crate::tensor::Tensor;
 use anyhow::{bail, Result};
 use std::fmt;
@@ -137,6 +137,35 @@ impl Guard {
                 name_of(names, i)
             ),
         }
+    }
+
+    /// The update of one training step under the guard, shared by the loops: checks the
+    /// loss, back-propagates it, clips the gradients' global norm to `clip`, checks them,
+    /// and steps `optimizer` at `lr`, checking the weights it wrote. The gradients must be
+    /// cleared before (the caller knows its model). `Skip` when the policy skips the step,
+    /// with nothing changed.
+    pub fn step(
+        &mut self,
+        loss: &Tensor,
+        params: &[Tensor],
+        names: &[String],
+        clip: Option<f32>,
+        optimizer: &mut dyn Optimizer,
+        lr: f32,
+    ) -> Result<StepOutcome> {
+        if self.loss(loss.item())? == StepOutcome::Skip {
+            return Ok(StepOutcome::Skip);
+        }
+        loss.backward();
+        if let Some(max_norm) = clip {
+            clip_grad_norm(params, max_norm);
+        }
+        if self.gradients(params, names)? == StepOutcome::Skip {
+            return Ok(StepOutcome::Skip);
+        }
+        optimizer.set_lr(lr);
+        self.update(optimizer.step(params), names)?;
+        Ok(StepOutcome::Go)
     }
 
     fn non_finite(&mut self, what: String) -> Result<StepOutcome> {

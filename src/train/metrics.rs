@@ -1,4 +1,7 @@
-//! The per-epoch metrics log, `OUT/metrics.jsonl`: one JSON object per line.
+//! The metrics log of a run, `OUT/metrics.jsonl`: one JSON object per line, one line per
+//! evaluation (an epoch of image training, an interval of `lm train`). Each loop has its
+//! own [`Record`] type ([`EpochMetrics`] here, [`crate::lm::LmMetrics`]); the log, its copy
+//! inside the checkpoint and reading them back are shared.
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -24,9 +27,27 @@ pub struct EpochMetrics {
     pub skipped_steps: usize,
 }
 
-impl EpochMetrics {
-    /// The JSON line of this epoch.
-    pub fn to_json(&self) -> Value {
+/// One line of a metrics log.
+pub trait Record: Clone + Sized {
+    /// The checkpoint-metadata key of the counter a record is taken at (`epoch`, `step`):
+    /// the run's progress, saved with every checkpoint.
+    const PROGRESS: &'static str;
+    /// The counter's value at this record.
+    fn progress(&self) -> usize;
+    /// The JSON line of the record.
+    fn to_json(&self) -> Value;
+    /// Reads a line written by [`Record::to_json`].
+    fn from_json(v: &Value) -> Option<Self>;
+}
+
+impl Record for EpochMetrics {
+    const PROGRESS: &'static str = "epoch";
+
+    fn progress(&self) -> usize {
+        self.epoch
+    }
+
+    fn to_json(&self) -> Value {
         json!({
             "epoch": self.epoch,
             "train_loss": self.train_loss,
@@ -40,8 +61,7 @@ impl EpochMetrics {
         })
     }
 
-    /// Reads a line written by [`EpochMetrics::to_json`].
-    pub fn from_json(v: &Value) -> Option<EpochMetrics> {
+    fn from_json(v: &Value) -> Option<EpochMetrics> {
         let f = |k: &str| v.get(k)?.as_f64();
         Some(EpochMetrics {
             epoch: v.get("epoch")?.as_u64()? as usize,
@@ -63,12 +83,12 @@ impl EpochMetrics {
 
 /// Writes the whole log (atomically: the file is rewritten each epoch, so a crash leaves
 /// the previous complete version).
-pub fn write_log(path: &Path, history: &[EpochMetrics]) -> Result<()> {
+pub fn write_log<R: Record>(path: &Path, history: &[R]) -> Result<()> {
     crate::checkpoint::write_atomic(path, log_text(history).as_bytes())
 }
 
 /// The log's text: one JSON line per epoch.
-pub fn log_text(history: &[EpochMetrics]) -> String {
+pub fn log_text<R: Record>(history: &[R]) -> String {
     history
         .iter()
         .map(|m| format!("{}\n", m.to_json()))
@@ -76,7 +96,7 @@ pub fn log_text(history: &[EpochMetrics]) -> String {
 }
 
 /// Reads a log; a missing file is an empty history.
-pub fn read_log(path: &Path) -> Result<Vec<EpochMetrics>> {
+pub fn read_log<R: Record>(path: &Path) -> Result<Vec<R>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
@@ -86,7 +106,7 @@ pub fn read_log(path: &Path) -> Result<Vec<EpochMetrics>> {
 }
 
 /// Parses the text of a log; `source` names it in errors.
-pub fn parse_log(text: &str, source: &str) -> Result<Vec<EpochMetrics>> {
+pub fn parse_log<R: Record>(text: &str, source: &str) -> Result<Vec<R>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -94,8 +114,8 @@ pub fn parse_log(text: &str, source: &str) -> Result<Vec<EpochMetrics>> {
             serde_json::from_str::<Value>(l)
                 .ok()
                 .as_ref()
-                .and_then(EpochMetrics::from_json)
-                .with_context(|| format!("{source} line {}: not an epoch record", i + 1))
+                .and_then(R::from_json)
+                .with_context(|| format!("{source} line {}: not a metrics record", i + 1))
         })
         .collect()
 }
@@ -130,11 +150,12 @@ mod tests {
             ],
         )
         .unwrap();
-        let back = read_log(&path).unwrap();
+        let back: Vec<EpochMetrics> = read_log(&path).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0], m);
         std::fs::write(&path, "{\"epoch\": 1}\n").unwrap();
-        assert!(read_log(&path).unwrap_err().to_string().contains("line 1"));
+        let err = read_log::<EpochMetrics>(&path).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

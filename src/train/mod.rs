@@ -1,12 +1,21 @@
-//! Training and evaluating the image classifiers of the zoo on MNIST-layout data.
+//! Training: the scaffold every training loop shares, and the loop of the image classifiers
+//! of the zoo on MNIST-layout data (the language model's loop is [`mod@crate::lm::train`]).
 //!
-//! - [`config`]: the hyper-parameters, per-model recipes and their checks;
+//! The shared scaffold:
+//! - [`run`]: a run in its output directory ([`Run`]): the one-file checkpoint (model,
+//!   optimizer, step, metrics, the loop's settings), `--resume`, `--overwrite`;
+//! - [`run_dir`]: the output directory, locked by one run at a time;
+//! - [`metrics`]: the JSON-lines log, one [`metrics::Record`] per evaluation;
+//! - [`guard`]: the guarded update of a step, and the stop (or skip) at a non-finite loss or
+//!   gradient;
+//! - [`progress`]: the progress bar and its lines.
+//!
+//! The image loop:
+//! - [`config`]: the hyper-parameters, the recipes of [`crate::models::MODELS`], their checks;
+//! - [`choices`]: the optimizer, decay scope, warm-up and schedule choices;
 //! - [`fit`]: the training loop ([`train`]);
 //! - [`evaluate`]: test-set accuracy and loss;
-//! - [`metrics`]: the per-epoch JSON-lines log;
-//! - [`state`]: the one-file checkpoint (model, optimizer, metrics) and `--resume`;
-//! - [`run_dir`]: the output directory, locked by one run at a time;
-//! - [`guard`]: the stop (or skip) at a non-finite loss or gradient;
+//! - [`state`]: the weights with their normalization, and the saved configuration;
 //! - [`pictures`]: the end-of-training pictures (hook for `src/viz`).
 //!
 //! ```no_run
@@ -21,12 +30,15 @@
 //! # Ok(()) }
 //! ```
 
+pub mod choices;
 pub mod config;
 pub mod evaluate;
 pub mod fit;
 pub mod guard;
 pub mod metrics;
 pub mod pictures;
+pub mod progress;
+pub mod run;
 pub mod run_dir;
 pub mod state;
 
@@ -34,7 +46,9 @@ pub use config::{DecayScope, OptimizerKind, TrainConfig, Warmup};
 pub use evaluate::{evaluate, Evaluation, EVAL_BATCH};
 pub use fit::{train, RunOptions, TrainSummary};
 pub use guard::{Guard, NonFinitePolicy};
-pub use metrics::EpochMetrics;
+pub use metrics::{EpochMetrics, Record};
 pub use pictures::{confusion_matrix, write_pictures};
+pub use progress::Progress;
+pub use run::{Resumed, Run, Snapshot};
 pub use run_dir::RunDir;
 pub use state::{load_weights, saved_config};

@@ -1,16 +1,30 @@
-//! The pictures at the end of training: `loss.png` and `accuracy.png` (curves per epoch),
-//! `filters.png` (the first layer's weights as an image grid: the course's "what do
-//! convolutions learn?"), `confusion.png` (the test set's confusion matrix) and, for `vit`,
-//! `attention.png` (where the class token looks in the last block).
+//! The pictures at the end of training: `loss.png` and `accuracy.png` (curves per epoch) and
+//! `confusion.png` (the test set's confusion matrix) for every model, and the extra pictures
+//! of the model's row in [`crate::models::MODELS`]: `filters.png` (the first layer's weights
+//! as an image grid: the course's "what do convolutions learn?"), `attention.png` (where the
+//! class token looks in the last block).
 
 use super::evaluate::Evaluation;
 use super::metrics::EpochMetrics;
 use crate::data::{eval_batches, ImageDataset, Normalization};
+use crate::models::Picture;
 use crate::nn::{Module, ModuleExt};
 use crate::tensor::Tensor;
 use crate::viz;
 use anyhow::Result;
 use std::path::Path;
+
+/// Every picture a run may write (what `--overwrite` removes).
+pub const PICTURE_FILES: [&str; 5] = [
+    "loss.png",
+    "accuracy.png",
+    "filters.png",
+    "confusion.png",
+    "attention.png",
+];
+
+/// The images of `attention.png`.
+const ATTENTION_IMAGES: usize = 6;
 
 /// `counts[true_class][predicted_class]` over the evaluated images.
 pub fn confusion_matrix(eval: &Evaluation, classes: usize) -> Vec<Vec<usize>> {
@@ -21,13 +35,16 @@ pub fn confusion_matrix(eval: &Evaluation, classes: usize) -> Vec<Vec<usize>> {
     counts
 }
 
-/// Writes the end-of-training PNG files into `out_dir`.
+/// Writes the end-of-training PNG files into `out_dir`: the curves, the confusion matrix of
+/// `test` (the evaluation of `test_set`, normalized by `norm`) and the model's `pictures`.
 pub fn write_pictures(
     out_dir: &Path,
     model: &dyn Module,
+    pictures: &[Picture],
     history: &[EpochMetrics],
     test: &Evaluation,
-    class_names: &[String],
+    test_set: &ImageDataset,
+    norm: &Normalization,
 ) -> Result<()> {
     let curves: Vec<viz::EpochMetrics> = history
         .iter()
@@ -40,35 +57,53 @@ pub fn write_pictures(
         })
         .collect();
     viz::training_curves(out_dir, &curves)?;
-    if let Some((weight, shape)) = first_layer_filters(model) {
-        // Small kernels are enlarged more so that each tile is about 100 pixels wide.
-        let scale = (100 / shape[3].max(1)).clamp(3, 24) as u32;
-        viz::filter_grid(&out_dir.join("filters.png"), &weight, shape, scale)?;
+    let class_names = &test_set.class_names;
+    for picture in pictures {
+        if let Picture::Filters = picture {
+            write_filters(&out_dir.join("filters.png"), model)?;
+        }
     }
     let confusion = confusion_matrix(test, class_names.len());
     viz::confusion_matrix(&out_dir.join("confusion.png"), &confusion, class_names)?;
+    for picture in pictures {
+        if let Picture::Attention { grid, maps } = *picture {
+            let path = out_dir.join("attention.png");
+            write_attention(&path, model, test_set, norm, ATTENTION_IMAGES, grid, maps)?;
+        }
+    }
     Ok(())
 }
 
-/// Writes `attention.png`: the first `count` test images beside the last block's class-token
-/// attention over the 7 x 7 patches (mean over heads). `model` must hold `vit`'s weights.
-pub fn write_attention(
+/// Writes `filters.png`, when the first layer's weights can be seen as images.
+fn write_filters(path: &Path, model: &dyn Module) -> Result<()> {
+    if let Some((weight, shape)) = first_layer_filters(model) {
+        // Small kernels are enlarged more so that each tile is about 100 pixels wide.
+        let scale = (100 / shape[3].max(1)).clamp(3, 24) as u32;
+        viz::filter_grid(path, &weight, shape, scale)?;
+    }
+    Ok(())
+}
+
+/// The attention maps of a model (see [`Picture::Attention`]).
+type AttentionMaps = fn(&dyn Module, &Tensor, usize) -> Result<Tensor>;
+
+/// Writes `attention.png`: the first `count` test images beside the model's attention `maps`
+/// over `grid x grid` patches.
+fn write_attention(
     path: &Path,
     model: &dyn Module,
     test: &ImageDataset,
     norm: &Normalization,
     count: usize,
+    grid: usize,
+    maps: AttentionMaps,
 ) -> Result<()> {
-    let vit = crate::models::vit(test.channels, test.class_names.len());
-    vit.load_state_dict(&model.state_dict())?;
     let Some(batch) = eval_batches(test, norm, count.max(1)).next() else {
         return Ok(());
     };
     let (h, w) = (test.height, test.width);
     let x = Tensor::from_vec(batch.images, &batch.shape); // [N, C, H, W]
-    let (_, att) = crate::autograd::no_grad(|| vit.forward_with_attention(&x)); // [N, 49]
-    let att = att.to_vec();
-    let grid = crate::models::vit::GRID;
+    let att = maps(model, &x, test.class_names.len())?.to_vec(); // [N, grid * grid]
     let pics: Vec<(Vec<f32>, Vec<f32>)> = (0..batch.shape[0])
         .map(|i| {
             // the first channel's raw pixels in [0, 1]

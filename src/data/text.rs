@@ -1,8 +1,7 @@
-//! Text as bytes: reading files and directories, the 90/10 split, random training windows
-//! and the spec's validation loss over consecutive windows.
+//! Text as bytes, the data of `neurite lm`: reading files and directories, the 90/10
+//! split, random training windows, the consecutive windows of the validation loss (computed
+//! by [`crate::lm::text_loss`]) and the vocabulary check.
 
-use crate::autograd::no_grad;
-use crate::models::Gpt;
 use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -149,34 +148,6 @@ pub fn check_vocab(text: &[u8], vocab: usize, what: &str, weights: &str) -> Resu
     Ok(())
 }
 
-/// The mean cross-entropy (nats per byte) of `model` on `text` over [`eval_windows`],
-/// `batch` windows at a time. A text shorter than one window is an error.
-pub fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
-    let block = model.config.block_size;
-    let starts = eval_windows(text.len(), block);
-    if starts.is_empty() {
-        bail!(
-            "the text has {} bytes, shorter than one block of {} + 1",
-            text.len(),
-            block
-        );
-    }
-    let mut total = 0.0f64;
-    no_grad(|| {
-        for chunk in starts.chunks(batch.max(1)) {
-            let mut x = Vec::with_capacity(chunk.len() * block);
-            let mut y = Vec::with_capacity(chunk.len() * block);
-            for &s in chunk {
-                x.extend(text[s..s + block].iter().map(|&b| b as usize));
-                y.extend(text[s + 1..s + block + 1].iter().map(|&b| b as usize));
-            }
-            let l = model.loss(&x, &y, chunk.len(), block).item() as f64;
-            total += l * chunk.len() as f64;
-        }
-    });
-    Ok(total / starts.len() as f64)
-}
-
 #[cfg(test)]
 mod tests {
 
@@ -195,7 +166,6 @@ mod tests {
     }
 
     use super::*;
-    use crate::models::GptConfig;
 
     #[test]
     fn windows_stride_by_block_and_drop_the_short_tail() {
@@ -211,25 +181,6 @@ mod tests {
         let t: Vec<u8> = (0..=100).collect(); // 101 bytes: int(90.9) = 90
         let (a, b) = split_text(&t);
         assert_eq!((a.len(), b.len()), (90, 11));
-    }
-
-    #[test]
-    fn text_loss_is_the_mean_over_predicted_bytes() {
-        let m = Gpt::new(GptConfig {
-            block_size: 4,
-            n_layer: 1,
-            n_head: 1,
-            n_embd: 8,
-            ..GptConfig::default()
-        });
-        let text = b"abcdefghijk"; // 11 bytes: windows at 0 and 4 (8..13 dropped)
-        let l = text_loss(&m, text, 1).unwrap();
-        let ids = |r: std::ops::Range<usize>| r.map(|i| text[i] as usize).collect::<Vec<_>>();
-        let l0 = m.loss(&ids(0..4), &ids(1..5), 1, 4).item() as f64;
-        let l1 = m.loss(&ids(4..8), &ids(5..9), 1, 4).item() as f64;
-        assert!((l - (l0 + l1) / 2.0).abs() < 1e-5);
-        assert!((text_loss(&m, text, 7).unwrap() - l).abs() < 1e-5);
-        assert!(text_loss(&m, b"abcd", 1).is_err());
     }
 
     #[test]

@@ -1,0 +1,54 @@
+//! The progress bar of a training loop on stderr, and its lines: one per evaluation.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar over a loop's steps (hidden when not wanted, and by `indicatif` when stderr is not
+/// a terminal); lines printed through it stay above the bar.
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    /// A bar of `len` steps, `done` of them already (a resumed run), labelled `prefix`
+    /// (`epoch 3/20`, `steps`); `show` false hides it.
+    pub fn new(show: bool, len: usize, done: usize, prefix: String) -> Progress {
+        if !show {
+            return Progress {
+                bar: ProgressBar::hidden(),
+            };
+        }
+        let bar = ProgressBar::new(len as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+                .expect("progress bar template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(prefix);
+        bar.set_position(done as u64);
+        Progress { bar }
+    }
+
+    /// One step done.
+    pub fn inc(&self) {
+        self.bar.inc(1);
+    }
+
+    /// The text after the bar (the running loss, the speed).
+    pub fn message(&self, text: String) {
+        self.bar.set_message(text);
+    }
+
+    /// A line above the bar, or on stderr when the bar is hidden (which drops its lines).
+    pub fn line(&self, text: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
