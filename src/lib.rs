@@ -1,22 +1,29 @@
 //! neurite: a deep-learning framework in Rust, for the CPU.
 //!
-//! The modules, in groups, bottom up:
+//! The modules, in layers, bottom up (each may use its own layer and those below;
+//! `docs/architecture.md` has the picture, `tests/layout.rs` checks the rule):
 //!
-//! - **Arithmetic**: [`kernels`] (the CPU arithmetic over slices: GEMM, convolution,
-//!   pooling, attention, each with a plain reference; the backend seam), [`tensor`] (f32
-//!   tensors with shared storage and views), [`autograd`] (the dynamic graph and
-//!   `backward`), [`ops`] (differentiable operations, forward and backward side by side),
-//!   [`gradcheck`] (finite-difference checks of every op).
-//! - **Networks**: [`init`] (seeded Xavier, Kaiming and PyTorch-default initialization),
-//!   [`nn`] (modules with PyTorch parameter names), [`optim`] (SGD, Adam(W), clipping,
-//!   schedules), [`models`] (the zoo: mlp, lenet5, resnet20, gpt, vit).
-//! - **Runs**: [`data`] (IDX data sets, normalization, augmentation, batch loading),
-//!   [`train`] (the training loop and its guard, evaluation, metrics, the locked run
-//!   directory, checkpoints and resume), [`lm`] (text data and `gpt` training),
-//!   [`checkpoint`] (safetensors files in PyTorch's layout), [`validate`] (checks of what a
-//!   user gives), [`viz`] (the pictures), [`classic`] (perceptron and SVMs).
-//! - **Command**: [`cli`] (the `neurite` command); `fuzz` (hidden): the in-tree fuzzer of
-//!   every parser a user can feed (`examples/fuzz.rs`).
+//! 1. **Runtime**: [`runtime`] (the thread pool and worker driver, the buffer pool, CPU
+//!    features, process settings).
+//! 2. **Arithmetic**: [`kernels`] (the CPU arithmetic over slices: GEMM, convolution,
+//!    pooling, attention, norms, each with a plain reference; the backend seam).
+//! 3. **Tensors**: [`tensor`] (f32 tensors with shared storage and views), [`autograd`]
+//!    (the dynamic graph, `backward`, grad mode).
+//! 4. **Ops**: [`ops`] (differentiable operations, forward and backward side by side),
+//!    [`gradcheck`] (finite-difference checks of every op), [`init`] (seeded Xavier, Kaiming
+//!    and PyTorch-default initialization), [`checkpoint`] (safetensors files in PyTorch's
+//!    layout), [`validate`] (checks of what a user gives).
+//! 5. **Networks**: [`nn`] (modules with PyTorch parameter names), [`optim`] (SGD, Adam(W),
+//!    clipping, schedules).
+//! 6. **Models**: [`infer`] (inference plans: fused layers, batch slices, packed weights),
+//!    [`models`] (the zoo: mlp, lenet5, resnet20, gpt, vit, in one table).
+//! 7. **Data**: [`data`] (IDX images and text, normalization, augmentation, batch loading),
+//!    [`viz`] (the pictures).
+//! 8. **Runs**: [`train`] (the training scaffold shared by every loop: locked run directory,
+//!    one-file checkpoints and resume, metrics, guard, progress; the image loop and
+//!    evaluation), [`lm`] (`gpt` training on text), [`classic`] (perceptron and SVMs).
+//! 9. **Command**: [`cli`] (the `neurite` command); `fuzz` (hidden): the in-tree fuzzer of
+//!    every parser a user can feed (`examples/fuzz.rs`).
 
 pub mod autograd;
 pub mod checkpoint;
