@@ -9,7 +9,8 @@
 //!   [`gradcheck`] (finite-difference checks of every op).
 //! - **Networks**: [`init`] (seeded Xavier, Kaiming and PyTorch-default initialization),
 //!   [`nn`] (modules with PyTorch parameter names), [`optim`] (SGD, Adam(W), clipping,
-//!   schedules), [`models`] (the zoo: mlp, lenet5, resnet20, gpt, vit).
+//!   schedules), [`models`] (the zoo: mlp, lenet5, resnet20, gpt, vit), [`infer`] (a
+//!   trained module's fused inference form as a value: `Plan`, `GptPlan`, sampling).
 //! - **Runs**: [`data`] (IDX data sets, normalization, augmentation, batch loading),
 //!   [`train`] (the training loop and its guard, evaluation, metrics, the locked run
 //!   directory, checkpoints and resume), [`lm`] (text data and `gpt` training),
@@ -26,6 +27,7 @@ pub mod data;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod gradcheck;
+pub mod infer;
 pub mod init;
 pub mod kernels;
 pub mod lm;
@@ -39,7 +41,7 @@ pub mod validate;
 pub mod viz;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
+pub use infer::Plan;
 pub use kernels::parallel::run_on_worker;
-pub use ops::frozen::frozen_weights;
 pub use tensor::rng::manual_seed;
 pub use tensor::Tensor;

@@ -15,10 +15,6 @@ macro_rules! activation {
             }
 
             fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
-
-            fn samples_independent(&self) -> bool {
-                true
-            }
         }
     };
 }
@@ -33,14 +29,6 @@ impl Module for Relu {
     }
 
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
-
-    fn is_relu(&self) -> bool {
-        true
-    }
-
-    fn samples_independent(&self) -> bool {
-        true
-    }
 }
 
 activation!(Sigmoid, sigmoid, "`1 / (1 + e^-x)`.");

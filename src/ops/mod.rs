@@ -20,7 +20,6 @@ pub mod conv;
 pub mod dropout;
 pub mod elementwise;
 pub mod embedding;
-pub mod frozen;
 pub mod matmul;
 pub mod norm;
 pub mod pool;
