@@ -5,8 +5,8 @@ use super::*;
 use crate::kernels::parallel::{num_threads, run_on_worker};
 use crate::models::gpt::{Gpt, GptConfig};
 use crate::nn::{
-    BatchNorm, Conv2d, Dropout, Flatten, KvCache, Linear, MaxPool2d, Relu, Residual, Role,
-    Sequential, Sigmoid,
+    BatchNorm, Conv2d, Dropout, Flatten, KvCache, Linear, LinearWeights, MaxPool2d, Relu, Residual,
+    Role, Sequential, Sigmoid,
 };
 use crate::ops::conv::Conv2dOptions;
 use crate::ops::matmul::PackedLinear;
