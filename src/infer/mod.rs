@@ -28,9 +28,11 @@
 //! (`Sequential`, `Residual`, `Conv2d`, `BatchNorm`, `Relu`, `Linear`, the pools,
 //! activations, `Flatten`, `Dropout`) behind a `&dyn Module` by downcasting, and fuses them.
 //! A module of your own exposes its chain of layers by implementing [`Lower`] (a few lines)
-//! and is planned with [`Plan::of`]; any module the planner cannot see into (a custom one
-//! without `Lower`, a transformer block, `Vit`) is one step running its plain `forward`
-//! without autograd, which is correct, only not fused. Downcasting keeps the `Module` trait
+//! and is planned with [`Plan::of`] (a `Lower` module inside another of your own is
+//! reached by extending the outer `lower()` with the inner one's). Any module the planner
+//! cannot see into (a custom one without `Lower`, or one inside a `Sequential`, a
+//! transformer block, `Vit`) is one step running its plain `forward` without autograd,
+//! which is correct, only not fused. Downcasting keeps the `Module` trait
 //! to `forward`, `visit` and `set_training`: fusion is the planner's knowledge of the
 //! layers, not a hook every layer must carry.
 

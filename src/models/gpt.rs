@@ -1,6 +1,7 @@
 //! `gpt`: the character-level GPT of the spec in nanoGPT's layout (`transformer.wte`,
 //! `transformer.wpe`, `transformer.h.{i}`, `transformer.ln_f`, `lm_head` tied to `wte`),
-//! with sampling through a key/value cache.
+//! with one forward (`forward_with`: an optional key/value cache, the last position only,
+//! the weights as trained or packed); sampling is [`crate::infer::GptPlan`]'s.
 //!
 //! The tie: logits are `x · wteᵀ` with the embedding table itself, so the table's gradient
 //! sums the lookup's and the output projection's. `lm_head.weight` appears in `state_dict`
