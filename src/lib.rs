@@ -33,6 +33,7 @@ pub mod data;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod gradcheck;
+pub mod infer;
 pub mod init;
 pub mod kernels;
 pub mod lm;
@@ -47,6 +48,6 @@ pub mod validate;
 pub mod viz;
 
 pub use autograd::{is_grad_enabled, no_grad, run_on_worker, NoGradGuard};
-pub use ops::frozen::frozen_weights;
+pub use infer::Plan;
 pub use tensor::rng::manual_seed;
 pub use tensor::Tensor;

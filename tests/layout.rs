@@ -3,7 +3,8 @@
 //! - **the layer rule**: a module imports only from its own layer and the layers below it
 //!   ([`LAYERS`]); test modules (`#[cfg(test)] mod tests` at the end of a file) may import
 //!   anything;
-//! - `unsafe` appears only in `src/kernels/` and `src/runtime/`;
+//! - `unsafe` appears only in `src/kernels/` and `src/runtime/`, and so do the thread marks
+//!   (`inside_kernel`, `as_piece`) that decide how a parallel kernel splits;
 //! - no source file, test or example is over [`MAX_LINES`] lines;
 //! - every top-level module is in [`LAYERS`] and declared in `lib.rs`.
 
@@ -180,6 +181,34 @@ fn unsafe_code_stays_in_the_kernels_and_the_runtime() {
     assert!(
         problems.is_empty(),
         "`unsafe` outside src/kernels and src/runtime: {problems:?}"
+    );
+}
+
+#[test]
+fn only_the_kernels_and_the_runtime_read_the_thread_marks() {
+    // Above the kernels, code asks `runtime::threads::can_split` or runs pieces through
+    // `map_pieces`, `for_each_piece_mut` and `join_pieces`; the marks themselves decide
+    // nothing outside the layers that set them.
+    let src = root().join("src");
+    let allowed = [src.join("kernels"), src.join("runtime")];
+    let mut problems = Vec::new();
+    for file in rust_files(&src) {
+        if allowed.iter().any(|a| file.starts_with(a)) {
+            continue;
+        }
+        let code = code_of(&std::fs::read_to_string(&file).unwrap());
+        for mark in ["inside_kernel", "as_piece"] {
+            if code.contains(mark) {
+                problems.push(format!(
+                    "{}: {mark}",
+                    file.strip_prefix(root()).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "thread marks read above the kernels: {problems:?}"
     );
 }
 

@@ -13,9 +13,8 @@ use super::smo::{self, SmoParams};
 use super::{check_fit, check_predict, entry, meta, tensor_values, Classifier, FitProgress};
 use super::{Progress, METHOD_KEY};
 use crate::checkpoint::Checkpoint;
-use crate::runtime::threads::as_piece;
+use crate::runtime::threads;
 use anyhow::{bail, Result};
-use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The method name in checkpoints.
@@ -110,48 +109,47 @@ impl Svc {
         let all_pairs = pairs(k);
         let done = AtomicUsize::new(0);
         // Per pair: (coefficient alpha_i y_i, training row) of each nonzero alpha, and rho.
-        let solved: Vec<(Vec<(f32, usize)>, f64)> = all_pairs
-            .par_iter()
-            .map(|&(a, b)| {
-                let index: Vec<usize> = by_class[a].iter().chain(&by_class[b]).copied().collect();
-                let labels: Vec<f32> = index
-                    .iter()
-                    .map(|&i| if y[i] == a { 1.0 } else { -1.0 })
-                    .collect();
-                let result = if by_class[a].is_empty() || by_class[b].is_empty() {
-                    // A class absent from the data never wins its pairs.
-                    let rho = if by_class[a].is_empty() { 1.0 } else { -1.0 };
-                    (Vec::new(), rho)
-                } else {
-                    let norms: Vec<f32> = index.iter().map(|&i| sq[i]).collect();
-                    let sp = SmoParams {
-                        c: params.c,
-                        tol: params.tol,
-                        shrinking: params.shrinking,
-                        cache_floats,
-                        max_iter: 0,
-                        precompute: params.precompute,
-                    };
-                    let sol = as_piece(|| smo::solve(x, d, &index, &labels, &norms, kernel, sp));
-                    let coefs = sol
-                        .alpha
-                        .iter()
-                        .zip(&labels)
-                        .zip(&index)
-                        .filter(|((&al, _), _)| al > 0.0)
-                        .map(|((&al, &yl), &i)| ((al * yl as f64) as f32, i))
-                        .collect();
-                    (coefs, sol.rho)
+        // Each pair's solve is one piece of the job: its products stay on its thread.
+        let solved: Vec<(Vec<(f32, usize)>, f64)> = threads::map_pieces(all_pairs.len(), |p| {
+            let (a, b) = all_pairs[p];
+            let index: Vec<usize> = by_class[a].iter().chain(&by_class[b]).copied().collect();
+            let labels: Vec<f32> = index
+                .iter()
+                .map(|&i| if y[i] == a { 1.0 } else { -1.0 })
+                .collect();
+            let result = if by_class[a].is_empty() || by_class[b].is_empty() {
+                // A class absent from the data never wins its pairs.
+                let rho = if by_class[a].is_empty() { 1.0 } else { -1.0 };
+                (Vec::new(), rho)
+            } else {
+                let norms: Vec<f32> = index.iter().map(|&i| sq[i]).collect();
+                let sp = SmoParams {
+                    c: params.c,
+                    tol: params.tol,
+                    shrinking: params.shrinking,
+                    cache_floats,
+                    max_iter: 0,
+                    precompute: params.precompute,
                 };
-                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                progress(FitProgress {
-                    done: finished,
-                    total: all_pairs.len(),
-                    unit: "pair",
-                });
-                result
-            })
-            .collect();
+                let sol = smo::solve(x, d, &index, &labels, &norms, kernel, sp);
+                let coefs = sol
+                    .alpha
+                    .iter()
+                    .zip(&labels)
+                    .zip(&index)
+                    .filter(|((&al, _), _)| al > 0.0)
+                    .map(|((&al, &yl), &i)| ((al * yl as f64) as f32, i))
+                    .collect();
+                (coefs, sol.rho)
+            };
+            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+            progress(FitProgress {
+                done: finished,
+                total: all_pairs.len(),
+                unit: "pair",
+            });
+            result
+        });
         // The support vectors: every row with a nonzero coefficient in some pair, by class.
         let mut is_sv = vec![false; n];
         for (coefs, _) in &solved {
@@ -289,20 +287,17 @@ impl Classifier for Svc {
         check_predict("Svc::decision_function", x, n, d);
         let np = self.classes * (self.classes - 1) / 2;
         let mut out = vec![0.0f32; n * np]; // [n, pairs]
-        out.par_chunks_mut(PREDICT_BLOCK * np.max(1))
-            .enumerate()
-            .for_each(|(bi, o)| {
-                let r0 = bi * PREDICT_BLOCK;
-                let rows = o.len() / np.max(1);
-                let xb = &x[r0 * d..(r0 + rows) * d];
-                let sq = squared_norms(xb, d);
-                let mut kb = vec![0.0f32; rows * self.n_sv()]; // [rows, n_sv]
-                as_piece(|| {
-                    self.kernel
-                        .block(xb, &sq, &self.support_vectors, &self.sv_sq, d, &mut kb)
-                });
-                self.decide_block(&kb, rows, o);
-            });
+                                            // Each block of rows is one piece of the job: its kernel products stay on its thread.
+        threads::for_each_piece_mut(&mut out, PREDICT_BLOCK * np.max(1), |bi, o| {
+            let r0 = bi * PREDICT_BLOCK;
+            let rows = o.len() / np.max(1);
+            let xb = &x[r0 * d..(r0 + rows) * d];
+            let sq = squared_norms(xb, d);
+            let mut kb = vec![0.0f32; rows * self.n_sv()]; // [rows, n_sv]
+            self.kernel
+                .block(xb, &sq, &self.support_vectors, &self.sv_sq, d, &mut kb);
+            self.decide_block(&kb, rows, o);
+        });
         out
     }
     fn predict(&self, x: &[f32], n: usize) -> Vec<usize> {

@@ -1,6 +1,5 @@
 //! `neurite bench WORKLOAD`: throughput of the spec's benchmark workloads.
 
-use crate::autograd::no_grad;
 use crate::kernels::gemm::{sgemm, Gemm};
 use crate::models;
 use crate::models::gpt::{Gpt, GptConfig, SampleOptions};
@@ -255,12 +254,11 @@ fn bench_inference(model: &str, repeats: usize) -> anyhow::Result<Measurement> {
     let mut net = models::build(model, 1, 10)?;
     net.set_training(false);
     let (x, _) = synthetic_batch(1000);
+    let plan = crate::infer::Plan::new(&*net);
     let secs = median_seconds(repeats.min(5), || {
-        no_grad(|| {
-            for _ in 0..10 {
-                net.forward(&x);
-            }
-        })
+        for _ in 0..10 {
+            plan.forward(&x);
+        }
     });
     Ok(Measurement {
         id: "W6".into(),

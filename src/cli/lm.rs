@@ -240,7 +240,9 @@ fn run_sample(a: SampleArgs) -> Result<i32> {
     let t0 = Instant::now();
     let mut first_error = None;
     // Bytes as they come: a UTF-8 character split over tokens is completed by the terminal.
-    model.generate(&prompt, a.tokens, opts, &mut |t| {
+    // The model's inference form: its linear weights packed once for every step.
+    let plan = crate::infer::GptPlan::new(&model);
+    plan.generate(&prompt, a.tokens, opts, &mut |t| {
         if first_error.is_none() {
             let mut out = std::io::stdout();
             if let Err(e) = out.write_all(&[t as u8]).and_then(|_| out.flush()) {

@@ -189,12 +189,12 @@ pub fn run(args: Args) -> Result<i32> {
     crate::validate::check_finite_tensors(state.iter().map(|(n, t)| (n.as_str(), t)), &source)?;
     let mut model = model;
     model.set_training(false);
-    let _no_grad = crate::NoGradGuard::new();
+    let plan = crate::infer::Plan::new(&*model);
     for path in &args.images {
         let mut pixels = prepare_image(&read_image(path)?, invert);
         norm.apply_image(&mut pixels);
         let x = Tensor::from_vec(pixels, &[1, 1, MNIST_SIDE, MNIST_SIDE]); // [1, 1, 28, 28]
-        let probs = model.forward(&x).softmax(-1).to_vec(); // [classes]
+        let probs = plan.forward(&x).softmax(-1).to_vec(); // [classes]
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         println!("{}", path.display());

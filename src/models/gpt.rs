@@ -1,6 +1,7 @@
 //! `gpt`: the character-level GPT of the spec in nanoGPT's layout (`transformer.wte`,
 //! `transformer.wpe`, `transformer.h.{i}`, `transformer.ln_f`, `lm_head` tied to `wte`),
-//! with sampling through a key/value cache.
+//! with one forward (`forward_with`: an optional key/value cache, the last position only,
+//! the weights as trained or packed); sampling is [`crate::infer::GptPlan`]'s.
 //!
 //! The tie: logits are `x · wteᵀ` with the embedding table itself, so the table's gradient
 //! sums the lookup's and the output projection's. `lm_head.weight` appears in `state_dict`
@@ -9,11 +10,12 @@
 //! checkpoint without it as tied.
 
 use crate::checkpoint::Checkpoint;
-use crate::nn::{gpt_style_init, join, Block, KvCache, LayerNorm, Module, ModuleExt, Role};
+use crate::nn::{
+    gpt_style_init, join, AsTrained, Block, KvCache, LayerNorm, LinearWeights, Module, ModuleExt,
+    Role,
+};
 use crate::tensor::Tensor;
 use anyhow::{bail, Result};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 /// The size of a `gpt`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +63,7 @@ impl GptConfig {
         if let Some(m) = ck.metadata.get("model").filter(|m| m.as_str() != "gpt") {
             bail!("{source} holds weights of a {m}, not of a gpt; give a file written by `neurite lm train`");
         }
-        if let Some(m) = ck.metadata.get(crate::classic::METHOD_KEY) {
+        if let Some(m) = ck.metadata.get(crate::checkpoint::CLASSIC_METHOD_KEY) {
             bail!("{source} holds a classical {m} model, not a gpt; give a file written by `neurite lm train`");
         }
         let matrix = |name: &str| -> Result<&crate::tensor::Tensor> {
@@ -194,16 +196,31 @@ pub const MAX_GPT_LAYERS: usize = 1024;
 /// The most parameters of a `gpt` (4 GiB of weights, 3 times that with Adam's state).
 pub const MAX_GPT_PARAMETERS: usize = 1 << 30;
 
-/// How [`Gpt::generate`] draws tokens.
-#[derive(Clone, Copy, Debug)]
-pub struct SampleOptions {
-    /// Logits are divided by it; 0 or less picks the most likely byte.
-    pub temperature: f32,
-    /// Keep only the `k` most likely bytes.
-    pub top_k: Option<usize>,
-    pub seed: u64,
-    /// Feed one position per step through key/value caches (else re-run the context).
-    pub use_cache: bool,
+pub use crate::infer::{sample, SampleOptions};
+
+/// How a [`Gpt::forward_with`] runs, beyond its tokens.
+pub struct GptPass<'a> {
+    /// The position of the first token (0 but when feeding a cache one step at a time).
+    pub pos0: usize,
+    /// One key/value cache per block, to append this call's keys and values to.
+    pub caches: Option<&'a mut [KvCache]>,
+    /// Logits of the last position only (`[B, 1, vocab]`): the last block, the final norm
+    /// and the output projection run on that row alone.
+    pub last_only: bool,
+    /// Where the products take their weights: the layers' own ([`AsTrained`]) or packed.
+    pub weights: &'a dyn LinearWeights,
+}
+
+impl Default for GptPass<'_> {
+    /// Every position from 0, no cache, the layers' own weights.
+    fn default() -> Self {
+        GptPass {
+            pos0: 0,
+            caches: None,
+            last_only: false,
+            weights: &AsTrained,
+        }
+    }
 }
 
 /// The character-level GPT.
@@ -237,19 +254,19 @@ impl Gpt {
 
     /// Logits `[B, T, vocab]` of the tokens `ids` (`B * T` of them, row-major `[B, T]`).
     pub fn forward_tokens(&self, ids: &[usize], b: usize, t: usize) -> Tensor {
-        self.forward_cached(ids, b, t, 0, None)
+        self.forward_with(ids, b, t, GptPass::default())
     }
 
-    /// Logits `[B, T, vocab]` of `ids [B, T]` at positions `pos0..pos0 + T`, appending keys
-    /// and values to `caches` (one per layer) when given.
-    pub fn forward_cached(
-        &self,
-        ids: &[usize],
-        b: usize,
-        t: usize,
-        pos0: usize,
-        caches: Option<&mut [KvCache]>,
-    ) -> Tensor {
+    /// Logits `[B, T, vocab]` (`[B, 1, vocab]` with `last_only`) of `ids [B, T]` at
+    /// positions `pos0..pos0 + T`, appending keys and values to the caches when given:
+    /// the one forward of training, evaluation and sampling.
+    pub fn forward_with(&self, ids: &[usize], b: usize, t: usize, pass: GptPass) -> Tensor {
+        let GptPass {
+            pos0,
+            mut caches,
+            last_only,
+            weights,
+        } = pass;
         assert!(
             pos0 + t <= self.config.block_size && t > 0,
             "gpt: positions {pos0}..{} do not fit block_size {}",
@@ -267,44 +284,15 @@ impl Gpt {
             .wte
             .embedding(ids, &[b, t])
             .add(&self.wpe.embedding(&pos, &[t]));
-        match caches {
-            Some(caches) => {
-                for (block, cache) in self.h.iter().zip(caches.iter_mut()) {
-                    x = block.forward_full(&x, Some(cache)).0;
-                }
-            }
-            None => {
-                for block in &self.h {
-                    x = block.forward(&x);
-                }
-            }
+        let n = self.h.len();
+        for (i, block) in self.h.iter().enumerate() {
+            let cache = caches.as_deref_mut().map(|c| &mut c[i]);
+            x = block
+                .forward_with(&x, cache, last_only && i + 1 == n, weights)
+                .0;
         }
         // [B, T, vocab]: the tied output projection x · wteᵀ
-        self.ln_f.forward(&x).linear(&self.wte, None)
-    }
-
-    /// The logits `[vocab]` of the position after `ids` (one sequence of at most
-    /// `block_size` tokens, positions from 0): the last row of `forward_tokens`, computed
-    /// without the other rows' last block, final norm and output projection.
-    pub fn last_position_logits(&self, ids: &[usize]) -> Vec<f32> {
-        let t = ids.len();
-        assert!(
-            t > 0 && t <= self.config.block_size,
-            "gpt: {t} tokens do not fit block_size {}",
-            self.config.block_size
-        );
-        let pos: Vec<usize> = (0..t).collect();
-        // [1, T, C]
-        let mut x = self
-            .wte
-            .embedding(ids, &[1, t])
-            .add(&self.wpe.embedding(&pos, &[t]));
-        let (last, rest) = self.h.split_last().expect("gpt has blocks");
-        for block in rest {
-            x = block.forward(&x);
-        }
-        let x = last.forward_last(&x); // [1, 1, C]
-        self.ln_f.forward(&x).linear(&self.wte, None).to_vec()
+        weights.linear_of(&self.ln_f.forward(&x), &self.wte, None, false)
     }
 
     /// Mean cross-entropy of predicting `targets` from `ids`, both `[B, T]`.
@@ -333,12 +321,8 @@ impl Gpt {
     }
 
     /// Samples `n` tokens after `prompt` (non-empty), calling `on_token` with each as it is
-    /// drawn, and returns them. Every token is predicted from the last `block_size` tokens,
-    /// positions counted from the start of that window (nanoGPT's `generate`). With the
-    /// cache, each step runs one position while the sequence fits in the window; once it
-    /// slides, positions shift, so the whole window is re-encoded at each step (the PyTorch
-    /// reference does the same). Re-encoding computes the last block, the final norm and
-    /// the output projection for the last position only.
+    /// drawn, and returns them: [`crate::infer::GptPlan::generate`] with this model's
+    /// weights packed once.
     pub fn generate(
         &self,
         prompt: &[usize],
@@ -346,87 +330,8 @@ impl Gpt {
         opts: SampleOptions,
         on_token: &mut (dyn FnMut(usize) + Send),
     ) -> Vec<usize> {
-        assert!(!prompt.is_empty(), "gpt generate: the prompt is empty");
-        let bs = self.config.block_size;
-        let mut rng = StdRng::seed_from_u64(opts.seed);
-        let mut seq = prompt.to_vec();
-        let mut caches: Option<Vec<KvCache>> = None;
-        let mut cached_len = 0;
-        // The loop runs on a worker thread (its kernels start without waking the caller) and
-        // the weights stay as they are for the whole loop: pack each once.
-        crate::run_on_worker(|| {
-            crate::frozen_weights(|| {
-                for _ in 0..n {
-                    let ctx = &seq[seq.len().saturating_sub(bs)..];
-                    let full_window = ctx.len() == bs && (caches.is_none() || cached_len >= bs);
-                    let logits = if !opts.use_cache || full_window {
-                        // A full window is re-encoded at every step from here on (the next token
-                        // shifts every position), so caches would never be read.
-                        self.last_position_logits(ctx)
-                    } else if caches.is_none() {
-                        let mut fresh = vec![KvCache::default(); self.h.len()];
-                        let l = self.forward_cached(ctx, 1, ctx.len(), 0, Some(&mut fresh));
-                        caches = Some(fresh);
-                        cached_len = ctx.len();
-                        self.last_logits(&l)
-                    } else {
-                        let last = [*seq.last().unwrap()];
-                        let l = self.forward_cached(&last, 1, 1, cached_len, caches.as_deref_mut());
-                        cached_len += 1;
-                        self.last_logits(&l)
-                    };
-                    let next = sample(&logits, opts.temperature, opts.top_k, &mut rng);
-                    on_token(next);
-                    seq.push(next);
-                }
-            })
-        });
-        seq.split_off(prompt.len())
+        crate::infer::GptPlan::new(self).generate(prompt, n, opts, on_token)
     }
-
-    /// The last position's logits of `[1, T, vocab]`.
-    fn last_logits(&self, logits: &Tensor) -> Vec<f32> {
-        let t = logits.dim(1);
-        logits.narrow(1, t - 1, 1).to_vec()
-    }
-}
-
-/// Draws an index from `softmax(logits / temperature)` restricted to the `top_k` largest.
-pub fn sample(logits: &[f32], temperature: f32, top_k: Option<usize>, rng: &mut StdRng) -> usize {
-    let argmax = |v: &[f32]| {
-        v.iter()
-            .enumerate()
-            .fold(
-                (0, f32::NEG_INFINITY),
-                |b, (i, &x)| if x > b.1 { (i, x) } else { b },
-            )
-            .0
-    };
-    if temperature <= 0.0 {
-        return argmax(logits);
-    }
-    let mut z: Vec<f32> = logits.iter().map(|&l| l / temperature).collect();
-    if let Some(k) = top_k.filter(|&k| k > 0 && k < z.len()) {
-        let mut sorted = z.clone();
-        sorted.sort_by(|a, b| b.total_cmp(a));
-        let kth = sorted[k - 1];
-        for v in &mut z {
-            if *v < kth {
-                *v = f32::NEG_INFINITY;
-            }
-        }
-    }
-    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let p: Vec<f64> = z.iter().map(|&v| ((v - max) as f64).exp()).collect();
-    let total: f64 = p.iter().sum();
-    let mut u = rng.gen::<f64>() * total;
-    for (i, &pi) in p.iter().enumerate() {
-        if u < pi {
-            return i;
-        }
-        u -= pi;
-    }
-    argmax(&z)
 }
 
 impl Module for Gpt {
@@ -457,7 +362,6 @@ impl Module for Gpt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::autograd::no_grad;
     use crate::optim::{Adam, AdamConfig, Optimizer};
     use crate::tensor::rng::manual_seed;
 
@@ -638,75 +542,6 @@ mod tests {
             a.forward_tokens(&ids, 1, 3).to_vec(),
             b.forward_tokens(&ids, 1, 3).to_vec()
         );
-    }
-
-    #[test]
-    fn cached_sampling_matches_full_recomputation() {
-        manual_seed(3);
-        let m = tiny();
-        let opts = SampleOptions {
-            temperature: 1.0,
-            top_k: Some(40),
-            seed: 7,
-            use_cache: true,
-        };
-        // 30 tokens after 5: the window slides past block_size 16
-        let cached = m.generate(&[1, 2, 3, 4, 5], 30, opts, &mut |_| {});
-        let full = m.generate(
-            &[1, 2, 3, 4, 5],
-            30,
-            SampleOptions {
-                use_cache: false,
-                ..opts
-            },
-            &mut |_| {},
-        );
-        assert_eq!(cached, full);
-        // logits of a cached step equal the full forward's last position
-        let seq: Vec<usize> = (0..10).map(|i| i * 31 % 256).collect();
-        let mut caches = vec![KvCache::default(); m.h.len()];
-        no_grad(|| {
-            m.forward_cached(&seq[..9], 1, 9, 0, Some(&mut caches));
-            let step = m
-                .forward_cached(&seq[9..], 1, 1, 9, Some(&mut caches))
-                .to_vec();
-            let full = m.forward_tokens(&seq, 1, 10);
-            let last = full.narrow(1, 9, 1).to_vec();
-            for (a, b) in step.iter().zip(&last) {
-                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
-            }
-            // the re-encoding of a window: the last row, from the last block's one row
-            let window: Vec<usize> = (0..16).map(|i| i * 17 % 256).collect();
-            let one = m.last_position_logits(&window);
-            let full = m.forward_tokens(&window, 1, 16).narrow(1, 15, 1).to_vec();
-            assert_eq!(one.len(), 256);
-            for (a, b) in one.iter().zip(&full) {
-                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
-            }
-        });
-        // a prompt longer than the window starts with a full window: the same tokens as
-        // sampling by hand from the full forward's last row of each window
-        let long: Vec<usize> = (0..20).collect();
-        let cached = m.generate(&long, 6, opts, &mut |_| {});
-        let mut rng = StdRng::seed_from_u64(opts.seed);
-        let mut seq = long.clone();
-        for _ in 0..6 {
-            let ctx = &seq[seq.len() - 16..];
-            let logits = no_grad(|| m.forward_tokens(ctx, 1, 16).narrow(1, 15, 1).to_vec());
-            let next = sample(&logits, opts.temperature, opts.top_k, &mut rng);
-            seq.push(next);
-        }
-        assert_eq!(cached, seq[20..]);
-        let full = m.generate(
-            &long,
-            6,
-            SampleOptions {
-                use_cache: false,
-                ..opts
-            },
-            &mut |_| {},
-        );
-        assert_eq!(cached, full);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (`blocks.{i}`, gpt's layout without the causal mask), `ln_f` and `head` on the class
 //! token.
 
-use crate::nn::{gpt_style_init, join, Block, Conv2d, LayerNorm, Linear, Module, Role};
+use crate::nn::{gpt_style_init, join, AsTrained, Block, Conv2d, LayerNorm, Linear, Module, Role};
 use crate::ops::conv::Conv2dOptions;
 use crate::tensor::Tensor;
 
@@ -69,9 +69,9 @@ impl Vit {
         let mut h = Tensor::cat(&[&cls, &p], 1).add(&self.pos_embed); // [N, 50, 64]
         let mut probs = None;
         for b in &self.blocks {
-            let (y, pr) = b.forward_full(&h, None);
+            let (y, pr) = b.forward_with(&h, None, false, &AsTrained);
             h = y;
-            probs = Some(pr);
+            probs = pr;
         }
         // [N, H, 50, 50] -> class-token row, patches only, mean over heads: [N, 49]
         let att = probs

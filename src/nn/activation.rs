@@ -16,10 +16,6 @@ macro_rules! activation {
             }
 
             fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
-
-            fn samples_independent(&self) -> bool {
-                true
-            }
         }
     };
 }
@@ -34,14 +30,6 @@ impl Module for Relu {
     }
 
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
-
-    fn is_relu(&self) -> bool {
-        true
-    }
-
-    fn samples_independent(&self) -> bool {
-        true
-    }
 }
 
 activation!(Sigmoid, sigmoid, "`1 / (1 + e^-x)`.");

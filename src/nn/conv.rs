@@ -40,20 +40,6 @@ impl Module for Conv2d {
         x.conv2d(&self.weight, self.bias.as_ref(), self.options)
     }
 
-    fn samples_independent(&self) -> bool {
-        true
-    }
-
-    fn forward_inference(
-        &self,
-        x: &Tensor,
-        affine: Option<(&[f32], &[f32])>,
-        relu: bool,
-    ) -> Option<Tensor> {
-        let b = self.bias.as_ref();
-        Some(x.conv2d_inference(&self.weight, b, self.options, affine, relu))
-    }
-
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
         f(&join(prefix, "weight"), &self.weight, Role::Parameter);
         if let Some(b) = &self.bias {

@@ -19,6 +19,13 @@ impl Dropout {
     }
 }
 
+impl Dropout {
+    /// Whether it is in training mode (drawing masks) rather than the identity.
+    pub fn is_training(&self) -> bool {
+        self.training
+    }
+}
+
 impl Module for Dropout {
     fn forward(&self, x: &Tensor) -> Tensor {
         x.dropout(self.p, self.training)
@@ -28,10 +35,5 @@ impl Module for Dropout {
 
     fn set_training(&mut self, training: bool) {
         self.training = training;
-    }
-
-    /// In evaluation only: training draws a random mask over the whole batch.
-    fn samples_independent(&self) -> bool {
-        !self.training
     }
 }

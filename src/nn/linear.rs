@@ -26,10 +26,6 @@ impl Module for Linear {
         x.linear(&self.weight, self.bias.as_ref())
     }
 
-    fn samples_independent(&self) -> bool {
-        true
-    }
-
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
         f(&join(prefix, "weight"), &self.weight, Role::Parameter);
         if let Some(b) = &self.bias {

@@ -22,7 +22,10 @@ pub use dropout::Dropout;
 pub use linear::Linear;
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
-pub use transformer::{gpt_style_init, Block, CausalSelfAttention, KvCache, Mlp, SelfAttention};
+pub use transformer::{
+    gpt_style_init, AsTrained, Block, CausalSelfAttention, KvCache, LinearWeights, Mlp,
+    SelfAttention,
+};
 
 use crate::tensor::Tensor;
 use anyhow::bail;
@@ -35,7 +38,11 @@ pub enum Role {
 }
 
 /// A layer or a network.
-pub trait Module: Send + Sync {
+///
+/// `Any` lets the inference planner ([`crate::infer`]) recognise the library's layers
+/// (`Sequential`, `Conv2d`, `BatchNorm`, ...) behind a `&dyn Module` and fuse them; a
+/// module of your own exposes its chain of layers to it through [`crate::infer::Lower`].
+pub trait Module: std::any::Any + Send + Sync {
     /// Applies the layer.
     fn forward(&self, x: &Tensor) -> Tensor;
 
@@ -44,47 +51,6 @@ pub trait Module: Send + Sync {
 
     /// Switches between training and evaluation behaviour (batch statistics, dropout).
     fn set_training(&mut self, _training: bool) {}
-
-    /// `forward(x).relu()` in fewer passes over memory, for a layer that has such a fused
-    /// form (`None` otherwise). [`Sequential`] calls it for a layer followed by [`Relu`].
-    fn forward_relu(&self, _x: &Tensor) -> Option<Tensor> {
-        None
-    }
-
-    /// Whether, in the current mode, sample `i` of the output (index `i` along axis 0)
-    /// depends on sample `i` of the input alone: true for per-sample layers, false for a
-    /// batch norm in training (batch statistics) or a dropout in training (random draws),
-    /// and by default. Without autograd, [`Sequential`] runs a large batch slice by slice
-    /// when every layer says so.
-    fn samples_independent(&self) -> bool {
-        false
-    }
-
-    /// Whether this layer is a plain ReLU (what [`Module::forward_relu`] fuses).
-    fn is_relu(&self) -> bool {
-        false
-    }
-
-    /// The per-channel map `x * scale[c] + shift[c]` (channels on axis 1) this layer
-    /// computes in its current mode, as `(scale, shift)`: a batch norm in evaluation. The
-    /// layer before it may then apply the map as it stores its own output
-    /// ([`Module::forward_inference`]). `None` for other layers, and in training.
-    fn eval_channel_affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
-        None
-    }
-
-    /// Without autograd: `forward(x)`, then the per-channel map `affine` when given, then a
-    /// ReLU when `relu`, as the layer stores its output (one pass instead of three); `None`
-    /// for a layer without such a form. [`Sequential`] calls it under [`crate::no_grad`] for
-    /// a layer followed by a batch norm in evaluation, a ReLU, or both.
-    fn forward_inference(
-        &self,
-        _x: &Tensor,
-        _affine: Option<(&[f32], &[f32])>,
-        _relu: bool,
-    ) -> Option<Tensor> {
-        None
-    }
 }
 
 /// `prefix.name`, or `name` at the top level.

@@ -33,6 +33,31 @@ impl BatchNorm {
         }
     }
 
+    /// Whether it normalizes by batch statistics (training) rather than the running ones.
+    pub fn is_training(&self) -> bool {
+        self.training
+    }
+
+    /// `forward(x).relu()` in one op (one pass over memory), with its gradient.
+    pub fn forward_relu(&self, x: &Tensor) -> Tensor {
+        self.forward_then(x, true)
+    }
+
+    /// The per-channel map `x * scale[c] + shift[c]` (channels on axis 1) this layer
+    /// computes in evaluation, as `(scale, shift)`; `None` in training (batch statistics).
+    /// The inference planner folds it into the convolution before it.
+    pub fn eval_channel_affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        (!self.training).then(|| {
+            Tensor::batch_norm_eval_affine(
+                &self.weight,
+                &self.bias,
+                &self.running_mean,
+                &self.running_var,
+                self.eps,
+            )
+        })
+    }
+
     /// The forward pass, with a ReLU fused into it when `relu`.
     fn forward_then(&self, x: &Tensor, relu: bool) -> Tensor {
         if self.training {
@@ -61,22 +86,6 @@ impl Module for BatchNorm {
         self.forward_then(x, false)
     }
 
-    fn forward_relu(&self, x: &Tensor) -> Option<Tensor> {
-        Some(self.forward_then(x, true))
-    }
-
-    fn eval_channel_affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
-        (!self.training).then(|| {
-            Tensor::batch_norm_eval_affine(
-                &self.weight,
-                &self.bias,
-                &self.running_mean,
-                &self.running_var,
-                self.eps,
-            )
-        })
-    }
-
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
         f(&join(prefix, "weight"), &self.weight, Role::Parameter);
         f(&join(prefix, "bias"), &self.bias, Role::Parameter);
@@ -99,11 +108,6 @@ impl Module for BatchNorm {
 
     fn set_training(&mut self, training: bool) {
         self.training = training;
-    }
-
-    /// In evaluation only: training normalizes by the batch's statistics.
-    fn samples_independent(&self) -> bool {
-        !self.training
     }
 }
 

@@ -26,10 +26,6 @@ impl Module for MaxPool2d {
         x.max_pool2d(self.kernel, self.stride, self.padding)
     }
 
-    fn samples_independent(&self) -> bool {
-        true
-    }
-
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
 }
 
@@ -55,10 +51,6 @@ impl Module for AvgPool2d {
         x.avg_pool2d(self.kernel, self.stride, self.padding)
     }
 
-    fn samples_independent(&self) -> bool {
-        true
-    }
-
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
 }
 
@@ -68,10 +60,6 @@ pub struct GlobalAvgPool2d;
 impl Module for GlobalAvgPool2d {
     fn forward(&self, x: &Tensor) -> Tensor {
         x.global_avg_pool2d()
-    }
-
-    fn samples_independent(&self) -> bool {
-        true
     }
 
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}

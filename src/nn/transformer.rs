@@ -3,7 +3,8 @@
 //! (`ln_1`, `attn`, `ln_2`, `mlp`), as `bench/pytorch/models.py` defines them.
 //!
 //! Attention can run against a [`KvCache`] so that sampling feeds one new position per
-//! step, and can return its probabilities for attention maps.
+//! step, can return its probabilities for attention maps, and takes its products from a
+//! [`LinearWeights`]: the layers' own weights, or the inference planner's packed copies.
 
 use super::{join, LayerNorm, Linear, Module, ModuleExt, Role};
 use crate::tensor::Tensor;
@@ -63,19 +64,53 @@ impl SelfAttention {
             .permute(&[0, 2, 1, 3])
     }
 
-    /// Applies attention to `x [B, T, C]`, appending this call's keys and values to `cache`
-    /// when one is given; also returns the probabilities `[B, H, T, T_keys]` (detached).
-    /// With a non-empty cache and a causal layer, `x` must hold one position: it attends to
-    /// every cached key (prefill into a non-empty cache is not supported, as in PyTorch's
-    /// reference).
-    pub fn forward_full(&self, x: &Tensor, cache: Option<&mut KvCache>) -> (Tensor, Tensor) {
+    /// Applies attention to `x [B, T, C]`, its products by `weights`, appending this call's
+    /// keys and values to `cache` when one is given; also returns the probabilities
+    /// `[B, H, T, T_keys]` (detached), except for `last_only`. With a non-empty cache and a
+    /// causal layer, `x` must hold one position: it attends to every cached key (prefill
+    /// into a non-empty cache is not supported, as in PyTorch's reference).
+    ///
+    /// `last_only`: the output of the last position only, `[B, 1, C]`. Without a cache,
+    /// keys and values still come from every position and the last query sees all of them,
+    /// with or without the causal mask, so this equals the last row of the full output
+    /// without computing the other rows (what sampling needs from a model's last layer).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        cache: Option<&mut KvCache>,
+        last_only: bool,
+        weights: &dyn LinearWeights,
+    ) -> (Tensor, Option<Tensor>) {
         let (b, t, c) = batch_time_channels(x);
-        let qkv = self.c_attn.forward(x); // [B, T, 3C]
-        let Some(cache) = cache else {
-            // [B, T, C], [B, H, T, T]: heads read from and merged into place.
-            let (y, probs) = Tensor::self_attention_packed(&qkv, self.n_head, self.causal);
-            return (self.c_proj.forward(&y), probs);
+        let qkv = weights.linear(x, &self.c_attn, false); // [B, T, 3C]
+        let (y, probs) = match cache {
+            None if !last_only => {
+                // [B, T, C], [B, H, T, T]: heads read from and merged into place.
+                let (y, probs) = Tensor::self_attention_packed(&qkv, self.n_head, self.causal);
+                (y, Some(probs))
+            }
+            None => {
+                let q = qkv.narrow(1, t - 1, 1).narrow(2, 0, c); // [B, 1, C]
+                let q = self.heads(&q, b, 1, c); // [B, H, 1, Dh]
+                let k = self.heads(&qkv.narrow(2, c, c), b, t, c); // [B, H, T, Dh]
+                let v = self.heads(&qkv.narrow(2, 2 * c, c), b, t, c);
+                let (y, _) = Tensor::scaled_dot_product_attention_with_probs(&q, &k, &v, false);
+                (y.permute(&[0, 2, 1, 3]).reshape(&[b, 1, c]), None)
+            }
+            Some(cache) => {
+                let (y, probs) = self.cached_attention(&qkv, cache);
+                let y = if last_only { y.narrow(1, t - 1, 1) } else { y };
+                (y, Some(probs))
+            }
         };
+        (weights.linear(&y, &self.c_proj, false), probs)
+    }
+
+    /// Attention of the heads in `qkv [B, T, 3C]` over `cache`'s keys and values and its
+    /// own, which it appends to the cache: `[B, T, C]` and the probabilities.
+    fn cached_attention(&self, qkv: &Tensor, cache: &mut KvCache) -> (Tensor, Tensor) {
+        let (b, t, c3) = batch_time_channels(qkv);
+        let c = c3 / 3;
         let parts = qkv.split(&[c, c, c], 2);
         let q = self.heads(&parts[0], b, t, c); // [B, H, T, Dh]
         let mut k = self.heads(&parts[1], b, t, c);
@@ -98,24 +133,36 @@ impl SelfAttention {
         );
         // [B, H, T, Dh], [B, H, T, Tk]
         let (y, probs) = Tensor::scaled_dot_product_attention_with_probs(&q, &k, &v, causal);
-        let y = y.permute(&[0, 2, 1, 3]).reshape(&[b, t, c]); // [B, T, C]
-        (self.c_proj.forward(&y), probs)
+        (y.permute(&[0, 2, 1, 3]).reshape(&[b, t, c]), probs) // [B, T, C]
     }
+}
 
-    /// The attention output of the last position only: `x [B, T, C] -> [B, 1, C]`. Keys and
-    /// values come from every position; the last query sees all of them, with or without
-    /// the causal mask, so this equals the last row of `forward` without computing the
-    /// other rows' outputs (what sampling needs from a model's last layer).
-    pub fn forward_last(&self, x: &Tensor) -> Tensor {
-        let (b, t, c) = batch_time_channels(x);
-        let qkv = self.c_attn.forward(x); // [B, T, 3C]
-        let q = qkv.narrow(1, t - 1, 1).narrow(2, 0, c); // [B, 1, C]
-        let q = self.heads(&q, b, 1, c); // [B, H, 1, Dh]
-        let k = self.heads(&qkv.narrow(2, c, c), b, t, c); // [B, H, T, Dh]
-        let v = self.heads(&qkv.narrow(2, 2 * c, c), b, t, c);
-        let (y, _) = Tensor::scaled_dot_product_attention_with_probs(&q, &k, &v, false);
-        self.c_proj
-            .forward(&y.permute(&[0, 2, 1, 3]).reshape(&[b, 1, c]))
+/// How transformer layers multiply by their linear layers' weights: [`AsTrained`] uses the
+/// layers' own tensors (with autograd), the inference planner copies packed once
+/// ([`crate::infer::GptPlan`]). Passed down explicitly, so no product looks anywhere else
+/// for its weights.
+pub trait LinearWeights {
+    /// `x · weightᵀ + bias`, then the exact GELU when `gelu`.
+    fn linear_of(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, gelu: bool) -> Tensor;
+
+    /// `layer(x)`, then the exact GELU when `gelu`.
+    fn linear(&self, x: &Tensor, layer: &Linear, gelu: bool) -> Tensor {
+        self.linear_of(x, &layer.weight, layer.bias.as_ref(), gelu)
+    }
+}
+
+/// The layers' own weights, as trained: `x.linear(weight, bias)` (then `.gelu()`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AsTrained;
+
+impl LinearWeights for AsTrained {
+    fn linear_of(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, gelu: bool) -> Tensor {
+        let y = x.linear(weight, bias);
+        if gelu {
+            y.gelu()
+        } else {
+            y
+        }
     }
 }
 
@@ -131,7 +178,7 @@ fn batch_time_channels(x: &Tensor) -> (usize, usize, usize) {
 
 impl Module for SelfAttention {
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.forward_full(x, None).0
+        self.forward_with(x, None, false, &AsTrained).0
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
@@ -156,10 +203,17 @@ impl Mlp {
     }
 }
 
+impl Mlp {
+    /// `c_proj(gelu(c_fc(x)))`, the products by `weights`.
+    pub fn forward_with(&self, x: &Tensor, weights: &dyn LinearWeights) -> Tensor {
+        let hidden = weights.linear(x, &self.c_fc, true);
+        weights.linear(&hidden, &self.c_proj, false)
+    }
+}
+
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let hidden = x.linear_gelu(&self.c_fc.weight, self.c_fc.bias.as_ref());
-        self.c_proj.forward(&hidden)
+        self.forward_with(x, &AsTrained)
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
@@ -187,29 +241,36 @@ impl Block {
         }
     }
 
-    /// The block on `x [B, T, C]` with an optional key/value cache; also returns the
-    /// attention probabilities `[B, H, T, T_keys]`.
-    pub fn forward_full(&self, x: &Tensor, cache: Option<&mut KvCache>) -> (Tensor, Tensor) {
-        let (a, probs) = self.attn.forward_full(&self.ln_1.forward(x), cache);
-        let x = x.add(&a);
-        let y = x.add(&self.mlp.forward(&self.ln_2.forward(&x)));
-        (y, probs)
-    }
-
-    /// The block's output at the last position only: `x [B, T, C] -> [B, 1, C]`, equal to
-    /// the last row of `forward(x)` (attention reads every position; the residual and MLP
-    /// run on one row).
-    pub fn forward_last(&self, x: &Tensor) -> Tensor {
+    /// The block on `x [B, T, C]` with an optional key/value cache, the products by
+    /// `weights`; also returns the attention probabilities `[B, H, T, T_keys]` (not for
+    /// `last_only`). `last_only`: the output at the last position only, `[B, 1, C]`, equal
+    /// to the last row of the full output (attention reads every position; the residual
+    /// and MLP run on one row).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        cache: Option<&mut KvCache>,
+        last_only: bool,
+        weights: &dyn LinearWeights,
+    ) -> (Tensor, Option<Tensor>) {
         let t = x.dim(1);
-        let a = self.attn.forward_last(&self.ln_1.forward(x)); // [B, 1, C]
-        let x = x.narrow(1, t - 1, 1).add(&a);
-        x.add(&self.mlp.forward(&self.ln_2.forward(&x)))
+        let (a, probs) = self
+            .attn
+            .forward_with(&self.ln_1.forward(x), cache, last_only, weights);
+        let x = if last_only {
+            x.narrow(1, t - 1, 1)
+        } else {
+            x.clone()
+        };
+        let x = x.add(&a);
+        let y = x.add(&self.mlp.forward_with(&self.ln_2.forward(&x), weights));
+        (y, probs)
     }
 }
 
 impl Module for Block {
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.forward_full(x, None).0
+        self.forward_with(x, None, false, &AsTrained).0
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
@@ -272,7 +333,8 @@ mod tests {
         assert_eq!(b.attn.c_attn.weight.shape(), &[48, 16]);
         assert_eq!(b.mlp.c_fc.weight.shape(), &[64, 16]);
         let x = Tensor::randn(&[2, 5, 16], 0.0, 1.0);
-        let (y, p) = b.forward_full(&x, None);
+        let (y, p) = b.forward_with(&x, None, false, &AsTrained);
+        let p = p.expect("probabilities");
         assert_eq!(y.shape(), &[2, 5, 16]);
         assert_eq!(p.shape(), &[2, 4, 5, 5]);
         // causal: the first query attends only to itself
@@ -303,7 +365,8 @@ mod tests {
             let block = Block::new(16, 4, 32, causal);
             let x = crate::init::normal(&[2, 7, 16], 1.0); // [B, T, C]
             let full = block.forward(&x).narrow(1, 6, 1).to_vec();
-            let last = block.forward_last(&x);
+            let (last, probs) = block.forward_with(&x, None, true, &AsTrained);
+            assert!(probs.is_none());
             assert_eq!(last.shape(), &[2, 1, 16]);
             for (a, b) in full.iter().zip(last.to_vec()) {
                 assert!((a - b).abs() < 1e-5, "causal {causal}: {a} vs {b}");
@@ -317,13 +380,23 @@ mod tests {
         let x = Tensor::randn(&[2, 5, 8], 0.0, 1.0);
         let full = b.forward(&x); // [2, 5, 8]
         let mut cache = KvCache::default();
-        let (pre, _) = b.forward_full(&x.narrow(1, 0, 3).contiguous(), Some(&mut cache));
+        let (pre, _) = b.forward_with(
+            &x.narrow(1, 0, 3).contiguous(),
+            Some(&mut cache),
+            false,
+            &AsTrained,
+        );
         assert_eq!(cache.len(), 3);
         let mut outs = vec![pre];
         for t in 3..5 {
             outs.push(
-                b.forward_full(&x.narrow(1, t, 1).contiguous(), Some(&mut cache))
-                    .0,
+                b.forward_with(
+                    &x.narrow(1, t, 1).contiguous(),
+                    Some(&mut cache),
+                    false,
+                    &AsTrained,
+                )
+                .0,
             );
         }
         let refs: Vec<&Tensor> = outs.iter().collect();

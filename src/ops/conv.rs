@@ -181,7 +181,7 @@ impl Tensor {
 impl Tensor {
     /// For inference: `conv2d(weight, bias, opts)`, then `y * scale[o] + shift[o]` per output
     /// channel when `affine` is given (a batch norm with its running statistics, see
-    /// [`crate::nn::Module::eval_channel_affine`]), then a ReLU when `relu`, all applied as
+    /// [`crate::nn::BatchNorm::eval_channel_affine`]), then a ReLU when `relu`, all applied as
     /// the convolution stores its output instead of in passes of their own. The values are
     /// the separate ops'. No gradient is recorded, so it must run where none is wanted
     /// (under [`crate::no_grad`], or on tensors that do not require one).

@@ -9,10 +9,9 @@ use crate::kernels::gemm::{sgemm, Gemm};
 use crate::kernels::packed_gemm::{gemm_packed, gemm_packed_then, Epilogue, PackedWeight};
 use crate::ops::Family;
 use crate::runtime::buffers;
-use crate::runtime::threads::as_piece;
+use crate::runtime::threads;
 use crate::tensor::layout::{broadcast_shapes, numel};
 use crate::tensor::Tensor;
-use rayon::prelude::*;
 
 /// A tensor's last two dimensions as a GEMM operand: its dense data (no copy when it is
 /// contiguous or a transposed contiguous matrix stack) and whether it is transposed.
@@ -38,15 +37,13 @@ fn batched_product(a: &Tensor, b: &Tensor, batch: usize, m: usize, k: usize, n: 
             if batch == 1 {
                 sgemm(g, ad, bd, &mut out);
             } else {
-                out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
-                    as_piece(|| {
-                        sgemm(
-                            g,
-                            &ad[i * m * k..(i + 1) * m * k],
-                            &bd[i * k * n..(i + 1) * k * n],
-                            c,
-                        )
-                    });
+                threads::for_each_piece_mut(&mut out, m * n, |i, c| {
+                    sgemm(
+                        g,
+                        &ad[i * m * k..(i + 1) * m * k],
+                        &bd[i * k * n..(i + 1) * k * n],
+                        c,
+                    )
                 });
             }
         })
@@ -65,6 +62,43 @@ const PACKED_MIN_ROWS: usize = 512;
 /// Whether a linear layer's products with `rows` rows go to the packed engine.
 fn packed_engine_for(rows: usize) -> bool {
     rows >= PACKED_MIN_ROWS && crate::runtime::cpu::Isa::avx512()
+}
+
+/// A linear layer's weight packed for [`Tensor::linear_packed`] (the engine's layout, made
+/// once), with its bias: the frozen form of `weight [out, in]`, `bias [out]`.
+#[derive(Clone, Debug)]
+pub struct PackedLinear {
+    weight: PackedWeight,
+    bias: Option<Vec<f32>>,
+}
+
+impl PackedLinear {
+    /// Packs `weight [out, in]` (and copies `bias [out]`); later changes to them are not seen.
+    pub fn new(weight: &Tensor, bias: Option<&Tensor>) -> PackedLinear {
+        assert!(
+            weight.rank() == 2,
+            "PackedLinear: the weight must be a matrix [out, in], got {:?}",
+            weight.shape()
+        );
+        let (n, k) = (weight.dim(0), weight.dim(1));
+        if let Some(b) = bias {
+            assert_eq!(
+                b.shape(),
+                &[n],
+                "PackedLinear: bias shape does not match {n} outputs"
+            );
+        }
+        let w = weight.detach().contiguous();
+        PackedLinear {
+            weight: w.with_slice(|ws| PackedWeight::pack(ws, n, k)),
+            bias: bias.map(Tensor::to_vec),
+        }
+    }
+
+    /// `(out, in)`.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.weight.n, self.weight.k)
+    }
 }
 
 impl Tensor {
@@ -136,19 +170,6 @@ impl Tensor {
         }
     }
 
-    /// `self.linear(weight, bias).gelu()`; inside [`crate::frozen_weights`] the GELU is
-    /// applied as the product stores its sums (one pass over the output instead of three:
-    /// bias, product, GELU), with the same values.
-    pub fn linear_gelu(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
-        match super::frozen::packed_weight(weight) {
-            Some(packed) => {
-                self.check_linear(weight, bias);
-                self.frozen_linear(&packed, bias, true)
-            }
-            None => self.linear(weight, bias).gelu(),
-        }
-    }
-
     /// Panics unless `weight [out, in]` and `bias [out]` fit `self [..., in]`.
     fn check_linear(&self, weight: &Tensor, bias: Option<&Tensor>) {
         let sx = self.shape();
@@ -168,20 +189,28 @@ impl Tensor {
         }
     }
 
-    /// Inference with frozen weights: the product with the weight packed once for the
-    /// scope, the bias (and the GELU when `gelu`) applied as it stores its sums.
-    fn frozen_linear(&self, packed: &PackedWeight, bias: Option<&Tensor>, gelu: bool) -> Tensor {
+    /// `x · weightᵀ + bias` with a weight packed beforehand ([`PackedLinear`]), the bias
+    /// (and the GELU when `gelu`) applied as the product stores its sums. For inference:
+    /// no gradient is recorded. The inference planner ([`crate::infer`]) packs each weight
+    /// once and multiplies by it many times (sampling).
+    pub fn linear_packed(&self, layer: &PackedLinear, gelu: bool) -> Tensor {
+        let packed = &layer.weight;
+        let sx = self.shape();
+        assert!(
+            sx.last() == Some(&packed.k),
+            "linear: input {sx:?} does not fit a packed weight of {} inputs",
+            packed.k
+        );
         let rows = self.numel() / packed.k.max(1);
         let x = self.contiguous();
-        let bias = bias.map(Tensor::to_vec);
         let store = Epilogue {
-            bias: bias.as_deref(),
+            bias: layer.bias.as_deref(),
             gelu,
             ..Epilogue::default()
         };
         let mut out = buffers::take(rows * packed.n); // every element written
         x.with_slice(|xs| gemm_packed_then(xs, rows, packed, &mut out, store));
-        let mut shape = self.shape().to_vec();
+        let mut shape = sx.to_vec();
         *shape.last_mut().unwrap() = packed.n;
         Tensor::from_vec(out, &shape)
     }
@@ -190,9 +219,6 @@ impl Tensor {
     /// `weight: [out, in]` and `bias: [out]` (PyTorch's `nn.Linear`).
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         self.check_linear(weight, bias);
-        if let Some(packed) = super::frozen::packed_weight(weight) {
-            return self.frozen_linear(&packed, bias, false);
-        }
         let sx = self.shape();
         let (out_f, in_f) = (weight.dim(0), weight.dim(1));
         let rows = self.numel() / in_f.max(1);
@@ -263,7 +289,7 @@ impl Tensor {
             // side (each on one thread) rather than one after the other with each split over
             // the threads. A lone product keeps the split.
             let (dx, dw) = if need.0 && need.1 {
-                rayon::join(|| as_piece(dx), || as_piece(dw))
+                threads::join_pieces(dx, dw)
             } else {
                 (dx(), dw())
             };

@@ -37,7 +37,6 @@
 
 use crate::gradcheck::Case;
 
-pub mod frozen;
 pub mod map;
 
 /// One family of ops (one module): the ops it defines and their gradient checks.

@@ -175,6 +175,40 @@ pub fn as_piece<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether a parallel job started here would spread over threads: there is more than one,
+/// and the caller is not itself a piece of a parallel job (whose work stays on its thread).
+/// Layers above the kernels ask this instead of reading the thread marks.
+pub fn can_split() -> bool {
+    num_threads() > 1 && !inside_kernel()
+}
+
+/// `f(i)` for every `i` in `0..n`, in parallel, each call one piece of the job (the kernels
+/// it starts stay on its thread, [`as_piece`]); the results in order.
+pub fn map_pieces<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    (0..n).into_par_iter().map(|i| as_piece(|| f(i))).collect()
+}
+
+/// `f(i, piece)` for the consecutive pieces of `chunk` elements of `out` (the last may be
+/// shorter), in parallel, each call one piece of the job ([`as_piece`]).
+pub fn for_each_piece_mut<T: Send>(
+    out: &mut [T],
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    out.par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, piece)| as_piece(|| f(i, piece)));
+}
+
+/// `a` and `b` side by side, each one piece of the job (each on one thread), rather than
+/// one after the other with each split over the threads.
+pub fn join_pieces<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    rayon::join(|| as_piece(a), || as_piece(b))
+}
+
 /// Whether the calling thread runs inside a piece of a parallel kernel: a worker thread
 /// that is not a [`run_on_worker`] driver, or any thread inside [`as_piece`]. Products
 /// there stay on the thread.

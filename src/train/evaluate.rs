@@ -1,4 +1,5 @@
-//! Test-set evaluation: the model in eval mode, no graph, batches in order.
+//! Test-set evaluation: the model in eval mode through its inference plan
+//! ([`crate::infer::Plan`]: fused, no graph), batches in order.
 
 use crate::data::{eval_batches, ImageDataset, Normalization};
 use crate::nn::Module;
@@ -29,7 +30,7 @@ pub fn evaluate(
     batch_size: usize,
 ) -> Evaluation {
     model.set_training(false);
-    let _no_grad = crate::NoGradGuard::new();
+    let plan = crate::infer::Plan::new(&*model);
     // Evaluation's larger batches use other buffer lengths than training's: let training's
     // kept buffers go now, and evaluation's when it is done (peak memory, not speed).
     crate::runtime::buffers::clear();
@@ -38,7 +39,7 @@ pub fn evaluate(
     let mut labels = Vec::with_capacity(data.n);
     for batch in eval_batches(data, norm, batch_size) {
         let x = Tensor::from_vec(batch.images, &batch.shape); // [B, C, H, W]
-        let logits = model.forward(&x); // [B, classes]
+        let logits = plan.forward(&x); // [B, classes]
         loss_sum += logits.cross_entropy(&batch.labels).item() as f64 * batch.labels.len() as f64;
         predictions.extend(logits.argmax(1));
         labels.extend(batch.labels);
