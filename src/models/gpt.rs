@@ -574,7 +574,7 @@ mod tests {
         assert!(last < 0.5, "loss after 80 steps: {last}");
     }
 
-    /// Times the parts of a W4 step (16 x 128 tokens): `cargo test --lib gpt_step_timing -- --ignored --nocapture`.
+    /// Times the parts of a training step of the benchmark's shape (16 x 128 tokens): `cargo test --lib gpt_step_timing -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn gpt_step_timing() {

@@ -53,10 +53,9 @@ fn batched_product(a: &Tensor, b: &Tensor, batch: usize, m: usize, k: usize, n: 
 
 /// Linear layers with at least this many rows multiply on the packed engine
 /// ([`gemm_packed_then`]) when the CPU has AVX-512, where its 12 x 32 tiles run tall, thin
-/// products about as fast as OpenBLAS (one thread, W4's shapes: 120-140 GFLOP/s against
-/// 138-163) and the forward adds the bias as it stores the sums (no pass of its own, no
-/// `beta` pass): W4 gained 3.6% (docs/performance.md, change 38). Below it, packing the
-/// weight on one thread costs more than that (W1's 128 rows: 200 against 254 GFLOP/s).
+/// products about as fast as OpenBLAS and the forward adds the bias as it stores the sums
+/// (no pass of its own, no `beta` pass). Below it, packing the weight on one thread costs
+/// more than that saves (docs/performance.md, change 38, has the measurements).
 const PACKED_MIN_ROWS: usize = 512;
 
 /// Whether a linear layer's products with `rows` rows go to the packed engine.
