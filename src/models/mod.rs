@@ -86,17 +86,10 @@ pub enum Picture {
     },
 }
 
-/// The image models, in the order help texts list them.
-///
-/// `lenet5` adds horizontal flips and weight decay 5e-4: the plain recipe overfits (90.6% in
-/// PyTorch); measured over 20 full epochs, flip + wd 5e-4 gave 91.56%, flip alone 91.11%,
-/// crop (pad 2) + flip 90.86% (too strong: train and test accuracy level). `resnet20`: the
-/// spec's Q3. `vit` (Q4, with AdamW): lr 1e-3 after a one-epoch linear warm-up (about 3% of
-/// the run, the usual share for small ViTs), cosine to 0, weight decay 0.05 on the weight
-/// matrices only (not biases, norms, class token, positions: timm's and nanoGPT's groups),
-/// crop + flip, 30 epochs. In PyTorch on a GPU (bench/pytorch/search_vit_recipe.sh, one seed
-/// each) 30 epochs gave 88.6% and 89.5% (two seeds, decay on all parameters) and 89.2%
-/// (matrices only); 45 epochs with matrices only 90.2%: `--epochs 45` reaches the spec's 90%.
+/// The image models, in the order help texts list them. Each row's recipe is the spec's
+/// where it has one; where neurite's default differs (`lenet5`'s flips and weight decay,
+/// `vit`'s warm-up, decay groups and augmentation) the measurements that chose it are in
+/// docs/models.md ("Default recipes").
 pub const MODELS: &[ImageModel] = &[
     ImageModel {
         name: "mlp",
