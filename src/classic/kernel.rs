@@ -157,11 +157,7 @@ pub fn squared_norms(x: &[f32], d: usize) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
+    use crate::kernels::test_values::values;
 
     #[test]
     fn block_matches_reference_for_each_kernel() {

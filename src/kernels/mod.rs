@@ -43,7 +43,7 @@ pub mod optim;
 pub mod pooling;
 pub mod softmax;
 #[cfg(test)]
-mod test_values;
+pub(crate) mod test_values;
 pub mod vector;
 
 /// The pooling kernels' former path (`pool` elsewhere names the buffer pool).

@@ -1,4 +1,5 @@
-//! Deterministic test inputs and the comparison shared by the kernels' tests.
+//! Deterministic test inputs and the comparison shared by the tests of the kernels, the ops
+//! and the classical models (the crate's test kit).
 
 /// `n` values in `[-1, 1)` from a multiplicative hash of the index and `seed`: spread out,
 /// reproducible, and different for different seeds.

@@ -124,11 +124,7 @@ fn gradcheck_cases() -> Vec<Case> {
 mod tests {
     use super::*;
 
-    fn assert_close(a: &[f32], b: &[f32], tol: f32) {
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
-        }
-    }
+    use crate::kernels::test_values::assert_close;
 
     #[test]
     fn activations_match_known_values() {

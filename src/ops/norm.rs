@@ -430,12 +430,7 @@ fn gradcheck_cases() -> Vec<Case> {
 mod tests {
     use super::*;
 
-    fn assert_close(a: &[f32], b: &[f32], tol: f32) {
-        assert_eq!(a.len(), b.len());
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
-        }
-    }
+    use crate::kernels::test_values::assert_close;
 
     #[test]
     fn batch_norm_training_output_and_running_statistics_by_hand() {

@@ -104,11 +104,7 @@ pub fn dot_fma_reference(a: &[f32], b: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
+    use crate::kernels::test_values::values;
 
     #[test]
     fn dot_matches_reference_on_awkward_lengths() {
