@@ -20,7 +20,9 @@ pub type Metadata = BTreeMap<String, String>;
 /// Tensors by name plus free-form string metadata.
 #[derive(Default)]
 pub struct Checkpoint {
+    /// The tensors, in the order they are written, each under its PyTorch name.
     pub tensors: Vec<(String, Tensor)>,
+    /// String metadata stored in the safetensors header (model, recipe, normalization).
     pub metadata: Metadata,
 }
 
@@ -30,6 +32,7 @@ fn is_integer_buffer(name: &str) -> bool {
 }
 
 impl Checkpoint {
+    /// A checkpoint of `tensors` with empty metadata.
     pub fn new(tensors: Vec<(String, Tensor)>) -> Checkpoint {
         Checkpoint {
             tensors,

@@ -29,6 +29,7 @@ pub const MAX_IMAGE_PIXELS: u64 = 50_000_000;
 pub const MAX_DECODE_BYTES: u64 = 512 << 20;
 
 #[derive(clap::Args, Debug)]
+/// Flags of `neurite predict`.
 pub struct Args {
     /// The model: mlp, lenet5 or resnet20.
     model: String,
@@ -52,8 +53,11 @@ pub struct Args {
 /// Whether to invert the gray levels of an input image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Invert {
+    /// Invert when the image's border is lighter than its middle (dark ink on paper).
     Auto,
+    /// Always invert.
     Yes,
+    /// Never invert.
     No,
 }
 
@@ -169,6 +173,7 @@ pub fn prepare_image(img: &DynamicImage, invert: Invert) -> Vec<f32> {
     out
 }
 
+/// Runs `neurite predict`; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
     let invert: Invert = args.invert.parse()?;
     crate::validate::count("--top", args.top, 1, usize::MAX)?;

@@ -10,6 +10,7 @@ pub struct SampleOptions {
     pub temperature: f32,
     /// Keep only the `k` most likely bytes.
     pub top_k: Option<usize>,
+    /// Seed of the sampling generator (the same seed gives the same text).
     pub seed: u64,
     /// Feed one position per step through key/value caches (else re-run the context).
     pub use_cache: bool,

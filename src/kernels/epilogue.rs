@@ -32,10 +32,15 @@ pub struct Epilogue<'a> {
 /// The steps of an [`Epilogue`], for [`Epilogue::supports`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// Adds a per-channel bias.
     Bias,
+    /// Applies a per-channel `scale * x + shift` (a folded batch norm).
     Affine,
+    /// Adds to what the output already holds.
     Accumulate,
+    /// `max(x, 0)`.
     Relu,
+    /// The tanh-approximated GELU.
     Gelu,
 }
 

@@ -13,10 +13,15 @@ use rayon::prelude::*;
 /// Hyper-parameters of one SGD update.
 #[derive(Clone, Copy, Debug)]
 pub struct SgdStep {
+    /// Learning rate.
     pub lr: f32,
+    /// Momentum factor (0: plain SGD).
     pub momentum: f32,
+    /// Dampening of the gradient's share in the momentum buffer.
     pub dampening: f32,
+    /// L2 penalty added to the gradient.
     pub weight_decay: f32,
+    /// Nesterov momentum.
     pub nesterov: bool,
     /// The momentum buffer is new: PyTorch sets it to the first gradient, undamped.
     pub first: bool,
@@ -101,15 +106,21 @@ pub fn sgd_update(s: SgdStep, w: &mut [f32], g: &[f32], buf: &mut [f32]) -> bool
 /// Hyper-parameters of one Adam update at a given step.
 #[derive(Clone, Copy, Debug)]
 pub struct AdamStep {
+    /// Learning rate.
     pub lr: f32,
+    /// Decay of the first moment.
     pub beta1: f32,
+    /// Decay of the second moment.
     pub beta2: f32,
+    /// Added to the square root of the second moment.
     pub eps: f32,
+    /// Weight decay (L2 for Adam, decoupled for AdamW).
     pub weight_decay: f32,
     /// AdamW: decay the weight directly instead of adding it to the gradient.
     pub decoupled: bool,
-    /// Bias corrections `1 - beta1^t` and `1 - beta2^t`.
+    /// Bias correction of the first moment, `1 - beta1^t`.
     pub bias_correction1: f32,
+    /// Bias correction of the second moment, `1 - beta2^t`.
     pub bias_correction2: f32,
 }
 

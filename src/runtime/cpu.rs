@@ -23,7 +23,9 @@ pub fn available() -> bool {
 /// machine).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
+    /// AVX2 with FMA.
     Avx2,
+    /// AVX-512 (F).
     Avx512,
 }
 

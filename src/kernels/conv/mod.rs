@@ -49,16 +49,27 @@ const SLICES_PER_THREAD: usize = 4;
 /// Pairs are `(height, width)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvShape {
+    /// Batch size.
     pub n: usize,
+    /// Input channels.
     pub c: usize,
+    /// Input height.
     pub h: usize,
+    /// Input width.
     pub w: usize,
+    /// Output channels.
     pub o: usize,
+    /// Kernel height.
     pub kh: usize,
+    /// Kernel width.
     pub kw: usize,
+    /// Step between windows, `(height, width)`.
     pub stride: (usize, usize),
+    /// Zeros added on each side, `(height, width)`.
     pub padding: (usize, usize),
+    /// Spacing between kernel taps, `(height, width)`.
     pub dilation: (usize, usize),
+    /// Channel groups: each output channel sees `c / groups` input channels.
     pub groups: usize,
 }
 

@@ -29,8 +29,11 @@ use crate::runtime::threads::SendPtr;
 /// Shape and storage of one product: `C[m, n] (+)= op(A)[m, k] · op(B)[k, n]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Gemm {
+    /// Rows of `C` and of `op(A)`.
     pub m: usize,
+    /// Columns of `C` and of `op(B)`.
     pub n: usize,
+    /// The reduction length: columns of `op(A)`, rows of `op(B)`.
     pub k: usize,
     /// `A` is stored as `[k, m]` (row-major) and used transposed.
     pub trans_a: bool,
@@ -38,10 +41,12 @@ pub struct Gemm {
     pub trans_b: bool,
     /// Add to `C` instead of overwriting it.
     pub accumulate: bool,
-    /// Distance between consecutive stored rows of `A`, `B` and `C`; 0 means dense (the
-    /// stored row length).
+    /// Distance between consecutive stored rows of `A`; 0 means dense (the stored row
+    /// length). `ldb` and `ldc` are the same for `B` and `C`.
     pub lda: usize,
+    /// Row stride of `B` (0: dense).
     pub ldb: usize,
+    /// Row stride of `C` (0: dense).
     pub ldc: usize,
 }
 
@@ -61,16 +66,19 @@ impl Gemm {
         }
     }
 
+    /// Uses `A` transposed (stored as `[k, m]`).
     pub fn trans_a(mut self, t: bool) -> Gemm {
         self.trans_a = t;
         self
     }
 
+    /// Uses `B` transposed (stored as `[n, k]`).
     pub fn trans_b(mut self, t: bool) -> Gemm {
         self.trans_b = t;
         self
     }
 
+    /// Adds the product to `C` instead of overwriting it.
     pub fn accumulate(mut self, acc: bool) -> Gemm {
         self.accumulate = acc;
         self

@@ -17,12 +17,19 @@ use rayon::prelude::*;
 /// `(height, width)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolShape {
+    /// Independent planes (batch times channels).
     pub planes: usize,
+    /// Input height.
     pub h: usize,
+    /// Input width.
     pub w: usize,
+    /// Window height.
     pub kh: usize,
+    /// Window width.
     pub kw: usize,
+    /// Step between windows, `(height, width)`.
     pub stride: (usize, usize),
+    /// Padding on each side, `(height, width)`.
     pub padding: (usize, usize),
 }
 

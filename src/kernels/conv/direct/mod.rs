@@ -98,7 +98,9 @@ pub(crate) struct GradTile {
 /// `A [m, k]` packed into row panels for the tiles of `isa`: panel `i` holds rows
 /// `i·mr ..` as `[k][mr]`, `mr` the tiles' rows ([`MR`] or [`MR512`]).
 pub struct PackedA {
+    /// Rows of the matrix.
     pub m: usize,
+    /// Depth (the reduction length) of the matrix.
     pub k: usize,
     isa: Isa,
     data: Vec<f32>,

@@ -55,7 +55,9 @@ const PAR_MIN_FLOPS: usize = 32 * 32 * 32;
 /// `B [K, N]` ([`PackedWeight::pack_rows`]).
 #[derive(Clone, Debug)]
 pub struct PackedWeight {
+    /// Columns of `B` (outputs).
     pub n: usize,
+    /// Rows of `B` (the reduction length).
     pub k: usize,
     data: Vec<f32>,
 }
@@ -117,6 +119,7 @@ impl PackedWeight {
         PackedWeight { n, k, data }
     }
 
+    /// Number of column panels of width `NR`.
     pub fn panels(&self) -> usize {
         self.n.div_ceil(NR)
     }
