@@ -25,8 +25,6 @@
 //! 9. **Command**: [`cli`] (the `neurite` command); `fuzz` (hidden): the in-tree fuzzer of
 //!    every parser a user can feed (`examples/fuzz.rs`).
 
-#![warn(missing_docs)]
-
 pub mod autograd;
 pub mod checkpoint;
 pub mod classic;
