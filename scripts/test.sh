@@ -7,3 +7,4 @@ cargo test --release
 cargo run --release --quiet -- gradcheck
 # Every example runs, on small sizes.
 cargo run --release --quiet --example fuzz -- all --runs 300
+cargo run --release --quiet --example char_lm -- --steps 30 --batch-size 8 --block-size 32

@@ -47,6 +47,11 @@ pub mod train;
 pub mod validate;
 pub mod viz;
 
+/// The error type of every fallible call in neurite (`anyhow`'s): it carries a message
+/// and its causes, and prints them with `{:#}`.
+pub use anyhow::Error;
+/// `Result<T, neurite::Error>`.
+pub use anyhow::Result;
 pub use autograd::{is_grad_enabled, no_grad, run_on_worker, NoGradGuard};
 pub use infer::Plan;
 pub use tensor::rng::manual_seed;

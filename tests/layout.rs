@@ -33,6 +33,8 @@ const ROOT_EXPORTS: &[(&str, &str)] = &[
     ("is_grad_enabled", "autograd"),
     ("NoGradGuard", "autograd"),
     ("run_on_worker", "autograd"),
+    ("Error", "anyhow"),
+    ("Result", "anyhow"),
 ];
 
 /// The longest a file may be.
