@@ -52,7 +52,7 @@ pub mod viz;
 pub use anyhow::Error;
 /// `Result<T, neurite::Error>`.
 pub use anyhow::Result;
-pub use autograd::{is_grad_enabled, no_grad, run_on_worker, NoGradGuard};
+pub use autograd::{is_grad_enabled, no_grad, run_on_worker, BackwardOptions, NoGradGuard};
 pub use infer::Plan;
 pub use tensor::rng::manual_seed;
 pub use tensor::Tensor;

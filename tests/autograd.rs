@@ -16,7 +16,7 @@ fn chain_rule_through_several_ops() {
         .exp()
         .div(&x.pow(2.0).add_scalar(1.0))
         .sum_all();
-    y.backward();
+    y.backward().unwrap();
     let g = x.grad().unwrap().to_vec();
     for (i, &v) in xs.iter().enumerate() {
         let d = 1.0 + v * v;
@@ -29,7 +29,7 @@ fn chain_rule_through_several_ops() {
 fn gradients_accumulate_across_backward_calls_until_zeroed() {
     let w = t(&[2.0], &[1]).requires_grad_();
     for _ in 0..2 {
-        w.mul_scalar(3.0).sum_all().backward();
+        w.mul_scalar(3.0).sum_all().backward().unwrap();
     }
     assert_eq!(w.grad().unwrap().to_vec(), vec![6.0]);
     w.zero_grad();
@@ -46,7 +46,7 @@ fn no_grad_records_nothing_and_detach_cuts_the_graph() {
     assert!(!d.requires_grad());
     assert!(d.shares_storage(&w));
     let z = w.mul(&d).sum_all(); // gradient only through the first factor
-    z.backward();
+    z.backward().unwrap();
     assert_eq!(w.grad().unwrap().to_vec(), vec![1.0, 2.0]);
 }
 
@@ -61,7 +61,7 @@ fn a_training_step_frees_its_graph() {
             w.handle_count() > before,
             "the graph should hold the weight during the step"
         );
-        loss.backward();
+        loss.backward().unwrap();
         // The nodes were consumed by backward: nothing holds the weight any more.
         assert_eq!(w.handle_count(), before);
         assert!(loss.op_name().is_none());
@@ -76,7 +76,7 @@ fn gradients_flow_through_views() {
         .narrow(0, 1, 2)
         .reshape(&[4])
         .mul(&t(&[1.0, 10.0, 100.0, 1000.0], &[4]));
-    y.sum_all().backward();
+    y.sum_all().backward().unwrap();
     // x.t() is [3, 2]; rows 1..3 of it are x[:, 1] and x[:, 2].
     assert_eq!(
         x.grad().unwrap().to_vec(),
@@ -85,20 +85,26 @@ fn gradients_flow_through_views() {
 }
 
 #[test]
-#[should_panic(expected = "backward() needs a scalar")]
 fn backward_from_a_non_scalar_is_refused() {
     let x = Tensor::ones(&[2]).requires_grad_();
-    x.mul_scalar(2.0).backward();
+    let err = x.mul_scalar(2.0).backward().unwrap_err().to_string();
+    assert!(err.contains("backward() needs a scalar"), "{err}");
+    assert!(x.grad().is_none());
 }
 
 #[test]
-#[should_panic(expected = "already freed")]
 fn a_second_backward_through_a_freed_graph_is_an_error() {
     let q = Tensor::ones(&[2, 3]).requires_grad_();
     let view = q.t();
-    view.sum_all().backward();
+    view.sum_all().backward().unwrap();
     // The view's node was consumed: reusing it must not silently lose q's gradient.
-    view.sum_all().backward();
+    let err = view.sum_all().backward().unwrap_err().to_string();
+    assert!(err.contains("already freed"), "{err}");
+    assert!(
+        err.contains("retain_graph"),
+        "the error says how to fix it: {err}"
+    );
+    assert_eq!(q.grad().unwrap().to_vec(), vec![1.0; 6], "nothing added");
 }
 
 #[test]
@@ -115,7 +121,7 @@ fn an_op_s_backward_can_read_its_own_output() {
     // Only the caller's handle: the node does not hold its own output (no cycle).
     assert_eq!(y.handle_count(), 1);
     let held = x.handle_count();
-    y.sum_all().backward();
+    y.sum_all().backward().unwrap();
     assert_eq!(x.grad().unwrap().to_vec(), vec![3.0, 12.0, 27.0]);
     // The node (which held `x`) was freed by backward.
     assert_eq!(x.handle_count(), held - 1);

@@ -35,6 +35,7 @@ const ROOT_EXPORTS: &[(&str, &str)] = &[
     ("run_on_worker", "autograd"),
     ("Error", "anyhow"),
     ("Result", "anyhow"),
+    ("BackwardOptions", "autograd"),
 ];
 
 /// The longest a file may be.

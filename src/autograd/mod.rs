@@ -16,6 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use anyhow::{bail, Result};
+
 use crate::tensor::{Layout, Storage, Tensor};
 
 /// Maps the gradient of an op's output, and the output itself, to one optional gradient per
@@ -26,8 +28,28 @@ pub type BackwardFn = Box<dyn Fn(&Tensor, &Tensor) -> Vec<Option<Tensor>> + Send
 /// How a tensor was computed.
 pub struct Node {
     pub(crate) name: &'static str,
-    pub(crate) inputs: Vec<Tensor>,
+    /// The inputs, each with the [`Tensor::version`] it had when the op ran.
+    pub(crate) inputs: Vec<Saved>,
+    /// The output's version when the op ran, for an op whose backward reads its output.
+    pub(crate) output_version: Option<u64>,
     pub(crate) backward: BackwardFn,
+}
+
+/// An input of a node and the version of its storage that the op read.
+pub(crate) struct Saved {
+    pub(crate) tensor: Tensor,
+    pub(crate) version: u64,
+}
+
+/// How [`Tensor::backward_with`] runs (PyTorch's `backward(gradient=, retain_graph=)`).
+#[derive(Clone, Default)]
+pub struct BackwardOptions {
+    /// The gradient of some scalar with respect to the tensor, of its shape; `None` for a
+    /// scalar (a loss), where it is 1.
+    pub gradient: Option<Tensor>,
+    /// Keep the graph, so that a second backward through it works (and adds to the
+    /// gradients again); by default backward frees each node as it uses it.
+    pub retain_graph: bool,
 }
 
 mod worker;
@@ -112,11 +134,12 @@ impl Tensor {
             crate::tensor::layout::numel(shape),
             "{name}: output buffer does not match shape {shape:?}"
         );
-        Tensor::record(
+        Tensor::record_node(
             Storage::new(data),
             Layout::contiguous(shape),
             name,
             inputs,
+            true,
             move |g, y| backward(g, &y.detach()),
         )
     }
@@ -147,10 +170,33 @@ impl Tensor {
     where
         F: Fn(&Tensor, &Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
     {
+        Tensor::record_node(storage, layout, name, inputs, false, backward)
+    }
+
+    /// [`Tensor::record`], saying whether backward reads the output (whose version is then
+    /// checked too).
+    fn record_node<F>(
+        storage: Arc<Storage>,
+        layout: Layout,
+        name: &'static str,
+        inputs: &[&Tensor],
+        reads_output: bool,
+        backward: F,
+    ) -> Tensor
+    where
+        F: Fn(&Tensor, &Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+    {
         let record = is_grad_enabled() && inputs.iter().any(|t| t.requires_grad());
         let node = record.then(|| Node {
             name,
-            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            inputs: inputs
+                .iter()
+                .map(|t| Saved {
+                    tensor: (*t).clone(),
+                    version: t.version(),
+                })
+                .collect(),
+            output_version: reads_output.then(|| storage.version.load(Ordering::Relaxed)),
             backward: Box::new(backward),
         });
         Tensor::from_parts(storage, layout, node)
@@ -162,31 +208,105 @@ impl Tensor {
     }
 
     /// Back-propagates from this scalar (a loss): afterwards every leaf that requires a
-    /// gradient and that the loss depends on holds d(loss)/d(leaf) in `grad()`, added to
-    /// what it held before.
-    pub fn backward(&self) {
-        assert_eq!(
-            self.numel(),
-            1,
-            "backward() needs a scalar (one element), got shape {:?}; call backward_with_grad for other outputs",
-            self.shape()
-        );
-        self.backward_with_grad(Tensor::ones(self.shape()));
+    /// gradient and that the loss depends on holds d(loss)/d(leaf) in `grad()`.
+    ///
+    /// **Gradients accumulate**, as in PyTorch: each backward *adds* to what `grad()` held
+    /// before, so two forward/backward passes before an optimizer step train on the sum of
+    /// their gradients (a large batch in two halves: scale each loss by 1/2 for the mean).
+    /// Clear them with `zero_grad` (on each parameter, or the model's or optimizer's) before
+    /// the next step's backward.
+    ///
+    /// Backward frees the graph as it goes (each node once used); a second backward through
+    /// the same graph is an error unless the first kept it with
+    /// [`BackwardOptions::retain_graph`] ([`Tensor::backward_with`]).
+    ///
+    /// # Errors
+    ///
+    /// PyTorch raises where neurite returns an error, with nothing changed (no gradient
+    /// accumulated, the graph left as it was):
+    /// - the tensor is not a scalar (use [`Tensor::backward_with`] and a `gradient`), or it
+    ///   does not require a gradient (nothing it depends on is a parameter);
+    /// - a tensor that some op's backward reads was changed in place after the forward
+    ///   ([`Tensor::with_slice_mut`], [`Tensor::copy_from`], an optimizer step): its
+    ///   [`version`](Tensor::version) differs from the one the op recorded, and the error
+    ///   names the op, the input and both versions;
+    /// - part of the graph was freed by an earlier backward.
+    ///
+    /// ```
+    /// use neurite::Tensor;
+    /// let w = Tensor::from_vec(vec![2.0], &[1]).requires_grad_();
+    /// let x = Tensor::from_vec(vec![3.0], &[1]);
+    /// w.mul(&x).sum_all().backward()?; // d(w x)/dw = x
+    /// w.mul(&x).sum_all().backward()?; // accumulates: 3 + 3
+    /// assert_eq!(w.grad().unwrap().to_vec(), vec![6.0]);
+    /// w.zero_grad();
+    ///
+    /// let y = w.mul(&x).sum_all();
+    /// x.with_slice_mut(|v| v[0] = 100.0); // changed after the forward pass
+    /// let err = y.backward().unwrap_err().to_string();
+    /// assert!(err.contains("modified by an inplace operation"), "{err}");
+    /// # Ok::<(), neurite::Error>(())
+    /// ```
+    pub fn backward(&self) -> Result<()> {
+        self.backward_with(BackwardOptions::default())
     }
 
-    /// Back-propagates `grad` (the gradient of some scalar with respect to this tensor).
-    pub fn backward_with_grad(&self, grad: Tensor) {
-        assert_eq!(
-            grad.shape(),
-            self.shape(),
-            "backward_with_grad: gradient shape differs from the tensor's"
-        );
-        assert!(
-            self.requires_grad(),
-            "backward() on a tensor that does not require a gradient: nothing to differentiate"
-        );
+    /// Back-propagates `grad` (the gradient of some scalar with respect to this tensor); as
+    /// [`Tensor::backward`] otherwise.
+    pub fn backward_with_grad(&self, grad: Tensor) -> Result<()> {
+        self.backward_with(BackwardOptions {
+            gradient: Some(grad),
+            ..BackwardOptions::default()
+        })
+    }
+
+    /// Back-propagates with [`BackwardOptions`]: a `gradient` for a non-scalar tensor, and
+    /// `retain_graph` to keep the graph for another backward (which adds to the gradients
+    /// again).
+    ///
+    /// ```
+    /// use neurite::{autograd::BackwardOptions, Tensor};
+    /// let w = Tensor::from_vec(vec![1.0], &[1]).requires_grad_();
+    /// let loss = w.mul_scalar(2.0).sum_all();
+    /// let keep = BackwardOptions { retain_graph: true, ..Default::default() };
+    /// loss.backward_with(keep.clone())?;
+    /// loss.backward_with(keep)?; // the graph is still there: 2 + 2
+    /// assert_eq!(w.grad().unwrap().to_vec(), vec![4.0]);
+    /// # Ok::<(), neurite::Error>(())
+    /// ```
+    pub fn backward_with(&self, options: BackwardOptions) -> Result<()> {
+        let grad = match options.gradient {
+            Some(g) => {
+                if g.shape() != self.shape() {
+                    bail!(
+                        "backward: the gradient has shape {:?} but the tensor has shape {:?}; \
+                         pass a gradient of the tensor's shape",
+                        g.shape(),
+                        self.shape()
+                    );
+                }
+                g
+            }
+            None => {
+                if self.numel() != 1 {
+                    bail!(
+                        "backward() needs a scalar (one element), got shape {:?}: reduce it \
+                         (sum_all, mean_all) or pass a gradient with backward_with",
+                        self.shape()
+                    );
+                }
+                Tensor::ones(self.shape())
+            }
+        };
+        if !self.requires_grad() {
+            bail!(
+                "backward() on a tensor that does not require a gradient: nothing it depends on \
+                 is a parameter (requires_grad_), or it was computed under no_grad or from a detached tensor"
+            );
+        }
         let _guard = NoGradGuard::new();
         let order = topological_order(self);
+        check_graph(&order)?;
         let mut grads: HashMap<u64, Tensor> = HashMap::new();
         grads.insert(self.id(), grad);
         for t in order.iter().rev() {
@@ -195,15 +315,9 @@ impl Tensor {
             };
             let node = t.inner.node.lock().unwrap().take();
             let Some(node) = node else {
-                assert!(
-                    !t.inner.graph_freed.load(Ordering::Relaxed),
-                    "backward() through a part of the graph that an earlier backward() already freed; \
-                     recompute the forward pass (views and other intermediate results too) for each backward"
-                );
                 accumulate_into_leaf(t, g);
                 continue;
             };
-            t.inner.graph_freed.store(true, Ordering::Relaxed);
             let input_grads = (node.backward)(&g, t);
             assert_eq!(
                 input_grads.len(),
@@ -212,6 +326,7 @@ impl Tensor {
                 node.name
             );
             for (input, ig) in node.inputs.iter().zip(input_grads) {
+                let input = &input.tensor;
                 let Some(ig) = ig else { continue };
                 if !input.requires_grad() {
                     continue;
@@ -229,8 +344,63 @@ impl Tensor {
                     None => grads.insert(input.id(), ig),
                 };
             }
+            if options.retain_graph {
+                *t.inner.node.lock().unwrap() = Some(node);
+            } else {
+                t.inner.graph_freed.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks, before any gradient is computed, that every node of `order` can run: no tensor it
+/// reads was changed in place since the forward pass, and no part was freed by an earlier
+/// backward. One atomic load per saved tensor.
+fn check_graph(order: &[Tensor]) -> Result<()> {
+    for t in order {
+        let node = t.inner.node.lock().unwrap();
+        let Some(node) = node.as_ref() else {
+            if t.inner.graph_freed.load(Ordering::Relaxed) {
+                bail!(
+                    "backward() through a part of the graph that an earlier backward() already freed \
+                     (a tensor of shape {:?}); recompute the forward pass (views and other intermediate \
+                     results too) for each backward, or pass retain_graph: true to the first (backward_with)",
+                    t.shape()
+                );
+            }
+            continue;
+        };
+        for (i, saved) in node.inputs.iter().enumerate() {
+            let now = saved.tensor.version();
+            if now != saved.version {
+                bail!(
+                    "backward(): one of the variables needed for gradient computation has been \
+                     modified by an inplace operation: input {i} of `{}` (shape {:?}) is at version \
+                     {now}; expected version {} instead. A tensor that the forward pass read was \
+                     changed in place (with_slice_mut, copy_from, an optimizer step) before backward: \
+                     change it after backward, or compute the forward pass again after changing it",
+                    node.name,
+                    saved.tensor.shape(),
+                    saved.version
+                );
+            }
+        }
+        if let Some(saved) = node.output_version {
+            let now = t.version();
+            if now != saved {
+                bail!(
+                    "backward(): one of the variables needed for gradient computation has been \
+                     modified by an inplace operation: the output of `{}` (shape {:?}) is at version \
+                     {now}; expected version {saved} instead. Its backward reads its output, which was \
+                     changed in place before backward: change a copy (Tensor::from_vec(t.to_vec(), t.shape())) instead",
+                    node.name,
+                    t.shape()
+                );
+            }
         }
     }
+    Ok(())
 }
 
 fn accumulate_into_leaf(t: &Tensor, g: Tensor) {
@@ -261,6 +431,7 @@ fn topological_order(root: &Tensor) -> Vec<Tensor> {
         let node = t.inner.node.lock().unwrap();
         if let Some(node) = node.as_ref() {
             for input in &node.inputs {
+                let input = &input.tensor;
                 if input.requires_grad() && !visited.contains(&input.id()) {
                     stack.push((input.clone(), false));
                 }

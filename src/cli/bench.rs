@@ -179,7 +179,7 @@ fn bench_train(
     let mut step = || {
         net.zero_grad();
         let loss = net.forward(&x).cross_entropy(&y);
-        loss.backward();
+        loss.backward().expect("a fresh graph back-propagates");
         opt.step(&params);
     };
     // Short steps are timed in groups so that timer resolution and noise matter less.
@@ -209,7 +209,10 @@ fn bench_gpt_train(repeats: usize) -> Measurement {
     let targets: Vec<usize> = (0..b * t).map(|_| rng.gen_range(0..256)).collect();
     let secs = median_seconds(repeats, || {
         model.zero_grad();
-        model.loss(&ids, &targets, b, t).backward();
+        model
+            .loss(&ids, &targets, b, t)
+            .backward()
+            .expect("a fresh graph back-propagates");
         opt.step(&params);
     });
     Measurement {

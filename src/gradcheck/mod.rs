@@ -127,7 +127,10 @@ pub fn check(case: &Case) -> Report {
     let out = (case.f)(&inputs);
     let r = projection(out.numel());
     let r_tensor = Tensor::from_vec(r.iter().map(|&v| v as f32).collect(), out.shape());
-    out.mul(&r_tensor).sum_all().backward();
+    out.mul(&r_tensor)
+        .sum_all()
+        .backward()
+        .unwrap_or_else(|e| panic!("gradcheck {}: {e}", case.op));
 
     let objective = || -> f64 {
         let y = no_grad(|| (case.f)(&inputs)).to_vec();

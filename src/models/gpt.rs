@@ -499,7 +499,7 @@ mod tests {
     fn tied_embedding_gets_both_gradients() {
         let m = tiny();
         let ids = [3usize, 5, 3, 9];
-        m.loss(&ids, &[5, 3, 9, 1], 1, 4).backward();
+        m.loss(&ids, &[5, 3, 9, 1], 1, 4).backward().unwrap();
         let g = m.wte.grad().unwrap().to_vec();
         // row 200 is never looked up: only the output projection contributes to it
         assert!(g[200 * 16..201 * 16].iter().any(|&x| x.abs() > 0.0));
@@ -519,7 +519,8 @@ mod tests {
         logits
             .reshape(&[4, 256])
             .cross_entropy(&[5, 3, 9, 1])
-            .backward();
+            .backward()
+            .unwrap();
         let (ge, gh) = (
             m.wte.grad().unwrap().to_vec(),
             head.grad().unwrap().to_vec(),
@@ -568,7 +569,7 @@ mod tests {
             m.zero_grad();
             let loss = m.loss(&ids, &tg, b, t);
             last = loss.item();
-            loss.backward();
+            loss.backward().unwrap();
             opt.step(&params);
         }
         assert!(last < 0.5, "loss after 80 steps: {last}");
@@ -588,7 +589,7 @@ mod tests {
             m.zero_grad();
             let loss = m.loss(&ids, &ids, 16, 128);
             let t1 = Instant::now();
-            loss.backward();
+            loss.backward().unwrap();
             let t2 = Instant::now();
             opt.step(&params);
             let t3 = Instant::now();

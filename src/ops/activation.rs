@@ -157,10 +157,10 @@ mod tests {
     #[test]
     fn activation_gradients_match_known_values() {
         let x = Tensor::from_vec(vec![-1.0, 0.0, 2.0], &[3]).requires_grad_();
-        x.relu().sum_all().backward();
+        x.relu().sum_all().backward().unwrap();
         assert_eq!(x.grad().unwrap().to_vec(), vec![0.0, 0.0, 1.0]);
         x.zero_grad();
-        x.sigmoid().sum_all().backward();
+        x.sigmoid().sum_all().backward().unwrap();
         // s(x)(1 - s(x)): 0.19661193, 0.25, 0.10499359
         assert_close(
             &x.grad().unwrap().to_vec(),
@@ -168,7 +168,7 @@ mod tests {
             1e-6,
         );
         x.zero_grad();
-        x.gelu().sum_all().backward();
+        x.gelu().sum_all().backward().unwrap();
         // Phi(x) + x phi(x): -0.08331547, 0.5, 1.0852318
         assert_close(
             &x.grad().unwrap().to_vec(),
@@ -176,7 +176,7 @@ mod tests {
             1e-5,
         );
         x.zero_grad();
-        x.silu().sum_all().backward();
+        x.silu().sum_all().backward().unwrap();
         // s(x)(1 + x(1 - s(x))): 0.07232949, 0.5, 1.0907842
         assert_close(
             &x.grad().unwrap().to_vec(),
@@ -199,7 +199,7 @@ mod tests {
                 } else {
                     a.add(&b).relu()
                 };
-                y.mul(&r).sum_all().backward();
+                y.mul(&r).sum_all().backward().unwrap();
                 runs.push((
                     y.to_vec(),
                     a.grad().unwrap().to_vec(),

@@ -299,7 +299,7 @@ mod tests {
                 } else {
                     scaled_dot_product_attention_reference(&qh, &k, &v, causal)
                 };
-                out.mul(&w).sum_all().backward();
+                out.mul(&w).sum_all().backward().unwrap();
                 let grads: Vec<Tensor> = [&q, &k, &v].iter().map(|t| t.grad().unwrap()).collect();
                 [&q, &k, &v].iter().for_each(|t| t.zero_grad());
                 results.push((out, grads));
@@ -354,11 +354,11 @@ mod tests {
             let w = Tensor::randn(&[b, t, c], 0.0, 1.0);
             let (packed, probs) = Tensor::self_attention_packed(&qkv, n_head, causal);
             assert_eq!(probs.shape(), &[b, n_head, t, t]);
-            packed.mul(&w).sum_all().backward();
+            packed.mul(&w).sum_all().backward().unwrap();
             let g1 = qkv.grad().unwrap();
             qkv.zero_grad();
             let reference = self_attention_packed_reference(&qkv, n_head, causal);
-            reference.mul(&w).sum_all().backward();
+            reference.mul(&w).sum_all().backward().unwrap();
             let g2 = qkv.grad().unwrap();
             let case = format!("B={b} T={t} H={n_head} Dh={dh} causal={causal}");
             assert!(

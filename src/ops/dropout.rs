@@ -80,7 +80,7 @@ mod tests {
             .all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
         // 750 expected; the binomial standard deviation is about 14.
         assert!((680..=820).contains(&kept), "kept {kept} of 1000");
-        y.sum_all().backward();
+        y.sum_all().backward().unwrap();
         assert_eq!(x.grad().unwrap().to_vec(), values);
     }
 

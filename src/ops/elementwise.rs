@@ -178,7 +178,7 @@ mod tests {
     fn gradient_of_a_tensor_used_twice_accumulates() {
         let x = Tensor::from_vec(vec![3.0], &[1]).requires_grad_();
         let y = x.mul(&x).add(&x); // y = x^2 + x, dy/dx = 2x + 1 = 7
-        y.sum_all().backward();
+        y.sum_all().backward().unwrap();
         assert_eq!(x.grad().unwrap().to_vec(), vec![7.0]);
     }
 }

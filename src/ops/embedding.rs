@@ -83,7 +83,7 @@ mod tests {
         let e = w.embedding(&[3, 1, 3], &[1, 3]);
         assert_eq!(e.shape(), &[1, 3, 2]);
         assert_eq!(e.to_vec(), vec![6.0, 7.0, 2.0, 3.0, 6.0, 7.0]);
-        e.sum_all().backward();
+        e.sum_all().backward().unwrap();
         assert_eq!(
             w.grad().unwrap().to_vec(),
             vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 2.0, 2.0]

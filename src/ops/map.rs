@@ -162,7 +162,7 @@ mod tests {
         ] {
             let y = x.elementwise("twice", |v| 2.0 * v, reads, |_, v| v);
             assert_eq!(y.to_vec(), vec![-2.0, 4.0, 6.0]);
-            y.mul(&weights).sum_all().backward();
+            y.mul(&weights).sum_all().backward().unwrap();
             assert_eq!(x.grad().unwrap().to_vec(), want, "{reads:?}");
             x.zero_grad();
         }
@@ -174,7 +174,7 @@ mod tests {
         let y = x.elementwise("exp", f32::exp, Reads::Output, |g, y| g * y);
         // One handle: `y` itself (the node's closure holds no handle of its output).
         assert_eq!(y.handle_count(), 1);
-        y.sum_all().backward();
+        y.sum_all().backward().unwrap();
         assert_eq!(x.grad().unwrap().to_vec(), vec![0.5f32.exp(); 8]);
     }
 

@@ -379,7 +379,7 @@ mod tests {
             } else {
                 x.linear(&w, Some(&b))
             };
-            y.mul(&up).sum_all().backward();
+            y.mul(&up).sum_all().backward().unwrap();
             let grads = [&x, &w, &b].map(|t| t.grad().expect("a gradient").to_vec());
             (y.to_vec(), grads)
         };

@@ -524,7 +524,7 @@ mod tests {
                     x.batch_norm(args.0, args.1, args.2, args.3, training, 0.1, 1e-5)
                         .relu()
                 };
-                y.mul(&r).sum_all().backward();
+                y.mul(&r).sum_all().backward().unwrap();
                 let grads: Vec<Vec<f32>> = [&x, &w, &b]
                     .iter()
                     .map(|t| t.grad().unwrap().to_vec())
@@ -551,7 +551,7 @@ mod tests {
         x.batch_norm(Some(&w), Some(&b), None, None, true, 0.1, 1e-5)
             .mul(&r)
             .sum_all()
-            .backward();
+            .backward().unwrap();
         let fused: Vec<Vec<f32>> = [&x, &w, &b]
             .iter()
             .map(|t| t.grad().unwrap().to_vec())
@@ -564,7 +564,7 @@ mod tests {
             .div(&var.add_scalar(1e-5).sqrt())
             .mul(&w.reshape(&[2, 1, 1]))
             .add(&b.reshape(&[2, 1, 1]));
-        y.mul(&r).sum_all().backward();
+        y.mul(&r).sum_all().backward().unwrap();
         for (f, t) in fused.iter().zip([&x, &w, &b]) {
             assert_close(f, &t.grad().unwrap().to_vec(), 1e-4);
         }
@@ -580,7 +580,7 @@ mod tests {
         x.layer_norm(&[33], Some(&w), Some(&b), 1e-5)
             .mul(&r)
             .sum_all()
-            .backward();
+            .backward().unwrap();
         let fused: Vec<Vec<f32>> = [&x, &w, &b]
             .iter()
             .map(|t| t.grad().unwrap().to_vec())
@@ -594,7 +594,7 @@ mod tests {
             .add(&b)
             .mul(&r)
             .sum_all()
-            .backward();
+            .backward().unwrap();
         for (f, t) in fused.iter().zip([&x, &w, &b]) {
             assert_close(f, &t.grad().unwrap().to_vec(), 2e-4);
         }

@@ -170,7 +170,7 @@ mod tests {
         let m = x.max_pool2d(2, 2, 0);
         assert_eq!(m.shape(), &[1, 1, 2, 2]);
         assert_eq!(m.to_vec(), vec![5.0, 8.0, 9.0, 3.0]);
-        m.sum_all().backward();
+        m.sum_all().backward().unwrap();
         let g = x.grad().unwrap().to_vec();
         assert_eq!(g.iter().sum::<f32>(), 4.0);
         assert_eq!((g[1], g[6], g[12], g[15]), (1.0, 1.0, 1.0, 1.0));

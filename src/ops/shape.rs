@@ -263,7 +263,7 @@ mod tests {
         p[1].mul_scalar(2.0)
             .sum_all()
             .add(&p[2].mul_scalar(-1.0).sum_all())
-            .backward();
+            .backward().unwrap();
         assert_eq!(
             x.grad().unwrap().to_vec(),
             vec![0.0, 0.0, 2.0, 2.0, -1.0, 0.0, 0.0, 2.0, 2.0, -1.0]
@@ -275,7 +275,7 @@ mod tests {
         let x = seq(&[3, 2]).requires_grad_();
         let y = x.index_select(0, &[2, 0, 2]);
         assert_eq!(y.to_vec(), vec![4.0, 5.0, 0.0, 1.0, 4.0, 5.0]);
-        y.sum_all().backward();
+        y.sum_all().backward().unwrap();
         assert_eq!(
             x.grad().unwrap().to_vec(),
             vec![1.0, 1.0, 0.0, 0.0, 2.0, 2.0]

@@ -217,8 +217,8 @@ mod tests {
         // Zero gradients: only weight decay moves a weight.
         let a = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
         let b = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
-        a.mul_scalar(0.0).sum_all().backward();
-        b.mul_scalar(0.0).sum_all().backward();
+        a.mul_scalar(0.0).sum_all().backward().unwrap();
+        b.mul_scalar(0.0).sum_all().backward().unwrap();
         let mut opt = Adam::new(AdamConfig {
             weight_decay: 0.5,
             ..AdamConfig::adamw(0.1)

@@ -186,8 +186,8 @@ mod tests {
         // Zero gradients, no momentum: only weight decay moves a weight, p -= lr * wd * p.
         let a = Tensor::from_vec(vec![2.0], &[1]).requires_grad_();
         let b = Tensor::from_vec(vec![2.0], &[1]).requires_grad_();
-        a.mul_scalar(0.0).sum_all().backward();
-        b.mul_scalar(0.0).sum_all().backward();
+        a.mul_scalar(0.0).sum_all().backward().unwrap();
+        b.mul_scalar(0.0).sum_all().backward().unwrap();
         let mut sgd = Sgd::new(SgdConfig {
             lr: 0.1,
             momentum: 0.0,

@@ -24,12 +24,18 @@ use crate::runtime::buffers;
 /// The flat f32 buffer behind one or more tensors.
 pub(crate) struct Storage {
     pub(crate) data: RwLock<Vec<f32>>,
+    /// How many times the buffer was written in place (PyTorch's version counter), shared by
+    /// every view of it. A graph node records the versions of the tensors its backward reads,
+    /// and `backward` refuses to run when one has changed since: the gradient would be
+    /// computed from values the forward pass never saw.
+    pub(crate) version: AtomicU64,
 }
 
 impl Storage {
     pub(crate) fn new(data: Vec<f32>) -> Arc<Storage> {
         Arc::new(Storage {
             data: RwLock::new(data),
+            version: AtomicU64::new(0),
         })
     }
 }
@@ -202,8 +208,29 @@ impl Tensor {
         self.inner.storage.data.read().unwrap()
     }
 
+    /// The buffer for writing in place: every write bumps the storage's version, so a
+    /// graph that saved this tensor before can tell (see [`Tensor::version`]).
     pub(crate) fn write_storage(&self) -> RwLockWriteGuard<'_, Vec<f32>> {
-        self.inner.storage.data.write().unwrap()
+        let guard = self.inner.storage.data.write().unwrap();
+        self.inner.storage.version.fetch_add(1, Ordering::Relaxed);
+        guard
+    }
+
+    /// How many times this tensor's storage has been written in place ([`Tensor::with_slice_mut`],
+    /// [`Tensor::copy_from`], an optimizer step, a batch norm's running statistics): PyTorch's
+    /// `t._version`. Views share their storage's counter. `backward` compares it with the
+    /// version an op saw when it recorded its node, and returns an error on a change.
+    ///
+    /// ```
+    /// use neurite::Tensor;
+    /// let t = Tensor::zeros(&[2]);
+    /// assert_eq!(t.version(), 0);
+    /// t.with_slice_mut(|v| v[0] = 1.0);
+    /// assert_eq!(t.version(), 1);
+    /// assert_eq!(t.reshape(&[1, 2]).version(), 1); // a view shares the counter
+    /// ```
+    pub fn version(&self) -> u64 {
+        self.inner.storage.version.load(Ordering::Relaxed)
     }
 
     /// Calls `f` with the elements in row-major order as one slice, without copying when
@@ -219,7 +246,9 @@ impl Tensor {
     }
 
     /// Mutable access to the elements of a contiguous tensor, in place (for optimizers,
-    /// initializers and running statistics). Nothing is recorded for autograd.
+    /// initializers and running statistics). Nothing is recorded for autograd, but the
+    /// storage's [`version`](Tensor::version) goes up: a graph recorded before that reads
+    /// this tensor makes `backward` return an error instead of a wrong gradient.
     ///
     /// Panics if the tensor is not contiguous.
     pub fn with_slice_mut<R>(&self, f: impl FnOnce(&mut [f32]) -> R) -> R {

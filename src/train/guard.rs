@@ -156,7 +156,7 @@ impl Guard {
         if self.loss(loss.item())? == StepOutcome::Skip {
             return Ok(StepOutcome::Skip);
         }
-        loss.backward();
+        loss.backward()?;
         if let Some(max_norm) = clip {
             clip_grad_norm(params, max_norm);
         }
