@@ -18,18 +18,31 @@
 //! 6. **Models**: [`infer`] (inference plans: fused layers, batch slices, packed weights),
 //!    [`models`] (the zoo: mlp, lenet5, resnet20, gpt, vit, in one table).
 //! 7. **Data**: [`data`] (IDX images and text, normalization, augmentation, batch loading),
-//!    [`viz`] (the pictures).
+//!    `viz` (the pictures; feature `pictures`).
 //! 8. **Runs**: [`train`] (the training scaffold shared by every loop: locked run directory,
 //!    one-file checkpoints and resume, metrics, guard, progress; the image loop and
 //!    evaluation), [`lm`] (`gpt` training on text), [`classic`] (perceptron and SVMs).
-//! 9. **Command**: [`cli`] (the `neurite` command); `fuzz` (hidden): the in-tree fuzzer of
-//!    every parser a user can feed (`examples/fuzz.rs`).
+//! 9. **Command**: `cli` (the `neurite` command; feature `cli`); `fuzz` (hidden, feature
+//!    `cli`): the in-tree fuzzer of every parser a user can feed (`examples/fuzz.rs`).
+//!
+//! ## Cargo features
+//!
+//! The core above builds with `default-features = false`; the rest is opt-in:
+//!
+//! | feature | what it adds | dependencies |
+//! |---|---|---|
+//! | `cli` (default) | the `neurite` command and its fuzzer; turns on the three below | clap |
+//! | `pictures` | the training pictures (`viz`; `train` writes them at the end of a run) | plotters, dejavu, png |
+//! | `progress` | progress bars during training (without: plain lines on stderr) | indicatif |
+//! | `images` | PNG and JPEG decoding | image |
 
 pub mod autograd;
 pub mod checkpoint;
 pub mod classic;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod data;
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod gradcheck;
@@ -45,6 +58,7 @@ pub mod runtime;
 pub mod tensor;
 pub mod train;
 pub mod validate;
+#[cfg(feature = "pictures")]
 pub mod viz;
 
 /// The error type of every fallible call in neurite (`anyhow`'s): it carries a message

@@ -3,16 +3,11 @@
 //! of the model's row in [`crate::models::MODELS`]: `filters.png` (the first layer's weights
 //! as an image grid: the course's "what do convolutions learn?"), `attention.png` (where the
 //! class token looks in the last block).
+//!
+//! The drawing needs the `pictures` feature (on with the command); without it
+//! [`write_pictures`] writes nothing and a run has its metrics and checkpoint only.
 
 use super::evaluate::Evaluation;
-use super::metrics::EpochMetrics;
-use crate::data::{eval_batches, ImageDataset, Normalization};
-use crate::models::Picture;
-use crate::nn::{Module, ModuleExt};
-use crate::tensor::Tensor;
-use crate::viz;
-use anyhow::Result;
-use std::path::Path;
 
 /// Every picture a run may write (what `--overwrite` removes).
 pub const PICTURE_FILES: [&str; 5] = [
@@ -23,9 +18,6 @@ pub const PICTURE_FILES: [&str; 5] = [
     "attention.png",
 ];
 
-/// The images of `attention.png`.
-const ATTENTION_IMAGES: usize = 6;
-
 /// `counts[true_class][predicted_class]` over the evaluated images.
 pub fn confusion_matrix(eval: &Evaluation, classes: usize) -> Vec<Vec<usize>> {
     let mut counts = vec![vec![0usize; classes]; classes];
@@ -35,102 +27,137 @@ pub fn confusion_matrix(eval: &Evaluation, classes: usize) -> Vec<Vec<usize>> {
     counts
 }
 
-/// Writes the end-of-training PNG files into `out_dir`: the curves, the confusion matrix of
-/// `test` (the evaluation of `test_set`, normalized by `norm`) and the model's `pictures`.
+#[cfg(feature = "pictures")]
+pub use draw::write_pictures;
+
+/// Without the `pictures` feature: no pictures (the arguments are those of the drawing
+/// version, so the training loop is the same either way).
+#[cfg(not(feature = "pictures"))]
 pub fn write_pictures(
-    out_dir: &Path,
-    model: &dyn Module,
-    pictures: &[Picture],
-    history: &[EpochMetrics],
-    test: &Evaluation,
-    test_set: &ImageDataset,
-    norm: &Normalization,
-) -> Result<()> {
-    let curves: Vec<viz::EpochMetrics> = history
-        .iter()
-        .map(|m| viz::EpochMetrics {
-            epoch: m.epoch,
-            train_loss: m.train_loss as f64,
-            train_accuracy: m.train_accuracy as f64,
-            test_loss: Some(m.test_loss as f64),
-            test_accuracy: Some(m.test_accuracy as f64),
-        })
-        .collect();
-    viz::training_curves(out_dir, &curves)?;
-    let class_names = &test_set.class_names;
-    for picture in pictures {
-        if let Picture::Filters = picture {
-            write_filters(&out_dir.join("filters.png"), model)?;
-        }
-    }
-    let confusion = confusion_matrix(test, class_names.len());
-    viz::confusion_matrix(&out_dir.join("confusion.png"), &confusion, class_names)?;
-    for picture in pictures {
-        if let Picture::Attention { grid, maps } = *picture {
-            let path = out_dir.join("attention.png");
-            write_attention(&path, model, test_set, norm, ATTENTION_IMAGES, grid, maps)?;
-        }
-    }
+    _out_dir: &std::path::Path,
+    _model: &dyn crate::nn::Module,
+    _pictures: &[crate::models::Picture],
+    _history: &[super::metrics::EpochMetrics],
+    _test: &Evaluation,
+    _test_set: &crate::data::ImageDataset,
+    _norm: &crate::data::Normalization,
+) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `filters.png`, when the first layer's weights can be seen as images.
-fn write_filters(path: &Path, model: &dyn Module) -> Result<()> {
-    if let Some((weight, shape)) = first_layer_filters(model) {
-        // Small kernels are enlarged more so that each tile is about 100 pixels wide.
-        let scale = (100 / shape[3].max(1)).clamp(3, 24) as u32;
-        viz::filter_grid(path, &weight, shape, scale)?;
-    }
-    Ok(())
-}
+#[cfg(feature = "pictures")]
+mod draw {
+    use super::confusion_matrix;
+    use crate::data::{eval_batches, ImageDataset, Normalization};
+    use crate::models::Picture;
+    use crate::nn::{Module, ModuleExt};
+    use crate::tensor::Tensor;
+    use crate::train::evaluate::Evaluation;
+    use crate::train::metrics::EpochMetrics;
+    use crate::viz;
+    use anyhow::Result;
+    use std::path::Path;
 
-/// The attention maps of a model (see [`Picture::Attention`]).
-type AttentionMaps = fn(&dyn Module, &Tensor, usize) -> Result<Tensor>;
+    /// The images of `attention.png`.
+    const ATTENTION_IMAGES: usize = 6;
 
-/// Writes `attention.png`: the first `count` test images beside the model's attention `maps`
-/// over `grid x grid` patches.
-fn write_attention(
-    path: &Path,
-    model: &dyn Module,
-    test: &ImageDataset,
-    norm: &Normalization,
-    count: usize,
-    grid: usize,
-    maps: AttentionMaps,
-) -> Result<()> {
-    let Some(batch) = eval_batches(test, norm, count.max(1)).next() else {
-        return Ok(());
-    };
-    let (h, w) = (test.height, test.width);
-    let x = Tensor::from_vec(batch.images, &batch.shape); // [N, C, H, W]
-    let att = maps(model, &x, test.class_names.len())?.to_vec(); // [N, grid * grid]
-    let pics: Vec<(Vec<f32>, Vec<f32>)> = (0..batch.shape[0])
-        .map(|i| {
-            // the first channel's raw pixels in [0, 1]
-            let img = test.images[i * test.channels * h * w..][..h * w]
-                .iter()
-                .map(|&p| p as f32 / 255.0)
-                .collect();
-            (img, att[i * grid * grid..(i + 1) * grid * grid].to_vec())
-        })
-        .collect();
-    viz::attention_overlay(path, &pics, h, w, grid)
-}
-
-/// The first layer's weights as `[out, in, kh, kw]` filters: a convolution's kernels, or for
-/// a fully connected first layer on 28 x 28 images, its first 64 rows seen as images.
-fn first_layer_filters(model: &dyn Module) -> Option<(Vec<f32>, [usize; 4])> {
-    let (_, w) = model
-        .named_parameters()
-        .into_iter()
-        .find(|(n, _)| n.ends_with("weight"))?;
-    match *w.shape() {
-        [o, i, kh, kw] => Some((w.to_vec(), [o, i, kh, kw])),
-        [o, 784] => {
-            let rows = o.min(64);
-            Some((w.narrow(0, 0, rows).to_vec(), [rows, 1, 28, 28]))
+    /// Writes the end-of-training PNG files into `out_dir`: the curves, the confusion matrix of
+    /// `test` (the evaluation of `test_set`, normalized by `norm`) and the model's `pictures`.
+    pub fn write_pictures(
+        out_dir: &Path,
+        model: &dyn Module,
+        pictures: &[Picture],
+        history: &[EpochMetrics],
+        test: &Evaluation,
+        test_set: &ImageDataset,
+        norm: &Normalization,
+    ) -> Result<()> {
+        let curves: Vec<viz::EpochMetrics> = history
+            .iter()
+            .map(|m| viz::EpochMetrics {
+                epoch: m.epoch,
+                train_loss: m.train_loss as f64,
+                train_accuracy: m.train_accuracy as f64,
+                test_loss: Some(m.test_loss as f64),
+                test_accuracy: Some(m.test_accuracy as f64),
+            })
+            .collect();
+        viz::training_curves(out_dir, &curves)?;
+        let class_names = &test_set.class_names;
+        for picture in pictures {
+            if let Picture::Filters = picture {
+                write_filters(&out_dir.join("filters.png"), model)?;
+            }
         }
-        _ => None,
+        let confusion = confusion_matrix(test, class_names.len());
+        viz::confusion_matrix(&out_dir.join("confusion.png"), &confusion, class_names)?;
+        for picture in pictures {
+            if let Picture::Attention { grid, maps } = *picture {
+                let path = out_dir.join("attention.png");
+                write_attention(&path, model, test_set, norm, ATTENTION_IMAGES, grid, maps)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `filters.png`, when the first layer's weights can be seen as images.
+    fn write_filters(path: &Path, model: &dyn Module) -> Result<()> {
+        if let Some((weight, shape)) = first_layer_filters(model) {
+            // Small kernels are enlarged more so that each tile is about 100 pixels wide.
+            let scale = (100 / shape[3].max(1)).clamp(3, 24) as u32;
+            viz::filter_grid(path, &weight, shape, scale)?;
+        }
+        Ok(())
+    }
+
+    /// The attention maps of a model (see [`Picture::Attention`]).
+    type AttentionMaps = fn(&dyn Module, &Tensor, usize) -> Result<Tensor>;
+
+    /// Writes `attention.png`: the first `count` test images beside the model's attention `maps`
+    /// over `grid x grid` patches.
+    fn write_attention(
+        path: &Path,
+        model: &dyn Module,
+        test: &ImageDataset,
+        norm: &Normalization,
+        count: usize,
+        grid: usize,
+        maps: AttentionMaps,
+    ) -> Result<()> {
+        let Some(batch) = eval_batches(test, norm, count.max(1)).next() else {
+            return Ok(());
+        };
+        let (h, w) = (test.height, test.width);
+        let x = Tensor::from_vec(batch.images, &batch.shape); // [N, C, H, W]
+        let att = maps(model, &x, test.class_names.len())?.to_vec(); // [N, grid * grid]
+        let pics: Vec<(Vec<f32>, Vec<f32>)> = (0..batch.shape[0])
+            .map(|i| {
+                // the first channel's raw pixels in [0, 1]
+                let img = test.images[i * test.channels * h * w..][..h * w]
+                    .iter()
+                    .map(|&p| p as f32 / 255.0)
+                    .collect();
+                (img, att[i * grid * grid..(i + 1) * grid * grid].to_vec())
+            })
+            .collect();
+        viz::attention_overlay(path, &pics, h, w, grid)
+    }
+
+    /// The first layer's weights as `[out, in, kh, kw]` filters: a convolution's kernels, or for
+    /// a fully connected first layer on 28 x 28 images, its first 64 rows seen as images.
+    fn first_layer_filters(model: &dyn Module) -> Option<(Vec<f32>, [usize; 4])> {
+        let (_, w) = model
+            .named_parameters()
+            .into_iter()
+            .find(|(n, _)| n.ends_with("weight"))?;
+        match *w.shape() {
+            [o, i, kh, kw] => Some((w.to_vec(), [o, i, kh, kw])),
+            [o, 784] => {
+                let rows = o.min(64);
+                Some((w.narrow(0, 0, rows).to_vec(), [rows, 1, 28, 28]))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -1,13 +1,19 @@
 //! The progress bar of a training loop on stderr, and its lines: one per evaluation.
+//!
+//! With the `progress` feature (on with the command) the bar is `indicatif`'s; without it
+//! there is no bar, and the lines go to stderr as plain text.
 
+#[cfg(feature = "progress")]
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A bar over a loop's steps (hidden when not wanted, and by `indicatif` when stderr is not
 /// a terminal); lines printed through it stay above the bar.
 pub struct Progress {
+    #[cfg(feature = "progress")]
     bar: ProgressBar,
 }
 
+#[cfg(feature = "progress")]
 impl Progress {
     /// A bar of `len` steps, `done` of them already (a resumed run), labelled `prefix`
     /// (`epoch 3/20`, `steps`); `show` false hides it.
@@ -51,4 +57,28 @@ impl Progress {
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
+}
+
+/// Without the `progress` feature: no bar; the lines (one per evaluation) still reach
+/// stderr, so a run says how it goes.
+#[cfg(not(feature = "progress"))]
+impl Progress {
+    /// No bar (the arguments are those of the bar the `progress` feature draws).
+    pub fn new(_show: bool, _len: usize, _done: usize, _prefix: String) -> Progress {
+        Progress {}
+    }
+
+    /// One step done (nothing to draw).
+    pub fn inc(&self) {}
+
+    /// The text after the bar (nothing to draw).
+    pub fn message(&self, _text: String) {}
+
+    /// A line on stderr.
+    pub fn line(&self, text: String) {
+        eprintln!("{text}");
+    }
+
+    /// Nothing to remove.
+    pub fn finish(&self) {}
 }
