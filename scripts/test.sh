@@ -8,3 +8,6 @@ cargo run --release --quiet -- gradcheck
 # Every example runs, on small sizes.
 cargo run --release --quiet --example fuzz -- all --runs 300
 cargo run --release --quiet --example char_lm -- --steps 30 --batch-size 8 --block-size 32
+cargo run --release --quiet --example train_loop -- --epochs 1 --limit 1000
+# The core alone builds (what `default-features = false` gives a library user).
+cargo build --release --quiet --no-default-features

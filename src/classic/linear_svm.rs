@@ -224,6 +224,7 @@ impl LinearSvm {
     ) -> LinearSvm {
         let k = check_fit("LinearSvm::fit", x, y, n, d);
         let done = AtomicUsize::new(0);
+        crate::runtime::threads::ensure_started(); // the command's pool, not rayon's default
         let solutions: Vec<BinarySolution> = (0..k)
             .into_par_iter()
             .map(|c| {

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
 
 /// Below this many elements an elementwise kernel runs on the calling thread: spreading it
 /// over threads costs more than it saves.
@@ -20,10 +21,53 @@ pub fn max_threads() -> usize {
             .unwrap_or(1)
 }
 
-/// Sets the number of worker threads: `threads`, else `$NEURITE_NUM_THREADS`, else all
-/// cores. More than [`max_threads`] are capped there, with a warning on stderr. Call once
-/// at start-up, before any kernel runs; later calls are ignored.
+/// Whether the pool has been started, by [`init_threads`] or on first use.
+static POOL: Once = Once::new();
+
+/// Starts the worker pool: `threads` workers, else `$NEURITE_NUM_THREADS`, else one per
+/// core, pinned one to a CPU when they are as many (see [`pins_workers`]), with the
+/// allocator told to keep freed memory for the next step ([`keep_freed_memory`]); returns
+/// the number of workers. More than [`max_threads`] are capped there, with a warning on
+/// stderr.
+///
+/// The library starts the pool itself with these defaults when it is first used (the first
+/// tensor, the first parallel kernel), so a program need not call this; call it first in
+/// `main` to choose the number of threads in code. Once the pool runs, a call changes
+/// nothing (a different `threads` gets a warning on stderr).
+///
+/// ```
+/// // First thing in main, before any tensor exists:
+/// let workers = neurite::runtime::init_threads(None); // as NEURITE_NUM_THREADS or all cores
+/// assert_eq!(workers, neurite::runtime::threads::num_threads());
+/// ```
 pub fn init_threads(threads: Option<usize>) -> usize {
+    let mut started = false;
+    POOL.call_once(|| {
+        start_pool(threads);
+        started = true;
+    });
+    let n = rayon::current_num_threads();
+    if let Some(asked) = threads.filter(|&t| !started && t > 0 && t != n) {
+        eprintln!(
+            "warning: init_threads({asked}) after the worker pool started with {n} threads \
+             (on first use) changes nothing; call it first in main, before any tensor exists"
+        );
+    }
+    n
+}
+
+/// Starts the pool with the defaults of [`init_threads`] unless it runs already: every
+/// entry point of the library that may reach a parallel kernel calls this (one atomic load
+/// once started), so that a plain program gets the command's set-up.
+#[inline]
+pub fn ensure_started() {
+    if !POOL.is_completed() {
+        init_threads(None);
+    }
+}
+
+/// [`init_threads`]'s work, once.
+fn start_pool(threads: Option<usize>) {
     let mut n = threads
         .or_else(|| {
             std::env::var("NEURITE_NUM_THREADS")
@@ -59,7 +103,6 @@ pub fn init_threads(threads: Option<usize>) -> usize {
             }
         })
         .build_global();
-    rayon::current_num_threads()
 }
 
 /// Whether the `n` workers are pinned, one to each of the process's `cpus` CPUs: when they
@@ -118,6 +161,7 @@ thread_local! {
 /// idle rayon worker goes to sleep after a few dozen rounds of looking for work, and the
 /// next kernel's first piece then waits for its wake-up (a futex call on each side).
 pub fn run_on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    ensure_started();
     if rayon::current_thread_index().is_some() {
         return f();
     }
@@ -185,6 +229,7 @@ pub fn can_split() -> bool {
 /// `f(i)` for every `i` in `0..n`, in parallel, each call one piece of the job (the kernels
 /// it starts stay on its thread, [`as_piece`]); the results in order.
 pub fn map_pieces<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    ensure_started();
     (0..n).into_par_iter().map(|i| as_piece(|| f(i))).collect()
 }
 
@@ -195,6 +240,7 @@ pub fn for_each_piece_mut<T: Send>(
     chunk: usize,
     f: impl Fn(usize, &mut [T]) + Sync + Send,
 ) {
+    ensure_started();
     out.par_chunks_mut(chunk.max(1))
         .enumerate()
         .for_each(|(i, piece)| as_piece(|| f(i, piece)));
@@ -206,6 +252,7 @@ pub fn join_pieces<A: Send, B: Send>(
     a: impl FnOnce() -> A + Send,
     b: impl FnOnce() -> B + Send,
 ) -> (A, B) {
+    ensure_started();
     rayon::join(|| as_piece(a), || as_piece(b))
 }
 
@@ -219,6 +266,7 @@ pub fn inside_kernel() -> bool {
 
 /// Number of threads kernels spread work over.
 pub fn num_threads() -> usize {
+    ensure_started();
     rayon::current_num_threads()
 }
 

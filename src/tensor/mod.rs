@@ -72,6 +72,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Tensor {
     pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout, node: Option<Node>) -> Tensor {
+        // The first tensor starts the worker pool with the command's set-up (pinned
+        // workers), before any kernel could start rayon's unpinned default pool.
+        crate::runtime::threads::ensure_started();
         let requires_grad = node.is_some();
         Tensor {
             inner: Arc::new(Inner {

@@ -1,0 +1,115 @@
+//! A training loop written by hand over the library: LeNet-5 from the zoo on Fashion-MNIST
+//! with SGD and cross-entropy, the recipe of `neurite train lenet5` (batch 128, lr 0.05,
+//! momentum 0.9, weight decay 5e-4, horizontal flips; a constant learning rate here),
+//! printing the loss, the accuracies and the training speed of each epoch.
+//!
+//! `cargo run --release --example train_loop -- [--epochs N] [--limit N]` (`--limit`: the
+//! first N training images). Nothing here sets up threads: the library does on first use.
+
+use neurite::data::{
+    eval_batches, find_data_dir, DataLoader, DatasetKind, LoaderConfig, MnistData, Normalization,
+};
+use neurite::models::lenet5;
+use neurite::nn::{Module, ModuleExt};
+use neurite::optim::{Optimizer, Sgd, SgdConfig};
+use neurite::{no_grad, Tensor};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn main() -> neurite::Result<()> {
+    let (epochs, limit) = parse_args()?;
+    neurite::manual_seed(0);
+    let data = MnistData::load(&find_data_dir(None)?, DatasetKind::FashionMnist)?;
+    let train = match limit {
+        Some(n) => data.train.clone().limit(n.min(data.train.n)),
+        None => data.train.clone(),
+    };
+    let norm = Normalization::from_dataset(&train);
+    let loader = DataLoader::new(
+        Arc::new(train),
+        norm.clone(),
+        LoaderConfig {
+            batch_size: 128,
+            augment: "flip".parse()?,
+            ..Default::default()
+        },
+    );
+    let mut model = lenet5(1, 10);
+    let params = model.parameters();
+    let mut opt = Sgd::new(SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        ..Default::default()
+    });
+
+    for epoch in 0..epochs {
+        model.set_training(true);
+        let started = Instant::now();
+        let (mut seen, mut loss_sum, mut correct) = (0usize, 0.0f64, 0usize);
+        for batch in loader.epoch(epoch as u64) {
+            let x = Tensor::from_vec(batch.images, &batch.shape); // [B, 1, 28, 28]
+            let logits = model.forward(&x); // [B, 10]
+            let loss = logits.cross_entropy(&batch.labels);
+            model.zero_grad();
+            loss.backward()?;
+            opt.step(&params);
+
+            let b = batch.labels.len();
+            loss_sum += loss.item() as f64 * b as f64;
+            correct += count_correct(&logits, &batch.labels);
+            seen += b;
+        }
+        let images_per_second = seen as f64 / started.elapsed().as_secs_f64();
+
+        model.set_training(false);
+        let (mut test_seen, mut test_correct) = (0usize, 0usize);
+        no_grad(|| {
+            for batch in eval_batches(&data.test, &norm, 1000) {
+                let logits = model.forward(&Tensor::from_vec(batch.images, &batch.shape));
+                test_correct += count_correct(&logits, &batch.labels);
+                test_seen += batch.labels.len();
+            }
+        });
+        println!(
+            "epoch {}/{epochs}  train loss {:.4} acc {:.2}%  test acc {:.2}%  {:.0} images/s",
+            epoch + 1,
+            loss_sum / seen as f64,
+            100.0 * correct as f64 / seen as f64,
+            100.0 * test_correct as f64 / test_seen as f64,
+            images_per_second
+        );
+    }
+    Ok(())
+}
+
+/// How many rows of `logits` (`[B, classes]`) have their largest value at the label.
+fn count_correct(logits: &Tensor, labels: &[usize]) -> usize {
+    let predicted = logits.argmax(1);
+    predicted.iter().zip(labels).filter(|(p, l)| p == l).count()
+}
+
+/// `--epochs N` (default 1) and `--limit N` (default: every training image).
+fn parse_args() -> neurite::Result<(usize, Option<usize>)> {
+    let (mut epochs, mut limit) = (1, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| -> neurite::Result<usize> {
+            let v = args
+                .next()
+                .ok_or_else(|| neurite::Error::msg(format!("{name} needs a number")))?;
+            v.parse()
+                .map_err(|_| neurite::Error::msg(format!("{name}: `{v}` is not a number")))
+        };
+        match flag.as_str() {
+            "--epochs" => epochs = value("--epochs")?,
+            "--limit" => limit = Some(value("--limit")?),
+            other => {
+                return Err(neurite::Error::msg(format!(
+                    "unknown argument `{other}`; usage: train_loop [--epochs N] [--limit N]"
+                )))
+            }
+        }
+    }
+    Ok((epochs, limit))
+}
