@@ -90,7 +90,7 @@ fn main() -> neurite::Result<()> {
         let (x, y) = windows.batch(s.batch); // ids and next ids, [B * T] each
         model.zero_grad();
         let loss = model.loss(&x, &y, s.batch, s.block);
-        loss.backward();
+        loss.backward()?;
         clip_grad_norm(&params, 1.0);
         opt.set_lr(schedule.lr_at(step));
         opt.step(&params);
