@@ -18,7 +18,7 @@
 //! let mut guard = Guard::new(NonFinitePolicy::Stop);
 //! let loss = (&w * &w).sum_all();
 //! assert_eq!(guard.loss(loss.item()).unwrap(), StepOutcome::Go);
-//! loss.backward();
+//! loss.backward().unwrap();
 //! guard.update(opt.step(std::slice::from_ref(&w)), &["w".to_string()]).unwrap();
 //! // A loss of NaN stops the run with an error that says what went wrong.
 //! assert!(guard.loss(f32::NAN).is_err());
