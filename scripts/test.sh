@@ -7,3 +7,5 @@ cargo test --release
 cargo run --release --quiet -- gradcheck
 # Every example runs, on small sizes.
 cargo run --release --quiet --example fuzz -- all --runs 300
+cargo run --release --quiet --example regression -- --epochs 5 --samples 256
+cargo run --release --quiet --example custom_op -- --rows 4 --width 8
