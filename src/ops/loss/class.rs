@@ -161,16 +161,17 @@ impl Tensor {
     /// ```
     /// use neurite::ops::loss::{CrossEntropy, Reduction};
     /// use neurite::Tensor;
-    /// let logits = Tensor::from_vec(vec![2.0, 0.0, 0.0, 0.0, 1.0, 0.0], &[2, 3]); // [N, C]
-    /// let weight = Tensor::from_vec(vec![1.0, 2.0, 1.0], &[3]);
+    /// let logits = Tensor::from_vec(vec![1.0, 2.0, 3.0, 0.0, 0.0, 0.0], &[2, 3]); // [N, C]
+    /// let weight = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3]);
     /// let opts = CrossEntropy {
     ///     weight: Some(&weight),
     ///     label_smoothing: 0.1,
     ///     reduction: Reduction::Mean,
     ///     ignore_index: None,
     /// };
-    /// let loss = logits.cross_entropy_opts(&[0, 1], opts);
-    /// assert_eq!(loss.shape(), &[] as &[usize]);
+    /// // F.cross_entropy(logits, [2, 0], weight=[1, 2, 3], label_smoothing=0.1) = 0.630966
+    /// let loss = logits.cross_entropy_opts(&[2, 0], opts);
+    /// assert!((loss.item() - 0.630966).abs() < 1e-6);
     /// ```
     pub fn cross_entropy_opts(&self, targets: &[usize], opts: CrossEntropy<'_>) -> Tensor {
         let s = opts.label_smoothing;
