@@ -50,9 +50,11 @@ fn settings() -> neurite::Result<Settings> {
             "--block-size" => s.block = number("--block-size")?,
             "--layers" => s.layers = number("--layers")?,
             "--width" => s.width = number("--width")?,
-            flag if flag.starts_with("--") => return Err(neurite::Error::msg(format!(
+            flag if flag.starts_with("--") => {
+                return Err(neurite::Error::msg(format!(
                 "unknown flag {flag}: use --steps, --batch-size, --block-size, --layers, --width"
-            ))),
+            )))
+            }
             file => s.files.push(PathBuf::from(file)),
         }
     }

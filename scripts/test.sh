@@ -9,5 +9,7 @@ cargo run --release --quiet -- gradcheck
 cargo run --release --quiet --example fuzz -- all --runs 300
 cargo run --release --quiet --example char_lm -- --steps 30 --batch-size 8 --block-size 32
 cargo run --release --quiet --example train_loop -- --epochs 1 --limit 1000
+cargo run --release --quiet --example regression -- --epochs 5 --samples 256
+cargo run --release --quiet --example custom_op -- --rows 4 --width 8
 # The core alone builds (what `default-features = false` gives a library user).
 cargo build --release --quiet --no-default-features

@@ -7,6 +7,30 @@
 //! cases of every op family in [`crate::ops::FAMILIES`]; the test suite and
 //! `neurite gradcheck` both run them, and [`table_problems`] checks that every listed op
 //! has one.
+//!
+//! # Checking an op of your own
+//!
+//! An op written outside the crate (with [`Tensor::elementwise`] or [`Tensor::from_op`])
+//! is checked the same way: make a [`Case`] of it and call [`check`], which returns a
+//! [`Report`] whose `passed` says whether every probed gradient element agrees with the
+//! finite difference.
+//!
+//! ```
+//! use neurite::gradcheck::{check, Case};
+//! use neurite::ops::map::Reads;
+//! use neurite::Tensor;
+//!
+//! // softsign(x) = x / (1 + |x|), with its derivative 1 / (1 + |x|)^2.
+//! fn softsign(x: &Tensor) -> Tensor {
+//!     x.elementwise("softsign", |v| v / (1.0 + v.abs()), Reads::Input, |dy, x| {
+//!         dy / ((1.0 + x.abs()) * (1.0 + x.abs()))
+//!     })
+//! }
+//!
+//! let case = Case::new("softsign", vec![Tensor::randn(&[4, 5], 0.0, 2.0)], |x| softsign(&x[0]));
+//! let report = check(&case);
+//! assert!(report.passed, "{report:?}");
+//! ```
 
 use crate::autograd::no_grad;
 use crate::tensor::rng::{manual_seed, with_rng};
@@ -19,20 +43,27 @@ const MAX_PROBES: usize = 300;
 /// The function a case differentiates: inputs to output.
 pub type CaseFn = Box<dyn Fn(&[Tensor]) -> Tensor>;
 
-/// One gradient check: an op over given inputs.
+/// One gradient check: an op over given inputs. Build it with [`Case::new`] and adjust it
+/// with [`Case::constant`], [`Case::eps`] and [`Case::tolerance`].
 pub struct Case {
+    /// The op's name, as reports show it.
     pub op: &'static str,
+    /// The inputs the op is applied to (copied and made leaves by [`check`]).
     pub inputs: Vec<Tensor>,
     /// Which inputs are differentiated (index inputs, for example, are not).
     pub check_input: Vec<bool>,
+    /// The function checked: the inputs in, one output tensor of any shape out.
     pub f: CaseFn,
+    /// The finite-difference step (default 1e-2; smaller for ops with kinks).
     pub eps: f32,
+    /// Absolute tolerance of an element (default 1e-3).
     pub atol: f64,
+    /// Relative tolerance of an element (default 1e-2).
     pub rtol: f64,
 }
 
 impl Case {
-    /// A case that checks the gradient of every input.
+    /// A case that checks the gradient of every input of `f` at `inputs`.
     pub fn new(
         op: &'static str,
         inputs: Vec<Tensor>,
@@ -93,11 +124,17 @@ impl Case {
 /// The outcome of one case.
 #[derive(Clone, Debug)]
 pub struct Report {
+    /// The op's name.
     pub op: &'static str,
+    /// The inputs' shapes, as [`Case::shapes`] writes them.
     pub shapes: String,
+    /// The largest `|analytic - numeric|` over the probed elements.
     pub max_abs_err: f64,
+    /// The largest relative difference, over elements whose gradient exceeds 1e-2.
     pub max_rel_err: f64,
+    /// How many input elements were perturbed (at most 300 per input, spread out).
     pub probes: usize,
+    /// Every probed element agreed within `atol + rtol * |numeric|`.
     pub passed: bool,
 }
 
@@ -114,7 +151,8 @@ fn projection(n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Runs one finite-difference check.
+/// Runs one finite-difference check: back-propagates `sum(f(inputs) * r)` for fixed random
+/// weights `r`, and compares each checked input's gradient with central differences.
 pub fn check(case: &Case) -> Report {
     let inputs: Vec<Tensor> = case
         .inputs

@@ -24,6 +24,21 @@ impl Tensor {
     /// element `dy` to the input gradient element `df(dy, v)`, with `v` the element that
     /// `reads` names. `df` is the whole rule (`|dy, y| dy * y` for exp), not the bare
     /// derivative, so that a rule such as ReLU's (`dy` or 0) keeps its exact values.
+    ///
+    /// This is how an op of your own is written outside the crate too; check it with
+    /// [`crate::gradcheck`]:
+    ///
+    /// ```
+    /// use neurite::ops::map::Reads;
+    /// use neurite::Tensor;
+    ///
+    /// // y = x^3, backward dy * 3x^2 (reads the input).
+    /// let x = Tensor::from_vec(vec![1.0, -2.0], &[2]).requires_grad_();
+    /// let y = x.elementwise("cube", |v| v * v * v, Reads::Input, |dy, x| dy * 3.0 * x * x);
+    /// assert_eq!(y.to_vec(), vec![1.0, -8.0]);
+    /// y.sum_all().backward();
+    /// assert_eq!(x.grad().unwrap().to_vec(), vec![3.0, 12.0]);
+    /// ```
     pub fn elementwise<F, D>(&self, name: &'static str, f: F, reads: Reads, df: D) -> Tensor
     where
         F: Fn(f32) -> f32 + Sync + Send,

@@ -72,4 +72,5 @@ families!(
     embedding,
     shape,
     attention,
+    loss,
 );

@@ -1,8 +1,9 @@
-//! Joining, cutting and selecting along one dimension: `cat`, `split`, `index_select`.
+//! Joining, cutting and selecting along one dimension: `cat`, `stack`, `split`,
+//! `index_select`.
 //!
 //! Every op here sees a tensor as `[outer, n, inner]` around the chosen dimension, so the
-//! work is copies of contiguous runs. Backward rules: `cat` hands each input its slice of
-//! the gradient; a `split` piece places its gradient at its offset in zeros of the input's
+//! work is copies of contiguous runs. Backward rules: `cat` and `stack` hand each input its
+//! slice of the gradient; a `split` piece places its gradient at its offset in zeros of the input's
 //! shape; `index_select` scatter-adds the gradient rows back (repeated indices add up).
 //!
 //! The views (`reshape`, `permute`, `transpose`, `narrow`, `expand`) and `contiguous` live
@@ -101,6 +102,53 @@ impl Tensor {
         })
     }
 
+    /// Stacks tensors of one shape along a new dimension `dim` (PyTorch's `torch.stack`):
+    /// `n` tensors of shape `[a, b]` stacked at `dim = 1` give `[a, n, b]`; `dim` may be
+    /// the rank (a new last dimension). The gradient of each input is its slice of the
+    /// output gradient.
+    ///
+    /// ```
+    /// use neurite::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0, 2.0], &[2]);
+    /// let b = Tensor::from_vec(vec![3.0, 4.0], &[2]);
+    /// let rows = Tensor::stack(&[&a, &b], 0); // [2, 2]
+    /// assert_eq!(rows.to_vec(), vec![1.0, 2.0, 3.0, 4.0]);
+    /// let cols = Tensor::stack(&[&a, &b], 1); // [2, 2]
+    /// assert_eq!(cols.to_vec(), vec![1.0, 3.0, 2.0, 4.0]);
+    /// ```
+    pub fn stack(tensors: &[&Tensor], dim: usize) -> Tensor {
+        assert!(!tensors.is_empty(), "stack: no tensors to stack");
+        let in_shape = tensors[0].shape().to_vec();
+        if let Some(t) = tensors.iter().find(|t| t.shape() != in_shape) {
+            panic!(
+                "stack: every tensor must have the same shape, got {in_shape:?} and {:?}",
+                t.shape()
+            );
+        }
+        assert!(
+            dim <= in_shape.len(),
+            "stack: dimension {dim} is out of range for tensors of shape {in_shape:?} (at most {})",
+            in_shape.len()
+        );
+        let mut shape = in_shape.clone();
+        shape.insert(dim, tensors.len());
+        let (outer, n, inner) = around(&shape, dim);
+        let mut out = buffers::take(numel(&shape)); // the inputs cover it
+        for (k, t) in tensors.iter().enumerate() {
+            t.with_slice(|s| place(s, &mut out, outer, n, inner, k, 1));
+        }
+        Tensor::from_op(out, &shape, "stack", tensors, move |g| {
+            g.with_slice(|gs| {
+                (0..n)
+                    .map(|k| {
+                        let piece = slice_out(gs, outer, n, inner, k, 1);
+                        Some(Tensor::from_vec(piece, &in_shape))
+                    })
+                    .collect()
+            })
+        })
+    }
+
     /// Cuts this tensor along `dim` into consecutive pieces of the given `sizes`, which must
     /// add up to the dimension (PyTorch's `torch.split` with a list of sizes; use
     /// [`Tensor::chunk_sizes`] for equal chunks). Each piece is a view sharing this
@@ -179,7 +227,7 @@ impl Tensor {
 /// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
 pub(crate) const FAMILY: Family = Family {
     name: "shape",
-    ops: &["cat", "split", "index_select", "reshape", "permute", "transpose", "narrow", "expand", "contiguous"],
+    ops: &["cat", "stack", "split", "index_select", "reshape", "permute", "transpose", "narrow", "expand", "contiguous"],
     cases: gradcheck_cases,
 };
 
@@ -194,6 +242,13 @@ fn gradcheck_cases() -> Vec<Case> {
         // A transposed (non-contiguous) input, and the same tensor twice.
         Case::new("cat", vec![any(&[3, 2]), any(&[2, 3])], |x| {
             Tensor::cat(&[&x[0].t(), &x[1], &x[0].t()], 1)
+        }),
+        Case::new("stack", vec![any(&[2, 3]), any(&[2, 3]), any(&[2, 3])], |x| {
+            Tensor::stack(&[&x[0], &x[1], &x[2]], 1)
+        }),
+        // A transposed input, the same tensor twice, and a new last dimension.
+        Case::new("stack", vec![any(&[3, 2]), any(&[2, 3])], |x| {
+            Tensor::stack(&[&x[0].t(), &x[1], &x[0].t()], 2)
         }),
         Case::new("split", vec![any(&[2, 7, 3])], |x| {
             let p = x[0].split(&[2, 4, 1], 1);
@@ -299,5 +354,34 @@ mod tests {
     )]
     fn cat_mismatch_is_named() {
         Tensor::cat(&[&seq(&[2, 3]), &seq(&[3, 3])], 1);
+    }
+
+    #[test]
+    fn stack_inserts_a_dimension_and_splits_the_gradient() {
+        let a = seq(&[2, 3]).requires_grad_();
+        let b = seq(&[2, 3]).add_scalar(10.0).requires_grad_();
+        let first = Tensor::stack(&[&a, &b], 0);
+        assert_eq!(first.shape(), &[2, 2, 3]);
+        assert_eq!(first.to_vec()[..6], a.to_vec()[..]);
+        let mid = Tensor::stack(&[&a, &b], 1);
+        assert_eq!(mid.shape(), &[2, 2, 3]);
+        assert_eq!(
+            mid.to_vec(),
+            vec![0.0, 1.0, 2.0, 10.0, 11.0, 12.0, 3.0, 4.0, 5.0, 13.0, 14.0, 15.0]
+        );
+        let last = Tensor::stack(&[&a, &b], 2);
+        assert_eq!(last.shape(), &[2, 3, 2]);
+        assert_eq!(last.to_vec()[..4], [0.0, 10.0, 1.0, 11.0]);
+        // Weights 1 for `a`'s slice and 2 for `b`'s reach each input.
+        let w = Tensor::from_vec(vec![1.0, 2.0], &[2, 1]);
+        mid.mul(&w).sum_all().backward().unwrap();
+        assert_eq!(a.grad().unwrap().to_vec(), vec![1.0; 6]);
+        assert_eq!(b.grad().unwrap().to_vec(), vec![2.0; 6]);
+    }
+
+    #[test]
+    #[should_panic(expected = "stack: every tensor must have the same shape, got [2, 3] and [3, 2]")]
+    fn stack_of_different_shapes_is_named() {
+        Tensor::stack(&[&seq(&[2, 3]), &seq(&[3, 2])], 0);
     }
 }
