@@ -37,6 +37,7 @@
 
 use crate::gradcheck::Case;
 
+pub mod compare;
 pub mod map;
 
 /// One family of ops (one module): the ops it defines and their gradient checks.
@@ -72,4 +73,5 @@ families!(
     embedding,
     shape,
     attention,
+    index,
 );
