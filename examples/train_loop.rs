@@ -86,6 +86,7 @@ fn main() -> neurite::Result<()> {
 /// How many rows of `logits` (`[B, classes]`) have their largest value at the label.
 fn count_correct(logits: &Tensor, labels: &[usize]) -> usize {
     let predicted = logits.argmax(1);
+    let predicted = predicted.to_usize_vec();
     predicted.iter().zip(labels).filter(|(p, l)| p == l).count()
 }
 

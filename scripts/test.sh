@@ -11,5 +11,6 @@ cargo run --release --quiet --example char_lm -- --steps 30 --batch-size 8 --blo
 cargo run --release --quiet --example train_loop -- --epochs 1 --limit 1000
 cargo run --release --quiet --example regression -- --epochs 5 --samples 256
 cargo run --release --quiet --example custom_op -- --rows 4 --width 8
+cargo run --release --quiet --example spirals -- --points 100 --steps 100
 # The core alone builds (what `default-features = false` gives a library user).
 cargo build --release --quiet --no-default-features

@@ -7,17 +7,21 @@ use crate::gradcheck::Case;
 use crate::kernels::gather::{gather_rows, scatter_add_rows};
 use crate::ops::Family;
 use crate::runtime::buffers;
-use crate::tensor::Tensor;
+use crate::tensor::{AsIndices, IntTensor, Tensor};
 use crate::tensor::layout::numel;
 
 impl Tensor {
     /// Looks up `ids` in this `[V, D]` table: the result has shape `[..ids_shape, D]`, row
     /// `i` of the flattened ids being `self[ids[i]]`. Called on the weight:
-    /// `wte.embedding(&tokens, &[b, t])`.
+    /// `wte.embedding(&tokens, &[b, t])`. The ids may be `&[usize]`, `&Vec<usize>` or an
+    /// `&IntTensor` (see [`AsIndices`]; [`Tensor::embedding_of`] takes the shape from the
+    /// `IntTensor`).
     ///
-    /// Panics if the table is not 2-D, if `ids.len()` is not the product of `ids_shape`, or
-    /// if an id is `>= V`.
-    pub fn embedding(&self, ids: &[usize], ids_shape: &[usize]) -> Tensor {
+    /// Panics if the table is not 2-D, if the number of ids is not the product of
+    /// `ids_shape`, or if an id is `>= V`.
+    pub fn embedding(&self, ids: impl AsIndices, ids_shape: &[usize]) -> Tensor {
+        let ids = ids.indices("embedding");
+        let ids = &ids[..];
         assert!(
             self.rank() == 2,
             "embedding: the weight must be [V, D], got shape {:?}",
@@ -47,6 +51,23 @@ impl Tensor {
             g.with_slice(|gs| scatter_add_rows(gs, v, d, &ids, &mut dw));
             vec![Some(Tensor::from_vec(dw, &[v, d]))]
         })
+    }
+}
+
+impl Tensor {
+    /// [`Tensor::embedding`] with the ids' own shape (PyTorch's `F.embedding(ids, weight)`):
+    /// ids `[B, T]` give `[B, T, D]`.
+    ///
+    /// ```
+    /// use neurite::{tensor::IntTensor, Tensor};
+    /// let table = Tensor::arange(6).reshape(&[3, 2]); // [V=3, D=2]
+    /// let ids = IntTensor::from_vec(vec![2, 0], &[1, 2]);
+    /// let e = table.embedding_of(&ids);
+    /// assert_eq!(e.shape(), &[1, 2, 2]);
+    /// assert_eq!(e.to_vec(), vec![4.0, 5.0, 0.0, 1.0]);
+    /// ```
+    pub fn embedding_of(&self, ids: &IntTensor) -> Tensor {
+        self.embedding(ids, ids.shape())
     }
 }
 

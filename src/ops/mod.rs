@@ -37,6 +37,7 @@
 
 use crate::gradcheck::Case;
 
+pub mod compare;
 pub mod map;
 
 /// One family of ops (one module): the ops it defines and their gradient checks.
@@ -73,4 +74,5 @@ families!(
     shape,
     attention,
     loss,
+    index,
 );

@@ -3,7 +3,7 @@
 use crate::gradcheck::Case;
 use crate::kernels::vector;
 use crate::ops::Family;
-use crate::tensor::Tensor;
+use crate::tensor::{IntTensor, Tensor};
 use crate::tensor::layout::numel;
 use rayon::prelude::*;
 
@@ -156,12 +156,73 @@ impl Tensor {
 
     /// Maximum over one axis. The gradient flows to the first position of the maximum.
     pub fn max(&self, axis: isize, keepdim: bool) -> Tensor {
+        self.extreme(axis, keepdim, true).0
+    }
+
+    /// Minimum over one axis. The gradient flows to the first position of the minimum.
+    pub fn min(&self, axis: isize, keepdim: bool) -> Tensor {
+        self.extreme(axis, keepdim, false).0
+    }
+
+    /// Maximum over one axis and where it is (PyTorch's `torch.max(x, dim, keepdim)`):
+    /// the values (differentiable, as [`Tensor::max`]) and the index of the first maximum
+    /// along `axis`, both of the reduced shape.
+    ///
+    /// ```
+    /// use neurite::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 7.0, 3.0, 9.0, 2.0, 4.0], &[2, 3]);
+    /// let (values, indices) = x.max_with_indices(1, false);
+    /// assert_eq!(values.to_vec(), vec![7.0, 9.0]);
+    /// assert_eq!(indices.to_vec(), vec![1, 0]);
+    /// ```
+    pub fn max_with_indices(&self, axis: isize, keepdim: bool) -> (Tensor, IntTensor) {
+        self.extreme(axis, keepdim, true)
+    }
+
+    /// Minimum over one axis and where it is (PyTorch's `torch.min(x, dim, keepdim)`).
+    pub fn min_with_indices(&self, axis: isize, keepdim: bool) -> (Tensor, IntTensor) {
+        self.extreme(axis, keepdim, false)
+    }
+
+    /// The largest element, as a rank-0 tensor (PyTorch's `x.max()`); differentiable.
+    pub fn max_all(&self) -> Tensor {
+        self.reshape(&[-1]).max(0, false)
+    }
+
+    /// The smallest element, as a rank-0 tensor (PyTorch's `x.min()`); differentiable.
+    pub fn min_all(&self) -> Tensor {
+        self.reshape(&[-1]).min(0, false)
+    }
+
+    /// Index of the maximum along `axis` (the first one on ties), with that axis removed:
+    /// `logits.argmax(1)` gives one class per row of `[N, C]` logits.
+    pub fn argmax(&self, axis: isize) -> IntTensor {
+        self.arg_extreme(axis, true)
+    }
+
+    /// Index of the minimum along `axis` (the first one on ties), with that axis removed.
+    pub fn argmin(&self, axis: isize) -> IntTensor {
+        self.arg_extreme(axis, false)
+    }
+
+    fn arg_extreme(&self, axis: isize, largest: bool) -> IntTensor {
         let axes = normalize_axes(self, &[axis]);
-        let (values, index, p) = self.max_with_index(&axes);
+        let (_, index, p) = self.extreme_with_index(&axes, largest);
+        let shape = output_shape(&p.keep_shape, &axes, false);
+        IntTensor::from_vec(index.iter().map(|&i| i as i64).collect(), &shape)
+    }
+
+    /// The maximum (or minimum) over one axis, recorded as `max` (`min`): the gradient goes
+    /// to the first position of the extreme.
+    fn extreme(&self, axis: isize, keepdim: bool, largest: bool) -> (Tensor, IntTensor) {
+        let axes = normalize_axes(self, &[axis]);
+        let (values, index, p) = self.extreme_with_index(&axes, largest);
         let shape = output_shape(&p.keep_shape, &axes, keepdim);
+        let indices = IntTensor::from_vec(index.iter().map(|&i| i as i64).collect(), &shape);
         let (perm, permuted_shape) = (p.perm.clone(), p.data.shape().to_vec());
         let (outer, reduced, inner) = (p.outer, p.reduced, p.inner);
-        Tensor::from_op(values, &shape, "max", &[self], move |g| {
+        let name = if largest { "max" } else { "min" };
+        let values = Tensor::from_op(values, &shape, name, &[self], move |g| {
             let gv = g.to_vec();
             let mut dx = vec![0.0; outer * reduced * inner];
             for (o, (&gi, &r)) in gv.iter().zip(&index).enumerate() {
@@ -172,31 +233,28 @@ impl Tensor {
                 Tensor::from_vec(dx, &permuted_shape),
                 &perm,
             ))]
-        })
+        });
+        (values, indices)
     }
 
-    /// Index of the maximum along `axis`, for each position of the other axes (row-major).
-    pub fn argmax(&self, axis: isize) -> Vec<usize> {
-        let axes = normalize_axes(self, &[axis]);
-        self.max_with_index(&axes).1
-    }
-
-    fn max_with_index(&self, axes: &[usize]) -> (Vec<f32>, Vec<usize>, Plan) {
-        let p = plan(self, axes, "max");
+    fn extreme_with_index(&self, axes: &[usize], largest: bool) -> (Vec<f32>, Vec<usize>, Plan) {
+        let name = if largest { "max" } else { "min" };
+        let p = plan(self, axes, name);
         let (outer, reduced, inner) = (p.outer, p.reduced, p.inner);
         assert!(
             reduced > 0,
-            "max: cannot reduce an empty axis of shape {:?}",
+            "{name}: cannot reduce an empty axis of shape {:?}",
             self.shape()
         );
+        let better = |v: f32, best: f32| if largest { v > best } else { v < best };
         let (values, index) = p.data.with_slice(|x| {
-            let mut values = vec![f32::NEG_INFINITY; outer * inner];
+            let mut values = vec![0.0; outer * inner];
             let mut index = vec![0usize; outer * inner];
             for o in 0..outer {
                 for r in 0..reduced {
                     for i in 0..inner {
                         let v = x[(o * reduced + r) * inner + i];
-                        if r == 0 || v > values[o * inner + i] {
+                        if r == 0 || better(v, values[o * inner + i]) {
                             values[o * inner + i] = v;
                             index[o * inner + i] = r;
                         }
@@ -224,7 +282,7 @@ fn unpermute(t: Tensor, perm: &[usize]) -> Tensor {
 /// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
 pub(crate) const FAMILY: Family = Family {
     name: "reduce",
-    ops: &["sum", "mean", "max"],
+    ops: &["sum", "mean", "max", "min"],
     cases: gradcheck_cases,
 };
 
@@ -244,6 +302,17 @@ fn gradcheck_cases() -> Vec<Case> {
             x[0].max(1, false)
         }),
         Case::new("max", vec![Case::distinct(&[4, 6])], |x| x[0].max(-1, true)),
+        Case::new("max", vec![Case::distinct(&[3, 4])], |x| {
+            x[0].max_with_indices(0, true).0
+        }),
+        Case::new("max", vec![Case::distinct(&[3, 4])], |x| x[0].t().max_all()),
+        Case::new("min", vec![Case::distinct(&[3, 4, 5])], |x| {
+            x[0].min(1, false)
+        }),
+        Case::new("min", vec![Case::distinct(&[4, 6])], |x| {
+            x[0].min_with_indices(-1, false).0
+        }),
+        Case::new("min", vec![Case::distinct(&[2, 3, 2])], |x| x[0].min_all()),
     ]
 }
 
@@ -263,7 +332,15 @@ mod tests {
             x.max(-1, false).to_vec(),
             vec![3.0, 7.0, 11.0, 15.0, 19.0, 23.0]
         );
-        assert_eq!(x.argmax(0), vec![1; 12]);
+        assert_eq!(x.argmax(0).to_vec(), vec![1; 12]);
+        assert_eq!(x.argmax(0).shape(), &[3, 4]);
+        assert_eq!(x.argmin(-1).to_vec(), vec![0; 6]);
+        assert_eq!(x.min(1, false).to_vec(), vec![0.0, 1.0, 2.0, 3.0, 12.0, 13.0, 14.0, 15.0]);
+        assert_eq!((x.max_all().item(), x.min_all().item()), (23.0, 0.0));
+        assert_eq!(x.max_all().shape(), &[] as &[usize]);
+        let (v, i) = x.max_with_indices(1, true);
+        assert_eq!((v.shape(), i.shape()), (&[2, 1, 4][..], &[2, 1, 4][..]));
+        assert_eq!(i.to_vec(), vec![2; 8]);
         assert_eq!(x.mean_all().item(), 11.5);
     }
 

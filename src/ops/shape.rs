@@ -227,7 +227,7 @@ impl Tensor {
 /// The ops of this module and their gradient checks (a row of [`crate::ops::FAMILIES`]).
 pub(crate) const FAMILY: Family = Family {
     name: "shape",
-    ops: &["cat", "stack", "split", "index_select", "reshape", "permute", "transpose", "narrow", "expand", "contiguous"],
+    ops: &["cat", "stack", "split", "index_select", "reshape", "permute", "transpose", "narrow", "select", "expand", "contiguous"],
     cases: gradcheck_cases,
 };
 
@@ -268,6 +268,9 @@ fn gradcheck_cases() -> Vec<Case> {
         // The views of `crate::tensor` (their backward rules live there).
         Case::new("transpose", vec![any(&[3, 4])], |x| x[0].t().mul(&x[0].t())),
         Case::new("narrow", vec![any(&[4, 5])], |x| x[0].narrow(1, 1, 3).exp()),
+        Case::new("select", vec![any(&[3, 4, 2])], |x| {
+            x[0].select(1, -1).mul(&x[0].i((.., 1..3, 0)).t().select(0, 0).unsqueeze(1))
+        }),
         Case::new("expand", vec![any(&[3, 1])], |x| {
             x[0].expand(&[2, 3, 4]).mul_scalar(1.0)
         }),

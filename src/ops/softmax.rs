@@ -5,7 +5,7 @@ use crate::gradcheck::Case;
 use crate::kernels::softmax as k;
 use crate::ops::Family;
 use crate::runtime::buffers;
-use crate::tensor::Tensor;
+use crate::tensor::{AsIndices, Tensor};
 
 /// The tensor viewed as `[outer, n, inner]` around `axis`.
 fn split_at_axis(x: &Tensor, axis: usize) -> (usize, usize, usize) {
@@ -48,16 +48,19 @@ impl Tensor {
         })
     }
 
-    /// Mean cross-entropy of logits `[N, C]` against class indices `targets` (`N` of them),
-    /// as PyTorch's `cross_entropy`: a fused log-softmax and negative log-likelihood.
-    /// Returns a rank-0 tensor. For sequences `[B, T, V]`, reshape to `[B*T, V]` first.
-    pub fn cross_entropy(&self, targets: &[usize]) -> Tensor {
+    /// Mean cross-entropy of logits `[N, C]` against class indices `targets` (`N` of them:
+    /// `&[usize]`, `&Vec<usize>` or an `&IntTensor`, see [`AsIndices`]), as PyTorch's
+    /// `cross_entropy`: a fused log-softmax and negative log-likelihood. Returns a rank-0
+    /// tensor. For sequences `[B, T, V]`, reshape to `[B*T, V]` first.
+    pub fn cross_entropy(&self, targets: impl AsIndices) -> Tensor {
         self.cross_entropy_with(targets, 0.0)
     }
 
     /// [`Tensor::cross_entropy`] with label smoothing `s` in `[0, 1]`, as PyTorch's
     /// `label_smoothing`: the target distribution is `(1 - s) * onehot + s / C`.
-    pub fn cross_entropy_with(&self, targets: &[usize], label_smoothing: f32) -> Tensor {
+    pub fn cross_entropy_with(&self, targets: impl AsIndices, label_smoothing: f32) -> Tensor {
+        let targets = targets.indices("cross_entropy");
+        let targets = &targets[..];
         assert_eq!(
             self.rank(),
             2,

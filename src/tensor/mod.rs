@@ -6,17 +6,26 @@
 //! and only change the [`Layout`]. Kernels work on contiguous slices; `contiguous()` makes
 //! a dense copy when a view is not.
 
+mod bool;
 mod create;
+mod index;
+mod int;
 pub mod layout;
 mod ops_overload;
+mod print;
 pub mod rng;
+mod shape;
 mod view;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+pub use self::bool::BoolTensor;
+pub use index::{IndexItem, IntoIndexItem, TensorIndex};
+pub use int::{AsIndices, IntTensor};
 pub use layout::Layout;
+pub use shape::IntoShape;
 
 use crate::autograd::Node;
 use crate::runtime::buffers;
@@ -293,6 +302,33 @@ impl Tensor {
         assert_eq!(self.shape(), src.shape(), "copy_from: shapes differ");
         let values = src.to_vec();
         self.with_slice_mut(|d| d.copy_from_slice(&values));
+    }
+}
+
+impl fmt::Display for Tensor {
+    /// PyTorch's layout: `tensor([[1.0000, 2.0000], [3.0000, 4.0000]])`, the middle elided
+    /// beyond 1000 elements, then `requires_grad=True` or `grad_fn=<…>`. `{:.2}` prints 2
+    /// decimals instead of 4.
+    ///
+    /// ```
+    /// use neurite::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0, 2.5, -3.0, 4.0], &[2, 2]);
+    /// assert_eq!(format!("{t}"), "tensor([[ 1.0000,  2.5000],\n        [-3.0000,  4.0000]])");
+    /// assert_eq!(format!("{:.1}", t.i(0)), "tensor([1.0, 2.5])");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let suffixes = match self.op_name() {
+            Some(op) => vec![format!("grad_fn=<{}>", print::grad_fn_name(op))],
+            None if self.requires_grad() => vec!["requires_grad=True".to_string()],
+            None => Vec::new(),
+        };
+        let precision = f.precision().unwrap_or(4);
+        f.write_str(&print::render_floats(
+            &self.to_vec(),
+            self.shape(),
+            precision,
+            suffixes,
+        ))
     }
 }
 

@@ -1,6 +1,7 @@
 //! View operations: new shapes over the same storage, and their gradients.
 
 use super::layout::{contiguous_strides, numel, Layout};
+use super::shape::IntoShape;
 use super::Tensor;
 use std::sync::Arc;
 
@@ -37,9 +38,21 @@ impl Tensor {
     }
 
     /// The same elements in a new shape (PyTorch's `reshape`): a view when the tensor is
-    /// contiguous, a copy otherwise. One dimension may be `usize::MAX` to infer it.
-    pub fn reshape(&self, shape: &[usize]) -> Tensor {
-        let shape = infer_shape(shape, self.numel(), self.shape());
+    /// contiguous, a copy otherwise. One dimension may be `-1` to infer it:
+    /// `x.reshape(&[-1, 10])`; `&[usize]`, `&Vec<usize>` and arrays work as well (see
+    /// [`IntoShape`]).
+    ///
+    /// ```
+    /// use neurite::Tensor;
+    /// let x = Tensor::arange(30);
+    /// assert_eq!(x.reshape(&[-1, 10]).shape(), &[3, 10]);
+    /// assert_eq!(x.reshape(&[5, 6]).shape(), &[5, 6]);
+    /// ```
+    ///
+    /// Panics when two dimensions are `-1` or the sizes do not multiply to the element
+    /// count.
+    pub fn reshape(&self, shape: impl IntoShape) -> Tensor {
+        let shape = shape.resolve(self.numel(), self.shape(), "reshape");
         let src = self.contiguous();
         let layout = Layout {
             strides: contiguous_strides(&shape),
@@ -179,34 +192,8 @@ impl Tensor {
     }
 }
 
-/// Resolves one `usize::MAX` entry of a requested shape and checks the element count.
-fn infer_shape(shape: &[usize], count: usize, from: &[usize]) -> Vec<usize> {
-    let mut shape = shape.to_vec();
-    let unknown: Vec<usize> = (0..shape.len())
-        .filter(|&i| shape[i] == usize::MAX)
-        .collect();
-    assert!(
-        unknown.len() <= 1,
-        "reshape: at most one dimension can be inferred, got {shape:?}"
-    );
-    if let [i] = unknown[..] {
-        let known: usize = shape.iter().filter(|&&d| d != usize::MAX).product();
-        assert!(
-            known > 0 && count.is_multiple_of(known),
-            "reshape: cannot infer a dimension to reshape {from:?} into {shape:?}"
-        );
-        shape[i] = count / known;
-    }
-    assert_eq!(
-        numel(&shape),
-        count,
-        "reshape: cannot view shape {from:?} ({count} elements) as {shape:?}"
-    );
-    shape
-}
-
 /// The gradient of `narrow`: `g` placed at `start..` along `d` in zeros of `shape`.
-fn pad_narrowed(g: &Tensor, shape: &[usize], d: usize, start: usize) -> Tensor {
+pub(super) fn pad_narrowed(g: &Tensor, shape: &[usize], d: usize, start: usize) -> Tensor {
     let mut out = vec![0.0; numel(shape)];
     let strides = contiguous_strides(shape);
     let target = Layout {

@@ -41,7 +41,7 @@ pub fn evaluate(
         let x = Tensor::from_vec(batch.images, &batch.shape); // [B, C, H, W]
         let logits = plan.forward(&x); // [B, classes]
         loss_sum += logits.cross_entropy(&batch.labels).item() as f64 * batch.labels.len() as f64;
-        predictions.extend(logits.argmax(1));
+        predictions.extend(logits.argmax(1).to_usize_vec());
         labels.extend(batch.labels);
     }
     crate::runtime::buffers::clear();

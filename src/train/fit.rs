@@ -10,7 +10,7 @@ use super::run::{Run, Snapshot};
 use super::state::{load_weights, model_metadata};
 use crate::data::{DataLoader, LoaderConfig, MnistData, Normalization};
 use crate::nn::ModuleExt;
-use crate::tensor::Tensor;
+use crate::tensor::{IntTensor, Tensor};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -175,12 +175,8 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
 
             let b = batch.labels.len();
             loss_sum += l as f64 * b as f64;
-            let predicted = logits.argmax(1);
-            correct += predicted
-                .iter()
-                .zip(&batch.labels)
-                .filter(|(p, l)| p == l)
-                .count();
+            let labels = IntTensor::from_indices(&batch.labels);
+            correct += logits.argmax(1).eq(&labels).sum();
             seen += b;
             if i % 10 == 0 || i + 1 == steps_per_epoch {
                 bar.message(format!(

@@ -9,7 +9,7 @@
 
 use super::Reduction;
 use crate::gradcheck::Case;
-use crate::tensor::Tensor;
+use crate::tensor::{AsIndices, Tensor};
 
 /// Options of [`Tensor::nll_loss`]; `NllLoss::default()` is PyTorch's defaults (no weights,
 /// no ignored class, mean).
@@ -126,7 +126,9 @@ impl Tensor {
     /// // (1 * 1.0 + 3 * 2.0) / (1 + 3)
     /// assert_eq!(log_probs.nll_loss(&[1, 0], opts).item(), 1.75);
     /// ```
-    pub fn nll_loss(&self, targets: &[usize], opts: NllLoss<'_>) -> Tensor {
+    pub fn nll_loss(&self, targets: impl AsIndices, opts: NllLoss<'_>) -> Tensor {
+        let targets = targets.indices("nll_loss");
+        let targets: &[usize] = &targets;
         let r = Rows::new("nll_loss", self, targets, opts.weight, opts.ignore_index);
         let x = self.detach().contiguous();
         let losses: Vec<f32> = x.with_slice(|xs| {
@@ -173,7 +175,9 @@ impl Tensor {
     /// let loss = logits.cross_entropy_opts(&[2, 0], opts);
     /// assert!((loss.item() - 0.630966).abs() < 1e-6);
     /// ```
-    pub fn cross_entropy_opts(&self, targets: &[usize], opts: CrossEntropy<'_>) -> Tensor {
+    pub fn cross_entropy_opts(&self, targets: impl AsIndices, opts: CrossEntropy<'_>) -> Tensor {
+        let targets = targets.indices("cross_entropy_opts");
+        let targets: &[usize] = &targets;
         let s = opts.label_smoothing;
         assert!(
             (0.0..=1.0).contains(&s),
