@@ -28,7 +28,7 @@
 use super::metrics::{log_text, parse_log, read_log, write_log, Record};
 use super::run_dir::RunDir;
 use crate::checkpoint::{Checkpoint, Metadata};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, SCHEDULER_PREFIX};
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -74,6 +74,20 @@ pub struct Resumed {
     pub step: usize,
     /// The loop's progress counter ([`Record::PROGRESS`]).
     pub progress: usize,
+}
+
+impl Resumed {
+    /// The optimizer's state to load. A checkpoint written before the schedule's state was
+    /// saved with the optimizer's (neurite's schedules were then a function of the step
+    /// count) gets the schedule's position from the step count, so the curve continues.
+    pub fn optimizer_state_with_schedule(&self) -> Vec<(String, Tensor)> {
+        let mut state = self.optimizer_state.clone();
+        if !state.iter().any(|(n, _)| n.starts_with(SCHEDULER_PREFIX)) {
+            let at = Tensor::scalar(self.step as f32);
+            state.push((format!("{SCHEDULER_PREFIX}last_epoch"), at));
+        }
+        state
+    }
 }
 
 /// A state to save: the model, the optimizer, and the loop's metadata.
@@ -360,13 +374,14 @@ mod tests {
     fn a_saved_run_resumes_in_the_one_format_and_the_earlier_image_layout() {
         let dir = temp("resume");
         let w = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
-        let mut optimizer = Sgd::new(SgdConfig {
+        let config = SgdConfig {
             lr: 0.0,
             momentum: 0.9,
             ..Default::default()
-        });
+        };
+        let mut optimizer = Sgd::new(vec![("w".into(), w.clone())], config);
         w.set_grad(Some(Tensor::from_vec(vec![0.5, 0.25], &[2])));
-        optimizer.step(std::slice::from_ref(&w));
+        optimizer.step();
         assert!(!optimizer.state().is_empty());
         let (mut run, resumed) = Run::<EpochMetrics>::open(&dir, false, false, &[]).unwrap();
         assert!(resumed.is_none());
