@@ -7,3 +7,10 @@ cargo test --release
 cargo run --release --quiet -- gradcheck
 # Every example runs, on small sizes.
 cargo run --release --quiet --example fuzz -- all --runs 300
+# Fine-tuning a "PyTorch" LeNet-5: the command makes the checkpoint here (CI has no torch;
+# bench/pytorch/examples/export_lenet5.py makes it from PyTorch).
+cargo run --release --quiet -- train lenet5 --limit-train 500 --epochs 1 \
+    --out target/finetune-pretrained --overwrite --json > /dev/null
+cargo run --release --quiet --example finetune -- \
+    --weights target/finetune-pretrained/model.safetensors --images 300 --epochs 2 \
+    --out target/finetune-pretrained/finetuned.safetensors

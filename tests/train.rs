@@ -433,8 +433,10 @@ fn check_earlier_layout_resumes(optimizer: OptimizerKind) {
         .map(|(n, _)| n)
         .collect();
     let ck = Checkpoint::load(&split.join("checkpoint.safetensors")).unwrap();
-    assert!(ck.get("optimizer.fc1.weight.momentum_buffer").is_some()
-        || ck.get("optimizer.fc1.weight.exp_avg").is_some());
+    assert!(
+        ck.get("optimizer.fc1.weight.momentum_buffer").is_some()
+            || ck.get("optimizer.fc1.weight.exp_avg").is_some()
+    );
     assert!(ck.get("optimizer.scheduler.last_epoch").is_some());
 
     // A parameter the model lacks: an error naming it, the file untouched.
@@ -449,7 +451,10 @@ fn check_earlier_layout_resumes(optimizer: OptimizerKind) {
     };
     let e = format!("{:#}", train(&config, &data, &resumed).unwrap_err());
     assert!(e.contains("no parameter 'fc9.bias'"), "{e}");
-    assert_eq!(std::fs::read(split.join("checkpoint.safetensors")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(split.join("checkpoint.safetensors")).unwrap(),
+        before
+    );
     std::fs::write(split.join("checkpoint.safetensors"), good).unwrap();
 
     // The earlier layout.
