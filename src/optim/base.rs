@@ -32,6 +32,9 @@ pub fn numbered(params: &[Tensor]) -> Vec<(String, Tensor)> {
         .collect()
 }
 
+/// Chooses parameters by name and shape.
+pub type ParamFilter = dyn Fn(&str, &[usize]) -> bool;
+
 /// A group of parameters with its own learning rate and/or weight decay (PyTorch's
 /// `param_groups`), chosen by name and shape.
 ///
@@ -51,7 +54,7 @@ pub fn numbered(params: &[Tensor]) -> Vec<(String, Tensor)> {
 /// assert_eq!(opt.lr(), 0.1);
 /// ```
 pub struct ParamGroup {
-    filter: Box<dyn Fn(&str, &[usize]) -> bool>,
+    filter: Box<ParamFilter>,
     lr: Option<f32>,
     weight_decay: Option<f32>,
 }

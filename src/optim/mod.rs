@@ -34,7 +34,7 @@ mod schedule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
-pub use base::{numbered, OptimizerBase, ParamGroup, SCHEDULER_PREFIX};
+pub use base::{numbered, OptimizerBase, ParamFilter, ParamGroup, SCHEDULER_PREFIX};
 pub use clip::clip_grad_norm;
 pub use plateau::{PlateauConfig, PlateauMode, ReduceOnPlateau, ThresholdMode};
 pub use schedule::{Decay, LrScheduler, Schedule, SCHEDULE_CHOICES};
