@@ -92,6 +92,8 @@ pub struct OptimizerBase {
     lr_scale: Vec<f32>,
     /// The rate of the next step (the schedule's when one is attached).
     lr: f32,
+    /// The rate given at construction, which a group's rate is a ratio to.
+    configured_lr: f32,
     schedule: Option<Box<dyn LrScheduler>>,
 }
 
@@ -113,6 +115,7 @@ impl OptimizerBase {
             weight_decay: vec![weight_decay; n],
             lr_scale: vec![1.0; n],
             lr,
+            configured_lr: lr,
             schedule: None,
         }
     }
@@ -141,7 +144,7 @@ impl OptimizerBase {
         for i in 0..self.params.len() {
             if (group.filter)(&self.names[i], self.params[i].shape()) {
                 if let Some(lr) = group.lr {
-                    self.lr_scale[i] = lr / self.lr;
+                    self.lr_scale[i] = lr / self.configured_lr;
                 }
                 if let Some(wd) = group.weight_decay {
                     self.weight_decay[i] = wd;

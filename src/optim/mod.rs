@@ -12,14 +12,15 @@
 //! use neurite::optim::{Optimizer, Schedule, Sgd, SgdConfig};
 //! use neurite::Tensor;
 //!
-//! let model = Linear::new(3, 1);
+//! let model = Linear::new(3, 1, true);
 //! let config = SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() };
 //! let mut opt = Sgd::new(model.named_parameters(), config)
 //!     .with_schedule(Schedule::cosine(0.1, 100, 0.0));
 //! let x = Tensor::ones(&[4, 3]); // [B, 3]
 //! for _ in 0..3 {
 //!     opt.zero_grad();
-//!     model.forward(&x).square().mean_all().backward();
+//!     let y = model.forward(&x); // [B, 1]
+//!     (&y * &y).mean_all().backward();
 //!     assert!(opt.step().is_finite());
 //! }
 //! assert!(opt.lr() < 0.1); // the schedule moved it, three steps along the cosine

@@ -8,8 +8,9 @@
 //! - `checkpoint.safetensors`: the whole resumable state after the last evaluation, in one
 //!   file written atomically, so that no interruption can leave a state that cannot be
 //!   resumed: the model's `state_dict`, the optimizer's state under `optimizer.*` names
-//!   (momentum buffers, Adam moments), and metadata `format` (`neurite-run-2`), `step` (the
-//!   optimizer steps taken: the learning-rate schedule is a function of it), `metrics` (the
+//!   (momentum buffers, Adam moments, keyed by parameter name; the schedule's position under
+//!   `optimizer.scheduler.*`), and metadata `format` (`neurite-run-2`), `step` (the
+//!   optimizer steps taken), `metrics` (the
 //!   log's lines so far), the loop's progress counter ([`Record::PROGRESS`]), and the loop's
 //!   own keys (the model's name and shape or normalization, the run's `train.*` or `lm.*`
 //!   settings that `--resume` checks).
@@ -23,7 +24,9 @@
 //!
 //! Runs of earlier versions still resume: image runs that kept the optimizer's state in a
 //! separate `optimizer.safetensors` and the log in `metrics.jsonl` only, and `lm train` runs
-//! whose checkpoint had no `format` and no `metrics` (their history starts empty).
+//! whose checkpoint had no `format` and no `metrics` (their history starts empty); and
+//! runs whose optimizer state is keyed by parameter position and holds no schedule (see
+//! [`Resumed::optimizer_state_with_schedule`] and `crate::optim::Optimizer::load_state`).
 
 use super::metrics::{log_text, parse_log, read_log, write_log, Record};
 use super::run_dir::RunDir;
