@@ -82,20 +82,21 @@ fn main() -> neurite::Result<()> {
     );
 
     let params = model.parameters();
-    let mut opt = Adam::new(AdamConfig {
+    // AdamW with a cosine decay after 20 warm-up steps, stepped by `opt.step()`.
+    let schedule = Schedule::new(1e-3, Decay::Cosine { min_lr: 1e-4 }, 20, s.steps);
+    let config = AdamConfig {
         weight_decay: 0.1,
         ..AdamConfig::adamw(1e-3)
-    });
-    let schedule = Schedule::new(1e-3, Decay::Cosine { min_lr: 1e-4 }, 20, s.steps);
+    };
+    let mut opt = Adam::new(model.named_parameters(), config).with_schedule(schedule);
     let mut windows = Windows::new(train, s.block, 0)?;
     for step in 0..s.steps {
         let (x, y) = windows.batch(s.batch); // ids and next ids, [B * T] each
-        model.zero_grad();
+        opt.zero_grad();
         let loss = model.loss(&x, &y, s.batch, s.block);
         loss.backward()?;
         clip_grad_norm(&params, 1.0);
-        opt.set_lr(schedule.lr_at(step));
-        opt.step(&params);
+        opt.step();
         if step % 100 == 0 || step + 1 == s.steps {
             println!("step {step:5}  loss {:.4}", loss.item());
         }

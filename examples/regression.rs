@@ -67,8 +67,7 @@ fn main() -> neurite::Result<()> {
         .push(Linear::new(64, 64, true))
         .push(Tanh)
         .push(Linear::new(64, 1, true));
-    let params = model.parameters();
-    let mut opt = Adam::new(AdamConfig::adam(5e-3));
+    let mut opt = Adam::new(model.named_parameters(), AdamConfig::adam(5e-3));
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut order: Vec<usize> = (0..samples).collect();
 
@@ -78,9 +77,9 @@ fn main() -> neurite::Result<()> {
         for rows in order.chunks(batch) {
             let (xb, yb) = (x_train.index_select(0, rows), y_train.index_select(0, rows));
             let loss = model.forward(&xb).mse_loss(&yb, Reduction::Mean);
-            model.zero_grad();
+            opt.zero_grad();
             loss.backward()?;
-            opt.step(&params);
+            opt.step();
         }
         if epoch == 1 || epoch % (epochs / 10).max(1) == 0 || epoch == epochs {
             let train = mse(&model, &x_train, &y_train);

@@ -59,15 +59,14 @@ fn main() -> neurite::Result<()> {
         .add("fc2", Linear::new(64, 64, true))
         .add("relu2", Relu)
         .add("fc3", Linear::new(64, 2, true));
-    let params = model.parameters();
-    let mut optimizer = Adam::new(AdamConfig::adam(0.01));
+    let mut optimizer = Adam::new(model.named_parameters(), AdamConfig::adam(0.01));
 
     for step in 1..=steps {
         let logits = model.forward(&x); // [2n, 2]
         let loss = logits.cross_entropy(&y);
-        model.zero_grad();
+        optimizer.zero_grad();
         loss.backward()?;
-        optimizer.step(&params);
+        optimizer.step();
         if step % 100 == 0 || step == steps {
             let acc = accuracy(&logits, &y);
             println!(

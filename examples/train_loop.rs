@@ -35,13 +35,15 @@ fn main() -> neurite::Result<()> {
         },
     );
     let mut model = lenet5(1, 10);
-    let params = model.parameters();
-    let mut opt = Sgd::new(SgdConfig {
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        ..Default::default()
-    });
+    let mut opt = Sgd::new(
+        model.named_parameters(),
+        SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            ..Default::default()
+        },
+    );
 
     for epoch in 0..epochs {
         model.set_training(true);
@@ -51,9 +53,9 @@ fn main() -> neurite::Result<()> {
             let x = Tensor::from_vec(batch.images, &batch.shape); // [B, 1, 28, 28]
             let logits = model.forward(&x); // [B, 10]
             let loss = logits.cross_entropy(&batch.labels);
-            model.zero_grad();
+            opt.zero_grad();
             loss.backward()?;
-            opt.step(&params);
+            opt.step();
 
             let b = batch.labels.len();
             loss_sum += loss.item() as f64 * b as f64;

@@ -12,5 +12,12 @@ cargo run --release --quiet --example train_loop -- --epochs 1 --limit 1000
 cargo run --release --quiet --example regression -- --epochs 5 --samples 256
 cargo run --release --quiet --example custom_op -- --rows 4 --width 8
 cargo run --release --quiet --example spirals -- --points 100 --steps 100
+# Fine-tuning a "PyTorch" LeNet-5: the command makes the checkpoint here (CI has no torch;
+# bench/pytorch/examples/export_lenet5.py makes it from PyTorch).
+cargo run --release --quiet -- train lenet5 --limit-train 500 --epochs 1 \
+    --out target/finetune-pretrained --overwrite --json > /dev/null
+cargo run --release --quiet --example finetune -- \
+    --weights target/finetune-pretrained/model.safetensors --images 300 --epochs 2 \
+    --out target/finetune-pretrained/finetuned.safetensors
 # The core alone builds (what `default-features = false` gives a library user).
 cargo build --release --quiet --no-default-features

@@ -86,20 +86,23 @@ fn an_output_that_backward_reads_changed_in_place_is_an_error() {
 fn an_optimizer_step_between_forward_and_backward_is_caught_and_after_backward_is_fine() {
     let w = t(&[1.0, -1.0], &[2]).requires_grad_();
     let x = t(&[3.0, 4.0], &[2]);
-    let mut opt = Sgd::new(SgdConfig {
-        lr: 0.5,
-        ..Default::default()
-    });
+    let mut opt = Sgd::new(
+        neurite::optim::numbered(std::slice::from_ref(&w)),
+        SgdConfig {
+            lr: 0.5,
+            ..Default::default()
+        },
+    );
     // The usual order: forward, backward, step.
     let loss = w.mul(&x).sum_all();
     loss.backward().unwrap();
-    opt.step(std::slice::from_ref(&w));
+    opt.step();
     assert_eq!(w.to_vec(), vec![-0.5, -3.0]);
     // Stepping before backward changed the weight the product's backward reads.
     w.zero_grad();
     let loss = w.mul(&x).sum_all();
     w.set_grad(Some(t(&[1.0, 1.0], &[2])));
-    opt.step(std::slice::from_ref(&w));
+    opt.step();
     let err = loss.backward().unwrap_err().to_string();
     assert!(err.contains("input 0 of `mul`"), "{err}");
 }
@@ -185,11 +188,14 @@ fn gradients_of_two_passes_before_a_step_add_up_and_zero_grad_resets_them() {
     w.mul(&x2).sum_all().backward().unwrap();
     assert_eq!(w.grad().unwrap().to_vec(), vec![8.0, 10.0]);
     // The step sees the sum: w - 0.5 * (x1 + x2).
-    let mut opt = Sgd::new(SgdConfig {
-        lr: 0.5,
-        ..Default::default()
-    });
-    opt.step(std::slice::from_ref(&w));
+    let mut opt = Sgd::new(
+        neurite::optim::numbered(std::slice::from_ref(&w)),
+        SgdConfig {
+            lr: 0.5,
+            ..Default::default()
+        },
+    );
+    opt.step();
     assert_eq!(w.to_vec(), vec![1.0 - 4.0, 2.0 - 5.0]);
     w.zero_grad();
     assert!(w.grad().is_none());

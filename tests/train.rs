@@ -6,7 +6,9 @@ mod common;
 use common::write_split;
 use neurite::checkpoint::Checkpoint;
 use neurite::data::{DatasetKind, ImageDataset, MnistData};
+use neurite::nn::ModuleExt;
 use neurite::train::{load_weights, train, OptimizerKind, RunOptions, TrainConfig};
+use neurite::Tensor;
 
 /// A fresh empty directory for the test `name`.
 fn temp_dir(name: &str) -> PathBuf {
@@ -389,4 +391,99 @@ fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
     let mlp = neurite::models::build("mlp", 1, 2).unwrap();
     load_weights(&*mlp, "mlp", &out.join("model.safetensors")).unwrap();
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// The optimizer state of the checkpoint in `dir` rewritten by `f` (name, tensor) -> entry.
+fn rewrite_optimizer_state(dir: &Path, f: impl Fn(&str, &Tensor) -> Option<(String, Tensor)>) {
+    let path = dir.join("checkpoint.safetensors");
+    let mut ck = Checkpoint::load(&path).unwrap();
+    ck.tensors = std::mem::take(&mut ck.tensors)
+        .into_iter()
+        .filter_map(|(n, t)| match n.strip_prefix("optimizer.") {
+            None => Some((n, t)),
+            Some(rest) => f(rest, &t).map(|(n, t)| (format!("optimizer.{n}"), t)),
+        })
+        .collect();
+    ck.save(&path).unwrap();
+}
+
+/// A checkpoint in the layout of earlier versions (optimizer state keyed by parameter
+/// position, flat, no schedule state: the rate was a function of the step count) resumes
+/// to the weights of an uninterrupted run; a state that names a parameter the model lacks
+/// is refused, naming it, and the checkpoint stays as it was.
+fn check_earlier_layout_resumes(optimizer: OptimizerKind) {
+    let data = synthetic(96, 40);
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 16,
+        ..TrainConfig::recipe("mlp", optimizer).unwrap()
+    };
+    let straight = temp_dir(&format!("layout-straight-{optimizer}"));
+    train(&config, &data, &quiet(&straight)).unwrap();
+    let split = temp_dir(&format!("layout-split-{optimizer}"));
+    let stopped = RunOptions {
+        stop_after: Some(1),
+        ..quiet(&split)
+    };
+    train(&config, &data, &stopped).unwrap();
+    let names: Vec<String> = neurite::models::build("mlp", 1, 2)
+        .unwrap()
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let ck = Checkpoint::load(&split.join("checkpoint.safetensors")).unwrap();
+    assert!(
+        ck.get("optimizer.fc1.weight.momentum_buffer").is_some()
+            || ck.get("optimizer.fc1.weight.exp_avg").is_some()
+    );
+    assert!(ck.get("optimizer.scheduler.last_epoch").is_some());
+
+    // A parameter the model lacks: an error naming it, the file untouched.
+    let good = std::fs::read(split.join("checkpoint.safetensors")).unwrap();
+    rewrite_optimizer_state(&split, |n, t| {
+        Some((n.replace("fc2.bias", "fc9.bias"), t.clone()))
+    });
+    let before = std::fs::read(split.join("checkpoint.safetensors")).unwrap();
+    let resumed = RunOptions {
+        resume: true,
+        ..quiet(&split)
+    };
+    let e = format!("{:#}", train(&config, &data, &resumed).unwrap_err());
+    assert!(e.contains("no parameter 'fc9.bias'"), "{e}");
+    assert_eq!(
+        std::fs::read(split.join("checkpoint.safetensors")).unwrap(),
+        before
+    );
+    std::fs::write(split.join("checkpoint.safetensors"), good).unwrap();
+
+    // The earlier layout.
+    rewrite_optimizer_state(&split, |n, t| {
+        if n.starts_with("scheduler.") {
+            return None;
+        }
+        let Some(i) = names.iter().position(|p| n.starts_with(&format!("{p}."))) else {
+            return Some((n.to_string(), t.clone()));
+        };
+        let suffix = &n[names[i].len() + 1..];
+        Some((format!("{i}.{suffix}"), t.reshape(&[t.numel()])))
+    });
+    train(&config, &data, &resumed).unwrap();
+    assert_eq!(
+        std::fs::read(straight.join("model.safetensors")).unwrap(),
+        std::fs::read(split.join("model.safetensors")).unwrap(),
+        "{optimizer}: a resume from the earlier layout differs"
+    );
+    std::fs::remove_dir_all(&straight).unwrap();
+    std::fs::remove_dir_all(&split).unwrap();
+}
+
+#[test]
+fn a_checkpoint_of_the_earlier_layout_resumes_sgd() {
+    check_earlier_layout_resumes(OptimizerKind::Sgd);
+}
+
+#[test]
+fn a_checkpoint_of_the_earlier_layout_resumes_adamw() {
+    check_earlier_layout_resumes(OptimizerKind::AdamW);
 }

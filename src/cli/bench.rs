@@ -173,14 +173,13 @@ fn bench_train(
     crate::manual_seed(0);
     let mut net = models::build(model, 1, 10)?;
     net.set_training(true);
-    let params = net.parameters();
-    let mut opt = Sgd::new(sgd);
+    let mut opt = Sgd::new(net.named_parameters(), sgd);
     let (x, y) = synthetic_batch(batch);
     let mut step = || {
         net.zero_grad();
         let loss = net.forward(&x).cross_entropy(&y);
         loss.backward().expect("a fresh graph back-propagates");
-        opt.step(&params);
+        opt.step();
     };
     // Short steps are timed in groups so that timer resolution and noise matter less.
     let group = if model == "resnet20" { 1 } else { 10 };
@@ -198,11 +197,11 @@ fn bench_train(
 fn bench_gpt_train(repeats: usize) -> Measurement {
     crate::manual_seed(0);
     let model = Gpt::new(GptConfig::default());
-    let params = model.parameters();
-    let mut opt = Adam::new(AdamConfig {
+    let config = AdamConfig {
         weight_decay: 0.1,
         ..AdamConfig::adamw(3e-4)
-    });
+    };
+    let mut opt = Adam::new(model.named_parameters(), config);
     let (b, t) = (16, model.config.block_size);
     let mut rng = StdRng::seed_from_u64(0);
     let ids: Vec<usize> = (0..b * t).map(|_| rng.gen_range(0..256)).collect();
@@ -213,7 +212,7 @@ fn bench_gpt_train(repeats: usize) -> Measurement {
             .loss(&ids, &targets, b, t)
             .backward()
             .expect("a fresh graph back-propagates");
-        opt.step(&params);
+        opt.step();
     });
     Measurement {
         id: "W4".into(),

@@ -45,8 +45,9 @@ pub struct Args {
     /// but the class token and position embedding) (default: the model's recipe).
     #[arg(long)]
     decay: Option<String>,
-    /// constant, cosine (to 0), step:EPOCHS:GAMMA or exp:GAMMA (per epoch) (default: the
-    /// model's recipe).
+    /// constant, cosine (to 0), step:EPOCHS:GAMMA, exp:GAMMA (per epoch), onecycle[:PCT_START]
+    /// (PyTorch's OneCycleLR, peak --lr), multistep:E1,E2,...:GAMMA (at those epochs) or
+    /// linear (to 0) (default: the model's recipe).
     #[arg(long)]
     schedule: Option<String>,
     /// Linear warm-up before the schedule: epochs (`2`, `0.5`) or steps (`500steps`)

@@ -223,25 +223,20 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
     let mut windows = Windows::new(train_text, block, run.seed)?;
     crate::tensor::rng::manual_seed(run.seed);
     let model = Gpt::new(run.model);
-    let named = model.named_parameters();
-    let params = model.parameters();
-    // nanoGPT's groups: matrices and embeddings decay, biases and LayerNorm gains do not.
-    let mut opt = Adam::new(AdamConfig {
-        weight_decay: run.weight_decay,
-        ..AdamConfig::adamw(run.lr)
-    })
-    .with_decay_mask(
-        named
-            .iter()
-            .map(|(name, p)| DecayScope::Matrices.decays(name, p.shape()))
-            .collect(),
-    );
     let schedule = Schedule::new(
         run.lr,
         Decay::Cosine { min_lr: run.min_lr },
         run.warmup,
         run.steps,
     );
+    // nanoGPT's groups: matrices and embeddings decay, biases and LayerNorm gains do not.
+    let config = AdamConfig {
+        weight_decay: run.weight_decay,
+        ..AdamConfig::adamw(run.lr)
+    };
+    let mut opt = Adam::new(model.named_parameters(), config)
+        .with_decay_mask(|name, shape| DecayScope::Matrices.decays(name, shape))
+        .with_schedule(schedule);
     let (mut out, resumed) = Run::<LmMetrics>::open(&run.out, run.resume, run.overwrite, &[])?;
     let settings = run.settings(text);
     let mut start = 0;
@@ -249,10 +244,10 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
         check_resume(&saved, run, text)?;
         start = saved.step;
         model.load(&saved.checkpoint.tensors)?;
-        opt.load_state(&saved.optimizer_state)?;
+        opt.load_state(&saved.optimizer_state_with_schedule())
+            .with_context(|| format!("--resume: {}", saved.path.display()))?;
         windows.skip(start, run.batch);
     }
-    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
     let mut guard = Guard::new(run.on_non_finite);
 
     let bar = Progress::new(run.progress, run.steps, start, "steps".into());
@@ -268,14 +263,13 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
         let loss = model.loss(&x, &y, run.batch, block);
         let l = loss.item();
         bar.inc();
-        let lr = schedule.lr_at(step);
-        // Under `--on-nonfinite skip`, a step can end without an update.
-        let outcome = guard
-            .step(&loss, &params, &names, Some(run.clip), &mut opt, lr)
-            .map_err(|e| {
-                let at = format!("step {}", step + 1);
-                anyhow::anyhow!("{e} at {at}: {DIVERGENCE_ADVICE}; {}", out.last_good())
-            })?;
+        // The rate of this step; the optimizer steps its schedule after the update (or the
+        // skip: under `--on-nonfinite skip`, a step can end without an update).
+        let lr = opt.lr();
+        let outcome = guard.step(&loss, Some(run.clip), &mut opt).map_err(|e| {
+            let at = format!("step {}", step + 1);
+            anyhow::anyhow!("{e} at {at}: {DIVERGENCE_ADVICE}; {}", out.last_good())
+        })?;
         if outcome == StepOutcome::Go {
             let seconds = t0.elapsed().as_secs_f64();
             train_seconds += seconds;
@@ -307,8 +301,7 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
             }
             if run.progress {
                 let mut line = format!(
-                    "step {done:>6}  train loss {last_train:.4}  val loss {val_loss:.4}  lr {:.2e}",
-                    schedule.lr_at(step)
+                    "step {done:>6}  train loss {last_train:.4}  val loss {val_loss:.4}  lr {lr:.2e}"
                 );
                 if skipped > 0 {
                     line += &format!("  skipped {skipped} steps");
@@ -319,7 +312,7 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
                 step: done,
                 train_loss: last_train,
                 val_loss,
-                lr: schedule.lr_at(step),
+                lr,
                 seconds: interval.0.elapsed().as_secs_f64(),
                 tokens_per_second: tokens / interval.1.max(1e-9),
                 skipped_steps: skipped,

@@ -555,8 +555,7 @@ mod tests {
             .map(|&c| c as usize)
             .collect();
         let (b, t) = (4, 12);
-        let mut opt = Adam::new(AdamConfig::adamw(1e-2));
-        let params = m.parameters();
+        let mut opt = Adam::new(m.named_parameters(), AdamConfig::adamw(1e-2));
         let mut last = f32::MAX;
         for step in 0..80 {
             let mut ids = Vec::new();
@@ -570,7 +569,7 @@ mod tests {
             let loss = m.loss(&ids, &tg, b, t);
             last = loss.item();
             loss.backward().unwrap();
-            opt.step(&params);
+            opt.step();
         }
         assert!(last < 0.5, "loss after 80 steps: {last}");
     }
@@ -581,8 +580,7 @@ mod tests {
     fn gpt_step_timing() {
         use std::time::Instant;
         let m = Gpt::new(GptConfig::default());
-        let params = m.parameters();
-        let mut opt = Adam::new(AdamConfig::adamw(3e-4));
+        let mut opt = Adam::new(m.named_parameters(), AdamConfig::adamw(3e-4));
         let ids: Vec<usize> = (0..16 * 128).map(|i| i * 7 % 256).collect();
         for _ in 0..3 {
             let t0 = Instant::now();
@@ -591,7 +589,7 @@ mod tests {
             let t1 = Instant::now();
             loss.backward().unwrap();
             let t2 = Instant::now();
-            opt.step(&params);
+            opt.step();
             let t3 = Instant::now();
             eprintln!(
                 "forward {:?} backward {:?} adamw {:?} -> {:.0} tokens/s",

@@ -36,7 +36,7 @@ impl Tensor {
     /// let x = Tensor::from_vec(vec![1.0, -2.0], &[2]).requires_grad_();
     /// let y = x.elementwise("cube", |v| v * v * v, Reads::Input, |dy, x| dy * 3.0 * x * x);
     /// assert_eq!(y.to_vec(), vec![1.0, -8.0]);
-    /// y.sum_all().backward();
+    /// y.sum_all().backward().unwrap();
     /// assert_eq!(x.grad().unwrap().to_vec(), vec![3.0, 12.0]);
     /// ```
     pub fn elementwise<F, D>(&self, name: &'static str, f: F, reads: Reads, df: D) -> Tensor

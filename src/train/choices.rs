@@ -1,7 +1,7 @@
 //! The named choices of a training run: the optimizer, the parameters weight decay applies
 //! to, the warm-up's length, and the learning-rate schedule's text.
 
-use crate::optim::Schedule;
+use crate::optim::{Schedule, SCHEDULE_CHOICES};
 use anyhow::{bail, Context, Result};
 use std::fmt;
 use std::str::FromStr;
@@ -141,12 +141,13 @@ impl fmt::Display for Warmup {
 }
 
 /// Checks a learning-rate schedule text (`constant`, `cosine`, `step`, `step:EPOCHS:GAMMA`
-/// with a whole number of epochs of at least 1, `exp:GAMMA`), every factor a finite number
-/// above 0 (below 1 decays; PyTorch's `StepLR` and `ExponentialLR` allow growth too);
-/// `name` is what the error calls it (`--schedule`, or a file's metadata key).
+/// with a whole number of epochs of at least 1, `exp:GAMMA`, `onecycle`, `onecycle:PCT`
+/// with PCT in (0, 1), `multistep:E1,E2,…:GAMMA` with increasing whole epochs of at least 1,
+/// `linear`), every factor a finite number above 0 (below 1 decays; PyTorch's `StepLR` and
+/// `ExponentialLR` allow growth too); `name` is what the error calls it (`--schedule`, or a
+/// file's metadata key).
 pub fn check_schedule(text: &str, name: &str) -> Result<()> {
-    let usage = "use constant, cosine, step:EPOCHS:GAMMA (e.g. step:10:0.1) or exp:GAMMA \
-                 (e.g. exp:0.95)";
+    let usage = format!("use {SCHEDULE_CHOICES}");
     let factor = |g: &str| -> Result<()> {
         match g.parse::<f32>() {
             Ok(v) if v.is_finite() && v > 0.0 => Ok(()),
@@ -156,10 +157,11 @@ pub fn check_schedule(text: &str, name: &str) -> Result<()> {
             ),
         }
     };
+    let epochs = |e: &str| e.trim().parse::<usize>().ok().filter(|&e| e >= 1);
     match text.split(':').collect::<Vec<_>>().as_slice() {
-        ["constant"] | ["cosine"] | ["step"] => {}
+        ["constant"] | ["cosine"] | ["step"] | ["onecycle"] | ["linear"] => {}
         ["step", every, gamma] => {
-            if !every.parse::<usize>().is_ok_and(|e| e >= 1) {
+            if epochs(every).is_none() || every.trim() != *every {
                 bail!(
                     "{name} {text:?}: the period {every:?} must be a whole number of epochs, at \
                      least 1; {usage}"
@@ -168,6 +170,25 @@ pub fn check_schedule(text: &str, name: &str) -> Result<()> {
             factor(gamma)?;
         }
         ["exp", gamma] | ["exponential", gamma] => factor(gamma)?,
+        ["onecycle", pct] => {
+            if !pct.parse::<f32>().is_ok_and(|p| p > 0.0 && p < 1.0) {
+                bail!(
+                    "{name} {text:?}: the warm-up fraction {pct:?} must lie between 0 and 1 \
+                     (PyTorch's pct_start, e.g. 0.3); {usage}"
+                );
+            }
+        }
+        ["multistep", list, gamma] => {
+            let milestones: Option<Vec<usize>> = list.split(',').map(epochs).collect();
+            match milestones {
+                Some(m) if m.windows(2).all(|w| w[0] < w[1]) => {}
+                _ => bail!(
+                    "{name} {text:?}: the milestones {list:?} must be increasing whole numbers \
+                     of epochs, at least 1, separated by commas; {usage}"
+                ),
+            }
+            factor(gamma)?;
+        }
         _ => bail!("{name}: unknown schedule {text:?}; {usage}"),
     }
     Schedule::parse_decay(text, 1).map(drop)
@@ -186,6 +207,11 @@ mod tests {
             "step:10:0.1",
             "exp:0.95",
             "exp:1",
+            "onecycle",
+            "onecycle:0.25",
+            "multistep:2,5:0.1",
+            "multistep:3:0.5",
+            "linear",
         ] {
             check_schedule(good, "--schedule").unwrap();
         }
@@ -198,6 +224,12 @@ mod tests {
         assert!(err("exp:NaN").contains("factor"));
         assert!(err("exp:0").contains("factor"));
         assert!(err("step:2").contains("unknown schedule"));
+        assert!(err("onecycle:1.5").contains("the warm-up fraction \"1.5\""));
+        assert!(err("multistep:5,2:0.1").contains("must be increasing"));
+        assert!(err("multistep:0:0.1").contains("must be increasing"));
+        assert!(err("multistep:2,x:0.1").contains("milestones"));
+        assert!(err("multistep:2:0").contains("factor"));
+        assert!(err("linear:2").contains("multistep:10,15:0.1"));
     }
 
     #[test]

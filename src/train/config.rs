@@ -33,7 +33,8 @@ pub struct TrainConfig {
     pub weight_decay: f32,
     /// The parameters `weight_decay` applies to.
     pub decay: DecayScope,
-    /// `constant`, `cosine`, `step:EPOCHS:GAMMA` or `exp:GAMMA` (per epoch).
+    /// `constant`, `cosine`, `step:EPOCHS:GAMMA`, `exp:GAMMA` (per epoch), `onecycle[:PCT]`,
+    /// `multistep:E1,E2,…:GAMMA` or `linear` (see [`crate::optim::Schedule::parse_decay`]).
     pub schedule: String,
     pub warmup: Warmup,
     pub augment: Augment,
@@ -178,38 +179,46 @@ impl TrainConfig {
     }
 
     /// A fresh optimizer of this configuration for `params` (a model's
-    /// `named_parameters()`, in its order).
-    pub fn build_optimizer(&self, params: &[(String, Tensor)]) -> Box<dyn Optimizer> {
-        let mask: Vec<bool> = params
-            .iter()
-            .map(|(name, p)| self.decay.decays(name, p.shape()))
-            .collect();
-        match self.optimizer {
+    /// `named_parameters()`), its schedule attached for epochs of `steps_per_epoch` steps.
+    pub fn build_optimizer(
+        &self,
+        params: Vec<(String, Tensor)>,
+        steps_per_epoch: usize,
+    ) -> Result<Box<dyn Optimizer>> {
+        let decays = |name: &str, shape: &[usize]| self.decay.decays(name, shape);
+        let schedule = self.schedule(steps_per_epoch)?;
+        Ok(match self.optimizer {
             OptimizerKind::Sgd => Box::new(
-                Sgd::new(SgdConfig {
-                    lr: self.lr,
-                    momentum: self.momentum,
-                    dampening: 0.0,
-                    weight_decay: self.weight_decay,
-                    nesterov: self.nesterov,
-                })
-                .with_decay_mask(mask),
+                Sgd::new(
+                    params,
+                    SgdConfig {
+                        lr: self.lr,
+                        momentum: self.momentum,
+                        dampening: 0.0,
+                        weight_decay: self.weight_decay,
+                        nesterov: self.nesterov,
+                    },
+                )
+                .with_decay_mask(decays)
+                .with_schedule(schedule),
             ),
-            OptimizerKind::Adam => Box::new(
-                Adam::new(AdamConfig {
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                let defaults = if self.optimizer == OptimizerKind::Adam {
+                    AdamConfig::adam(self.lr)
+                } else {
+                    AdamConfig::adamw(self.lr)
+                };
+                let config = AdamConfig {
                     weight_decay: self.weight_decay,
-                    ..AdamConfig::adam(self.lr)
-                })
-                .with_decay_mask(mask),
-            ),
-            OptimizerKind::AdamW => Box::new(
-                Adam::new(AdamConfig {
-                    weight_decay: self.weight_decay,
-                    ..AdamConfig::adamw(self.lr)
-                })
-                .with_decay_mask(mask),
-            ),
-        }
+                    ..defaults
+                };
+                Box::new(
+                    Adam::new(params, config)
+                        .with_decay_mask(decays)
+                        .with_schedule(schedule),
+                )
+            }
+        })
     }
 
     /// The configuration as `train.*` metadata entries.

@@ -83,7 +83,9 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
     // Model, optimizer and schedule, fresh or as the last checkpoint left them.
     crate::manual_seed(config.seed);
     let mut model = crate::models::build(&config.model, train_set.channels, classes)?;
-    let mut optimizer = config.build_optimizer(&model.named_parameters());
+    // Every epoch has the same number of steps (the loader keeps a last, smaller batch).
+    let steps_per_epoch = train_set.n.div_ceil(config.batch_size);
+    let mut optimizer = config.build_optimizer(model.named_parameters(), steps_per_epoch)?;
     let mut norm = Normalization::from_dataset(&train_set);
     let mut first_epoch = 0;
     if !opts.resume {
@@ -112,15 +114,11 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         model
             .load_state_dict(&ck.tensors)
             .context("--resume: the checkpoint does not fit the model")?;
-        optimizer.load_state(&saved.optimizer_state)?;
+        optimizer
+            .load_state(&saved.optimizer_state_with_schedule())
+            .with_context(|| format!("--resume: {}", saved.path.display()))?;
         first_epoch = saved.progress;
     }
-    let params = model.parameters();
-    let names: Vec<String> = model
-        .named_parameters()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
     let mut guard = Guard::new(opts.on_non_finite);
 
     let loader = DataLoader::new(
@@ -133,8 +131,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
             ..LoaderConfig::default()
         },
     );
-    let steps_per_epoch = loader.num_batches();
-    let schedule = config.schedule(steps_per_epoch)?;
+    assert_eq!(loader.num_batches(), steps_per_epoch);
 
     let mut last_eval: Option<Evaluation> = None;
     let last_epoch = opts
@@ -147,7 +144,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         let bar = Progress::new(opts.progress, steps_per_epoch, 0, prefix);
         let started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        let mut lr = schedule.lr_at(epoch * steps_per_epoch);
+        let mut lr = optimizer.lr();
         for (i, batch) in loader.epoch(epoch as u64).enumerate() {
             let x = Tensor::from_vec(batch.images, &batch.shape); // [B, C, H, W]
             let logits = model.forward(&x); // [B, classes]
@@ -155,10 +152,10 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
             let l = loss.item();
             bar.inc();
             model.zero_grad();
-            let step_lr = schedule.lr_at(epoch * steps_per_epoch + i);
-            let clip = config.clip_grad;
+            // The rate of this step; the optimizer steps its schedule after the update.
+            let step_lr = optimizer.lr();
             let outcome = guard
-                .step(&loss, &params, &names, clip, &mut *optimizer, step_lr)
+                .step(&loss, config.clip_grad, &mut *optimizer)
                 .map_err(|e| {
                     let at = format!(
                         "step {} (epoch {}, batch {} of {steps_per_epoch})",

@@ -14,12 +14,12 @@
 //! use neurite::Tensor;
 //!
 //! let w = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
-//! let mut opt = Sgd::new(SgdConfig { lr: 0.1, ..Default::default() });
+//! let mut opt = Sgd::new(vec![("w".into(), w.clone())], SgdConfig { lr: 0.1, ..Default::default() });
 //! let mut guard = Guard::new(NonFinitePolicy::Stop);
 //! let loss = (&w * &w).sum_all();
 //! assert_eq!(guard.loss(loss.item()).unwrap(), StepOutcome::Go);
 //! loss.backward().unwrap();
-//! guard.update(opt.step(std::slice::from_ref(&w)), &["w".to_string()]).unwrap();
+//! guard.update(opt.step()).unwrap();
 //! // A loss of NaN stops the run with an error that says what went wrong.
 //! assert!(guard.loss(f32::NAN).is_err());
 //! ```
@@ -126,45 +126,55 @@ impl Guard {
         Ok(StepOutcome::Go)
     }
 
-    /// Checks the optimizer's report: an error when the update left a non-finite weight
-    /// (whatever the policy: those weights cannot be taken back).
-    pub fn update(&self, report: StepReport, names: &[String]) -> Result<()> {
+    /// Checks the optimizer's report: an error naming the parameter when the update left a
+    /// non-finite weight (whatever the policy: those weights cannot be taken back).
+    pub fn update(&self, report: StepReport) -> Result<()> {
         match report.first_non_finite {
             None => Ok(()),
-            Some(i) => bail!(
-                "the update left non-finite values in {} (a NaN or infinite gradient, or \
-                 weights that overflowed)",
-                name_of(names, i)
+            Some(name) => bail!(
+                "the update left non-finite values in {name} (a NaN or infinite gradient, or \
+                 weights that overflowed)"
             ),
         }
     }
 
     /// The update of one training step under the guard, shared by the loops: checks the
     /// loss, back-propagates it, clips the gradients' global norm to `clip`, checks them,
-    /// and steps `optimizer` at `lr`, checking the weights it wrote. The gradients must be
-    /// cleared before (the caller knows its model). `Skip` when the policy skips the step,
-    /// with nothing changed.
+    /// and steps `optimizer` (the update at its scheduled rate, then its schedule),
+    /// checking the weights it wrote. The gradients must be cleared before (the caller knows
+    /// its model). `Skip` when the policy skips the step, with no weight changed; a skipped
+    /// step still steps the schedule, so that the rate stays a function of the batch count
+    /// (and a resumed run draws the same curve).
     pub fn step(
         &mut self,
         loss: &Tensor,
-        params: &[Tensor],
-        names: &[String],
         clip: Option<f32>,
         optimizer: &mut dyn Optimizer,
-        lr: f32,
+    ) -> Result<StepOutcome> {
+        let outcome = self.try_step(loss, clip, optimizer)?;
+        if outcome == StepOutcome::Skip {
+            optimizer.advance_schedule();
+        }
+        Ok(outcome)
+    }
+
+    fn try_step(
+        &mut self,
+        loss: &Tensor,
+        clip: Option<f32>,
+        optimizer: &mut dyn Optimizer,
     ) -> Result<StepOutcome> {
         if self.loss(loss.item())? == StepOutcome::Skip {
             return Ok(StepOutcome::Skip);
         }
         loss.backward()?;
         if let Some(max_norm) = clip {
-            clip_grad_norm(params, max_norm);
+            clip_grad_norm(optimizer.params(), max_norm);
         }
-        if self.gradients(params, names)? == StepOutcome::Skip {
+        if self.gradients(optimizer.params(), optimizer.param_names())? == StepOutcome::Skip {
             return Ok(StepOutcome::Skip);
         }
-        optimizer.set_lr(lr);
-        self.update(optimizer.step(params), names)?;
+        self.update(optimizer.step())?;
         Ok(StepOutcome::Go)
     }
 
@@ -193,7 +203,7 @@ pub const DIVERGENCE_ADVICE: &str = "the run diverged; try a lower --lr, --clip-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optim::{Optimizer, Sgd, SgdConfig};
+    use crate::optim::{Sgd, SgdConfig};
 
     #[test]
     fn stop_fails_at_the_first_non_finite_value_and_skip_counts() {
@@ -218,11 +228,8 @@ mod tests {
             stop.gradients(std::slice::from_ref(&w), &names).unwrap(),
             StepOutcome::Go
         );
-        let mut opt = Sgd::new(SgdConfig::default());
-        let err = stop
-            .update(opt.step(std::slice::from_ref(&w)), &names)
-            .unwrap_err()
-            .to_string();
+        let mut opt = Sgd::new(vec![(names[0].clone(), w.clone())], SgdConfig::default());
+        let err = stop.update(opt.step()).unwrap_err().to_string();
         assert!(err.contains("fc.weight"), "{err}");
         assert!(!w.to_vec()[1].is_finite());
     }

@@ -8,8 +8,9 @@
 //! - `checkpoint.safetensors`: the whole resumable state after the last evaluation, in one
 //!   file written atomically, so that no interruption can leave a state that cannot be
 //!   resumed: the model's `state_dict`, the optimizer's state under `optimizer.*` names
-//!   (momentum buffers, Adam moments), and metadata `format` (`neurite-run-2`), `step` (the
-//!   optimizer steps taken: the learning-rate schedule is a function of it), `metrics` (the
+//!   (momentum buffers, Adam moments, keyed by parameter name; the schedule's position under
+//!   `optimizer.scheduler.*`), and metadata `format` (`neurite-run-2`), `step` (the
+//!   optimizer steps taken), `metrics` (the
 //!   log's lines so far), the loop's progress counter ([`Record::PROGRESS`]), and the loop's
 //!   own keys (the model's name and shape or normalization, the run's `train.*` or `lm.*`
 //!   settings that `--resume` checks).
@@ -23,12 +24,14 @@
 //!
 //! Runs of earlier versions still resume: image runs that kept the optimizer's state in a
 //! separate `optimizer.safetensors` and the log in `metrics.jsonl` only, and `lm train` runs
-//! whose checkpoint had no `format` and no `metrics` (their history starts empty).
+//! whose checkpoint had no `format` and no `metrics` (their history starts empty); and
+//! runs whose optimizer state is keyed by parameter position and holds no schedule (see
+//! [`Resumed::optimizer_state_with_schedule`] and `crate::optim::Optimizer::load_state`).
 
 use super::metrics::{log_text, parse_log, read_log, write_log, Record};
 use super::run_dir::RunDir;
 use crate::checkpoint::{Checkpoint, Metadata};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, SCHEDULER_PREFIX};
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -74,6 +77,20 @@ pub struct Resumed {
     pub step: usize,
     /// The loop's progress counter ([`Record::PROGRESS`]).
     pub progress: usize,
+}
+
+impl Resumed {
+    /// The optimizer's state to load. A checkpoint written before the schedule's state was
+    /// saved with the optimizer's (neurite's schedules were then a function of the step
+    /// count) gets the schedule's position from the step count, so the curve continues.
+    pub fn optimizer_state_with_schedule(&self) -> Vec<(String, Tensor)> {
+        let mut state = self.optimizer_state.clone();
+        if !state.iter().any(|(n, _)| n.starts_with(SCHEDULER_PREFIX)) {
+            let at = Tensor::scalar(self.step as f32);
+            state.push((format!("{SCHEDULER_PREFIX}last_epoch"), at));
+        }
+        state
+    }
 }
 
 /// A state to save: the model, the optimizer, and the loop's metadata.
@@ -360,13 +377,14 @@ mod tests {
     fn a_saved_run_resumes_in_the_one_format_and_the_earlier_image_layout() {
         let dir = temp("resume");
         let w = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
-        let mut optimizer = Sgd::new(SgdConfig {
+        let config = SgdConfig {
             lr: 0.0,
             momentum: 0.9,
             ..Default::default()
-        });
+        };
+        let mut optimizer = Sgd::new(vec![("w".into(), w.clone())], config);
         w.set_grad(Some(Tensor::from_vec(vec![0.5, 0.25], &[2])));
-        optimizer.step(std::slice::from_ref(&w));
+        optimizer.step();
         assert!(!optimizer.state().is_empty());
         let (mut run, resumed) = Run::<EpochMetrics>::open(&dir, false, false, &[]).unwrap();
         assert!(resumed.is_none());
