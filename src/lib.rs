@@ -25,6 +25,10 @@
 //! 9. **Command**: [`cli`] (the `neurite` command); `fuzz` (hidden): the in-tree fuzzer of
 //!    every parser a user can feed (`examples/fuzz.rs`).
 
+// `#[derive(Module)]` writes `::neurite::nn::...` paths; this makes them resolve inside the
+// crate too (its own layers and models derive it).
+extern crate self as neurite;
+
 pub mod autograd;
 pub mod checkpoint;
 pub mod classic;
