@@ -335,3 +335,126 @@ impl fmt::Display for Summary {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{BatchNorm, Conv2d, Dropout, Linear, MaxPool2d, Relu};
+    use crate::ops::conv::Conv2dOptions;
+
+    /// A block of one's own inside a model of one's own.
+    #[derive(Module)]
+    struct ConvBlock {
+        conv: Conv2d,
+        bn: BatchNorm,
+    }
+
+    impl Module for ConvBlock {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            self.bn.forward(&self.conv.forward(x))
+        }
+    }
+
+    #[derive(Module)]
+    struct Custom {
+        blocks: Vec<ConvBlock>,
+        relu: Relu,
+        pool: MaxPool2d,
+        drop: Dropout,
+        head: Linear,
+    }
+
+    impl Module for Custom {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            let mut h = x.clone();
+            for b in &self.blocks {
+                h = self.relu.forward(&b.forward(&h)); // the one ReLU, used twice
+            }
+            let h = self.drop.forward(&self.pool.forward(&h).flatten(1));
+            self.head.forward(&h)
+        }
+    }
+
+    fn custom() -> Custom {
+        let block = |cin, cout| ConvBlock {
+            conv: Conv2d::new(cin, cout, 3, Conv2dOptions::with(1, 1), false),
+            bn: BatchNorm::new(cout),
+        };
+        Custom {
+            blocks: vec![block(1, 4), block(4, 8)],
+            relu: Relu,
+            pool: MaxPool2d::new(2),
+            drop: Dropout::new(0.5),
+            head: Linear::new(8 * 4 * 4, 10, true),
+        }
+    }
+
+    #[test]
+    fn a_custom_module_s_summary_names_each_layer_and_counts_it() {
+        let m = custom();
+        let before: Vec<Vec<f32>> = m.state_dict().iter().map(|(_, t)| t.to_vec()).collect();
+        let draw = || crate::tensor::rng::with_rng(|r| r.clone());
+        crate::manual_seed(5);
+        let rng_before = draw();
+        let s = summary(&m, &[2, 1, 8, 8]);
+        let rows: Vec<(String, String, usize, Option<Vec<usize>>, usize, usize)> = s
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    r.type_name.clone(),
+                    r.depth,
+                    r.output_shape.clone(),
+                    r.parameters,
+                    r.calls,
+                )
+            })
+            .collect();
+        let row = |n: &str, t: &str, d, shape: Option<&[usize]>, p, c| {
+            (n.to_string(), t.to_string(), d, shape.map(<[usize]>::to_vec), p, c)
+        };
+        assert_eq!(
+            rows,
+            [
+                row("", "Custom", 0, Some(&[2, 10]), 36 + 8 + 288 + 16 + 1290, 1),
+                // A container of one's own reports no shape of its own: its layers do.
+                row("blocks.0", "ConvBlock", 1, None, 44, 0),
+                row("blocks.0.conv", "Conv2d", 2, Some(&[2, 4, 8, 8]), 36, 1),
+                row("blocks.0.bn", "BatchNorm", 2, Some(&[2, 4, 8, 8]), 8, 1),
+                row("blocks.1", "ConvBlock", 1, None, 304, 0),
+                row("blocks.1.conv", "Conv2d", 2, Some(&[2, 8, 8, 8]), 288, 1),
+                row("blocks.1.bn", "BatchNorm", 2, Some(&[2, 8, 8, 8]), 16, 1),
+                row("relu", "Relu", 1, Some(&[2, 4, 8, 8]), 0, 2),
+                row("pool", "MaxPool2d", 1, Some(&[2, 8, 4, 4]), 0, 1),
+                row("drop", "Dropout", 1, Some(&[2, 128]), 0, 1),
+                row("head", "Linear", 1, Some(&[2, 10]), 1290, 1),
+            ]
+        );
+        assert_eq!(s.trainable, m.num_parameters());
+        assert_eq!(s.non_trainable, 2 * 4 + 2 * 8 + 2);
+        // Every output once: conv, bn, relu per block, pool, dropout, linear.
+        let outputs = 3 * (2 * 4 * 64) + 3 * (2 * 8 * 64) + 2 * 8 * 16 + 2 * 128 + 2 * 10;
+        assert_eq!(s.activation_bytes, outputs * 4);
+        // Taking it changed nothing: running statistics, step counts, the generator.
+        let after: Vec<Vec<f32>> = m.state_dict().iter().map(|(_, t)| t.to_vec()).collect();
+        assert_eq!(before, after);
+        let rng_after = draw();
+        use rand::Rng;
+        let (mut a, mut b) = (rng_before, rng_after);
+        assert_eq!(a.gen::<u64>(), b.gen::<u64>());
+        assert!(s.to_string().contains("    blocks.1.conv (Conv2d)"));
+        // Recording is off again: a forward now records nothing.
+        m.forward(&Tensor::zeros(&[1, 1, 8, 8]));
+        assert!(CALLS.with(|c| c.borrow().is_empty()));
+    }
+
+    #[test]
+    fn type_names_lose_their_paths() {
+        assert_eq!(short_type_name("neurite::nn::conv::Conv2d"), "Conv2d");
+        assert_eq!(
+            short_type_name("a::Stack<neurite::nn::linear::Linear, alloc::vec::Vec<b::C>>"),
+            "Stack<Linear, Vec<C>>"
+        );
+    }
+}
