@@ -16,7 +16,9 @@
 
 use anyhow::{bail, Context, Result};
 use neurite::checkpoint::Checkpoint;
-use neurite::data::{eval_batches, DataLoader, DatasetKind, LoaderConfig, MnistData, Normalization};
+use neurite::data::{
+    eval_batches, DataLoader, DatasetKind, LoaderConfig, MnistData, Normalization,
+};
 use neurite::nn::{Conv2d, Flatten, Linear, MaxPool2d, Module, ModuleExt, Relu};
 use neurite::ops::conv::Conv2dOptions;
 use neurite::optim::{Optimizer, Sgd, SgdConfig};
@@ -28,7 +30,7 @@ use std::time::Instant;
 /// (`conv1.weight`, …); `lower(...)` tells the inference planner the order `forward` applies
 /// the layers in, so that `Plan::of` fuses them (convolution + ReLU, linear + ReLU).
 #[derive(Module)]
-#[module(lower(conv1, relu, pool, conv2, relu, pool, flatten, fc1, relu, fc2, relu, fc3))]
+#[module(lower = "conv1, relu, pool, conv2, relu, pool, flatten, fc1, relu, fc2, relu, fc3")]
 struct Cnn {
     conv1: Conv2d,
     conv2: Conv2d,
@@ -57,8 +59,12 @@ impl Cnn {
 
 impl Module for Cnn {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let x = self.pool.forward(&self.relu.forward(&self.conv1.forward(x))); // [N, 6, 14, 14]
-        let x = self.pool.forward(&self.relu.forward(&self.conv2.forward(&x))); // [N, 16, 5, 5]
+        let x = self
+            .pool
+            .forward(&self.relu.forward(&self.conv1.forward(x))); // [N, 6, 14, 14]
+        let x = self
+            .pool
+            .forward(&self.relu.forward(&self.conv2.forward(&x))); // [N, 16, 5, 5]
         let x = self.flatten.forward(&x); // [N, 400]
         let x = self.relu.forward(&self.fc1.forward(&x)); // [N, 120]
         let x = self.relu.forward(&self.fc2.forward(&x)); // [N, 84]
@@ -90,9 +96,7 @@ fn parse_args() -> Result<Args> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         let bad = || format!("{flag} {value}: not a valid value");
         match flag.as_str() {
             "--epochs" => a.epochs = value.parse().with_context(bad)?,
@@ -206,7 +210,11 @@ fn run(args: Args) -> Result<()> {
     loaded.load_state_dict(&Checkpoint::load(&path)?.tensors)?;
     loaded.eval();
     let acc = accuracy(&Plan::of(&loaded), &test);
-    println!("checkpoint {}: test accuracy {:.2}% after loading", path.display(), 100.0 * acc);
+    println!(
+        "checkpoint {}: test accuracy {:.2}% after loading",
+        path.display(),
+        100.0 * acc
+    );
 
     // The same weights as the zoo's lenet5 (a `Sequential`): both through the plan.
     let mut zoo = neurite::models::build("lenet5", 1, classes)?;
@@ -215,8 +223,15 @@ fn run(args: Args) -> Result<()> {
     let (mine, theirs) = (Plan::of(&loaded), Plan::new(&*zoo));
     println!("plan of the custom module: {:?}", mine.describe());
     println!("plan of the zoo's lenet5:  {:?}", theirs.describe());
-    let (a, b) = (mine.forward(&test[0].0).to_vec(), theirs.forward(&test[0].0).to_vec());
-    let diff = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let (a, b) = (
+        mine.forward(&test[0].0).to_vec(),
+        theirs.forward(&test[0].0).to_vec(),
+    );
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     println!("largest logit difference on 1000 images: {diff:e}");
     images_per_second(&mine, &test); // warm-up: buffers, packed weights
     images_per_second(&theirs, &test);

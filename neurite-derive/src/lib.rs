@@ -20,7 +20,7 @@
 //! and children register directly under this module's prefix), `#[module(training)]` (a
 //! `bool` mode flag of another name).
 //!
-//! Struct attribute: `#[module(lower(conv1, relu, pool, fc))]` also implements
+//! Struct attribute: `#[module(lower = "conv1, relu, pool, fc")]` also implements
 //! `neurite::infer::Lower` with those fields as the layers `forward` applies in order
 //! (a field may repeat), so `neurite::infer::Plan::of` fuses the module.
 
@@ -73,7 +73,10 @@ fn field_attrs(field: &syn::Field) -> syn::Result<FieldAttrs> {
             Ok(())
         })?;
     }
-    let conflicts = [a.skip, a.flatten, a.training].iter().filter(|&&b| b).count();
+    let conflicts = [a.skip, a.flatten, a.training]
+        .iter()
+        .filter(|&&b| b)
+        .count();
     if conflicts > 1 || (a.training && (a.buffer || a.rename.is_some())) {
         return Err(syn::Error::new(
             field.span(),
@@ -89,25 +92,42 @@ fn field_attrs(field: &syn::Field) -> syn::Result<FieldAttrs> {
     Ok(a)
 }
 
-/// The layer list of a struct's `#[module(lower(a, b, ...))]`, if any.
+/// The layer list of a struct's `#[module(lower = "a, b, ...")]`, if any. (A string, not
+/// `lower(a, b)`: a layer may repeat, which clippy reports as a duplicated attribute.)
 fn lower_list(input: &DeriveInput) -> syn::Result<Option<Vec<Member>>> {
     let mut list = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("module")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("lower") {
+                let s: LitStr = meta.value()?.parse()?;
                 let mut names = Vec::new();
-                meta.parse_nested_meta(|inner| {
-                    let m = match inner.path.get_ident() {
-                        Some(id) => Member::Named(id.clone()),
-                        None => return Err(inner.error("lower(...) lists field names")),
+                for part in s
+                    .value()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                {
+                    let member = match part.parse::<usize>() {
+                        Ok(i) => Member::Unnamed(syn::Index {
+                            index: i as u32,
+                            span: s.span(),
+                        }),
+                        Err(_) => {
+                            Member::Named(syn::parse_str::<syn::Ident>(part).map_err(|_| {
+                                syn::Error::new(
+                                    s.span(),
+                                    format!("lower: `{part}` is not a field name"),
+                                )
+                            })?)
+                        }
                     };
-                    names.push(m);
-                    Ok(())
-                })?;
+                    names.push(member);
+                }
                 list = Some(names);
                 Ok(())
             } else {
-                Err(meta.error("unknown #[module] struct attribute; use lower(field, field, ...)"))
+                Err(meta
+                    .error("unknown #[module] struct attribute; use lower = \"field, field, ...\""))
             }
         })?;
     }
@@ -120,15 +140,14 @@ fn is_bool(ty: &Type) -> bool {
 }
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
-    let fields = match &input.data {
-        Data::Struct(s) => &s.fields,
-        _ => {
-            return Err(syn::Error::new(
+    let fields =
+        match &input.data {
+            Data::Struct(s) => &s.fields,
+            _ => return Err(syn::Error::new(
                 input.ident.span(),
                 "#[derive(Module)] needs a struct (its fields are the parameters and sub-modules)",
-            ))
-        }
-    };
+            )),
+        };
     let nn = quote!(::neurite::nn);
     let mut visit = Vec::new();
     let mut train = Vec::new();
@@ -153,9 +172,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         let ty = &field.ty;
         let span = ty.span();
         let is_flag = a.training
-            || (!a.skip
-                && matches!(member, Member::Named(id) if id == "training")
-                && is_bool(ty));
+            || (!a.skip && matches!(member, Member::Named(id) if id == "training") && is_bool(ty));
         if a.skip {
             continue;
         }
@@ -186,7 +203,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             quote_spanned!(span=> #nn::Visit::visit_field)
         };
         visit.push(quote_spanned!(span=> #visit_fn(&self.#member, &#nn::join(prefix, #name), f);));
-        train.push(quote_spanned!(span=> #nn::Visit::set_training_field(&mut self.#member, training);));
+        train.push(
+            quote_spanned!(span=> #nn::Visit::set_training_field(&mut self.#member, training);),
+        );
         children.push(
             quote_spanned!(span=> #nn::Visit::children_field(&self.#member, &#nn::join(prefix, #name), f);),
         );
@@ -247,15 +266,19 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         for m in &list {
             let known = members.iter().any(|(mm, _)| mm == m);
             if !known {
+                let name = match m {
+                    Member::Named(id) => id.to_string(),
+                    Member::Unnamed(i) => i.index.to_string(),
+                };
                 return Err(syn::Error::new(
-                    m.span(),
-                    "lower(...) names a field this struct does not have",
+                    Span::call_site(),
+                    format!("#[module(lower = ...)] names `{name}`, which is not a field of this struct"),
                 ));
             }
         }
         let layers = list
             .iter()
-            .map(|m| quote_spanned!(m.span()=> #nn::AsModule::as_module(&self.#m)));
+            .map(|m| quote!(#nn::AsModule::as_module(&self.#m)));
         let where_lower = if where_all.is_empty() {
             quote!(where #ident #ty_g: #nn::Module)
         } else {

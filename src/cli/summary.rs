@@ -60,15 +60,25 @@ mod tests {
         }
         let s = model_summary("resnet20", 2).unwrap();
         let row = |n: &str| s.rows.iter().find(|r| r.name == n).unwrap().clone();
-        assert_eq!(row("layer2.0.shortcut.0").output_shape, Some(vec![2, 32, 14, 14]));
+        assert_eq!(
+            row("layer2.0.shortcut.0").output_shape,
+            Some(vec![2, 32, 14, 14])
+        );
         assert_eq!(row("layer3").output_shape, Some(vec![2, 64, 7, 7]));
         assert_eq!(row("layer3.2").type_name, "Residual");
         assert_eq!(row("layer3.2").depth, 2);
         assert_eq!(row("fc").parameters, 650);
         let g = model_summary("gpt", 1).unwrap();
         assert_eq!(g.rows[0].output_shape, Some(vec![1, 128, 256]));
-        let h0 = g.rows.iter().find(|r| r.name == "transformer.h.0.mlp.c_fc").unwrap();
+        let h0 = g
+            .rows
+            .iter()
+            .find(|r| r.name == "transformer.h.0.mlp.c_fc")
+            .unwrap();
         assert_eq!(h0.output_shape, Some(vec![1, 128, 512]));
-        assert!(model_summary("alexnet", 1).unwrap_err().to_string().contains("lenet5"));
+        assert!(model_summary("alexnet", 1)
+            .unwrap_err()
+            .to_string()
+            .contains("lenet5"));
     }
 }

@@ -53,7 +53,7 @@ use crate::nn::Module;
 /// A module of your own, described to the planner as the chain of layers its `forward`
 /// applies in order (so that `forward(x)` equals running them one after the other). The
 /// planner then fuses and slices them as it does a [`crate::nn::Sequential`]. The derive
-/// writes it from a list of fields, `#[module(lower(fc1, relu, fc2))]` (a field may
+/// writes it from a list of fields, `#[module(lower = "fc1, relu, fc2")]` (a field may
 /// repeat: one `relu` after several layers), or by hand:
 ///
 /// ```

@@ -5,8 +5,8 @@ use super::*;
 use crate::autograd::run_on_worker;
 use crate::models::gpt::{Gpt, GptConfig};
 use crate::nn::{
-    BatchNorm, Conv2d, Dropout, Flatten, KvCache, Linear, LinearWeights, MaxPool2d, ModuleExt, Relu,
-    Residual, Sequential, Sigmoid,
+    BatchNorm, Conv2d, Dropout, Flatten, KvCache, Linear, LinearWeights, MaxPool2d, ModuleExt,
+    Relu, Residual, Sequential, Sigmoid,
 };
 use crate::ops::conv::Conv2dOptions;
 use crate::ops::matmul::PackedLinear;
@@ -323,7 +323,7 @@ fn cached_sampling_matches_full_recomputation() {
 
 /// `lower(...)`: the derive writes the planner's layer list.
 #[derive(crate::nn::Module)]
-#[module(lower(conv, bn, relu, pool, flatten, fc))]
+#[module(lower = "conv, bn, relu, pool, flatten, fc")]
 struct Cnn {
     conv: Conv2d,
     bn: BatchNorm,
@@ -336,7 +336,8 @@ struct Cnn {
 impl Module for Cnn {
     fn forward(&self, x: &Tensor) -> Tensor {
         let h = self.relu.forward(&self.bn.forward(&self.conv.forward(x)));
-        self.fc.forward(&self.flatten.forward(&self.pool.forward(&h)))
+        self.fc
+            .forward(&self.flatten.forward(&self.pool.forward(&h)))
     }
 }
 
@@ -358,7 +359,10 @@ fn lower_lists_the_layers_for_the_planner() {
         ["conv+bn+relu", "maxpool", "flatten", "linear"]
     );
     let x = Tensor::randn(&[2, 1, 8, 8], 0.0, 1.0);
-    let (a, b) = (plan.forward(&x).to_vec(), crate::no_grad(|| m.forward(&x)).to_vec());
+    let (a, b) = (
+        plan.forward(&x).to_vec(),
+        crate::no_grad(|| m.forward(&x)).to_vec(),
+    );
     for (a, b) in a.iter().zip(&b) {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }

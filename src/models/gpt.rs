@@ -358,7 +358,6 @@ impl Module for Gpt {
         let ids: Vec<usize> = x.to_vec().iter().map(|&v| v as usize).collect();
         self.forward_tokens(&ids, x.dim(0), x.dim(1))
     }
-
 }
 
 #[cfg(test)]

@@ -38,6 +38,9 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Tensor {
-        summary::recorded(self, x.conv2d(&self.weight, self.bias.as_ref(), self.options))
+        summary::recorded(
+            self,
+            x.conv2d(&self.weight, self.bias.as_ref(), self.options),
+        )
     }
 }

@@ -11,7 +11,9 @@ use crate::tensor::Tensor;
 /// The state dict as `(name, role, shape)`.
 fn listing(m: &dyn Module) -> Vec<(String, Role, Vec<usize>)> {
     let mut out = Vec::new();
-    m.visit("", &mut |n, t, r| out.push((n.to_string(), r, t.shape().to_vec())));
+    m.visit("", &mut |n, t, r| {
+        out.push((n.to_string(), r, t.shape().to_vec()))
+    });
     out
 }
 
@@ -142,7 +144,10 @@ fn the_mode_reaches_every_leaf() {
     assert_eq!(modes(&m), [true; 4]);
     m.eval();
     assert_eq!(modes(&m), [false; 4]);
-    assert!(m.teacher.weight.requires_grad(), "skip leaves the field alone");
+    assert!(
+        m.teacher.weight.requires_grad(),
+        "skip leaves the field alone"
+    );
     m.set_training(true);
     assert_eq!(modes(&m), [true; 4]);
     // Through a trait object as well.
@@ -194,7 +199,10 @@ fn generic_structs_register_their_type_parameters() {
         last: Dropout::new(0.1),
         depth: 2,
     };
-    assert_eq!(names(&s), ["layers.0.weight", "layers.0.bias", "layers.1.weight"]);
+    assert_eq!(
+        names(&s),
+        ["layers.0.weight", "layers.0.bias", "layers.1.weight"]
+    );
     s.eval();
     assert!(!s.last.is_training());
     assert_eq!(s.forward(&Tensor::ones(&[2, 3])).shape(), &[2, 3]);
@@ -206,8 +214,10 @@ fn generic_structs_register_their_type_parameters() {
         depth: 1,
     };
     assert_eq!(outer.named_parameters()[2].0, "layers.0.layers.1.weight");
-    assert_eq!(super::summary::short_type_name(outer.type_name()).as_str(),
-        "Stack<Stack<Linear, Dropout>, Relu>");
+    assert_eq!(
+        super::summary::short_type_name(outer.type_name()).as_str(),
+        "Stack<Stack<Linear, Dropout>, Relu>"
+    );
 }
 
 /// Renamed and flattened fields, a tuple struct, a mode flag of another name.

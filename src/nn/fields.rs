@@ -206,10 +206,10 @@ pub fn visit_as_buffer<T: Visit + ?Sized>(
     field.visit_field(name, &mut |n, t, _| f(n, t, Role::Buffer));
 }
 
-/// A field as the `&dyn Module` the planner walks (`#[module(lower(...))]`): a module
+/// A field as the `&dyn Module` the planner walks (`#[module(lower = "...")]`): a module
 /// itself, or the module inside a `Box<dyn Module>`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a module, so #[module(lower(...))] cannot list it as a layer",
+    message = "`{Self}` is not a module, so #[module(lower = ...)] cannot list it as a layer",
     note = "list only fields that are modules (Conv2d, Relu, a struct of your own, Box<dyn Module>)"
 )]
 pub trait AsModule {

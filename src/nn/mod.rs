@@ -25,13 +25,13 @@ pub use activation::{Activation, Gelu, Relu, Sigmoid, Silu, Tanh};
 pub use container::{Flatten, Residual, Sequential};
 pub use conv::Conv2d;
 pub use dropout::Dropout;
-pub use linear::Linear;
-pub use norm::{BatchNorm, LayerNorm};
-pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use fields::{visit_as_buffer, AsModule, ModuleFields, Visit};
+pub use linear::Linear;
 /// `#[derive(Module)]`: writes [`ModuleFields`] from a struct's fields (the rules are on
 /// [`Visit`]); the macro and the trait share the name, as serde's `Serialize` does.
 pub use neurite_derive::Module;
+pub use norm::{BatchNorm, LayerNorm};
+pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use summary::{summary, Summary, SummaryRow};
 pub use transformer::{
     gpt_style_init, AsTrained, Block, CausalSelfAttention, KvCache, LinearWeights, Mlp,
@@ -85,7 +85,7 @@ pub enum Role {
 /// `Any` lets the inference planner ([`crate::infer`]) recognise the library's layers
 /// (`Sequential`, `Conv2d`, `BatchNorm`, ...) behind a `&dyn Module` and fuse them; a
 /// module of your own exposes its chain of layers to it through [`crate::infer::Lower`]
-/// (or the derive's `#[module(lower(...))]`).
+/// (or the derive's `#[module(lower = "...")]`).
 pub trait Module: ModuleFields + std::any::Any + Send + Sync {
     /// Applies the layer.
     fn forward(&self, x: &Tensor) -> Tensor;

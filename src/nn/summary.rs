@@ -32,7 +32,11 @@ thread_local! {
 #[inline]
 pub fn recorded<M: Module>(layer: &M, out: Tensor) -> Tensor {
     if RECORDING.with(Cell::get) {
-        push(layer as *const M as *const () as usize, TypeId::of::<M>(), &out);
+        push(
+            layer as *const M as *const () as usize,
+            TypeId::of::<M>(),
+            &out,
+        );
     }
     out
 }
@@ -183,7 +187,10 @@ pub fn summary<M: Module + ?Sized>(model: &M, input_shape: &[usize]) -> Summary 
     }
     // A row is a leaf when the next one is not inside it.
     let leaf: Vec<bool> = (0..rows.len())
-        .map(|i| rows.get(i + 1).is_none_or(|next| next.depth <= rows[i].depth))
+        .map(|i| {
+            rows.get(i + 1)
+                .is_none_or(|next| next.depth <= rows[i].depth)
+        })
         .collect();
     let mut activation_bytes = 0;
     for call in &calls {
@@ -238,7 +245,10 @@ pub fn short_type_name(full: &str) -> String {
         word.clear();
     };
     for ch in full.chars() {
-        if matches!(ch, '<' | '>' | ',' | ' ' | '(' | ')' | '[' | ']' | ';' | '&') {
+        if matches!(
+            ch,
+            '<' | '>' | ',' | ' ' | '(' | ')' | '[' | ']' | ';' | '&'
+        ) {
             flush(&mut word, &mut out);
             out.push(ch);
         } else {
@@ -305,7 +315,11 @@ impl fmt::Display for Summary {
         };
         let (w0, w1, w2) = (w(0), w(1), w(2));
         let rule = "=".repeat(w0 + w1 + w2 + 4);
-        writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}", header[0], header[1], header[2])?;
+        writeln!(
+            f,
+            "{:<w0$}  {:<w1$}  {:>w2$}",
+            header[0], header[1], header[2]
+        )?;
         writeln!(f, "{rule}")?;
         for c in &cells {
             writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}", c[0], c[1], c[2])?;
@@ -317,17 +331,18 @@ impl fmt::Display for Summary {
             "Non-trainable params (buffers): {}",
             thousands(self.non_trainable)
         )?;
-        writeln!(f, "Input {:?}: {}", self.input_shape, size(self.input_bytes))?;
+        writeln!(
+            f,
+            "Input {:?}: {}",
+            self.input_shape,
+            size(self.input_bytes)
+        )?;
         writeln!(
             f,
             "Forward activations (layer outputs): {}",
             size(self.activation_bytes)
         )?;
-        writeln!(
-            f,
-            "Parameters and buffers: {}",
-            size(self.parameter_bytes)
-        )?;
+        writeln!(f, "Parameters and buffers: {}", size(self.parameter_bytes))?;
         write!(
             f,
             "Estimated total: {}",
@@ -397,7 +412,8 @@ mod tests {
         crate::manual_seed(5);
         let rng_before = draw();
         let s = summary(&m, &[2, 1, 8, 8]);
-        let rows: Vec<(String, String, usize, Option<Vec<usize>>, usize, usize)> = s
+        type Row = (String, String, usize, Option<Vec<usize>>, usize, usize);
+        let rows: Vec<Row> = s
             .rows
             .iter()
             .map(|r| {
@@ -412,7 +428,14 @@ mod tests {
             })
             .collect();
         let row = |n: &str, t: &str, d, shape: Option<&[usize]>, p, c| {
-            (n.to_string(), t.to_string(), d, shape.map(<[usize]>::to_vec), p, c)
+            (
+                n.to_string(),
+                t.to_string(),
+                d,
+                shape.map(<[usize]>::to_vec),
+                p,
+                c,
+            )
         };
         assert_eq!(
             rows,
