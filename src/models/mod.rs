@@ -260,4 +260,30 @@ mod tests {
         assert!(table.contains("conv1 (Conv2d)"), "{table}");
         assert!(table.contains("Trainable params: 61,706"), "{table}");
     }
+
+    /// Every zoo model's `state_dict` (names, order, shapes), parameter names and counts,
+    /// exactly as they were written by hand before `#[derive(Module)]`
+    /// (`zoo_state_dicts.txt` was produced by the hand-written `visit`s): checkpoints keep
+    /// PyTorch's layout byte for byte.
+    #[test]
+    fn zoo_state_dicts_are_unchanged() {
+        let mut lines = Vec::new();
+        for name in IMAGE_MODELS {
+            let m = build(name, 1, 10).unwrap();
+            for (n, t) in m.state_dict() {
+                lines.push(format!("{name} {n} {:?}", t.shape()));
+            }
+            lines.push(format!("{name} params {}", m.num_parameters()));
+        }
+        let g = Gpt::new(GptConfig::default());
+        for (n, t) in g.state_dict() {
+            lines.push(format!("gpt {n} {:?}", t.shape()));
+        }
+        for (n, _) in g.named_parameters() {
+            lines.push(format!("gpt-param {n}"));
+        }
+        lines.push(format!("gpt params {}", g.num_parameters()));
+        let expected: Vec<&str> = include_str!("zoo_state_dicts.txt").lines().collect();
+        assert_eq!(lines, expected);
+    }
 }
