@@ -36,6 +36,10 @@
 //! | `progress` | progress bars during training (without: plain lines on stderr) | indicatif |
 //! | `images` | PNG and JPEG decoding | image |
 
+// `#[derive(Module)]` writes `::neurite::nn::...` paths; this makes them resolve inside the
+// crate too (its own layers and models derive it).
+extern crate self as neurite;
+
 pub mod autograd;
 pub mod checkpoint;
 pub mod classic;

@@ -1,7 +1,7 @@
 //! Autograd that refuses to be wrong: version counters on what backward reads, errors
 //! instead of panics for misuse, `retain_graph`, and gradient accumulation.
 
-use neurite::nn::{BatchNorm, Module};
+use neurite::nn::{BatchNorm, Module, ModuleExt};
 use neurite::optim::{Optimizer, Sgd, SgdConfig};
 use neurite::{BackwardOptions, Tensor};
 

@@ -3,7 +3,8 @@
 //! - **the layer rule**: a module imports only from its own layer and the layers below it
 //!   ([`LAYERS`]); test modules (`#[cfg(test)] mod tests` at the end of a file) may import
 //!   anything;
-//! - `unsafe` appears only in `src/kernels/` and `src/runtime/`, and so do the thread marks
+//! - `unsafe` appears only in `src/kernels/` and `src/runtime/` (none in the derive crate,
+//!   `neurite-derive/`), and so do the thread marks
 //!   (`inside_kernel`, `as_piece`) that decide how a parallel kernel splits;
 //! - no source file, test or example is over [`MAX_LINES`] lines;
 //! - every top-level module is in [`LAYERS`] and declared in `lib.rs`.
@@ -166,7 +167,10 @@ fn unsafe_code_stays_in_the_kernels_and_the_runtime() {
     let src = root().join("src");
     let allowed = [src.join("kernels"), src.join("runtime")];
     let mut problems = Vec::new();
-    for file in rust_files(&src) {
+    // The derive crate (`neurite-derive/`, outside src/) is held to the same rule.
+    let mut files = rust_files(&src);
+    files.extend(rust_files(&root().join("neurite-derive")));
+    for file in files {
         if allowed.iter().any(|a| file.starts_with(a)) {
             continue;
         }
@@ -195,7 +199,10 @@ fn only_the_kernels_and_the_runtime_read_the_thread_marks() {
     let src = root().join("src");
     let allowed = [src.join("kernels"), src.join("runtime")];
     let mut problems = Vec::new();
-    for file in rust_files(&src) {
+    // The derive crate (`neurite-derive/`, outside src/) is held to the same rule.
+    let mut files = rust_files(&src);
+    files.extend(rust_files(&root().join("neurite-derive")));
+    for file in files {
         if allowed.iter().any(|a| file.starts_with(a)) {
             continue;
         }
@@ -218,7 +225,7 @@ fn only_the_kernels_and_the_runtime_read_the_thread_marks() {
 #[test]
 fn no_file_is_longer_than_the_limit() {
     let mut long = Vec::new();
-    for dir in ["src", "tests", "examples"] {
+    for dir in ["src", "tests", "examples", "neurite-derive"] {
         for file in rust_files(&root().join(dir)) {
             let lines = std::fs::read_to_string(&file).unwrap().lines().count();
             if lines > MAX_LINES {

@@ -7,6 +7,7 @@ mod eval;
 mod gradcheck;
 mod lm;
 pub mod predict;
+mod summary;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ enum Command {
     Lm(lm::Args),
     /// Every method at several training-set sizes: table, JSON and plot.
     Compare(compare::Args),
+    /// A zoo model's layers, output shapes and parameter counts, totals and memory.
+    Summary(summary::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -65,6 +68,7 @@ pub fn main() -> i32 {
         Command::Classic(args) => classic::run(args),
         Command::Lm(args) => lm::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Summary(args) => summary::run(args),
     });
     match result {
         Ok(code) => code,

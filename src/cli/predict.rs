@@ -193,7 +193,7 @@ pub fn run(args: Args) -> Result<i32> {
     let state = crate::nn::ModuleExt::state_dict(&*model);
     crate::validate::check_finite_tensors(state.iter().map(|(n, t)| (n.as_str(), t)), &source)?;
     let mut model = model;
-    model.set_training(false);
+    crate::nn::ModuleExt::set_training(&mut *model, false);
     let plan = crate::infer::Plan::new(&*model);
     for path in &args.images {
         let mut pixels = prepare_image(&read_image(path)?, invert);

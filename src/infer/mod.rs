@@ -32,8 +32,8 @@
 //! reached by extending the outer `lower()` with the inner one's). Any module the planner
 //! cannot see into (a custom one without `Lower`, or one inside a `Sequential`, a
 //! transformer block, `Vit`) is one step running its plain `forward` without autograd,
-//! which is correct, only not fused. Downcasting keeps the `Module` trait
-//! to `forward`, `visit` and `set_training`: fusion is the planner's knowledge of the
+//! which is correct, only not fused. Downcasting keeps the `Module` trait to `forward` (and
+//! the registration `#[derive(Module)]` writes): fusion is the planner's knowledge of the
 //! layers, not a hook every layer must carry.
 
 mod fuse;
@@ -52,22 +52,21 @@ use crate::nn::Module;
 
 /// A module of your own, described to the planner as the chain of layers its `forward`
 /// applies in order (so that `forward(x)` equals running them one after the other). The
-/// planner then fuses and slices them as it does a [`crate::nn::Sequential`]:
+/// planner then fuses and slices them as it does a [`crate::nn::Sequential`]. The derive
+/// writes it from a list of fields, `#[module(lower = "fc1, relu, fc2")]` (a field may
+/// repeat: one `relu` after several layers), or by hand:
 ///
 /// ```
 /// use neurite::infer::{Lower, Plan};
-/// use neurite::nn::{Linear, Module, Relu, Role};
+/// use neurite::nn::{Linear, Module, Relu};
 /// use neurite::Tensor;
 ///
+/// #[derive(Module)]
 /// struct TwoLayers { fc1: Linear, relu: Relu, fc2: Linear }
 ///
 /// impl Module for TwoLayers {
 ///     fn forward(&self, x: &Tensor) -> Tensor {
 ///         self.fc2.forward(&self.relu.forward(&self.fc1.forward(x)))
-///     }
-///     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-///         self.fc1.visit(&neurite::nn::join(prefix, "fc1"), f);
-///         self.fc2.visit(&neurite::nn::join(prefix, "fc2"), f);
 ///     }
 /// }
 ///

@@ -5,8 +5,8 @@ use super::*;
 use crate::autograd::run_on_worker;
 use crate::models::gpt::{Gpt, GptConfig};
 use crate::nn::{
-    BatchNorm, Conv2d, Dropout, Flatten, KvCache, Linear, LinearWeights, MaxPool2d, Relu, Residual,
-    Role, Sequential, Sigmoid,
+    BatchNorm, Conv2d, Dropout, Flatten, KvCache, Linear, LinearWeights, MaxPool2d, ModuleExt,
+    Relu, Residual, Sequential, Sigmoid,
 };
 use crate::ops::conv::Conv2dOptions;
 use crate::ops::matmul::PackedLinear;
@@ -157,6 +157,7 @@ fn a_large_batch_runs_in_slices_with_the_batch_values() {
 }
 
 /// A module of a user's own: a convolution, batch norm and ReLU as fields.
+#[derive(crate::nn::Module)]
 struct UserBlock {
     conv: Conv2d,
     bn: BatchNorm,
@@ -168,17 +169,6 @@ impl Module for UserBlock {
     fn forward(&self, x: &Tensor) -> Tensor {
         let h = self.relu.forward(&self.bn.forward(&self.conv.forward(x)));
         self.head.forward(&h)
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        self.conv.visit(&crate::nn::join(prefix, "conv"), f);
-        self.bn.visit(&crate::nn::join(prefix, "bn"), f);
-        self.head.visit(&crate::nn::join(prefix, "head"), f);
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.bn.set_training(training);
-        self.head.set_training(training);
     }
 }
 
@@ -329,4 +319,51 @@ fn cached_sampling_matches_full_recomputation() {
     }
     assert_eq!(cached, seq[20..]);
     assert_eq!(cached, plan.generate(&long, 6, no_cache, &mut |_| {}));
+}
+
+/// `lower(...)`: the derive writes the planner's layer list.
+#[derive(crate::nn::Module)]
+#[module(lower = "conv, bn, relu, pool, flatten, fc")]
+struct Cnn {
+    conv: Conv2d,
+    bn: BatchNorm,
+    relu: Relu,
+    pool: MaxPool2d,
+    flatten: Flatten,
+    fc: Box<dyn Module>,
+}
+
+impl Module for Cnn {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.relu.forward(&self.bn.forward(&self.conv.forward(x)));
+        self.fc
+            .forward(&self.flatten.forward(&self.pool.forward(&h)))
+    }
+}
+
+#[test]
+fn lower_lists_the_layers_for_the_planner() {
+    let mut m = Cnn {
+        conv: Conv2d::new(1, 2, 3, Conv2dOptions::with(1, 1), true),
+        bn: BatchNorm::new(2),
+        relu: Relu,
+        pool: MaxPool2d::new(2),
+        flatten: Flatten,
+        fc: Box::new(Linear::new(2 * 4 * 4, 3, true)),
+    };
+    m.eval();
+    assert_eq!(m.lower().len(), 6);
+    let plan = Plan::of(&m);
+    assert_eq!(
+        plan.describe(),
+        ["conv+bn+relu", "maxpool", "flatten", "linear"]
+    );
+    let x = Tensor::randn(&[2, 1, 8, 8], 0.0, 1.0);
+    let (a, b) = (
+        plan.forward(&x).to_vec(),
+        crate::no_grad(|| m.forward(&x)).to_vec(),
+    );
+    for (a, b) in a.iter().zip(&b) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
 }

@@ -11,8 +11,7 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::nn::{
-    gpt_style_init, join, AsTrained, Block, KvCache, LayerNorm, LinearWeights, Module, ModuleExt,
-    Role,
+    gpt_style_init, AsTrained, Block, KvCache, LayerNorm, LinearWeights, Module, ModuleExt, Visit,
 };
 use crate::tensor::Tensor;
 use anyhow::{bail, Result};
@@ -223,25 +222,39 @@ impl Default for GptPass<'_> {
     }
 }
 
-/// The character-level GPT.
+/// The character-level GPT, its tensors named as nanoGPT's (`transformer.wte.weight`, …).
+#[derive(Module)]
 pub struct Gpt {
     pub config: GptConfig,
     /// `[vocab, n_embd]`, also the output projection.
+    #[module(rename = "transformer.wte.weight")]
     pub wte: Tensor,
     /// `[block_size, n_embd]`
+    #[module(rename = "transformer.wpe.weight")]
     pub wpe: Tensor,
+    #[module(rename = "transformer.h")]
     pub h: Vec<Block>,
+    #[module(rename = "transformer.ln_f")]
     pub ln_f: LayerNorm,
+    /// The tie: the same tensor as `wte`, listed last as the buffer `lm_head.weight` for
+    /// checkpoints only (not counted or optimized twice).
+    #[module(buffer, rename = "lm_head.weight")]
+    lm_head: Tensor,
 }
+
+/// Configuration: registers nothing.
+impl Visit for GptConfig {}
 
 impl Gpt {
     /// A model with nanoGPT's initialization from the thread's RNG.
     pub fn new(config: GptConfig) -> Gpt {
         config.validate().expect("Gpt::new: bad configuration");
         let c = config;
+        let wte = Tensor::zeros(&[c.vocab, c.n_embd]).requires_grad_();
         let m = Gpt {
             config,
-            wte: Tensor::zeros(&[c.vocab, c.n_embd]).requires_grad_(),
+            lm_head: wte.clone(),
+            wte,
             wpe: Tensor::zeros(&[c.block_size, c.n_embd]).requires_grad_(),
             h: (0..c.n_layer)
                 .map(|_| Block::new(c.n_embd, c.n_head, 4 * c.n_embd, true))
@@ -344,18 +357,6 @@ impl Module for Gpt {
         );
         let ids: Vec<usize> = x.to_vec().iter().map(|&v| v as usize).collect();
         self.forward_tokens(&ids, x.dim(0), x.dim(1))
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        let tp = join(prefix, "transformer");
-        f(&join(&tp, "wte.weight"), &self.wte, Role::Parameter);
-        f(&join(&tp, "wpe.weight"), &self.wpe, Role::Parameter);
-        for (i, b) in self.h.iter().enumerate() {
-            b.visit(&join(&tp, &format!("h.{i}")), f);
-        }
-        self.ln_f.visit(&join(&tp, "ln_f"), f);
-        // Tied: the same tensor as wte, listed for checkpoints only.
-        f(&join(prefix, "lm_head.weight"), &self.wte, Role::Buffer);
     }
 }
 

@@ -222,4 +222,68 @@ mod tests {
             assert_eq!(y.shape(), &[2, 10], "{name}");
         }
     }
+
+    #[test]
+    fn lenet5_summary_lists_every_layer_with_its_output_and_parameters() {
+        let s = build("lenet5", 1, 10).unwrap().summary(&[1, 1, 28, 28]);
+        let rows: Vec<(&str, &str, Vec<usize>, usize)> = s
+            .rows
+            .iter()
+            .map(|r| {
+                let shape = r.output_shape.clone().expect("every layer ran");
+                (r.name.as_str(), r.type_name.as_str(), shape, r.parameters)
+            })
+            .collect();
+        let expected: Vec<(&str, &str, Vec<usize>, usize)> = vec![
+            ("", "Sequential", vec![1, 10], 61_706),
+            ("conv1", "Conv2d", vec![1, 6, 28, 28], 156),
+            ("relu1", "Relu", vec![1, 6, 28, 28], 0),
+            ("pool1", "MaxPool2d", vec![1, 6, 14, 14], 0),
+            ("conv2", "Conv2d", vec![1, 16, 10, 10], 2_416),
+            ("relu2", "Relu", vec![1, 16, 10, 10], 0),
+            ("pool2", "MaxPool2d", vec![1, 16, 5, 5], 0),
+            ("flatten", "Flatten", vec![1, 400], 0),
+            ("fc1", "Linear", vec![1, 120], 48_120),
+            ("relu3", "Relu", vec![1, 120], 0),
+            ("fc2", "Linear", vec![1, 84], 10_164),
+            ("relu4", "Relu", vec![1, 84], 0),
+            ("fc3", "Linear", vec![1, 10], 850),
+        ];
+        assert_eq!(rows, expected);
+        assert!(s.rows.iter().all(|r| r.calls == 1));
+        assert_eq!((s.trainable, s.non_trainable), (61_706, 0));
+        assert_eq!(s.parameter_bytes, 61_706 * 4);
+        assert_eq!(s.input_bytes, 784 * 4);
+        // The leaves' outputs: 2 x 4704 + 1176 + 2 x 1600 + 2 x 400 + 2 x 120 + 2 x 84 + 10.
+        assert_eq!(s.activation_bytes, 15_002 * 4);
+        let table = s.to_string();
+        assert!(table.contains("conv1 (Conv2d)"), "{table}");
+        assert!(table.contains("Trainable params: 61,706"), "{table}");
+    }
+
+    /// Every zoo model's `state_dict` (names, order, shapes), parameter names and counts,
+    /// exactly as they were written by hand before `#[derive(Module)]`
+    /// (`zoo_state_dicts.txt` was produced by the hand-written `visit`s): checkpoints keep
+    /// PyTorch's layout byte for byte.
+    #[test]
+    fn zoo_state_dicts_are_unchanged() {
+        let mut lines = Vec::new();
+        for name in IMAGE_MODELS {
+            let m = build(name, 1, 10).unwrap();
+            for (n, t) in m.state_dict() {
+                lines.push(format!("{name} {n} {:?}", t.shape()));
+            }
+            lines.push(format!("{name} params {}", m.num_parameters()));
+        }
+        let g = Gpt::new(GptConfig::default());
+        for (n, t) in g.state_dict() {
+            lines.push(format!("gpt {n} {:?}", t.shape()));
+        }
+        for (n, _) in g.named_parameters() {
+            lines.push(format!("gpt-param {n}"));
+        }
+        lines.push(format!("gpt params {}", g.num_parameters()));
+        let expected: Vec<&str> = include_str!("zoo_state_dicts.txt").lines().collect();
+        assert_eq!(lines, expected);
+    }
 }

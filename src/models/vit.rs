@@ -3,7 +3,7 @@
 //! (`blocks.{i}`, gpt's layout without the causal mask), `ln_f` and `head` on the class
 //! token.
 
-use crate::nn::{gpt_style_init, join, AsTrained, Block, Conv2d, LayerNorm, Linear, Module, Role};
+use crate::nn::{gpt_style_init, AsTrained, Block, Conv2d, LayerNorm, Linear, Module};
 use crate::ops::conv::Conv2dOptions;
 use crate::tensor::Tensor;
 
@@ -16,6 +16,7 @@ const PATCH: usize = 4;
 pub const GRID: usize = 28 / PATCH;
 
 /// The vision transformer.
+#[derive(Module)]
 pub struct Vit {
     pub patch_embed: Conv2d,
     /// `[1, 1, 64]`
@@ -88,17 +89,6 @@ impl Vit {
 impl Module for Vit {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.forward_with_attention(x).0
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        self.patch_embed.visit(&join(prefix, "patch_embed"), f);
-        f(&join(prefix, "cls_token"), &self.cls_token, Role::Parameter);
-        f(&join(prefix, "pos_embed"), &self.pos_embed, Role::Parameter);
-        for (i, b) in self.blocks.iter().enumerate() {
-            b.visit(&join(prefix, &format!("blocks.{i}")), f);
-        }
-        self.ln_f.visit(&join(prefix, "ln_f"), f);
-        self.head.visit(&join(prefix, "head"), f);
     }
 }
 

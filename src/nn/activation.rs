@@ -1,35 +1,31 @@
 //! Activation layers (no parameters): `Relu`, `Sigmoid`, `Tanh`, `Gelu`, `Silu`, each the
 //! module form of the `Tensor` method of the same name (`crate::ops::activation`).
 
-use super::{Module, Role};
+use super::{summary, Module};
 use crate::tensor::Tensor;
 
 macro_rules! activation {
     ($name:ident, $method:ident, $doc:literal) => {
         #[doc = $doc]
-        #[derive(Clone, Copy, Debug, Default)]
+        #[derive(Clone, Copy, Debug, Default, Module)]
         pub struct $name;
 
         impl Module for $name {
             fn forward(&self, x: &Tensor) -> Tensor {
-                x.$method()
+                summary::recorded(self, x.$method())
             }
-
-            fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
         }
     };
 }
 
 /// `max(x, 0)`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Module)]
 pub struct Relu;
 
 impl Module for Relu {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.relu()
+        summary::recorded(self, x.relu())
     }
-
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
 }
 
 activation!(Sigmoid, sigmoid, "`1 / (1 + e^-x)`.");

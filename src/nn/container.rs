@@ -1,6 +1,6 @@
 //! Composition: `Sequential` chains of named layers, residual connections, `Flatten`.
 
-use super::{join, BatchNorm, Module, Relu, Role};
+use super::{join, summary, BatchNorm, Module, ModuleFields, Relu, Role};
 use crate::tensor::Tensor;
 use std::any::Any;
 
@@ -61,6 +61,8 @@ impl Module for Sequential {
             match bn {
                 Some(bn) if relu_next => {
                     h = bn.forward_relu(&h);
+                    summary::record_dyn(layer, &h);
+                    summary::record_dyn(self.layers[i + 1].1.as_ref(), &h);
                     i += 2;
                 }
                 _ => {
@@ -69,25 +71,37 @@ impl Module for Sequential {
                 }
             }
         }
-        h
+        summary::recorded(self, h)
     }
+}
 
+/// By hand: the layers' names are chosen at run time, not fields.
+impl ModuleFields for Sequential {
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
         for (name, layer) in &self.layers {
             layer.visit(&join(prefix, name), f);
         }
     }
 
-    fn set_training(&mut self, training: bool) {
+    fn set_training_mode(&mut self, training: bool) {
         for (_, layer) in &mut self.layers {
-            layer.set_training(training);
+            layer.set_training_mode(training);
+        }
+    }
+
+    fn visit_children<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a dyn Module)) {
+        for (name, layer) in &self.layers {
+            f(join(prefix, name), layer.as_ref());
         }
     }
 }
 
 /// `activation(body(x) + shortcut(x))`, the residual connection of ResNet; the shortcut is
-/// the identity when absent.
+/// the identity when absent. The body's layers are named directly under the block
+/// (`layer1.0.conv1`), the shortcut's under `shortcut` (`layer2.0.shortcut.0`).
+#[derive(Module)]
 pub struct Residual {
+    #[module(flatten)]
     pub body: Sequential,
     pub shortcut: Option<Sequential>,
     pub relu_after: bool,
@@ -100,37 +114,23 @@ impl Module for Residual {
             None => x.clone(),
         };
         let y = self.body.forward(x);
-        if self.relu_after {
+        let y = if self.relu_after {
             y.add_relu(&skip)
         } else {
             y.add(&skip)
-        }
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        self.body.visit(prefix, f);
-        if let Some(s) = &self.shortcut {
-            s.visit(&join(prefix, "shortcut"), f);
-        }
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.body.set_training(training);
-        if let Some(s) = &mut self.shortcut {
-            s.set_training(training);
-        }
+        };
+        summary::recorded(self, y)
     }
 }
 
 /// `[N, ...] -> [N, prod(...)]`.
+#[derive(Module)]
 pub struct Flatten;
 
 impl Module for Flatten {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.flatten(1)
+        summary::recorded(self, x.flatten(1))
     }
-
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! `Conv2d`: 2-D convolution with shared weights (PyTorch layout `[out, in/groups, kh, kw]`).
 
-use super::{join, Module, Role};
+use super::{summary, Module};
 use crate::init;
 use crate::ops::conv::Conv2dOptions;
 use crate::tensor::Tensor;
 
 /// A convolution layer.
+#[derive(Module)]
 pub struct Conv2d {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
@@ -37,13 +38,9 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.conv2d(&self.weight, self.bias.as_ref(), self.options)
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        f(&join(prefix, "weight"), &self.weight, Role::Parameter);
-        if let Some(b) = &self.bias {
-            f(&join(prefix, "bias"), b, Role::Parameter);
-        }
+        summary::recorded(
+            self,
+            x.conv2d(&self.weight, self.bias.as_ref(), self.options),
+        )
     }
 }

@@ -1,9 +1,10 @@
 //! `Dropout`: zeroes activations with probability `p` while training.
 
-use super::{Module, Role};
+use super::{summary, Module};
 use crate::tensor::Tensor;
 
 /// Inverted dropout; the identity in evaluation mode.
+#[derive(Module)]
 pub struct Dropout {
     pub p: f32,
     training: bool,
@@ -28,12 +29,6 @@ impl Dropout {
 
 impl Module for Dropout {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.dropout(self.p, self.training)
-    }
-
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
-
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+        summary::recorded(self, x.dropout(self.p, self.training))
     }
 }

@@ -1,10 +1,11 @@
 //! `Linear`: `y = x · Wᵀ + b` with PyTorch's layout and default initialization.
 
-use super::{join, Module, Role};
+use super::{summary, Module};
 use crate::init;
 use crate::tensor::Tensor;
 
 /// A fully connected layer, `weight: [out, in]`, `bias: [out]`.
+#[derive(Module)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
@@ -23,13 +24,6 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, self.bias.as_ref())
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        f(&join(prefix, "weight"), &self.weight, Role::Parameter);
-        if let Some(b) = &self.bias {
-            f(&join(prefix, "bias"), b, Role::Parameter);
-        }
+        summary::recorded(self, x.linear(&self.weight, self.bias.as_ref()))
     }
 }

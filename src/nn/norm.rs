@@ -1,17 +1,21 @@
 //! Normalization layers: `BatchNorm` (1-D and 2-D) and `LayerNorm`.
 
-use super::{join, Module, Role};
+use super::{summary, Module};
 use crate::tensor::Tensor;
 
 /// Batch normalization over channel axis 1 (`BatchNorm1d` for `[N, C]`, `BatchNorm2d` for
 /// `[N, C, H, W]`): batch statistics and a running-average update while training, the
 /// running statistics in evaluation.
+#[derive(Module)]
 pub struct BatchNorm {
     pub weight: Tensor,
     pub bias: Tensor,
+    #[module(buffer)]
     pub running_mean: Tensor,
+    #[module(buffer)]
     pub running_var: Tensor,
     /// Steps of running-statistics updates (PyTorch keeps it as an int64 buffer).
+    #[module(buffer)]
     pub num_batches_tracked: Tensor,
     pub momentum: f32,
     pub eps: f32,
@@ -83,35 +87,12 @@ impl BatchNorm {
 
 impl Module for BatchNorm {
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.forward_then(x, false)
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        f(&join(prefix, "weight"), &self.weight, Role::Parameter);
-        f(&join(prefix, "bias"), &self.bias, Role::Parameter);
-        f(
-            &join(prefix, "running_mean"),
-            &self.running_mean,
-            Role::Buffer,
-        );
-        f(
-            &join(prefix, "running_var"),
-            &self.running_var,
-            Role::Buffer,
-        );
-        f(
-            &join(prefix, "num_batches_tracked"),
-            &self.num_batches_tracked,
-            Role::Buffer,
-        );
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+        summary::recorded(self, self.forward_then(x, false))
     }
 }
 
 /// Layer normalization over the last dimension, with a learned scale and shift.
+#[derive(Module)]
 pub struct LayerNorm {
     pub weight: Tensor,
     pub bias: Tensor,
@@ -130,16 +111,12 @@ impl LayerNorm {
 
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.layer_norm(
+        let y = x.layer_norm(
             self.weight.shape(),
             Some(&self.weight),
             Some(&self.bias),
             self.eps,
-        )
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        f(&join(prefix, "weight"), &self.weight, Role::Parameter);
-        f(&join(prefix, "bias"), &self.bias, Role::Parameter);
+        );
+        summary::recorded(self, y)
     }
 }

@@ -1,9 +1,10 @@
 //! Pooling layers (no parameters).
 
-use super::{Module, Role};
+use super::{summary, Module};
 use crate::tensor::Tensor;
 
 /// Max pooling; the gradient goes to the arg-max of each window.
+#[derive(Module)]
 pub struct MaxPool2d {
     pub kernel: usize,
     pub stride: usize,
@@ -23,13 +24,12 @@ impl MaxPool2d {
 
 impl Module for MaxPool2d {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.max_pool2d(self.kernel, self.stride, self.padding)
+        summary::recorded(self, x.max_pool2d(self.kernel, self.stride, self.padding))
     }
-
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
 }
 
 /// Average pooling (padding counted in the average, as PyTorch's default).
+#[derive(Module)]
 pub struct AvgPool2d {
     pub kernel: usize,
     pub stride: usize,
@@ -48,19 +48,16 @@ impl AvgPool2d {
 
 impl Module for AvgPool2d {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.avg_pool2d(self.kernel, self.stride, self.padding)
+        summary::recorded(self, x.avg_pool2d(self.kernel, self.stride, self.padding))
     }
-
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
 }
 
 /// Mean over the spatial dimensions: `[N, C, H, W] -> [N, C]`.
+#[derive(Module)]
 pub struct GlobalAvgPool2d;
 
 impl Module for GlobalAvgPool2d {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.global_avg_pool2d()
+        summary::recorded(self, x.global_avg_pool2d())
     }
-
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor, Role)) {}
 }

@@ -6,7 +6,7 @@
 //! step, can return its probabilities for attention maps, and takes its products from a
 //! [`LinearWeights`]: the layers' own weights, or the inference planner's packed copies.
 
-use super::{join, LayerNorm, Linear, Module, ModuleExt, Role};
+use super::{summary, LayerNorm, Linear, Module, ModuleExt};
 use crate::tensor::Tensor;
 
 /// Keys and values of the positions seen so far by one attention layer, `[B, H, T_past, Dh]`.
@@ -33,6 +33,7 @@ impl KvCache {
 /// Multi-head self-attention: `c_attn: Linear(C, 3C)` split into q, k, v (in that order),
 /// `n_head` heads of `C / n_head` channels, scaled dot product (causal or not), heads merged,
 /// `c_proj: Linear(C, C)`.
+#[derive(Module)]
 pub struct SelfAttention {
     pub c_attn: Linear,
     pub c_proj: Linear,
@@ -103,7 +104,8 @@ impl SelfAttention {
                 (y, Some(probs))
             }
         };
-        (weights.linear(&y, &self.c_proj, false), probs)
+        let y = weights.linear(&y, &self.c_proj, false);
+        (summary::recorded(self, y), probs)
     }
 
     /// Attention of the heads in `qkv [B, T, 3C]` over `cache`'s keys and values and its
@@ -147,7 +149,8 @@ pub trait LinearWeights {
 
     /// `layer(x)`, then the exact GELU when `gelu`.
     fn linear(&self, x: &Tensor, layer: &Linear, gelu: bool) -> Tensor {
-        self.linear_of(x, &layer.weight, layer.bias.as_ref(), gelu)
+        let y = self.linear_of(x, &layer.weight, layer.bias.as_ref(), gelu);
+        summary::recorded(layer, y)
     }
 }
 
@@ -180,14 +183,10 @@ impl Module for SelfAttention {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.forward_with(x, None, false, &AsTrained).0
     }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        self.c_attn.visit(&join(prefix, "c_attn"), f);
-        self.c_proj.visit(&join(prefix, "c_proj"), f);
-    }
 }
 
 /// The block's MLP: `c_fc: Linear(C, hidden)`, exact GELU, `c_proj: Linear(hidden, C)`.
+#[derive(Module)]
 pub struct Mlp {
     pub c_fc: Linear,
     pub c_proj: Linear,
@@ -207,7 +206,7 @@ impl Mlp {
     /// `c_proj(gelu(c_fc(x)))`, the products by `weights`.
     pub fn forward_with(&self, x: &Tensor, weights: &dyn LinearWeights) -> Tensor {
         let hidden = weights.linear(x, &self.c_fc, true);
-        weights.linear(&hidden, &self.c_proj, false)
+        summary::recorded(self, weights.linear(&hidden, &self.c_proj, false))
     }
 }
 
@@ -215,14 +214,10 @@ impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.forward_with(x, &AsTrained)
     }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        self.c_fc.visit(&join(prefix, "c_fc"), f);
-        self.c_proj.visit(&join(prefix, "c_proj"), f);
-    }
 }
 
 /// Pre-norm transformer block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
+#[derive(Module)]
 pub struct Block {
     pub ln_1: LayerNorm,
     pub attn: SelfAttention,
@@ -264,20 +259,13 @@ impl Block {
         };
         let x = x.add(&a);
         let y = x.add(&self.mlp.forward_with(&self.ln_2.forward(&x), weights));
-        (y, probs)
+        (summary::recorded(self, y), probs)
     }
 }
 
 impl Module for Block {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.forward_with(x, None, false, &AsTrained).0
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor, Role)) {
-        self.ln_1.visit(&join(prefix, "ln_1"), f);
-        self.attn.visit(&join(prefix, "attn"), f);
-        self.ln_2.visit(&join(prefix, "ln_2"), f);
-        self.mlp.visit(&join(prefix, "mlp"), f);
     }
 }
 

@@ -2,7 +2,7 @@
 //! ([`crate::infer::Plan`]: fused, no graph), batches in order.
 
 use crate::data::{eval_batches, ImageDataset, Normalization};
-use crate::nn::Module;
+use crate::nn::{Module, ModuleExt};
 use crate::tensor::Tensor;
 
 /// The batch size of evaluation (memory only; the result does not depend on it).
