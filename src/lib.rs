@@ -36,6 +36,8 @@
 //! | `progress` | progress bars during training (without: plain lines on stderr) | indicatif |
 //! | `images` | PNG and JPEG decoding | image |
 
+#![warn(missing_docs)]
+
 // `#[derive(Module)]` writes `::neurite::nn::...` paths; this makes them resolve inside the
 // crate too (its own layers and models derive it).
 extern crate self as neurite;

@@ -71,6 +71,7 @@ pub struct NoGradGuard {
 
 impl NoGradGuard {
     #[allow(clippy::new_without_default)]
+    /// Turns recording off on this thread until the guard is dropped.
     pub fn new() -> NoGradGuard {
         let previous = GRAD_ENABLED.with(|g| g.replace(false));
         NoGradGuard { previous }

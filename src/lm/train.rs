@@ -28,8 +28,11 @@ pub use crate::train::run::{CHECKPOINT_FILE, MODEL_FILE};
 /// Everything a run needs.
 #[derive(Clone, Debug)]
 pub struct LmRun {
+    /// The model's size (vocabulary, block, layers, heads, width).
     pub model: GptConfig,
+    /// Optimizer steps to train.
     pub steps: usize,
+    /// Steps between two validation losses (and checkpoints).
     pub eval_interval: usize,
     /// Windows per batch.
     pub batch: usize,
@@ -37,11 +40,17 @@ pub struct LmRun {
     pub lr: f32,
     /// Cosine decay ends at this rate.
     pub min_lr: f32,
+    /// Steps of linear learning-rate warm-up.
     pub warmup: usize,
+    /// AdamW's decoupled weight decay (matrices and embeddings only).
     pub weight_decay: f32,
+    /// The gradient's global norm is clipped to this.
     pub clip: f32,
+    /// Seed of the initialization and of the training windows.
     pub seed: u64,
+    /// The run directory.
     pub out: PathBuf,
+    /// Continue the run in `out` from its checkpoint.
     pub resume: bool,
     /// Start over in an `out` that holds an earlier run; without it that is an error.
     pub overwrite: bool,
@@ -158,13 +167,17 @@ impl Record for LmMetrics {
 /// What a run reached.
 #[derive(Clone, Debug)]
 pub struct LmSummary {
+    /// The last validation loss, in nats per byte.
     pub val_loss: f64,
+    /// The mean training loss of the last interval, in nats per byte.
     pub train_loss: f64,
+    /// Steps trained.
     pub steps: usize,
     /// Wall time of the whole run (training and evaluations).
     pub seconds: f64,
     /// Training tokens per second of training time (evaluations left out).
     pub tokens_per_second: f64,
+    /// Trained scalars in the model.
     pub parameters: usize,
 }
 

@@ -19,10 +19,15 @@ use anyhow::{bail, Result};
 /// The size of a `gpt`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GptConfig {
+    /// Token ids are `0..vocab` (256 for bytes).
     pub vocab: usize,
+    /// The longest context, in tokens.
     pub block_size: usize,
+    /// Transformer blocks.
     pub n_layer: usize,
+    /// Attention heads per block (`n_embd` must be a multiple).
     pub n_head: usize,
+    /// Channels of the embeddings and of every block.
     pub n_embd: usize,
 }
 
@@ -225,6 +230,7 @@ impl Default for GptPass<'_> {
 /// The character-level GPT, its tensors named as nanoGPT's (`transformer.wte.weight`, …).
 #[derive(Module)]
 pub struct Gpt {
+    /// The model's size.
     pub config: GptConfig,
     /// `[vocab, n_embd]`, also the output projection.
     #[module(rename = "transformer.wte.weight")]
@@ -233,8 +239,10 @@ pub struct Gpt {
     #[module(rename = "transformer.wpe.weight")]
     pub wpe: Tensor,
     #[module(rename = "transformer.h")]
+    /// The transformer blocks (`transformer.h.0`, ...).
     pub h: Vec<Block>,
     #[module(rename = "transformer.ln_f")]
+    /// The final layer norm (`transformer.ln_f`).
     pub ln_f: LayerNorm,
     /// The tie: the same tensor as `wte`, listed last as the buffer `lm_head.weight` for
     /// checkpoints only (not counted or optimized twice).

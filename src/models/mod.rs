@@ -39,12 +39,15 @@ pub struct ImageModel {
 pub struct Recipe {
     /// The optimizer when `--optimizer` is not given: `sgd`, `adam` or `adamw`.
     pub optimizer: &'static str,
+    /// Epochs of the default recipe.
     pub epochs: usize,
+    /// Images per optimizer step.
     pub batch_size: usize,
     /// The SGD peak learning rate.
     pub lr: f32,
     /// The SGD momentum.
     pub momentum: f32,
+    /// The weight decay (L2 for SGD, decoupled for AdamW).
     pub weight_decay: f32,
     /// The parameters decayed: `all` or `matrices`.
     pub decay: &'static str,
@@ -81,7 +84,9 @@ pub enum Picture {
     /// map of patches; `maps` gives `[N, grid * grid]` for a batch `[N, C, H, W]` from the
     /// trained model of `classes` outputs.
     Attention {
+        /// Patches per side.
         grid: usize,
+        /// The class token's attention over the patches, `[N, grid * grid]`.
         maps: fn(model: &dyn Module, x: &Tensor, classes: usize) -> Result<Tensor>,
     },
 }

@@ -18,13 +18,17 @@ pub const GRID: usize = 28 / PATCH;
 /// The vision transformer.
 #[derive(Module)]
 pub struct Vit {
+    /// Cuts the image into patches and embeds each: a convolution with stride = kernel = patch.
     pub patch_embed: Conv2d,
     /// `[1, 1, 64]`
     pub cls_token: Tensor,
     /// `[1, 50, 64]`
     pub pos_embed: Tensor,
+    /// The transformer blocks.
     pub blocks: Vec<Block>,
+    /// The final layer norm.
     pub ln_f: LayerNorm,
+    /// The classifier on the class token.
     pub head: Linear,
 }
 

@@ -36,14 +36,20 @@ activation!(Silu, silu, "SiLU (swish), `x * sigmoid(x)`.");
 /// An activation chosen by name at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
+    /// `max(x, 0)`.
     Relu,
+    /// `1 / (1 + e^-x)`.
     Sigmoid,
+    /// The hyperbolic tangent.
     Tanh,
+    /// The tanh-approximated GELU.
     Gelu,
+    /// `x * sigmoid(x)`.
     Silu,
 }
 
 impl Activation {
+    /// Applies the function to `x`, elementwise.
     pub fn apply(self, x: &Tensor) -> Tensor {
         match self {
             Activation::Relu => x.relu(),

@@ -11,6 +11,7 @@ pub struct Sequential {
 }
 
 impl Sequential {
+    /// An empty chain (the identity).
     pub fn new() -> Sequential {
         Sequential::default()
     }
@@ -27,10 +28,12 @@ impl Sequential {
         self.add(name, layer)
     }
 
+    /// Number of layers.
     pub fn len(&self) -> usize {
         self.layers.len()
     }
 
+    /// True when there is no layer.
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
@@ -102,8 +105,11 @@ impl ModuleFields for Sequential {
 #[derive(Module)]
 pub struct Residual {
     #[module(flatten)]
+    /// The layers of the residual branch.
     pub body: Sequential,
+    /// The projection of the input when the body changes its shape (`None`: the identity).
     pub shortcut: Option<Sequential>,
+    /// Apply a ReLU after the sum (ResNet's basic block).
     pub relu_after: bool,
 }
 

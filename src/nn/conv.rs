@@ -8,8 +8,11 @@ use crate::tensor::Tensor;
 /// A convolution layer.
 #[derive(Module)]
 pub struct Conv2d {
+    /// `[out_channels, in_channels / groups, kh, kw]`
     pub weight: Tensor,
+    /// `[out_channels]`, when the layer has a bias.
     pub bias: Option<Tensor>,
+    /// Stride, padding, dilation and groups.
     pub options: Conv2dOptions,
 }
 

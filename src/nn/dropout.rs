@@ -6,11 +6,13 @@ use crate::tensor::Tensor;
 /// Inverted dropout; the identity in evaluation mode.
 #[derive(Module)]
 pub struct Dropout {
+    /// The probability of zeroing an element in training.
     pub p: f32,
     training: bool,
 }
 
 impl Dropout {
+    /// A dropout layer that zeroes each element with probability `p` in training (and scales the rest by `1 / (1 - p)`); the identity in evaluation.
     pub fn new(p: f32) -> Dropout {
         assert!(
             (0.0..1.0).contains(&p),

@@ -7,7 +7,9 @@ use crate::tensor::Tensor;
 /// A fully connected layer, `weight: [out, in]`, `bias: [out]`.
 #[derive(Module)]
 pub struct Linear {
+    /// `[out_features, in_features]`
     pub weight: Tensor,
+    /// `[out_features]`, when the layer has a bias.
     pub bias: Option<Tensor>,
 }
 

@@ -44,7 +44,9 @@ use anyhow::bail;
 /// Whether a named tensor is trained or only carried along (running statistics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Trained by the optimizer.
     Parameter,
+    /// Saved and loaded but not trained (running statistics).
     Buffer,
 }
 
@@ -162,6 +164,7 @@ pub trait ModuleExt: Module {
             .collect()
     }
 
+    /// The trained parameters with their dotted PyTorch names, in the order of `parameters()`.
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         self.visit("", &mut |n, t, r| {

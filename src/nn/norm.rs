@@ -8,16 +8,22 @@ use crate::tensor::Tensor;
 /// running statistics in evaluation.
 #[derive(Module)]
 pub struct BatchNorm {
+    /// The per-channel scale `gamma`, `[C]`.
     pub weight: Tensor,
+    /// The per-channel shift `beta`, `[C]`.
     pub bias: Tensor,
     #[module(buffer)]
+    /// The running mean used in evaluation, `[C]` (a buffer).
     pub running_mean: Tensor,
     #[module(buffer)]
+    /// The running (unbiased) variance used in evaluation, `[C]` (a buffer).
     pub running_var: Tensor,
     /// Steps of running-statistics updates (PyTorch keeps it as an int64 buffer).
     #[module(buffer)]
     pub num_batches_tracked: Tensor,
+    /// Weight of the new batch in the running statistics (PyTorch's 0.1).
     pub momentum: f32,
+    /// Added to the variance before its square root.
     pub eps: f32,
     training: bool,
 }
@@ -94,12 +100,16 @@ impl Module for BatchNorm {
 /// Layer normalization over the last dimension, with a learned scale and shift.
 #[derive(Module)]
 pub struct LayerNorm {
+    /// The per-feature scale, `[features]`.
     pub weight: Tensor,
+    /// The per-feature shift, `[features]`.
     pub bias: Tensor,
+    /// Added to the variance before its square root.
     pub eps: f32,
 }
 
 impl LayerNorm {
+    /// A layer norm over the last dimension of size `features`, scale 1 and shift 0.
     pub fn new(features: usize) -> LayerNorm {
         LayerNorm {
             weight: Tensor::ones(&[features]).requires_grad_(),

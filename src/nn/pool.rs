@@ -6,8 +6,11 @@ use crate::tensor::Tensor;
 /// Max pooling; the gradient goes to the arg-max of each window.
 #[derive(Module)]
 pub struct MaxPool2d {
+    /// Window size (square).
     pub kernel: usize,
+    /// Step between windows.
     pub stride: usize,
+    /// Padding on each side (never chosen as a maximum).
     pub padding: usize,
 }
 
@@ -31,12 +34,16 @@ impl Module for MaxPool2d {
 /// Average pooling (padding counted in the average, as PyTorch's default).
 #[derive(Module)]
 pub struct AvgPool2d {
+    /// Window size (square).
     pub kernel: usize,
+    /// Step between windows.
     pub stride: usize,
+    /// Zero padding on each side (counted in the average, as PyTorch's default).
     pub padding: usize,
 }
 
 impl AvgPool2d {
+    /// Average pooling over `kernel x kernel` windows with stride `kernel`.
     pub fn new(kernel: usize) -> AvgPool2d {
         AvgPool2d {
             kernel,

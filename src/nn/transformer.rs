@@ -35,9 +35,13 @@ impl KvCache {
 /// `c_proj: Linear(C, C)`.
 #[derive(Module)]
 pub struct SelfAttention {
+    /// The query, key and value projections in one, `[C] -> [3C]`.
     pub c_attn: Linear,
+    /// The output projection, `[C] -> [C]`.
     pub c_proj: Linear,
+    /// Attention heads (`C` must be a multiple).
     pub n_head: usize,
+    /// Each position attends only to itself and earlier ones.
     pub causal: bool,
 }
 
@@ -188,7 +192,9 @@ impl Module for SelfAttention {
 /// The block's MLP: `c_fc: Linear(C, hidden)`, exact GELU, `c_proj: Linear(hidden, C)`.
 #[derive(Module)]
 pub struct Mlp {
+    /// The expansion, `[C] -> [hidden]`.
     pub c_fc: Linear,
+    /// The projection back, `[hidden] -> [C]`.
     pub c_proj: Linear,
 }
 
@@ -219,9 +225,13 @@ impl Module for Mlp {
 /// Pre-norm transformer block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
 #[derive(Module)]
 pub struct Block {
+    /// The layer norm before attention.
     pub ln_1: LayerNorm,
+    /// The self-attention.
     pub attn: SelfAttention,
+    /// The layer norm before the MLP.
     pub ln_2: LayerNorm,
+    /// The MLP (GELU in between).
     pub mlp: Mlp,
 }
 

@@ -35,9 +35,13 @@ impl IntoPair for (usize, usize) {
 /// The default is PyTorch's: stride 1, no padding, dilation 1, one group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dOptions {
+    /// Step between windows, `(height, width)`.
     pub stride: (usize, usize),
+    /// Zeros added on each side, `(height, width)`.
     pub padding: (usize, usize),
+    /// Spacing between kernel taps, `(height, width)`.
     pub dilation: (usize, usize),
+    /// Channel groups: each output channel sees `in_channels / groups` inputs.
     pub groups: usize,
 }
 

@@ -9,10 +9,15 @@ use anyhow::bail;
 /// Hyper-parameters of Adam / AdamW.
 #[derive(Clone, Debug)]
 pub struct AdamConfig {
+    /// The learning rate (read once at construction; then `set_lr` or a schedule).
     pub lr: f32,
+    /// Decay of the first moment (PyTorch's `betas[0]`, 0.9).
     pub beta1: f32,
+    /// Decay of the second moment (`betas[1]`, 0.999).
     pub beta2: f32,
+    /// Added to the square root of the second moment (1e-8).
     pub eps: f32,
+    /// Weight decay: L2 added to the gradient (Adam) or decoupled (AdamW).
     pub weight_decay: f32,
     /// Decoupled weight decay (AdamW: `p *= 1 − lr·wd`) instead of an L2 term in the gradient.
     pub decoupled: bool,
@@ -60,6 +65,7 @@ struct Moments {
 /// assert_eq!(opt.state().len(), 3); // step, 0.exp_avg, 0.exp_avg_sq
 /// ```
 pub struct Adam {
+    /// The settings it was built with.
     pub config: AdamConfig,
     base: OptimizerBase,
     step: u64,

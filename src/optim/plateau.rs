@@ -24,6 +24,7 @@ pub enum ThresholdMode {
 /// The settings of [`ReduceOnPlateau`], PyTorch's defaults in `Default`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlateauConfig {
+    /// Whether the metric should go down (`Min`, a loss) or up (`Max`, an accuracy).
     pub mode: PlateauMode,
     /// The rate is multiplied by this on a plateau.
     pub factor: f32,
@@ -31,6 +32,7 @@ pub struct PlateauConfig {
     pub patience: usize,
     /// The least change that counts as an improvement.
     pub threshold: f32,
+    /// Whether `threshold` is relative to the best metric or absolute.
     pub threshold_mode: ThresholdMode,
     /// Metrics to wait after a drop before counting again.
     pub cooldown: usize,
@@ -71,6 +73,7 @@ impl Default for PlateauConfig {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReduceOnPlateau {
+    /// The settings it was built with.
     pub config: PlateauConfig,
     lr: f32,
     best: f32,

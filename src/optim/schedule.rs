@@ -37,28 +37,52 @@ pub enum Decay {
     /// The base rate throughout (`ConstantLR` with factor 1).
     Constant,
     /// Multiply by `gamma` every `every` steps (`StepLR`).
-    Step { every: usize, gamma: f32 },
+    Step {
+        /// Steps between two multiplications.
+        every: usize,
+        /// The factor.
+        gamma: f32,
+    },
     /// Multiply by `gamma` every `every` steps (`ExponentialLR` stepped once per `every`).
-    Exponential { every: usize, gamma: f32 },
+    Exponential {
+        /// Steps between two multiplications.
+        every: usize,
+        /// The factor.
+        gamma: f32,
+    },
     /// Cosine annealing from the base rate to `min_lr` over the steps after warm-up
     /// (`CosineAnnealingLR` with `T_max` those steps).
-    Cosine { min_lr: f32 },
+    Cosine {
+        /// The rate at the last step.
+        min_lr: f32,
+    },
     /// PyTorch's `OneCycleLR` (cosine annealing, two phases, momentum not cycled) over the
     /// steps after warm-up, the base rate being `max_lr`: from `max_lr / div_factor` up to
     /// `max_lr` in the first `pct_start` of the steps, then down to
     /// `max_lr / div_factor / final_div_factor`.
     OneCycle {
+        /// The share of the steps spent rising (PyTorch's default 0.3).
         pct_start: f32,
+        /// `max_lr / div_factor` is the first rate (default 25).
         div_factor: f32,
+        /// `max_lr / div_factor / final_div_factor` is the last rate (default 1e4).
         final_div_factor: f32,
     },
     /// Multiply by `gamma` at each of the `milestones` (steps after warm-up, `MultiStepLR`).
-    MultiStep { milestones: Vec<usize>, gamma: f32 },
+    MultiStep {
+        /// The steps (after warm-up) at which the rate is multiplied, increasing.
+        milestones: Vec<usize>,
+        /// The factor.
+        gamma: f32,
+    },
     /// The base rate times a factor going linearly from `start_factor` to `end_factor` over
     /// `iters` steps (`None`: the steps after warm-up), then held (`LinearLR`).
     Linear {
+        /// The factor at the first step.
         start_factor: f32,
+        /// The factor from step `iters` on.
         end_factor: f32,
+        /// The length of the ramp (`None`: every step after warm-up).
         iters: Option<usize>,
     },
 }
@@ -78,10 +102,13 @@ pub enum Decay {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
+    /// The rate after warm-up (the peak for one-cycle).
     pub base_lr: f32,
+    /// What the rate does after warm-up.
     pub decay: Decay,
     /// Steps of linear warm-up from `base_lr / warmup` to `base_lr`.
     pub warmup: usize,
+    /// Steps in the whole run (warm-up included).
     pub total: usize,
     /// Optimizer steps taken (PyTorch's `last_epoch`).
     now: usize,

@@ -11,10 +11,13 @@ use crate::tensor::Tensor;
 pub struct SgdConfig {
     /// The learning rate (an attached schedule's rate replaces it).
     pub lr: f32,
+    /// Momentum factor (0: plain SGD).
     pub momentum: f32,
+    /// Dampening of the gradient's share in the momentum buffer.
     pub dampening: f32,
     /// L2 penalty added to the gradient (`g + wd·p`).
     pub weight_decay: f32,
+    /// Nesterov momentum.
     pub nesterov: bool,
 }
 
@@ -45,6 +48,7 @@ impl Default for SgdConfig {
 /// assert_eq!(w.to_vec(), [0.8, -0.8]);
 /// ```
 pub struct Sgd {
+    /// The settings it was built with.
     pub config: SgdConfig,
     base: OptimizerBase,
     /// Per parameter (in the base's order): the momentum buffer, made at its first step.

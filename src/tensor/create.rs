@@ -12,10 +12,12 @@ impl Tensor {
         Tensor::from_vec(vec![value; numel(shape)], shape)
     }
 
+    /// A tensor of zeros.
     pub fn zeros(shape: &[usize]) -> Tensor {
         Tensor::full(shape, 0.0)
     }
 
+    /// A tensor of ones.
     pub fn ones(shape: &[usize]) -> Tensor {
         Tensor::full(shape, 1.0)
     }

@@ -45,8 +45,11 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 /// A stride of 0 repeats an element along that dimension (broadcasting without copying).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
+    /// Size of each dimension.
     pub shape: Vec<usize>,
+    /// Elements between consecutive indices of each dimension (0 for a broadcast one).
     pub strides: Vec<usize>,
+    /// Position of the first element in the storage.
     pub offset: usize,
 }
 
@@ -60,6 +63,7 @@ impl Layout {
         }
     }
 
+    /// Number of elements.
     pub fn numel(&self) -> usize {
         numel(&self.shape)
     }

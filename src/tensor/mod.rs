@@ -118,6 +118,7 @@ impl Tensor {
         self.inner.id
     }
 
+    /// Size of each dimension.
     pub fn shape(&self) -> &[usize] {
         &self.inner.layout.shape
     }
@@ -132,14 +133,17 @@ impl Tensor {
         self.shape().len()
     }
 
+    /// Number of elements.
     pub fn numel(&self) -> usize {
         self.inner.layout.numel()
     }
 
+    /// Shape, strides and offset into the storage.
     pub fn layout(&self) -> &Layout {
         &self.inner.layout
     }
 
+    /// True when the elements are dense in row-major order (views may not be).
     pub fn is_contiguous(&self) -> bool {
         self.inner.layout.is_contiguous()
     }
@@ -169,6 +173,7 @@ impl Tensor {
         self
     }
 
+    /// Sets whether `backward` computes a gradient for this tensor (a parameter is frozen with `false`).
     pub fn set_requires_grad(&self, on: bool) {
         self.inner.requires_grad.store(on, Ordering::Relaxed);
     }

@@ -11,8 +11,11 @@ use std::str::FromStr;
 /// `src/optim/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptimizerKind {
+    /// SGD with momentum (the spec's recipes).
     Sgd,
+    /// Adam with L2 weight decay.
     Adam,
+    /// AdamW (decoupled weight decay).
     AdamW,
 }
 
@@ -99,7 +102,9 @@ impl fmt::Display for DecayScope {
 /// optimizer steps (`500steps`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Warmup {
+    /// A number of epochs (may be fractional).
     Epochs(f32),
+    /// A number of optimizer steps.
     Steps(usize),
 }
 

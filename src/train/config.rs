@@ -22,21 +22,28 @@ pub const MAX_BATCH: usize = 65_536;
 pub struct TrainConfig {
     /// `mlp`, `lenet5` or `resnet20`.
     pub model: String,
+    /// Passes over the training images.
     pub epochs: usize,
+    /// Images per optimizer step.
     pub batch_size: usize,
     /// The peak learning rate (after warm-up, before decay).
     pub lr: f32,
+    /// Which optimizer.
     pub optimizer: OptimizerKind,
     /// SGD momentum (ignored by Adam).
     pub momentum: f32,
+    /// Nesterov momentum (SGD).
     pub nesterov: bool,
+    /// The weight decay.
     pub weight_decay: f32,
     /// The parameters `weight_decay` applies to.
     pub decay: DecayScope,
     /// `constant`, `cosine`, `step:EPOCHS:GAMMA`, `exp:GAMMA` (per epoch), `onecycle[:PCT]`,
     /// `multistep:E1,E2,…:GAMMA` or `linear` (see [`crate::optim::Schedule::parse_decay`]).
     pub schedule: String,
+    /// The linear learning-rate warm-up.
     pub warmup: Warmup,
+    /// The data augmentation of training images.
     pub augment: Augment,
     /// Seeds the initial weights, the batch order and the augmentations.
     pub seed: u64,

@@ -42,6 +42,7 @@ pub struct RunOptions {
 /// The result of a run.
 #[derive(Clone, Debug)]
 pub struct TrainSummary {
+    /// The model's name in the zoo table.
     pub model: String,
     /// Final test accuracy (fraction).
     pub accuracy: f32,

@@ -14,8 +14,11 @@ pub struct EpochMetrics {
     pub epoch: usize,
     /// Mean training loss over the epoch's batches (model in training mode).
     pub train_loss: f32,
+    /// Accuracy on the training images seen this epoch (in training mode).
     pub train_accuracy: f32,
+    /// Mean loss on the test images.
     pub test_loss: f32,
+    /// Accuracy on the test images.
     pub test_accuracy: f32,
     /// The learning rate of the epoch's last step.
     pub lr: f32,

@@ -97,6 +97,7 @@ impl Resumed {
 pub struct Snapshot<'a> {
     /// The model's `state_dict`.
     pub model: Vec<(String, Tensor)>,
+    /// The optimizer, whose state is saved with the weights.
     pub optimizer: &'a dyn Optimizer,
     /// Optimizer steps taken.
     pub step: usize,
