@@ -32,6 +32,7 @@ pub mod idx;
 pub mod loader;
 pub mod mnist;
 pub mod normalize;
+pub mod split;
 pub mod text;
 
 pub use augment::Augment;
@@ -40,3 +41,4 @@ pub use idx::{read_idx, IdxArray, IdxError};
 pub use loader::{eval_batches, Batch, DataLoader, EpochIter, EvalIter, LoaderConfig};
 pub use mnist::{DatasetKind, ImageDataset, MnistData, Split};
 pub use normalize::Normalization;
+pub use split::{split_indices, SplitIndices};
