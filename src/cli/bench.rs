@@ -171,7 +171,7 @@ fn bench_train(
     repeats: usize,
 ) -> anyhow::Result<Measurement> {
     crate::manual_seed(0);
-    let mut net = models::build(model, 1, 10)?;
+    let mut net = models::build(model, &crate::models::MNIST_INPUT, 10)?;
     net.set_training(true);
     let mut opt = Sgd::new(net.named_parameters(), sgd);
     let (x, y) = synthetic_batch(batch);
@@ -253,7 +253,7 @@ fn bench_gpt_sample(repeats: usize) -> Vec<Measurement> {
 /// Inference over 10,000 images in batches of 1,000 (W6).
 fn bench_inference(model: &str, repeats: usize) -> anyhow::Result<Measurement> {
     crate::manual_seed(0);
-    let mut net = models::build(model, 1, 10)?;
+    let mut net = models::build(model, &crate::models::MNIST_INPUT, 10)?;
     net.set_training(false);
     let (x, _) = synthetic_batch(1000);
     let plan = crate::infer::Plan::new(&*net);

@@ -28,7 +28,11 @@ pub fn run(args: Args) -> Result<i32> {
     let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
     super::check_splits(&dir, None, Some(&data.test))?;
     let classes = data.test.class_names.len();
-    let mut model = crate::models::build(&args.model, data.test.channels, classes)?;
+    let mut model = crate::models::build(
+        &args.model,
+        &[data.test.channels, data.test.height, data.test.width],
+        classes,
+    )?;
     let source = args.weights.display().to_string();
     // The checkpoint's normalization, else (PyTorch exports) the training set's.
     let norm = match load_weights(&*model, &args.model, &args.weights)? {

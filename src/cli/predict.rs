@@ -178,7 +178,7 @@ pub fn run(args: Args) -> Result<i32> {
     let invert: Invert = args.invert.parse()?;
     crate::validate::count("--top", args.top, 1, usize::MAX)?;
     let class_names = DatasetKind::FashionMnist.class_names();
-    let model = crate::models::build(&args.model, 1, class_names.len())?;
+    let model = crate::models::build(&args.model, &crate::models::MNIST_INPUT, class_names.len())?;
     let norm = match load_weights(&*model, &args.model, &args.weights)? {
         Some(n) => n,
         None => {

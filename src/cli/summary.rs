@@ -32,7 +32,7 @@ pub fn model_summary(model: &str, batch: usize) -> Result<Summary> {
             IMAGE_MODELS.join(", ")
         );
     }
-    let m = crate::models::build(model, 1, 10)?;
+    let m = crate::models::build(model, &crate::models::MNIST_INPUT, 10)?;
     Ok(summary(&*m, &[batch, 1, 28, 28]))
 }
 

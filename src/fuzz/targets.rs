@@ -344,7 +344,7 @@ fn image_model_target(name: &str) -> Option<Target> {
     let target_name: &'static str = TARGETS
         .iter()
         .find(|t| t.strip_prefix("checkpoint-") == Some(name))?;
-    let model = crate::models::build(model_name, 1, 10).ok()?;
+    let model = crate::models::build(model_name, &crate::models::MNIST_INPUT, 10).ok()?;
     let seeds = image_model_seeds(&*model, model_name);
     let scratch = Scratch::new(target_name);
     Some(Target {

@@ -7,10 +7,10 @@ mod resnet20;
 pub mod vit;
 
 pub use gpt::{Gpt, GptConfig, SampleOptions};
-pub use lenet5::lenet5;
+pub use lenet5::{lenet5, lenet5_for};
 pub use mlp::mlp;
 pub use resnet20::resnet20;
-pub use vit::{vit, Vit};
+pub use vit::{vit, vit_for, Vit};
 
 use crate::nn::{Module, ModuleExt};
 use crate::tensor::Tensor;
@@ -24,8 +24,10 @@ pub struct ImageModel {
     pub name: &'static str,
     /// One line for help texts.
     pub about: &'static str,
-    /// A fresh model for `channels x 28 x 28` images and `classes` outputs.
-    pub build: fn(channels: usize, classes: usize) -> Box<dyn Module>,
+    /// A fresh model for inputs of shape `input` (one sample: `[C, H, W]` for images, `[F]`
+    /// for a table's features) and `classes` outputs; an error that says why when the
+    /// architecture cannot take that shape.
+    pub build: fn(input: &[usize], classes: usize) -> Result<Box<dyn Module>>,
     /// The default training recipe.
     pub recipe: Recipe,
     /// The pictures beside the training curves and the confusion matrix.
@@ -80,13 +82,13 @@ pub enum Picture {
     /// `filters.png`: the first layer's weights as an image grid (a convolution's kernels,
     /// or a fully connected first layer's rows seen as images).
     Filters,
-    /// `attention.png`: where the class token looks in the last block, over a `grid x grid`
-    /// map of patches; `maps` gives `[N, grid * grid]` for a batch `[N, C, H, W]` from the
-    /// trained model of `classes` outputs.
+    /// `attention.png`: where the class token looks in the last block, over the map of
+    /// patches (`H / patch` rows of `W / patch`); `maps` gives `[N, (H / patch) * (W / patch)]`
+    /// for a batch `[N, C, H, W]` from the trained model of `classes` outputs.
     Attention {
-        /// Patches per side.
-        grid: usize,
-        /// The class token's attention over the patches, `[N, grid * grid]`.
+        /// The side of a patch, in pixels.
+        patch: usize,
+        /// The class token's attention over the patches, `[N, rows * columns]`.
         maps: fn(model: &dyn Module, x: &Tensor, classes: usize) -> Result<Tensor>,
     },
 }
@@ -99,14 +101,17 @@ pub const MODELS: &[ImageModel] = &[
     ImageModel {
         name: "mlp",
         about: "784-512-256-10 perceptron",
-        build: |channels, classes| Box::new(mlp(channels * 28 * 28, classes)),
+        build: |input, classes| Ok(Box::new(mlp(input.iter().product(), classes))),
         recipe: BASE_RECIPE,
         pictures: &[Picture::Filters],
     },
     ImageModel {
         name: "lenet5",
         about: "LeNet-5 with ReLU and max pooling",
-        build: |channels, classes| Box::new(lenet5(channels, classes)),
+        build: |input, classes| {
+            let [c, h, w] = image_input("lenet5", input)?;
+            Ok(Box::new(lenet5_for([c, h, w], classes)?))
+        },
         recipe: Recipe {
             weight_decay: 5e-4,
             augment: "flip",
@@ -117,7 +122,10 @@ pub const MODELS: &[ImageModel] = &[
     ImageModel {
         name: "resnet20",
         about: "ResNet-20 (3 stages of 3 basic blocks)",
-        build: |channels, classes| Box::new(resnet20(channels, classes)),
+        build: |input, classes| {
+            let [c, _, _] = image_input("resnet20", input)?;
+            Ok(Box::new(resnet20(c, classes)))
+        },
         recipe: Recipe {
             epochs: 30,
             lr: 0.1,
@@ -130,7 +138,7 @@ pub const MODELS: &[ImageModel] = &[
     ImageModel {
         name: "vit",
         about: "vision transformer, 4x4 patches, 6 blocks",
-        build: |channels, classes| Box::new(vit(channels, classes)),
+        build: |input, classes| Ok(Box::new(vit_for(image_input("vit", input)?, classes)?)),
         recipe: Recipe {
             // AdamW's learning rate, 1e-3, is the optimizer's default.
             optimizer: "adamw",
@@ -144,7 +152,7 @@ pub const MODELS: &[ImageModel] = &[
         pictures: &[
             Picture::Filters,
             Picture::Attention {
-                grid: vit::GRID,
+                patch: vit::PATCH,
                 maps: vit_attention,
             },
         ],
@@ -173,15 +181,55 @@ pub fn image_model(name: &str) -> Result<&'static ImageModel> {
     }
 }
 
-/// Builds an image classifier by name for `channels x 28 x 28` inputs and `classes` outputs.
-pub fn build(name: &str, channels: usize, classes: usize) -> Result<Box<dyn Module>> {
-    Ok((image_model(name)?.build)(channels, classes))
+/// One Fashion-MNIST image: 1 channel, 28 x 28 pixels (the zoo's native input).
+pub const MNIST_INPUT: [usize; 3] = [1, 28, 28];
+
+/// Builds a model of the zoo by name for inputs of shape `input` (one sample: `[C, H, W]`
+/// for images, `[F]` for a table's `F` features) and `outputs` outputs (classes, or 1 for a
+/// regression); an error that says why when the architecture cannot take that shape (a
+/// convolutional network on a table, images too small for LeNet-5's two 5 x 5
+/// convolutions, sides that are not multiples of `vit`'s 4 x 4 patches).
+///
+/// ```
+/// use neurite::models;
+/// let lenet = models::build("lenet5", &[3, 32, 32], 10)?;   // colour 32 x 32 images
+/// let table = models::build("mlp", &[13], 3)?;              // 13 features, 3 classes
+/// assert!(models::build("lenet5", &[13], 3).is_err());      // convolutions need images
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn build(name: &str, input: &[usize], outputs: usize) -> Result<Box<dyn Module>> {
+    let model = image_model(name)?;
+    if input.is_empty() || input.contains(&0) {
+        bail!("{name}: an input of shape {input:?} holds no values");
+    }
+    if outputs == 0 {
+        bail!("{name}: a model needs at least one output");
+    }
+    (model.build)(input, outputs)
 }
 
-/// The class token's attention of `vit`'s last block (mean over heads), `[N, 49]`: a `Vit`
+/// `input` as an image shape `[C, H, W]`, or an error saying that `model` needs images.
+fn image_input(model: &str, input: &[usize]) -> Result<[usize; 3]> {
+    match *input {
+        [c, h, w] => Ok([c, h, w]),
+        _ => bail!(
+            "{model} is a convolutional network for images [channels, height, width], but \
+             this data's samples have shape {input:?} (a table's features?): use mlp for \
+             tabular data"
+        ),
+    }
+}
+
+/// The class token's attention of `vit`'s last block (mean over heads), `[N, P]`: a `Vit`
 /// with the weights of `model`, which must be a `vit`.
 fn vit_attention(model: &dyn Module, x: &Tensor, classes: usize) -> Result<Tensor> {
-    let vit = vit(x.shape()[1], classes);
+    let &[_, c, h, w] = x.shape() else {
+        bail!(
+            "vit attention maps need images [N, C, H, W], not {:?}",
+            x.shape()
+        );
+    };
+    let vit = vit_for([c, h, w], classes)?;
     vit.load_state_dict(&model.state_dict())?;
     let (_, att) = crate::autograd::no_grad(|| vit.forward_with_attention(x));
     Ok(att)
@@ -195,15 +243,29 @@ mod tests {
 
     #[test]
     fn parameter_counts_match_the_spec() {
-        assert_eq!(build("mlp", 1, 10).unwrap().num_parameters(), 535_818);
-        assert_eq!(build("lenet5", 1, 10).unwrap().num_parameters(), 61_706);
-        assert_eq!(build("resnet20", 1, 10).unwrap().num_parameters(), 272_186);
-        assert_eq!(build("vit", 1, 10).unwrap().num_parameters(), 205_962);
+        assert_eq!(
+            build("mlp", &MNIST_INPUT, 10).unwrap().num_parameters(),
+            535_818
+        );
+        assert_eq!(
+            build("lenet5", &MNIST_INPUT, 10).unwrap().num_parameters(),
+            61_706
+        );
+        assert_eq!(
+            build("resnet20", &MNIST_INPUT, 10)
+                .unwrap()
+                .num_parameters(),
+            272_186
+        );
+        assert_eq!(
+            build("vit", &MNIST_INPUT, 10).unwrap().num_parameters(),
+            205_962
+        );
     }
 
     #[test]
     fn resnet20_names_follow_pytorch() {
-        let m = build("resnet20", 1, 10).unwrap();
+        let m = build("resnet20", &MNIST_INPUT, 10).unwrap();
         let names: Vec<String> = m.state_dict().into_iter().map(|(n, _)| n).collect();
         for expected in [
             "conv1.weight",
@@ -222,7 +284,7 @@ mod tests {
     #[test]
     fn image_models_map_a_batch_to_logits() {
         for name in IMAGE_MODELS {
-            let m = build(name, 1, 10).unwrap();
+            let m = build(name, &MNIST_INPUT, 10).unwrap();
             let y = m.forward(&Tensor::randn(&[2, 1, 28, 28], 0.0, 1.0));
             assert_eq!(y.shape(), &[2, 10], "{name}");
         }
@@ -230,7 +292,9 @@ mod tests {
 
     #[test]
     fn lenet5_summary_lists_every_layer_with_its_output_and_parameters() {
-        let s = build("lenet5", 1, 10).unwrap().summary(&[1, 1, 28, 28]);
+        let s = build("lenet5", &MNIST_INPUT, 10)
+            .unwrap()
+            .summary(&[1, 1, 28, 28]);
         let rows: Vec<(&str, &str, Vec<usize>, usize)> = s
             .rows
             .iter()
@@ -266,6 +330,37 @@ mod tests {
         assert!(table.contains("Trainable params: 61,706"), "{table}");
     }
 
+    #[test]
+    fn the_zoo_adapts_to_the_data_shape_or_says_why_not() {
+        let logits = |name: &str, input: &[usize], classes| {
+            let m = build(name, input, classes).unwrap();
+            let mut shape = vec![2];
+            shape.extend_from_slice(input);
+            m.forward(&Tensor::randn(&shape, 0.0, 1.0)).shape().to_vec()
+        };
+        assert_eq!(logits("mlp", &[13], 3), vec![2, 3]);
+        assert_eq!(logits("mlp", &[3, 32, 32], 5), vec![2, 5]);
+        assert_eq!(logits("lenet5", &[3, 32, 32], 4), vec![2, 4]);
+        assert_eq!(logits("lenet5", &[1, 12, 20], 2), vec![2, 2]);
+        assert_eq!(logits("resnet20", &[3, 20, 36], 7), vec![2, 7]);
+        assert_eq!(logits("vit", &[3, 32, 24], 6), vec![2, 6]);
+        // LeNet-5 on 32 x 32: 16 x 6 x 6 features into fc1, as in LeCun's original.
+        let fc1 = build("lenet5", &[1, 32, 32], 10).unwrap().state_dict();
+        let w = &fc1.iter().find(|(n, _)| n == "fc1.weight").unwrap().1;
+        assert_eq!(w.shape(), &[120, 576]);
+        let err = |name: &str, input: &[usize]| build(name, input, 3).err().unwrap().to_string();
+        assert!(
+            err("lenet5", &[13]).contains("use mlp"),
+            "{}",
+            err("lenet5", &[13])
+        );
+        assert!(err("vit", &[13]).contains("use mlp"));
+        assert!(err("lenet5", &[1, 11, 28]).contains("at least 12 x 12"));
+        assert!(err("vit", &[1, 30, 28]).contains("multiples of 4"));
+        assert!(err("mlp", &[0]).contains("holds no values"));
+        assert!(build("mlp", &[4], 0).is_err());
+    }
+
     /// Every zoo model's `state_dict` (names, order, shapes), parameter names and counts,
     /// exactly as they were written by hand before `#[derive(Module)]`
     /// (`zoo_state_dicts.txt` was produced by the hand-written `visit`s): checkpoints keep
@@ -274,7 +369,7 @@ mod tests {
     fn zoo_state_dicts_are_unchanged() {
         let mut lines = Vec::new();
         for name in IMAGE_MODELS {
-            let m = build(name, 1, 10).unwrap();
+            let m = build(name, &MNIST_INPUT, 10).unwrap();
             for (n, t) in m.state_dict() {
                 lines.push(format!("{name} {n} {:?}", t.shape()));
             }

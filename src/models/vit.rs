@@ -1,7 +1,8 @@
 //! `vit`: the small vision transformer of the spec for 28 x 28 images: 4 x 4 patches
 //! (`patch_embed`), a class token, learned position embeddings, 6 pre-norm blocks
 //! (`blocks.{i}`, gpt's layout without the causal mask), `ln_f` and `head` on the class
-//! token.
+//! token. [`vit_for`] builds the same network for other image sizes (sides divisible by 4:
+//! one position embedding per patch).
 
 use crate::nn::{gpt_style_init, AsTrained, Block, Conv2d, LayerNorm, Linear, Module};
 use crate::ops::conv::Conv2dOptions;
@@ -11,7 +12,8 @@ const DIM: usize = 64;
 const DEPTH: usize = 6;
 const HEADS: usize = 4;
 const HIDDEN: usize = 128;
-const PATCH: usize = 4;
+/// The side of a patch, in pixels.
+pub const PATCH: usize = 4;
 /// Patches per side of a 28 x 28 image.
 pub const GRID: usize = 28 / PATCH;
 
@@ -30,13 +32,32 @@ pub struct Vit {
     pub ln_f: LayerNorm,
     /// The classifier on the class token.
     pub head: Linear,
+    /// Patches per column and per row of the image (`[7, 7]` for 28 x 28).
+    #[module(skip)]
+    pub grid: [usize; 2],
 }
 
 /// A `vit` for `channels x 28 x 28` images and `classes` outputs, initialized as the
 /// PyTorch reference (nanoGPT-style Linear weights, `N(0, 0.02)` class token and positions,
 /// PyTorch's default for the patch convolution).
 pub fn vit(channels: usize, classes: usize) -> Vit {
-    let n = GRID * GRID;
+    vit_for([channels, 28, 28], classes).expect("28 x 28 is divisible into patches")
+}
+
+/// A `vit` for `channels x height x width` images: both sides must be multiples of the
+/// patch side (4), which gives `(height / 4) x (width / 4)` patches and as many position
+/// embeddings (plus the class token's).
+pub fn vit_for([channels, height, width]: [usize; 3], classes: usize) -> anyhow::Result<Vit> {
+    if height % PATCH != 0 || width % PATCH != 0 || height == 0 || width == 0 {
+        anyhow::bail!(
+            "vit cuts images into {PATCH} x {PATCH} patches, so both sides must be positive \
+             multiples of {PATCH}; these images are {height} x {width}: resize them (for an \
+             image folder, --image-size {})",
+            (height.max(width).div_ceil(PATCH) * PATCH).max(PATCH)
+        );
+    }
+    let grid = [height / PATCH, width / PATCH];
+    let n = grid[0] * grid[1];
     let m = Vit {
         patch_embed: Conv2d::new(
             channels,
@@ -52,17 +73,20 @@ pub fn vit(channels: usize, classes: usize) -> Vit {
             .collect(),
         ln_f: LayerNorm::new(DIM),
         head: Linear::new(DIM, classes, true),
+        grid,
     };
     gpt_style_init(&m, DEPTH, &["patch_embed", "cls_token", "pos_embed"]);
-    m
+    Ok(m)
 }
 
 impl Vit {
-    /// Logits `[N, classes]` of images `[N, C, 28, 28]`, and the last block's attention of
-    /// the class token over the patches, averaged over heads: `[N, 49]` row-major on the
-    /// 7 x 7 patch grid (the class token's attention to itself left out).
+    /// Logits `[N, classes]` of images `[N, C, H, W]`, and the last block's attention of
+    /// the class token over the patches, averaged over heads: `[N, P]` row-major on the
+    /// patch grid (`P` = 49 for the 7 x 7 grid of 28 x 28 images; the class token's attention
+    /// to itself left out).
     pub fn forward_with_attention(&self, x: &Tensor) -> (Tensor, Tensor) {
         let n = x.dim(0);
+        let patches = self.grid[0] * self.grid[1];
         // [N, 64, 7, 7] -> [N, 49, 64]
         let p = self
             .patch_embed
@@ -82,9 +106,9 @@ impl Vit {
         let att = probs
             .expect("vit has blocks")
             .narrow(2, 0, 1)
-            .narrow(3, 1, GRID * GRID)
+            .narrow(3, 1, patches)
             .mean(1, false)
-            .reshape(&[n, GRID * GRID]);
+            .reshape(&[n, patches]);
         let cls_out = h.narrow(1, 0, 1).reshape(&[n, DIM]); // [N, 64]
         (self.head.forward(&self.ln_f.forward(&cls_out)), att)
     }

@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn matrices_scope_exempts_biases_norms_class_token_and_positions() {
         use crate::nn::ModuleExt;
-        let vit = crate::models::build("vit", 1, 10).unwrap();
+        let vit = crate::models::build("vit", &crate::models::MNIST_INPUT, 10).unwrap();
         let decayed: Vec<String> = vit
             .named_parameters()
             .into_iter()

@@ -83,7 +83,11 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
 
     // Model, optimizer and schedule, fresh or as the last checkpoint left them.
     crate::manual_seed(config.seed);
-    let mut model = crate::models::build(&config.model, train_set.channels, classes)?;
+    let mut model = crate::models::build(
+        &config.model,
+        &[train_set.channels, train_set.height, train_set.width],
+        classes,
+    )?;
     // Every epoch has the same number of steps (the loader keeps a last, smaller batch).
     let steps_per_epoch = train_set.n.div_ceil(config.batch_size);
     let mut optimizer = config.build_optimizer(model.named_parameters(), steps_per_epoch)?;

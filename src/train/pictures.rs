@@ -92,9 +92,13 @@ mod draw {
         let confusion = confusion_matrix(test, class_names.len());
         viz::confusion_matrix(&out_dir.join("confusion.png"), &confusion, class_names)?;
         for picture in pictures {
-            if let Picture::Attention { grid, maps } = *picture {
+            if let Picture::Attention { patch, maps } = *picture {
                 let path = out_dir.join("attention.png");
-                write_attention(&path, model, test_set, norm, ATTENTION_IMAGES, grid, maps)?;
+                // The overlay draws a square grid of patches.
+                if test_set.height == test_set.width {
+                    let grid = test_set.height / patch;
+                    write_attention(&path, model, test_set, norm, ATTENTION_IMAGES, grid, maps)?;
+                }
             }
         }
         Ok(())
