@@ -27,12 +27,15 @@ pub struct ImageModel {
     /// A fresh model for inputs of shape `input` (one sample: `[C, H, W]` for images, `[F]`
     /// for a table's features) and `classes` outputs; an error that says why when the
     /// architecture cannot take that shape.
-    pub build: fn(input: &[usize], classes: usize) -> Result<Box<dyn Module>>,
+    pub build: Builder,
     /// The default training recipe.
     pub recipe: Recipe,
     /// The pictures beside the training curves and the confusion matrix.
     pub pictures: &'static [Picture],
 }
+
+/// Builds a fresh model for one sample's input shape and a number of outputs.
+pub type Builder = fn(input: &[usize], outputs: usize) -> Result<Box<dyn Module>>;
 
 /// A model's default training recipe: the values `neurite train MODEL` starts from (any
 /// flag overrides them), as plain values that `train::TrainConfig::recipe` reads (an Adam
