@@ -218,7 +218,7 @@ fn run(args: Args) -> Result<()> {
     );
 
     // The same weights as the zoo's lenet5 (a `Sequential`): both through the plan.
-    let mut zoo = neurite::models::build("lenet5", 1, classes)?;
+    let mut zoo = neurite::models::build("lenet5", &neurite::models::MNIST_INPUT, classes)?;
     zoo.load_state_dict(&loaded.state_dict())?;
     zoo.eval();
     let (mine, theirs) = (Plan::of(&loaded), Plan::new(&*zoo));

@@ -97,7 +97,7 @@ fn main() -> Result<()> {
     )?;
 
     // The zoo's LeNet-5, its weights loaded strictly by name (PyTorch's strict=True).
-    let mut model = neurite::models::build("lenet5", 1, 10)?;
+    let mut model = neurite::models::build("lenet5", &neurite::models::MNIST_INPUT, 10)?;
     let ck = Checkpoint::load(&args.weights)?;
     model
         .load_state_dict(&ck.tensors)

@@ -169,7 +169,7 @@ fn weights_of_another_model_are_refused() {
     };
     train(&config, &synthetic(64, 10), &quiet(&out)).unwrap();
     let path = out.join("model.safetensors");
-    let lenet = neurite::models::build("lenet5", 1, 2).unwrap();
+    let lenet = neurite::models::build("lenet5", &neurite::models::MNIST_INPUT, 2).unwrap();
     let err = format!("{:#}", load_weights(&*lenet, "lenet5", &path).unwrap_err());
     assert!(
         err.contains("mlp") && err.contains("model.safetensors"),
@@ -388,7 +388,7 @@ fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
     let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 1);
     // The weights of epoch 1 still load and predict.
-    let mlp = neurite::models::build("mlp", 1, 2).unwrap();
+    let mlp = neurite::models::build("mlp", &neurite::models::MNIST_INPUT, 2).unwrap();
     load_weights(&*mlp, "mlp", &out.join("model.safetensors")).unwrap();
     std::fs::remove_dir_all(&out).unwrap();
 }
@@ -426,7 +426,7 @@ fn check_earlier_layout_resumes(optimizer: OptimizerKind) {
         ..quiet(&split)
     };
     train(&config, &data, &stopped).unwrap();
-    let names: Vec<String> = neurite::models::build("mlp", 1, 2)
+    let names: Vec<String> = neurite::models::build("mlp", &neurite::models::MNIST_INPUT, 2)
         .unwrap()
         .named_parameters()
         .into_iter()
