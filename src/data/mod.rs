@@ -29,6 +29,7 @@
 pub mod augment;
 pub mod discover;
 pub mod idx;
+pub mod info;
 pub mod loader;
 pub mod mnist;
 pub mod normalize;
@@ -38,6 +39,7 @@ pub mod text;
 pub use augment::Augment;
 pub use discover::{find_data_dir, find_data_dir_for};
 pub use idx::{read_idx, IdxArray, IdxError};
+pub use info::{DataInfo, SourceKind, Task};
 pub use loader::{eval_batches, Batch, DataLoader, EpochIter, EvalIter, LoaderConfig};
 pub use mnist::{DatasetKind, ImageDataset, MnistData, Split};
 pub use normalize::Normalization;
