@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(out, [120, 140, 160, 180, 200, 220]);
         let s = Dataset::get(&ds, 1).unwrap();
         assert_eq!(s.target, Target::Class(1));
-        assert_eq!(s.inputs[0].data[0], 120.0 / 255.0);
+        assert_eq!(s.inputs[0].data[0], 120.0 * (1.0 / 255.0));
         let e = Dataset::get(&ds, 2).unwrap_err().to_string();
         assert!(e.contains("image 2"), "{e}");
     }
@@ -219,7 +219,9 @@ mod tests {
         };
         let flip: Augment = "flip".parse().unwrap();
         let s = ImageSamples::new(Arc::new(images()), norm).with_augment(flip);
-        let want: Vec<f32> = (0..6).map(|v| (v as f32 * 20.0 / 255.0 - 0.5) / 0.25).collect();
+        let want: Vec<f32> = (0..6)
+            .map(|v| (v as f32 * 20.0 * (1.0 / 255.0) - 0.5) / 0.25)
+            .collect();
         assert_eq!(s.get(0).unwrap().inputs[0].data, want);
         // Some seeded draw flips the rows: [2, 1, 0, 5, 4, 3].
         let flipped: Vec<f32> = [2, 1, 0, 5, 4, 3].iter().map(|&k| want[k]).collect();

@@ -354,7 +354,7 @@ mod tests {
     fn augment_draws_in_training_only_and_compose_chains() {
         let flip: Augment = "flip".parse().unwrap();
         let mut x = input(&[1.0, 2.0], &[1, 1, 2]);
-        flip.apply(&mut x, None);
+        Transform::apply(&flip, &mut x, None);
         assert_eq!(x.data, vec![1.0, 2.0]);
         let mut rng = StdRng::seed_from_u64(0);
         let flipped = (0..20).any(|_| {
