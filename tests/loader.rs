@@ -89,7 +89,13 @@ fn drop_last_and_sequential_order() {
     assert_eq!(b[1].input().shape(), &[4, 1, 4, 4]);
     assert_eq!(b[1].labels().to_usize_vec(), vec![1, 2, 0, 1]);
     assert_eq!(b[1].input().to_vec()[16 + 5], 5.0);
-    let keep = DataLoader::new(Arc::new(images(10)), LoaderConfig { drop_last: false, ..config });
+    let keep = DataLoader::new(
+        Arc::new(images(10)),
+        LoaderConfig {
+            drop_last: false,
+            ..config
+        },
+    );
     assert_eq!(epoch(&keep, 0).last().unwrap().len(), 2);
 }
 
@@ -178,13 +184,18 @@ fn the_loader_takes_any_sampler() {
         batch_size: 3,
         ..LoaderConfig::default()
     };
-    let loader =
-        DataLoader::with_sampler(Arc::new(images(7)), Arc::new(EvensBackwards(7)), config);
+    let loader = DataLoader::with_sampler(Arc::new(images(7)), Arc::new(EvensBackwards(7)), config);
     assert_eq!(loader.num_batches(), 2);
     let b = epoch(&loader, 0);
     let ids: Vec<f32> = b
         .iter()
-        .flat_map(|b| b.input().to_vec().chunks(16).map(|im| im[5]).collect::<Vec<_>>())
+        .flat_map(|b| {
+            b.input()
+                .to_vec()
+                .chunks(16)
+                .map(|im| im[5])
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert_eq!(ids, vec![6.0, 4.0, 2.0, 0.0]);
 }
@@ -238,11 +249,20 @@ fn regression_on_a_linear_table_reaches_a_small_rmse() {
     assert!((s.loss - rmse * rmse).abs() < 1e-6, "the loss is the MSE");
     let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 15);
-    assert!(log.lines().last().unwrap().contains("\"test_rmse\""), "{log}");
+    assert!(
+        log.lines().last().unwrap().contains("\"test_rmse\""),
+        "{log}"
+    );
     let ck = neurite::checkpoint::Checkpoint::load(&out.join("model.safetensors")).unwrap();
-    assert_eq!(ck.metadata.get("table.target").map(String::as_str), Some("y"));
+    assert_eq!(
+        ck.metadata.get("table.target").map(String::as_str),
+        Some("y")
+    );
     assert_eq!(ck.metadata.get("model").map(String::as_str), Some("linear"));
-    assert!(ck.metadata.get("normalize.mean").is_none(), "a table has no pixels");
+    assert!(
+        ck.metadata.get("normalize.mean").is_none(),
+        "a table has no pixels"
+    );
     std::fs::remove_dir_all(&out).unwrap();
 }
 
@@ -275,7 +295,12 @@ fn bad_tables_are_named() {
     let (x, y) = linear_table(4, 5);
     let e = |r: Result<TrainData>| r.err().unwrap().to_string();
     let short = Targets::Values(y[..3].to_vec());
-    let msg = e(TrainData::table(x.clone(), short, x.clone(), Targets::Values(y.clone())));
+    let msg = e(TrainData::table(
+        x.clone(),
+        short,
+        x.clone(),
+        Targets::Values(y.clone()),
+    ));
     assert!(msg.contains("4 rows and 3 targets"), "{msg}");
     let bad = Targets::Classes {
         labels: vec![0, 1, 2, 0],
@@ -287,11 +312,17 @@ fn bad_tables_are_named() {
     };
     let msg = e(TrainData::table(x.clone(), bad, x.clone(), good));
     assert!(msg.contains("row 2") && msg.contains("2 classes"), "{msg}");
-    let msg = e(TrainData::table(x.clone(), Targets::Values(y), x.reshape(&[2, 2, 2][..]), Targets::Values(vec![0.0; 2])));
+    let msg = e(TrainData::table(
+        x.clone(),
+        Targets::Values(y),
+        x.reshape(&[2, 2, 2][..]),
+        Targets::Values(vec![0.0; 2]),
+    ));
     assert!(msg.contains("[rows, features]"), "{msg}");
     // Augmenting a table is a mistake the loop names.
     let (x, y) = linear_table(8, 6);
-    let data = TrainData::table(x.clone(), Targets::Values(y.clone()), x, Targets::Values(y)).unwrap();
+    let data =
+        TrainData::table(x.clone(), Targets::Values(y.clone()), x, Targets::Values(y)).unwrap();
     let config = TrainConfig {
         augment: "flip".parse().unwrap(),
         ..table_config(1)
@@ -302,7 +333,12 @@ fn bad_tables_are_named() {
         out: out.clone(),
         ..Default::default()
     };
-    let msg = train_model(&config, model, &data, &opts).unwrap_err().to_string();
-    assert!(msg.contains("--augment flip") && msg.contains("table"), "{msg}");
+    let msg = train_model(&config, model, &data, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("--augment flip") && msg.contains("table"),
+        "{msg}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -115,7 +115,12 @@ fn check_resume(optimizer: OptimizerKind) {
         stop_after: Some(1),
         ..quiet(&split)
     };
-    assert_eq!(train(&config, &data.clone().into(), &stopped).unwrap().epochs, 1);
+    assert_eq!(
+        train(&config, &data.clone().into(), &stopped)
+            .unwrap()
+            .epochs,
+        1
+    );
     let resumed = RunOptions {
         resume: true,
         ..quiet(&split)
@@ -370,7 +375,10 @@ fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
         train: ImageDataset::new(images, labels, [1, 28, 28], names).unwrap(),
         test: synthetic(1, 40).test,
     };
-    let err = format!("{:#}", train(&config, &data.clone().into(), &quiet(&out)).unwrap_err());
+    let err = format!(
+        "{:#}",
+        train(&config, &data.clone().into(), &quiet(&out)).unwrap_err()
+    );
     assert!(err.contains("diverged") && err.contains("at step"), "{err}");
     assert!(
         err.contains("checkpoint.safetensors (epoch 1), is untouched"),
@@ -449,7 +457,10 @@ fn check_earlier_layout_resumes(optimizer: OptimizerKind) {
         resume: true,
         ..quiet(&split)
     };
-    let e = format!("{:#}", train(&config, &data.clone().into(), &resumed).unwrap_err());
+    let e = format!(
+        "{:#}",
+        train(&config, &data.clone().into(), &resumed).unwrap_err()
+    );
     assert!(e.contains("no parameter 'fc9.bias'"), "{e}");
     assert_eq!(
         std::fs::read(split.join("checkpoint.safetensors")).unwrap(),

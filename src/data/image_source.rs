@@ -62,7 +62,11 @@ fn scaled(source: &dyn ImageSource, i: usize) -> Result<Sample> {
     let mut bytes = vec![0u8; c * h * w];
     source.read(i, &mut bytes)?;
     let data = bytes.iter().map(|&p| p as f32 * (1.0 / 255.0)).collect();
-    Ok(Sample::new(data, &[c, h, w], Target::Class(source.label(i))))
+    Ok(Sample::new(
+        data,
+        &[c, h, w],
+        Target::Class(source.label(i)),
+    ))
 }
 
 /// The images with pixels in `[0, 1]` (no normalization, no augmentation).

@@ -115,7 +115,11 @@ impl Transform for Resize {
         }
         let (ys, xs) = (bilinear_axis(h, oh), bilinear_axis(w, ow));
         let mut out = vec![0.0f32; c * oh * ow]; // [C, oh, ow]
-        for (plane, dst) in input.data.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+        for (plane, dst) in input
+            .data
+            .chunks_exact(h * w)
+            .zip(out.chunks_exact_mut(oh * ow))
+        {
             for (row, &(y0, dy, ly)) in dst.chunks_exact_mut(ow).zip(&ys) {
                 let (r0, r1) = (&plane[y0 * w..][..w], &plane[(y0 + dy) * w..][..w]);
                 for (o, &(x0, dx, lx)) in row.iter_mut().zip(&xs) {
@@ -136,7 +140,11 @@ impl Transform for Resize {
 /// (as torchvision pads a crop larger than the image).
 fn crop(input: &mut Input, [c, h, w]: [usize; 3], [oh, ow]: [usize; 2], top: isize, left: isize) {
     let mut out = vec![0.0f32; c * oh * ow]; // [C, oh, ow]
-    for (plane, dst) in input.data.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+    for (plane, dst) in input
+        .data
+        .chunks_exact(h * w)
+        .zip(out.chunks_exact_mut(oh * ow))
+    {
         for (y, row) in dst.chunks_exact_mut(ow).enumerate() {
             let sy = y as isize + top;
             if sy < 0 || sy >= h as isize {
@@ -169,7 +177,10 @@ pub struct CenterCrop {
 impl CenterCrop {
     /// A centre crop to `height x width` (both positive).
     pub fn new(height: usize, width: usize) -> Self {
-        assert!(height > 0 && width > 0, "CenterCrop: the size must be positive");
+        assert!(
+            height > 0 && width > 0,
+            "CenterCrop: the size must be positive"
+        );
         CenterCrop { height, width }
     }
 }
@@ -202,7 +213,10 @@ pub struct RandomCrop {
 impl RandomCrop {
     /// A random crop to `height x width` after padding by `padding`.
     pub fn new(height: usize, width: usize, padding: usize) -> Self {
-        assert!(height > 0 && width > 0, "RandomCrop: the size must be positive");
+        assert!(
+            height > 0 && width > 0,
+            "RandomCrop: the size must be positive"
+        );
         RandomCrop {
             height,
             width,

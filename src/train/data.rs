@@ -278,7 +278,9 @@ impl TrainData {
                 Arc::new(image_samples(first, norm)?.with_augment(augment))
             }
             Source::Table { train, .. } if limit >= train.len() => train.clone(),
-            Source::Table { train, .. } => Arc::new(Subset::new(train.clone(), (0..limit).collect())?),
+            Source::Table { train, .. } => {
+                Arc::new(Subset::new(train.clone(), (0..limit).collect())?)
+            }
         })
     }
 
@@ -300,7 +302,10 @@ impl TrainData {
 }
 
 /// `source` normalized by `norm`, whose channels must match.
-fn image_samples(source: Arc<dyn ImageSource>, norm: Option<&Normalization>) -> Result<ImageSamples> {
+fn image_samples(
+    source: Arc<dyn ImageSource>,
+    norm: Option<&Normalization>,
+) -> Result<ImageSamples> {
     let c = source.shape()[0];
     let norm = norm.cloned().unwrap_or_else(|| Normalization::identity(c));
     norm.check_channels(c)?;

@@ -105,7 +105,10 @@ fn fit(
     opts: &RunOptions,
 ) -> Result<TrainSummary> {
     check_data(config, data)?;
-    let n_train = config.limit_train.unwrap_or(usize::MAX).min(data.train_len());
+    let n_train = config
+        .limit_train
+        .unwrap_or(usize::MAX)
+        .min(data.train_len());
 
     // Optimizer and schedule, fresh or as the last checkpoint left them.
     // Every epoch has the same number of steps (the loader keeps a last, smaller batch).
@@ -314,7 +317,9 @@ fn fit(
 /// The line `--log-epochs` prints to stderr.
 fn log_epoch(m: &EpochMetrics, epochs: usize) {
     let test = match (m.test_rmse, m.test_mae) {
-        (Some(rmse), Some(mae)) => format!("test loss {:.4} rmse {rmse:.4} mae {mae:.4}", m.test_loss),
+        (Some(rmse), Some(mae)) => {
+            format!("test loss {:.4} rmse {rmse:.4} mae {mae:.4}", m.test_loss)
+        }
         _ => format!(
             "test loss {:.4} acc {:.2}%",
             m.test_loss,
@@ -324,7 +329,11 @@ fn log_epoch(m: &EpochMetrics, epochs: usize) {
     let train = if m.test_rmse.is_some() {
         format!("train loss {:.4}", m.train_loss)
     } else {
-        format!("train loss {:.4} acc {:.2}%", m.train_loss, 100.0 * m.train_accuracy)
+        format!(
+            "train loss {:.4} acc {:.2}%",
+            m.train_loss,
+            100.0 * m.train_accuracy
+        )
     };
     eprintln!(
         "epoch {:>3}/{epochs}  {train}  {test}  lr {:.3e}  {:.0} img/s  {:.1} s",

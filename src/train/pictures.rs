@@ -101,7 +101,15 @@ mod draw {
             if let Picture::Attention { grid, maps } = *picture {
                 let path = out_dir.join("attention.png");
                 let classes = class_names.len();
-                write_attention(&path, model, test_set, classes, ATTENTION_IMAGES, grid, maps)?;
+                write_attention(
+                    &path,
+                    model,
+                    test_set,
+                    classes,
+                    ATTENTION_IMAGES,
+                    grid,
+                    maps,
+                )?;
             }
         }
         Ok(())
