@@ -114,7 +114,7 @@ fn main() -> Result<()> {
     for batch in eval_batches(&test, 256) {
         let batch = batch?;
         let predicted = no_grad(|| model.forward(batch.input()).argmax(1)); // [B]
-        correct += predicted.eq(batch.labels()).sum() as usize;
+        correct += predicted.eq(batch.labels()).sum();
         total += batch.len();
     }
     println!(

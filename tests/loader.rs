@@ -260,7 +260,7 @@ fn regression_on_a_linear_table_reaches_a_small_rmse() {
     );
     assert_eq!(ck.metadata.get("model").map(String::as_str), Some("linear"));
     assert!(
-        ck.metadata.get("normalize.mean").is_none(),
+        !ck.metadata.contains_key("normalize.mean"),
         "a table has no pixels"
     );
     std::fs::remove_dir_all(&out).unwrap();

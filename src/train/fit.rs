@@ -206,7 +206,7 @@ fn fit(
             let b = batch.len();
             loss_sum += l as f64 * b as f64;
             if let BatchTargets::Classes(labels) = &batch.targets {
-                correct += out.argmax(1).eq(labels).sum() as usize;
+                correct += out.argmax(1).eq(labels).sum();
             }
             seen += b;
             if i % 10 == 0 || i + 1 == steps_per_epoch {
