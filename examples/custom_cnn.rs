@@ -17,7 +17,7 @@
 use anyhow::{bail, Context, Result};
 use neurite::checkpoint::Checkpoint;
 use neurite::data::{
-    eval_batches, DataLoader, DatasetKind, LoaderConfig, MnistData, Normalization,
+    eval_batches, DataLoader, DatasetKind, ImageSamples, LoaderConfig, MnistData, Normalization,
 };
 use neurite::nn::{Conv2d, Flatten, Linear, MaxPool2d, Module, ModuleExt, Relu};
 use neurite::ops::conv::Conv2dOptions;
@@ -155,8 +155,7 @@ fn run(args: Args) -> Result<()> {
     println!("{}", model.summary(&[1, 1, 28, 28]));
 
     let loader = DataLoader::new(
-        Arc::new(train),
-        norm.clone(),
+        Arc::new(ImageSamples::new(Arc::new(train), norm.clone())),
         LoaderConfig {
             batch_size: args.batch_size,
             seed: args.seed,
@@ -169,21 +168,24 @@ fn run(args: Args) -> Result<()> {
         ..SgdConfig::default()
     };
     let mut opt = Sgd::new(model.named_parameters(), config);
-    let test: Vec<(Tensor, Vec<usize>)> = eval_batches(&data.test, &norm, 1000)
-        .map(|b| (Tensor::from_vec(b.images, &b.shape), b.labels)) // [B, 1, 28, 28], [B]
-        .collect();
+    let n_test = data.test.n;
+    let test_set = ImageSamples::new(Arc::new(data.test), norm.clone());
+    let test: Vec<(Tensor, Vec<usize>)> = eval_batches(&test_set, 1000)
+        .map(|b| b.map(|b| (b.input().clone(), b.labels().to_usize_vec()))) // [B, 1, 28, 28], [B]
+        .collect::<Result<_>>()?;
     for epoch in 0..args.epochs {
         model.train();
         let started = Instant::now();
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         for batch in loader.epoch(epoch as u64) {
-            let x = Tensor::from_vec(batch.images, &batch.shape); // [B, 1, 28, 28]
+            let batch = batch?;
+            let x = batch.input(); // [B, 1, 28, 28]
             opt.zero_grad();
-            let loss = model.forward(&x).cross_entropy(&batch.labels);
+            let loss = model.forward(x).cross_entropy(batch.labels());
             loss.backward()?;
             opt.step();
-            loss_sum += loss.item() as f64 * batch.labels.len() as f64;
-            seen += batch.labels.len();
+            loss_sum += loss.item() as f64 * batch.len() as f64;
+            seen += batch.len();
         }
         model.eval();
         let acc = accuracy(&Plan::of(&model), &test);
@@ -250,7 +252,7 @@ fn run(args: Args) -> Result<()> {
     let (ours, zoos) = (median(ours), median(zoos));
     println!(
         "inference on {} test images, batch 1000, median of {}: custom {:.0} img/s, lenet5 {:.0} img/s ({:+.1}%)",
-        data.test.n,
+        n_test,
         args.rounds,
         ours,
         zoos,

@@ -30,12 +30,11 @@ use anyhow::{bail, Context, Result};
 use neurite::checkpoint::Checkpoint;
 use neurite::data::Normalization;
 use neurite::data::{
-    find_data_dir, DataLoader, DatasetKind, ImageDataset, LoaderConfig, MnistData,
+    find_data_dir, DataLoader, DatasetKind, ImageDataset, ImageSamples, LoaderConfig, MnistData,
 };
 use neurite::nn::{Module, ModuleExt};
 use neurite::optim::{Optimizer, Schedule, Sgd, SgdConfig};
 use neurite::train::{evaluate, EVAL_BATCH};
-use neurite::Tensor;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -132,8 +131,7 @@ fn main() -> Result<()> {
     let frozen = conv1(&*model);
     let set = Arc::new(last(&data.train, args.images)?);
     let loader = DataLoader::new(
-        set,
-        norm.clone(),
+        Arc::new(ImageSamples::new(set, norm.clone())),
         LoaderConfig {
             batch_size: 64,
             ..Default::default()
@@ -161,15 +159,16 @@ fn main() -> Result<()> {
         model.set_training(true);
         let (mut loss_sum, mut n) = (0.0, 0);
         for batch in loader.epoch(epoch as u64) {
-            let x = Tensor::from_vec(batch.images, &batch.shape); // [B, 1, 28, 28]
-            let loss = model.forward(&x).cross_entropy(&batch.labels);
+            let batch = batch?;
+            let x = batch.input(); // [B, 1, 28, 28]
+            let loss = model.forward(x).cross_entropy(batch.labels());
             opt.zero_grad();
             loss.backward()?;
             if let Some(name) = opt.step().first_non_finite {
                 bail!("the update left non-finite values in {name}; try a lower --lr");
             }
-            loss_sum += loss.item() * batch.labels.len() as f32;
-            n += batch.labels.len();
+            loss_sum += loss.item() * batch.len() as f32;
+            n += batch.len();
         }
         println!(
             "epoch {}: train loss {:.4}, lr now {:.2e}",

@@ -7,7 +7,8 @@
 //! first N training images). Nothing here sets up threads: the library does on first use.
 
 use neurite::data::{
-    eval_batches, find_data_dir, DataLoader, DatasetKind, LoaderConfig, MnistData, Normalization,
+    eval_batches, find_data_dir, DataLoader, DatasetKind, ImageSamples, LoaderConfig, MnistData,
+    Normalization,
 };
 use neurite::models::lenet5;
 use neurite::nn::{Module, ModuleExt};
@@ -25,15 +26,16 @@ fn main() -> neurite::Result<()> {
         None => data.train.clone(),
     };
     let norm = Normalization::from_dataset(&train);
+    // Pixels to [0, 1], flipped at random in training, normalized: the samples the model sees.
+    let train = ImageSamples::new(Arc::new(train), norm.clone()).with_augment("flip".parse()?);
     let loader = DataLoader::new(
         Arc::new(train),
-        norm.clone(),
         LoaderConfig {
             batch_size: 128,
-            augment: "flip".parse()?,
             ..Default::default()
         },
     );
+    let test = ImageSamples::new(Arc::new(data.test), norm);
     let mut model = lenet5(1, 10);
     let mut opt = Sgd::new(
         model.named_parameters(),
@@ -50,29 +52,32 @@ fn main() -> neurite::Result<()> {
         let started = Instant::now();
         let (mut seen, mut loss_sum, mut correct) = (0usize, 0.0f64, 0usize);
         for batch in loader.epoch(epoch as u64) {
-            let x = Tensor::from_vec(batch.images, &batch.shape); // [B, 1, 28, 28]
-            let logits = model.forward(&x); // [B, 10]
-            let loss = logits.cross_entropy(&batch.labels);
+            let batch = batch?;
+            let labels = batch.labels().to_usize_vec(); // [B]
+            let logits = model.forward(batch.input()); // [B, 1, 28, 28] -> [B, 10]
+            let loss = logits.cross_entropy(&labels);
             opt.zero_grad();
             loss.backward()?;
             opt.step();
 
-            let b = batch.labels.len();
+            let b = batch.len();
             loss_sum += loss.item() as f64 * b as f64;
-            correct += count_correct(&logits, &batch.labels);
+            correct += count_correct(&logits, &labels);
             seen += b;
         }
         let images_per_second = seen as f64 / started.elapsed().as_secs_f64();
 
         model.set_training(false);
         let (mut test_seen, mut test_correct) = (0usize, 0usize);
-        no_grad(|| {
-            for batch in eval_batches(&data.test, &norm, 1000) {
-                let logits = model.forward(&Tensor::from_vec(batch.images, &batch.shape));
-                test_correct += count_correct(&logits, &batch.labels);
-                test_seen += batch.labels.len();
+        no_grad(|| -> neurite::Result<()> {
+            for batch in eval_batches(&test, 1000) {
+                let batch = batch?;
+                let logits = model.forward(batch.input());
+                test_correct += count_correct(&logits, &batch.labels().to_usize_vec());
+                test_seen += batch.len();
             }
-        });
+            Ok(())
+        })?;
         println!(
             "epoch {}/{epochs}  train loss {:.4} acc {:.2}%  test acc {:.2}%  {:.0} images/s",
             epoch + 1,

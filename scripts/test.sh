@@ -20,5 +20,6 @@ cargo run --release --quiet --example finetune -- \
     --weights target/finetune-pretrained/model.safetensors --images 300 --epochs 2 \
     --out target/finetune-pretrained/finetuned.safetensors
 cargo run --release --quiet --example custom_cnn -- --limit-train 2000 --epochs 1 --rounds 1
+cargo run --release --quiet --example loader -- --samples 400 --epochs 3
 # The core alone builds (what `default-features = false` gives a library user).
 cargo build --release --quiet --no-default-features

@@ -67,7 +67,7 @@ fn mlp_learns_a_separable_synthetic_set() {
         batch_size: 32,
         ..TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap()
     };
-    let s = train(&config, &synthetic(256, 100), &quiet(&out)).unwrap();
+    let s = train(&config, &synthetic(256, 100).into(), &quiet(&out)).unwrap();
     assert!(s.accuracy > 0.95, "test accuracy {}", s.accuracy);
     assert_eq!(s.epochs, 2);
     assert!(s.history[1].train_loss < s.history[0].train_loss);
@@ -108,19 +108,24 @@ fn check_resume(optimizer: OptimizerKind) {
         ..TrainConfig::recipe("mlp", optimizer).unwrap()
     };
     let straight = temp_dir(&format!("straight-{optimizer}"));
-    let a = train(&config, &data, &quiet(&straight)).unwrap();
+    let a = train(&config, &data.clone().into(), &quiet(&straight)).unwrap();
 
     let split = temp_dir(&format!("split-{optimizer}"));
     let stopped = RunOptions {
         stop_after: Some(1),
         ..quiet(&split)
     };
-    assert_eq!(train(&config, &data, &stopped).unwrap().epochs, 1);
+    assert_eq!(
+        train(&config, &data.clone().into(), &stopped)
+            .unwrap()
+            .epochs,
+        1
+    );
     let resumed = RunOptions {
         resume: true,
         ..quiet(&split)
     };
-    let b = train(&config, &data, &resumed).unwrap();
+    let b = train(&config, &data.clone().into(), &resumed).unwrap();
 
     assert_eq!(b.epochs, 3);
     for (x, y) in a.history.iter().zip(&b.history) {
@@ -167,7 +172,7 @@ fn weights_of_another_model_are_refused() {
         limit_train: Some(32),
         ..TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap()
     };
-    train(&config, &synthetic(64, 10), &quiet(&out)).unwrap();
+    train(&config, &synthetic(64, 10).into(), &quiet(&out)).unwrap();
     let path = out.join("model.safetensors");
     let lenet = neurite::models::build("lenet5", &neurite::models::MNIST_INPUT, 2).unwrap();
     let err = format!("{:#}", load_weights(&*lenet, "lenet5", &path).unwrap_err());
@@ -319,7 +324,7 @@ fn lenet5_learns_real_fashion_mnist() {
         augment: neurite::data::Augment::none(),
         ..TrainConfig::recipe("lenet5", OptimizerKind::Sgd).unwrap()
     };
-    let s = train(&config, &data, &quiet(&out)).unwrap();
+    let s = train(&config, &data.clone().into(), &quiet(&out)).unwrap();
     eprintln!(
         "lenet5, 2,000 images, 1 epoch: test accuracy {:.4}, {:.0} images/s",
         s.accuracy, s.images_per_second
@@ -370,7 +375,10 @@ fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
         train: ImageDataset::new(images, labels, [1, 28, 28], names).unwrap(),
         test: synthetic(1, 40).test,
     };
-    let err = format!("{:#}", train(&config, &data, &quiet(&out)).unwrap_err());
+    let err = format!(
+        "{:#}",
+        train(&config, &data.clone().into(), &quiet(&out)).unwrap_err()
+    );
     assert!(err.contains("diverged") && err.contains("at step"), "{err}");
     assert!(
         err.contains("checkpoint.safetensors (epoch 1), is untouched"),
@@ -419,13 +427,13 @@ fn check_earlier_layout_resumes(optimizer: OptimizerKind) {
         ..TrainConfig::recipe("mlp", optimizer).unwrap()
     };
     let straight = temp_dir(&format!("layout-straight-{optimizer}"));
-    train(&config, &data, &quiet(&straight)).unwrap();
+    train(&config, &data.clone().into(), &quiet(&straight)).unwrap();
     let split = temp_dir(&format!("layout-split-{optimizer}"));
     let stopped = RunOptions {
         stop_after: Some(1),
         ..quiet(&split)
     };
-    train(&config, &data, &stopped).unwrap();
+    train(&config, &data.clone().into(), &stopped).unwrap();
     let names: Vec<String> = neurite::models::build("mlp", &neurite::models::MNIST_INPUT, 2)
         .unwrap()
         .named_parameters()
@@ -449,7 +457,10 @@ fn check_earlier_layout_resumes(optimizer: OptimizerKind) {
         resume: true,
         ..quiet(&split)
     };
-    let e = format!("{:#}", train(&config, &data, &resumed).unwrap_err());
+    let e = format!(
+        "{:#}",
+        train(&config, &data.clone().into(), &resumed).unwrap_err()
+    );
     assert!(e.contains("no parameter 'fc9.bias'"), "{e}");
     assert_eq!(
         std::fs::read(split.join("checkpoint.safetensors")).unwrap(),
@@ -468,7 +479,7 @@ fn check_earlier_layout_resumes(optimizer: OptimizerKind) {
         let suffix = &n[names[i].len() + 1..];
         Some((format!("{i}.{suffix}"), t.reshape(&[t.numel()])))
     });
-    train(&config, &data, &resumed).unwrap();
+    train(&config, &data.clone().into(), &resumed).unwrap();
     assert_eq!(
         std::fs::read(straight.join("model.safetensors")).unwrap(),
         std::fs::read(split.join("model.safetensors")).unwrap(),

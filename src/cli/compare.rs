@@ -141,10 +141,11 @@ fn lenet(args: &Args, train_set: &ImageDataset, test: &ImageDataset) -> Result<(
         overwrite: true,
         ..Default::default()
     };
-    let summary = train(&config, &data, &opts)?;
-    let images = (data.train.n * summary.epochs) as f64;
+    let n_train = data.train.n;
+    let summary = train(&config, &data.into(), &opts)?;
+    let images = (n_train * summary.epochs) as f64;
     let seconds = images / summary.images_per_second.max(1e-9);
-    let steps = data.train.n.div_ceil(config.batch_size) * summary.epochs;
+    let steps = n_train.div_ceil(config.batch_size) * summary.epochs;
     let note = if times > 1 {
         format!("{} epochs x{times}, {steps} steps", summary.epochs)
     } else {

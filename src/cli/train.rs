@@ -279,7 +279,7 @@ pub fn run(args: Args) -> Result<i32> {
         overwrite: args.overwrite,
         on_non_finite: args.on_nonfinite,
     };
-    let s = train(&config, &data, &opts)?;
+    let s = train(&config, &data.into(), &opts)?;
     if args.json {
         println!(
             "{}",

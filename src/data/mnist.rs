@@ -284,7 +284,7 @@ mod tests {
     use super::*;
     use crate::data::idx::tests::{gzip, idx_bytes, temp_dir};
     use crate::data::normalize::Normalization;
-    use crate::data::{Augment, DataLoader, LoaderConfig};
+    use crate::data::{Augment, DataLoader, ImageSamples, LoaderConfig};
 
     /// Writes a small MNIST-layout directory: `n_train`/`n_test` images of 28 x 28.
     pub(crate) fn write_fake_mnist(dir: &Path, n_train: u32, n_test: u32) {
@@ -431,15 +431,14 @@ mod tests {
         assert!((norm.std[0] - 0.3530).abs() < 1e-4, "std {}", norm.std[0]);
 
         // One augmented epoch through the loader: 469 batches, every image once.
-        let config = LoaderConfig {
-            augment: Augment::crop_flip(),
-            ..LoaderConfig::default()
-        };
-        let loader = DataLoader::new(std::sync::Arc::new(data.train), norm, config);
+        let samples = ImageSamples::new(std::sync::Arc::new(data.train), norm)
+            .with_augment(Augment::crop_flip());
+        let loader = DataLoader::new(std::sync::Arc::new(samples), LoaderConfig::default());
         let start = std::time::Instant::now();
         let (mut batches, mut images) = (0, 0);
         for batch in loader.epoch(0) {
-            assert_eq!(batch.shape[1..], [1, 28, 28]);
+            let batch = batch.unwrap();
+            assert_eq!(batch.input().shape()[1..], [1, 28, 28]);
             batches += 1;
             images += batch.len();
         }

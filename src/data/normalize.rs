@@ -2,6 +2,7 @@
 //! with the constants of the training set, and their checkpoint-metadata form
 //! (`normalize.mean` / `normalize.std`, comma-separated per channel).
 
+use super::image_source::ImageSource;
 use super::mnist::ImageDataset;
 use crate::checkpoint::Metadata;
 use anyhow::{bail, Context, Result};
@@ -36,9 +37,14 @@ impl Normalization {
                 }
             }
         }
-        let mut mean = Vec::with_capacity(train.channels);
-        let mut std = Vec::with_capacity(train.channels);
-        for h in &hist {
+        Self::from_histograms(&hist)
+    }
+
+    /// The statistics of per-channel histograms of byte values.
+    fn from_histograms(hist: &[[u64; 256]]) -> Self {
+        let mut mean = Vec::with_capacity(hist.len());
+        let mut std = Vec::with_capacity(hist.len());
+        for h in hist {
             let count: u64 = h.iter().sum();
             let count = count.max(1) as f64;
             let m = h
@@ -58,6 +64,23 @@ impl Normalization {
             std.push(if s > 0.0 { s as f32 } else { 1.0 });
         }
         Normalization { mean, std }
+    }
+
+    /// The statistics of [`Normalization::from_dataset`] over the images of any source
+    /// (read one by one: a lazily decoded source is decoded once here).
+    pub fn from_source(train: &dyn ImageSource) -> Result<Self> {
+        let [c, h, w] = train.shape();
+        let mut hist = vec![[0u64; 256]; c];
+        let mut image = vec![0u8; c * h * w];
+        for i in 0..train.len() {
+            train.read(i, &mut image)?;
+            for (ch, pixels) in image.chunks_exact((h * w).max(1)).enumerate() {
+                for &p in pixels {
+                    hist[ch][p as usize] += 1;
+                }
+            }
+        }
+        Ok(Self::from_histograms(&hist))
     }
 
     /// Mean 0 and std 1 for `channels` channels: leaves the pixels unchanged.

@@ -99,16 +99,30 @@ impl TrainConfig {
 
     /// Checks every value; the error names the flag.
     pub fn validate(&self) -> Result<()> {
-        self.check(&|key| format!("--{}", key.replace('_', "-")))
+        crate::models::image_model(&self.model)
+            .map(drop)
+            .context("--model")?;
+        self.validate_settings()
+    }
+
+    /// Checks every value but the model's name (a model of one's own need not be in the
+    /// zoo, see [`super::train_model`]); the error names the flag.
+    pub fn validate_settings(&self) -> Result<()> {
+        self.check_settings(&|key| format!("--{}", key.replace('_', "-")))
     }
 
     /// Checks every value; `name` turns a field name (`lr`, `batch_size`) into what the
     /// error calls it: the flag, or the file and its metadata key.
     fn check(&self, name: &dyn Fn(&str) -> String) -> Result<()> {
-        use crate::validate::{count, non_negative, positive};
         crate::models::image_model(&self.model)
             .map(drop)
             .with_context(|| name("model"))?;
+        self.check_settings(name)
+    }
+
+    /// [`Self::check`] without the model's name.
+    fn check_settings(&self, name: &dyn Fn(&str) -> String) -> Result<()> {
+        use crate::validate::{count, non_negative, positive};
         count(&name("epochs"), self.epochs, 1, MAX_EPOCHS)?;
         count(&name("batch_size"), self.batch_size, 1, MAX_BATCH)?;
         positive(&name("lr"), self.lr)?;

@@ -1,19 +1,18 @@
 //! The training loop, plain enough to read top to bottom.
 
 use super::config::TrainConfig;
-use super::evaluate::{evaluate, Evaluation, EVAL_BATCH};
+use super::data::TrainData;
+use super::evaluate::{batch_loss, evaluate_dataset, Evaluation, EVAL_BATCH};
 use super::guard::{Guard, NonFinitePolicy, StepOutcome, DIVERGENCE_ADVICE};
 use super::metrics::EpochMetrics;
 use super::pictures::{write_pictures, PICTURE_FILES};
 use super::progress::Progress;
 use super::run::{Run, Snapshot};
-use super::state::{load_weights, model_metadata};
-use crate::data::{DataLoader, LoaderConfig, MnistData, Normalization};
-use crate::nn::ModuleExt;
-use crate::tensor::{IntTensor, Tensor};
+use super::state::load_weights;
+use crate::data::{BatchTargets, DataLoader, LoaderConfig, Normalization};
+use crate::nn::{Module, ModuleExt};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Where a run writes and how it starts (what does not change the numbers).
@@ -44,15 +43,19 @@ pub struct RunOptions {
 pub struct TrainSummary {
     /// The model's name in the zoo table.
     pub model: String,
-    /// Final test accuracy (fraction).
+    /// Final test accuracy (fraction; 0 for a regression).
     pub accuracy: f32,
-    /// Final test loss.
+    /// Final test loss (cross-entropy, or MSE for a regression).
     pub loss: f32,
+    /// Final test root mean squared error of a regression.
+    pub rmse: Option<f32>,
+    /// Final test mean absolute error of a regression.
+    pub mae: Option<f32>,
     /// Epochs finished (including those before a resume).
     pub epochs: usize,
     /// Wall time of all epochs, training and evaluation.
     pub seconds: f64,
-    /// Training images per second over all epochs.
+    /// Training samples per second over all epochs.
     pub images_per_second: f64,
     /// Every epoch's metrics.
     pub history: Vec<EpochMetrics>,
@@ -65,33 +68,52 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
         .wrapping_add(epoch as u64 + 1)
 }
 
-/// Trains `config.model` on `data.train` (its first `limit_train` images), evaluating on
-/// `data.test` after each epoch and saving into `opts.out`, which the run locks (see
-/// [`super::RunDir`]).
+/// Trains `config.model` of the zoo on `data` (its first `limit_train` training samples),
+/// evaluating on the test split after each epoch and saving into `opts.out`, which the run
+/// locks (see [`super::RunDir`]).
 ///
 /// A non-finite loss, gradient or test loss stops the run with an error that names the step
 /// and the last good checkpoint, which stays as it was (see [`super::guard`]).
-pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Result<TrainSummary> {
+pub fn train(config: &TrainConfig, data: &TrainData, opts: &RunOptions) -> Result<TrainSummary> {
     config.validate()?;
-    check_data(config, data)?;
-    let mut train_set = data.train.clone();
-    if let Some(n) = config.limit_train {
-        train_set = train_set.limit(n);
-    }
-    let train_set = Arc::new(train_set);
-    let classes = train_set.class_names.len();
-
-    // Model, optimizer and schedule, fresh or as the last checkpoint left them.
+    let outputs = data.classes().unwrap_or(1);
     crate::manual_seed(config.seed);
-    let mut model = crate::models::build(
-        &config.model,
-        &[train_set.channels, train_set.height, train_set.width],
-        classes,
-    )?;
+    let model = crate::models::build(&config.model, &data.input_shape(), outputs)?;
+    fit(config, model, data, opts)
+}
+
+/// Trains a model of one's own (`model`, any module taking the data's `[B, ...]` input and
+/// giving `[B, classes]` or `[B, 1]` for a regression) as [`train`] trains one of the zoo;
+/// `config.model` is the name written into its files. Seed with
+/// [`crate::manual_seed`]`(config.seed)` before building it for a reproducible run.
+pub fn train_model(
+    config: &TrainConfig,
+    model: Box<dyn Module>,
+    data: &TrainData,
+    opts: &RunOptions,
+) -> Result<TrainSummary> {
+    config.validate_settings()?;
+    fit(config, model, data, opts)
+}
+
+/// The loop of [`train`] and [`train_model`].
+fn fit(
+    config: &TrainConfig,
+    mut model: Box<dyn Module>,
+    data: &TrainData,
+    opts: &RunOptions,
+) -> Result<TrainSummary> {
+    check_data(config, data)?;
+    let n_train = config
+        .limit_train
+        .unwrap_or(usize::MAX)
+        .min(data.train_len());
+
+    // Optimizer and schedule, fresh or as the last checkpoint left them.
     // Every epoch has the same number of steps (the loader keeps a last, smaller batch).
-    let steps_per_epoch = train_set.n.div_ceil(config.batch_size);
+    let steps_per_epoch = n_train.div_ceil(config.batch_size);
     let mut optimizer = config.build_optimizer(model.named_parameters(), steps_per_epoch)?;
-    let mut norm = Normalization::from_dataset(&train_set);
+    let mut norm = data.normalization(n_train)?;
     let mut first_epoch = 0;
     if !opts.resume {
         if let Some(init) = &opts.init {
@@ -104,9 +126,13 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         Run::<EpochMetrics>::open(&opts.out, opts.resume, opts.overwrite, &PICTURE_FILES)?;
     if let Some(saved) = resumed {
         let ck = &saved.checkpoint;
-        norm = Normalization::from_metadata_map(&ck.metadata)?.with_context(|| {
-            format!("{} holds no normalization constants", saved.path.display())
-        })?;
+        if norm.is_some() {
+            norm = Some(
+                Normalization::from_metadata_map(&ck.metadata)?.with_context(|| {
+                    format!("{} holds no normalization constants", saved.path.display())
+                })?,
+            );
+        }
         if run.history.len() != saved.progress {
             bail!(
                 "{} is from epoch {} but holds the metrics of {} epochs; cannot resume \
@@ -126,17 +152,18 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
     }
     let mut guard = Guard::new(opts.on_non_finite);
 
+    let train_set = data.train_set(norm.as_ref(), config.augment, n_train)?;
+    let test_set = data.test_set(norm.as_ref())?;
     let loader = DataLoader::new(
-        train_set.clone(),
-        norm.clone(),
+        train_set,
         LoaderConfig {
             batch_size: config.batch_size,
             seed: config.seed,
-            augment: config.augment,
             ..LoaderConfig::default()
         },
     );
     assert_eq!(loader.num_batches(), steps_per_epoch);
+    let regression = data.is_regression();
 
     let mut last_eval: Option<Evaluation> = None;
     let last_epoch = opts
@@ -151,9 +178,9 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let mut lr = optimizer.lr();
         for (i, batch) in loader.epoch(epoch as u64).enumerate() {
-            let x = Tensor::from_vec(batch.images, &batch.shape); // [B, C, H, W]
-            let logits = model.forward(&x); // [B, classes]
-            let loss = logits.cross_entropy(&batch.labels);
+            let batch = batch.with_context(|| format!("epoch {}: the training data", epoch + 1))?;
+            let out = model.forward(batch.input()); // [B, classes] or [B, 1]
+            let loss = batch_loss(&out, &batch.targets);
             let l = loss.item();
             bar.inc();
             model.zero_grad();
@@ -175,16 +202,21 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
             }
             lr = step_lr;
 
-            let b = batch.labels.len();
+            let b = batch.len();
             loss_sum += l as f64 * b as f64;
-            let labels = IntTensor::from_indices(&batch.labels);
-            correct += logits.argmax(1).eq(&labels).sum();
+            if let BatchTargets::Classes(labels) = &batch.targets {
+                correct += out.argmax(1).eq(labels).sum();
+            }
             seen += b;
             if i % 10 == 0 || i + 1 == steps_per_epoch {
+                let score = if regression {
+                    format!("rmse {:.4}", (loss_sum / seen as f64).sqrt())
+                } else {
+                    format!("acc {:.2}%", 100.0 * correct as f64 / seen as f64)
+                };
                 bar.message(format!(
-                    "loss {:.4}  acc {:.2}%  {:.0} img/s",
+                    "loss {:.4}  {score}  {:.0} img/s",
                     loss_sum / seen as f64,
-                    100.0 * correct as f64 / seen as f64,
                     seen as f64 / started.elapsed().as_secs_f64()
                 ));
             }
@@ -200,7 +232,7 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
                 run.last_good()
             );
         }
-        let test = evaluate(&mut *model, &data.test, &norm, EVAL_BATCH);
+        let test = evaluate_dataset(&mut *model, &*test_set, EVAL_BATCH)?;
         if !test.loss.is_finite() {
             bail!(
                 "the test loss is {} after epoch {}: {DIVERGENCE_ADVICE}; {}",
@@ -219,26 +251,17 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
             seconds: started.elapsed().as_secs_f64(),
             images_per_second: seen as f64 / train_seconds,
             skipped_steps,
+            test_rmse: test.rmse,
+            test_mae: test.mae,
         };
         if opts.log_epochs {
-            eprintln!(
-                "epoch {:>3}/{}  train loss {:.4} acc {:.2}%  test loss {:.4} acc {:.2}%  lr {:.3e}  {:.0} img/s  {:.1} s",
-                metrics.epoch,
-                config.epochs,
-                metrics.train_loss,
-                100.0 * metrics.train_accuracy,
-                metrics.test_loss,
-                100.0 * metrics.test_accuracy,
-                metrics.lr,
-                metrics.images_per_second,
-                metrics.seconds
-            );
+            log_epoch(&metrics, config.epochs);
         }
         let snapshot = Snapshot {
             model: model.state_dict(),
             optimizer: &*optimizer,
             step: (epoch + 1) * steps_per_epoch,
-            model_metadata: weights_metadata(config, &norm, epoch + 1),
+            model_metadata: weights_metadata(config, norm.as_ref(), data, epoch + 1),
             run_metadata: run_metadata(config),
         };
         run.save(snapshot, metrics)?;
@@ -248,34 +271,37 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
     // The final model, then the pictures of the run.
     let test = match last_eval {
         Some(t) => t,
-        None => evaluate(&mut *model, &data.test, &norm, EVAL_BATCH),
+        None => evaluate_dataset(&mut *model, &*test_set, EVAL_BATCH)?,
     };
     let history = std::mem::take(&mut run.history);
     run.save_model(
         model.state_dict(),
-        weights_metadata(config, &norm, history.len()),
+        weights_metadata(config, norm.as_ref(), data, history.len()),
     )?;
-    let pictures = crate::models::image_model(&config.model)?.pictures;
+    let pictures = crate::models::image_model(&config.model).map_or(&[][..], |m| m.pictures);
+    let test_images = data.test_images(norm.as_ref());
     write_pictures(
         run.path(),
         &*model,
         pictures,
         &history,
         &test,
-        &data.test,
-        &norm,
+        data.class_names().unwrap_or(&[]),
+        test_images.as_ref(),
     )?;
 
     let seconds: f64 = history.iter().map(|m| m.seconds).sum();
-    let images = (train_set.n * history.len()) as f64;
+    let images = (n_train * history.len()) as f64;
     let train_seconds: f64 = history
         .iter()
-        .map(|m| train_set.n as f64 / m.images_per_second.max(1e-9))
+        .map(|m| n_train as f64 / m.images_per_second.max(1e-9))
         .sum();
     Ok(TrainSummary {
         model: config.model.clone(),
         accuracy: test.accuracy,
         loss: test.loss,
+        rmse: test.rmse,
+        mae: test.mae,
         epochs: history.len(),
         seconds,
         images_per_second: if train_seconds > 0.0 {
@@ -287,14 +313,46 @@ pub fn train(config: &TrainConfig, data: &MnistData, opts: &RunOptions) -> Resul
     })
 }
 
+/// The line `--log-epochs` prints to stderr.
+fn log_epoch(m: &EpochMetrics, epochs: usize) {
+    let test = match (m.test_rmse, m.test_mae) {
+        (Some(rmse), Some(mae)) => {
+            format!("test loss {:.4} rmse {rmse:.4} mae {mae:.4}", m.test_loss)
+        }
+        _ => format!(
+            "test loss {:.4} acc {:.2}%",
+            m.test_loss,
+            100.0 * m.test_accuracy
+        ),
+    };
+    let train = if m.test_rmse.is_some() {
+        format!("train loss {:.4}", m.train_loss)
+    } else {
+        format!(
+            "train loss {:.4} acc {:.2}%",
+            m.train_loss,
+            100.0 * m.train_accuracy
+        )
+    };
+    eprintln!(
+        "epoch {:>3}/{epochs}  {train}  {test}  lr {:.3e}  {:.0} img/s  {:.1} s",
+        m.epoch, m.lr, m.images_per_second, m.seconds
+    );
+}
+
 /// The metadata of the weights after `epoch` epochs (both files): the model's name, the
-/// normalization constants, the epoch.
+/// normalization constants of images, the data's own metadata, the epoch.
 fn weights_metadata(
     config: &TrainConfig,
-    norm: &Normalization,
+    norm: Option<&Normalization>,
+    data: &TrainData,
     epoch: usize,
 ) -> Vec<(String, String)> {
-    let mut meta = model_metadata(&config.model, norm);
+    let mut meta = vec![("model".to_string(), config.model.clone())];
+    if let Some(norm) = norm {
+        meta.extend(norm.to_metadata());
+    }
+    meta.extend(data.metadata().iter().cloned());
     meta.push(("epoch".into(), epoch.to_string()));
     meta
 }
@@ -306,19 +364,25 @@ fn run_metadata(config: &TrainConfig) -> Vec<(String, String)> {
     meta
 }
 
-/// Checks `data` against `config` before anything is written: images in both splits, no
+/// Checks `data` against `config` before anything is written: samples in both splits, no
 /// more asked for than there are, crops and warm-up that fit.
-fn check_data(config: &TrainConfig, data: &MnistData) -> Result<()> {
-    for (split, set) in [("training", &data.train), ("test", &data.test)] {
-        if set.n == 0 {
-            bail!("the {split} split holds 0 images; give data with images in both splits");
+fn check_data(config: &TrainConfig, data: &TrainData) -> Result<()> {
+    for (split, n) in [("training", data.train_len()), ("test", data.test_len())] {
+        if n == 0 {
+            bail!("the {split} split holds 0 samples; give data with samples in both splits");
         }
     }
-    crate::validate::check_limit(config.limit_train, data.train.n)?;
-    let n = config.limit_train.unwrap_or(data.train.n);
-    config
-        .augment
-        .check_image(data.train.height, data.train.width)?;
+    crate::validate::check_limit(config.limit_train, data.train_len())?;
+    let n = config.limit_train.unwrap_or(data.train_len());
+    match data.input_shape()[..] {
+        [_, h, w] if data.is_images() => config.augment.check_image(h, w)?,
+        _ if config.augment.is_active() => bail!(
+            "--augment {}: augmentations apply to images, and this data is a table; give \
+             --augment none",
+            config.augment
+        ),
+        _ => {}
+    }
     config.check_against_data(n.div_ceil(config.batch_size))
 }
 

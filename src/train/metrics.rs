@@ -28,6 +28,10 @@ pub struct EpochMetrics {
     pub images_per_second: f64,
     /// Batches skipped for a non-finite loss or gradient (`--on-nonfinite skip`; else 0).
     pub skipped_steps: usize,
+    /// Root mean squared error on the test split (a regression; `None` for a classifier).
+    pub test_rmse: Option<f32>,
+    /// Mean absolute error on the test split (a regression; `None` for a classifier).
+    pub test_mae: Option<f32>,
 }
 
 /// One line of a metrics log.
@@ -51,7 +55,7 @@ impl Record for EpochMetrics {
     }
 
     fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "epoch": self.epoch,
             "train_loss": self.train_loss,
             "train_accuracy": self.train_accuracy,
@@ -61,7 +65,14 @@ impl Record for EpochMetrics {
             "seconds": self.seconds,
             "images_per_second": self.images_per_second,
             "skipped_steps": self.skipped_steps,
-        })
+        });
+        // A classifier's lines stay as they were; a regression's add its errors.
+        for (key, x) in [("test_rmse", self.test_rmse), ("test_mae", self.test_mae)] {
+            if let Some(x) = x {
+                v[key] = json!(x);
+            }
+        }
+        v
     }
 
     fn from_json(v: &Value) -> Option<EpochMetrics> {
@@ -80,6 +91,8 @@ impl Record for EpochMetrics {
                 None => 0,
                 Some(n) => n.as_u64()? as usize,
             },
+            test_rmse: f("test_rmse").map(|x| x as f32),
+            test_mae: f("test_mae").map(|x| x as f32),
         })
     }
 }
@@ -139,6 +152,8 @@ mod tests {
             seconds: 1.5,
             images_per_second: 1000.0,
             skipped_steps: 2,
+            test_rmse: None,
+            test_mae: Some(0.5),
         };
         let dir = std::env::temp_dir().join(format!("neurite-metrics-{}", std::process::id()));
         let path = dir.join("metrics.jsonl");

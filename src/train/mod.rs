@@ -1,5 +1,5 @@
-//! Training: the scaffold every training loop shares, and the loop of the image classifiers
-//! of the zoo on MNIST-layout data (the language model's loop is [`mod@crate::lm::train`]).
+//! Training: the scaffold every training loop shares, and the supervised loop of the zoo's
+//! models (or one's own) on any [`TrainData`]: images or a table, classes or values (the language model's loop is [`mod@crate::lm::train`]).
 //!
 //! The shared scaffold:
 //! - [`run`]: a run in its output directory ([`Run`]): the one-file checkpoint (model,
@@ -13,8 +13,9 @@
 //! The image loop:
 //! - [`config`]: the hyper-parameters, the recipes of [`crate::models::MODELS`], their checks;
 //! - [`choices`]: the optimizer, decay scope, warm-up and schedule choices;
-//! - [`fit`]: the training loop ([`train`]);
-//! - [`evaluate`]: test-set accuracy and loss;
+//! - [`data`]: what the loop trains on ([`TrainData`]: images, image sources, tables);
+//! - [`fit`]: the training loop ([`train`], [`train_model`]);
+//! - [`evaluate`]: test-set accuracy and loss, or RMSE and MAE;
 //! - [`state`]: the weights with their normalization, and the saved configuration;
 //! - [`pictures`]: the end-of-training pictures (hook for `src/viz`).
 //!
@@ -25,13 +26,14 @@
 //! let data = MnistData::load(&find_data_dir(None)?, DatasetKind::FashionMnist)?;
 //! let config = TrainConfig::recipe("lenet5", OptimizerKind::Sgd)?;
 //! let opts = RunOptions { out: "runs/lenet5".into(), ..Default::default() };
-//! let summary = train(&config, &data, &opts)?;
+//! let summary = train(&config, &data.into(), &opts)?;
 //! println!("{:.2}%", 100.0 * summary.accuracy);
 //! # Ok(()) }
 //! ```
 
 pub mod choices;
 pub mod config;
+pub mod data;
 pub mod evaluate;
 pub mod fit;
 pub mod guard;
@@ -43,8 +45,9 @@ pub mod run_dir;
 pub mod state;
 
 pub use config::{DecayScope, OptimizerKind, TrainConfig, Warmup};
-pub use evaluate::{evaluate, Evaluation, EVAL_BATCH};
-pub use fit::{train, RunOptions, TrainSummary};
+pub use data::{Targets, TrainData};
+pub use evaluate::{evaluate, evaluate_dataset, Evaluation, EVAL_BATCH};
+pub use fit::{train, train_model, RunOptions, TrainSummary};
 pub use guard::{Guard, NonFinitePolicy};
 pub use metrics::{EpochMetrics, Record};
 pub use pictures::{confusion_matrix, write_pictures};

@@ -39,8 +39,8 @@ pub fn write_pictures(
     _pictures: &[crate::models::Picture],
     _history: &[super::metrics::EpochMetrics],
     _test: &Evaluation,
-    _test_set: &crate::data::ImageDataset,
-    _norm: &crate::data::Normalization,
+    _class_names: &[String],
+    _test_images: Option<&crate::data::ImageSamples>,
 ) -> anyhow::Result<()> {
     Ok(())
 }
@@ -48,7 +48,7 @@ pub fn write_pictures(
 #[cfg(feature = "pictures")]
 mod draw {
     use super::confusion_matrix;
-    use crate::data::{eval_batches, ImageDataset, Normalization};
+    use crate::data::{eval_batches, ImageSamples};
     use crate::models::Picture;
     use crate::nn::{Module, ModuleExt};
     use crate::tensor::Tensor;
@@ -61,16 +61,17 @@ mod draw {
     /// The images of `attention.png`.
     const ATTENTION_IMAGES: usize = 6;
 
-    /// Writes the end-of-training PNG files into `out_dir`: the curves, the confusion matrix of
-    /// `test` (the evaluation of `test_set`, normalized by `norm`) and the model's `pictures`.
+    /// Writes the end-of-training PNG files into `out_dir`: the curves; for a classifier (its
+    /// `class_names` not empty) the confusion matrix of `test`; for images (`test_images`, as
+    /// the model sees them) the model's `pictures`. A regression gets the curves only.
     pub fn write_pictures(
         out_dir: &Path,
         model: &dyn Module,
         pictures: &[Picture],
         history: &[EpochMetrics],
         test: &Evaluation,
-        test_set: &ImageDataset,
-        norm: &Normalization,
+        class_names: &[String],
+        test_images: Option<&ImageSamples>,
     ) -> Result<()> {
         let curves: Vec<viz::EpochMetrics> = history
             .iter()
@@ -83,21 +84,36 @@ mod draw {
             })
             .collect();
         viz::training_curves(out_dir, &curves)?;
-        let class_names = &test_set.class_names;
+        if class_names.is_empty() {
+            return Ok(());
+        }
+        let confusion = confusion_matrix(test, class_names.len());
+        viz::confusion_matrix(&out_dir.join("confusion.png"), &confusion, class_names)?;
+        let Some(test_set) = test_images else {
+            return Ok(());
+        };
         for picture in pictures {
             if let Picture::Filters = picture {
                 write_filters(&out_dir.join("filters.png"), model)?;
             }
         }
-        let confusion = confusion_matrix(test, class_names.len());
-        viz::confusion_matrix(&out_dir.join("confusion.png"), &confusion, class_names)?;
         for picture in pictures {
             if let Picture::Attention { patch, maps } = *picture {
                 let path = out_dir.join("attention.png");
+                let classes = class_names.len();
                 // The overlay draws a square grid of patches.
-                if test_set.height == test_set.width {
-                    let grid = test_set.height / patch;
-                    write_attention(&path, model, test_set, norm, ATTENTION_IMAGES, grid, maps)?;
+                let [_, h, w] = test_set.source().shape();
+                if h == w {
+                    let grid = h / patch;
+                    write_attention(
+                        &path,
+                        model,
+                        test_set,
+                        classes,
+                        ATTENTION_IMAGES,
+                        grid,
+                        maps,
+                    )?;
                 }
             }
         }
@@ -122,28 +138,27 @@ mod draw {
     fn write_attention(
         path: &Path,
         model: &dyn Module,
-        test: &ImageDataset,
-        norm: &Normalization,
+        test: &ImageSamples,
+        classes: usize,
         count: usize,
         grid: usize,
         maps: AttentionMaps,
     ) -> Result<()> {
-        let Some(batch) = eval_batches(test, norm, count.max(1)).next() else {
+        let Some(batch) = eval_batches(test, count.max(1)).next() else {
             return Ok(());
         };
-        let (h, w) = (test.height, test.width);
-        let x = Tensor::from_vec(batch.images, &batch.shape); // [N, C, H, W]
-        let att = maps(model, &x, test.class_names.len())?.to_vec(); // [N, grid * grid]
-        let pics: Vec<(Vec<f32>, Vec<f32>)> = (0..batch.shape[0])
-            .map(|i| {
-                // the first channel's raw pixels in [0, 1]
-                let img = test.images[i * test.channels * h * w..][..h * w]
-                    .iter()
-                    .map(|&p| p as f32 / 255.0)
-                    .collect();
-                (img, att[i * grid * grid..(i + 1) * grid * grid].to_vec())
-            })
-            .collect();
+        let batch = batch?;
+        let [c, h, w] = test.source().shape();
+        let x: &Tensor = batch.input(); // [N, C, H, W]
+        let att = maps(model, x, classes)?.to_vec(); // [N, grid * grid]
+        let mut bytes = vec![0u8; c * h * w];
+        let mut pics: Vec<(Vec<f32>, Vec<f32>)> = Vec::with_capacity(batch.len());
+        for i in 0..batch.len() {
+            test.source().read(i, &mut bytes)?;
+            // the first channel's raw pixels in [0, 1]
+            let img = bytes[..h * w].iter().map(|&p| p as f32 / 255.0).collect();
+            pics.push((img, att[i * grid * grid..(i + 1) * grid * grid].to_vec()));
+        }
         viz::attention_overlay(path, &pics, h, w, grid)
     }
 
@@ -176,6 +191,7 @@ mod tests {
             accuracy: 0.5,
             predictions: vec![0, 1, 1, 2],
             labels: vec![0, 0, 1, 2],
+            ..Evaluation::default()
         };
         let m = confusion_matrix(&e, 3);
         assert_eq!(m, vec![vec![1, 1, 0], vec![0, 1, 0], vec![0, 0, 1]]);
