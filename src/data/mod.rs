@@ -1,6 +1,7 @@
 //! The data sources of training: for images, IDX files, MNIST-layout data sets, finding the
 //! data directory, normalization, augmentation and mini-batch loading; for the language
-//! model, byte text ([`text`]: files, the 90/10 split, random windows).
+//! model, byte text ([`text`]: files, the 90/10 split, random windows); for tables, CSV
+//! files ([`table`]: standardized features, class or value targets, the checkpoint schema).
 //!
 //! It hands the model plain `Vec<f32>` batches (`[B, C, H, W]`) and knows nothing of
 //! tensors; `Tensor::from_vec(batch.images, &batch.shape)` makes one.
@@ -33,6 +34,7 @@ pub mod loader;
 pub mod mnist;
 pub mod normalize;
 pub mod split;
+pub mod table;
 pub mod text;
 
 pub use augment::Augment;
@@ -42,3 +44,4 @@ pub use loader::{eval_batches, Batch, DataLoader, EpochIter, EvalIter, LoaderCon
 pub use mnist::{DatasetKind, ImageDataset, MnistData, Split};
 pub use normalize::Normalization;
 pub use split::{split_indices, SplitIndices};
+pub use table::{TableData, TableOptions, TableSchema, TableTargets, Task, TaskChoice};
