@@ -174,12 +174,12 @@ fn split_is_stratified_seeded_and_statistics_come_from_training_rows_only() {
         .skip(1)
         .map(|l| l.split(',').take(4).map(|v| v.parse().unwrap()).collect())
         .collect();
-    for c in 0..4 {
+    let stats = &t.schema.standardization;
+    for (c, (&mean, &std)) in stats.mean.iter().zip(&stats.std).enumerate() {
         let col: Vec<f64> = s.train.iter().map(|&r| rows[r][c]).collect();
         let m = col.iter().sum::<f64>() / 120.0;
         let sd = (col.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / 120.0).sqrt();
-        assert!(close(t.schema.standardization.mean[c], m, 1e-12));
-        assert!(close(t.schema.standardization.std[c], sd, 1e-12));
+        assert!(close(mean, m, 1e-12) && close(std, sd, 1e-12), "column {c}");
         // Test rows use the same statistics.
         let r = s.test[0];
         assert!((t.test_x[c] as f64 - (rows[r][c] - m) / sd).abs() < 1e-6);
