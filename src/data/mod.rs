@@ -44,4 +44,4 @@ pub use loader::{eval_batches, Batch, DataLoader, EpochIter, EvalIter, LoaderCon
 pub use mnist::{DatasetKind, ImageDataset, MnistData, Split};
 pub use normalize::Normalization;
 pub use split::{split_indices, SplitIndices};
-pub use table::{TableData, TableOptions, TableSchema, TableTargets, Task, TaskChoice};
+pub use table::{TableData, TableOptions, TableSchema, TableTargets};
