@@ -3,7 +3,8 @@
 //! per-sample [`transform`]s, the general [`DataLoader`] (a [`Sampler`]'s order, background
 //! workers, collation into tensors), and the image sources: IDX files, MNIST-layout data
 //! sets, finding the data directory, normalization, augmentation ([`ImageSource`],
-//! [`ImageSamples`]); for the language model, byte text ([`text`]).
+//! [`ImageSamples`]); CSV tables ([`table`]: standardized features, class or value
+//! targets, the checkpoint schema); for the language model, byte text ([`text`]).
 //!
 //! A typical training set-up on images:
 //! ```no_run
@@ -35,13 +36,14 @@ pub mod collate;
 pub mod dataset;
 pub mod discover;
 pub mod idx;
-pub mod info;
 pub mod image_source;
+pub mod info;
 pub mod loader;
 pub mod mnist;
 pub mod normalize;
 pub mod sampler;
 pub mod split;
+pub mod table;
 pub mod tensor_dataset;
 pub mod text;
 pub mod transform;
@@ -58,5 +60,6 @@ pub use mnist::{DatasetKind, ImageDataset, MnistData, Split};
 pub use normalize::Normalization;
 pub use sampler::{rng_for, RandomSampler, Sampler, SequentialSampler};
 pub use split::{split_indices, SplitIndices};
+pub use table::{TableData, TableOptions, TableSchema, TableTargets};
 pub use tensor_dataset::{TensorDataset, TensorTargets};
 pub use transform::{CenterCrop, Compose, Normalize, RandomCrop, Resize, Transform};

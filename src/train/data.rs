@@ -10,28 +10,10 @@ use crate::tensor::Tensor;
 use anyhow::{bail, Result};
 use std::sync::Arc;
 
-/// The targets of a table's rows.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Targets {
-    /// Classification: one class index per row, each below `class_names.len()`.
-    Classes {
-        /// The class of each row.
-        labels: Vec<usize>,
-        /// The name of each class, in index order.
-        class_names: Vec<String>,
-    },
-    /// Regression: one float per row (MSE loss; RMSE and MAE reported).
-    Values(Vec<f32>),
-}
-
-impl Targets {
-    fn len(&self) -> usize {
-        match self {
-            Targets::Classes { labels, .. } => labels.len(),
-            Targets::Values(v) => v.len(),
-        }
-    }
-}
+/// The targets of a table's rows: class indices with their names (classification) or one
+/// float per row (regression: MSE loss; RMSE and MAE reported). The same type the CSV
+/// reader gives ([`crate::data::TableTargets`]).
+pub type Targets = crate::data::TableTargets;
 
 /// Where the samples come from.
 #[derive(Clone)]
