@@ -1,6 +1,7 @@
 //! The data sources of training: for images, IDX files, MNIST-layout data sets, finding the
 //! data directory, normalization, augmentation and mini-batch loading; for the language
-//! model, byte text ([`text`]: files, the 90/10 split, random windows).
+//! model, byte text ([`text`]: files, the 90/10 split, random windows); with the feature
+//! `images`, image folders in torchvision's `ImageFolder` layout (`folder`).
 //!
 //! It hands the model plain `Vec<f32>` batches (`[B, C, H, W]`) and knows nothing of
 //! tensors; `Tensor::from_vec(batch.images, &batch.shape)` makes one.
@@ -28,6 +29,8 @@
 
 pub mod augment;
 pub mod discover;
+#[cfg(feature = "images")]
+pub mod folder;
 pub mod idx;
 pub mod loader;
 pub mod mnist;
@@ -37,6 +40,8 @@ pub mod text;
 
 pub use augment::Augment;
 pub use discover::{find_data_dir, find_data_dir_for};
+#[cfg(feature = "images")]
+pub use folder::{load_folder, FolderData, FolderOptions, FolderSplit, LazyImages};
 pub use idx::{read_idx, IdxArray, IdxError};
 pub use loader::{eval_batches, Batch, DataLoader, EpochIter, EvalIter, LoaderConfig};
 pub use mnist::{DatasetKind, ImageDataset, MnistData, Split};
