@@ -8,7 +8,8 @@
 //! filter has support 1 and the result is ordinary bilinear interpolation with pixel centres
 //! aligned (`align_corners=False`). Weights are normalized per output pixel, quantized to
 //! 22-bit fixed point, and each pass rounds to a byte: rows first (only the input rows the
-//! second pass reads), then columns. Doing the same arithmetic gives the same bytes as
+//! second pass reads), then columns — or columns first when the height shrinks by more than
+//! twice as many pixels as the width (Pillow 13's order, found by comparing with it). Doing the same arithmetic gives the same bytes as
 //! Pillow, so a model trained here sees what the same model sees under torchvision.
 
 /// The weights of one output pixel along one axis: the first input index it reads and the
@@ -102,47 +103,64 @@ pub fn resize_bilinear(
     }
     let rows = taps(h, out_h);
     let cols = taps(w, out_w);
-    // Pillow resizes rows only when the width changes, columns only when the height does.
     let (need_h, need_v) = (w != out_w, h != out_h);
-    // The input rows that the column pass reads.
-    let (first, last) = if need_v {
-        let last = rows.last().map_or(0, |t| t.start + t.weights.len());
-        (rows[0].start, last)
-    } else {
-        (0, h)
-    };
-    let mid_h = last - first;
-    let mut mid = vec![0u8; mid_h * out_w]; // [mid_h, out_w]
+    // Pillow 13 resizes columns first when the height shrinks by more than twice as many
+    // pixels as the width does (fewer pixels to carry between the passes); the rounding
+    // between the passes makes the order visible in the bytes.
+    let vertical_first =
+        need_h && need_v && out_h < h && (h - out_h) as i64 > 2 * (w as i64 - out_w as i64);
     for ch in 0..c {
         let plane = &src[ch * h * w..(ch + 1) * h * w];
-        if need_h {
-            for (y, out_row) in mid.chunks_exact_mut(out_w).enumerate() {
-                let in_row = &plane[(first + y) * w..(first + y + 1) * w];
-                for (o, t) in out_row.iter_mut().zip(&cols) {
-                    let sum = t.weights.iter().enumerate().fold(HALF, |s, (k, &wt)| {
-                        s + in_row[t.start + k] as i64 * wt as i64
-                    });
-                    *o = to_byte(sum);
-                }
-            }
-        } else {
-            mid.copy_from_slice(&plane[first * w..last * w]);
-        }
         let out = &mut dst[ch * out_h * out_w..(ch + 1) * out_h * out_w];
-        if need_v {
-            for (y, t) in rows.iter().enumerate() {
-                let out_row = &mut out[y * out_w..(y + 1) * out_w];
-                for (x, o) in out_row.iter_mut().enumerate() {
-                    let sum = t.weights.iter().enumerate().fold(HALF, |s, (k, &wt)| {
-                        s + mid[(t.start - first + k) * out_w + x] as i64 * wt as i64
-                    });
-                    *o = to_byte(sum);
-                }
-            }
+        if vertical_first {
+            let mid = vertical(plane, w, &rows, 0); // [out_h, w]
+            out.copy_from_slice(&horizontal(&mid, w, &cols));
+        } else if need_v {
+            // Rows first, over the input rows that the column pass reads.
+            let first = rows[0].start;
+            let last = rows.last().map_or(0, |t| t.start + t.weights.len());
+            let used = &plane[first * w..last * w];
+            let mid = if need_h {
+                horizontal(used, w, &cols)
+            } else {
+                used.to_vec()
+            }; // [last - first, out_w]
+            out.copy_from_slice(&vertical(&mid, out_w, &rows, first));
         } else {
-            out.copy_from_slice(&mid);
+            out.copy_from_slice(&horizontal(plane, w, &cols));
         }
     }
+}
+
+/// Resizes each row of `src` (rows of `w` bytes) with the taps `cols`.
+fn horizontal(src: &[u8], w: usize, cols: &[Taps]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(src.len() / w * cols.len());
+    for row in src.chunks_exact(w) {
+        out.extend(cols.iter().map(|t| {
+            let sum = t
+                .weights
+                .iter()
+                .enumerate()
+                .fold(HALF, |s, (k, &wt)| s + row[t.start + k] as i64 * wt as i64);
+            to_byte(sum)
+        }));
+    }
+    out
+}
+
+/// Resizes the columns of `src` (rows of `w` bytes, the first being input row `first`) with
+/// the taps `rows`.
+fn vertical(src: &[u8], w: usize, rows: &[Taps], first: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * w);
+    for t in rows {
+        out.extend((0..w).map(|x| {
+            let sum = t.weights.iter().enumerate().fold(HALF, |s, (k, &wt)| {
+                s + src[(t.start - first + k) * w + x] as i64 * wt as i64
+            });
+            to_byte(sum)
+        }));
+    }
+    out
 }
 
 #[cfg(test)]
