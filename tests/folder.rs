@@ -348,7 +348,7 @@ fn the_throughput_function_prepares_every_image_of_every_pass() {
 
 /// `NEURITE_FOLDER_BENCH=DIR cargo test --release --test folder -- --ignored --nocapture`:
 /// images/s of decode + resize to 28 x 28 (gray) + crop/flip on 2 threads, over DIR's images
-/// (`NEURITE_FOLDER_PASSES` passes, default 3). The PyTorch side:
+/// (`NEURITE_FOLDER_PASSES` passes, default 3, after one warm-up pass). The PyTorch side:
 /// `bench/pytorch/imagefolder_loader.py DIR`.
 #[test]
 #[ignore]
@@ -360,6 +360,7 @@ fn folder_decode_throughput_on_two_threads() {
     let passes = std::env::var("NEURITE_FOLDER_PASSES").map_or(3, |p| p.parse().unwrap());
     let scan = neurite::data::folder::scan::scan(Path::new(&dir)).unwrap();
     let files: Vec<_> = scan.train.iter().map(|f| f.path.clone()).collect();
+    decode_throughput(&files, [1, 28, 28], &Augment::crop_flip(), 2, 1).unwrap(); // warm-up
     let t = decode_throughput(&files, [1, 28, 28], &Augment::crop_flip(), 2, passes).unwrap();
     println!(
         "neurite folder decode+resize+crop/flip, 2 threads: {} images in {:.2} s: {:.0} images/s",
