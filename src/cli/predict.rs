@@ -18,15 +18,11 @@ use crate::Tensor;
 use anyhow::{bail, Context, Result};
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage};
-use std::io::{BufRead, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The most pixels (width times height) an input image may have: 50 megapixels.
-pub const MAX_IMAGE_PIXELS: u64 = 50_000_000;
-
-/// The most bytes the image decoder may allocate at once: 512 MiB (a 50-megapixel RGBA image
-/// with 16-bit channels takes 400 MB).
-pub const MAX_DECODE_BYTES: u64 = 512 << 20;
+/// Reading and decoding one image file, with its size guard, live in the data layer (shared
+/// with training on an image folder); re-exported here where they were first defined.
+pub use crate::data::folder::{decode_image, read_image, MAX_DECODE_BYTES, MAX_IMAGE_PIXELS};
 
 #[derive(clap::Args, Debug)]
 /// Flags of `neurite predict`.
@@ -72,56 +68,6 @@ impl std::str::FromStr for Invert {
             _ => bail!("--invert '{s}': use auto, yes or no"),
         })
     }
-}
-
-/// Reads an image file, by its content (not its extension).
-pub fn read_image(path: &Path) -> Result<DynamicImage> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    decode_image(std::io::BufReader::new(file), &path.display().to_string())
-}
-
-/// Decodes a PNG or JPEG image (told apart by its content) of at most [`MAX_IMAGE_PIXELS`]
-/// pixels; `name` names it in errors. The size is checked from the header, before decoding.
-pub fn decode_image<R: BufRead + Seek>(mut reader: R, name: &str) -> Result<DynamicImage> {
-    let not_an_image =
-        |e: image::ImageError| anyhow::anyhow!("{name} is not a PNG or JPEG image ({e})");
-    let (w, h) = image::ImageReader::new(&mut reader)
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {name}"))?
-        .into_dimensions()
-        .map_err(not_an_image)?;
-    let pixels = w as u64 * h as u64;
-    if pixels > MAX_IMAGE_PIXELS {
-        bail!(
-            "{name} is a {w} x {h} image ({:.1} megapixels); neurite predict reads images of at \
-             most {} megapixels: scale it down first (the model sees 28 x 28 pixels)",
-            pixels as f64 / 1e6,
-            MAX_IMAGE_PIXELS / 1_000_000
-        );
-    }
-    if pixels == 0 {
-        bail!("{name} is a {w} x {h} image, with no pixels");
-    }
-    reader
-        .seek(SeekFrom::Start(0))
-        .with_context(|| format!("cannot read {name}"))?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
-    let mut decoder = image::ImageReader::new(reader)
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {name}"))?;
-    decoder.limits(limits);
-    let img = decoder.decode().map_err(not_an_image)?;
-    if (img.width(), img.height()) != (w, h) {
-        bail!(
-            "{name}: its header says {w} x {h} pixels but it decodes to {} x {}; the file is \
-             corrupt",
-            img.width(),
-            img.height()
-        );
-    }
-    Ok(img)
 }
 
 /// The pixels [`prepare_image`] gives for the bytes of a PNG or JPEG file; `name` names it
@@ -240,79 +186,6 @@ mod tests {
         assert!(px[8 * 28 + 1] < 0.1);
         let plain = prepare_image(&DynamicImage::ImageLuma8(img), Invert::No);
         assert!(plain[14 * 28 + 14] < 0.1);
-    }
-
-    #[test]
-    fn a_file_that_is_not_an_image_is_named() {
-        let path =
-            std::env::temp_dir().join(format!("neurite-not-image-{}.png", std::process::id()));
-        std::fs::write(&path, b"hello, I am text").unwrap();
-        let err = format!("{:#}", read_image(&path).unwrap_err());
-        assert!(err.contains(&path.display().to_string()), "{err}");
-        assert!(!err.contains('\n'));
-        std::fs::remove_file(&path).unwrap();
-    }
-
-    /// A PNG file of `w` x `h` gray pixels cut after its header: signature, IHDR and an
-    /// empty IDAT chunk (the decoder reads up to the first IDAT for the size).
-    fn png_header(w: u32, h: u32) -> Vec<u8> {
-        let mut ihdr = b"IHDR".to_vec();
-        ihdr.extend_from_slice(&w.to_be_bytes());
-        ihdr.extend_from_slice(&h.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit gray, no interlace
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        for chunk in [ihdr, b"IDAT".to_vec()] {
-            out.extend_from_slice(&(chunk.len() as u32 - 4).to_be_bytes());
-            out.extend_from_slice(&chunk);
-            out.extend_from_slice(&crc32(&chunk).to_be_bytes());
-        }
-        out
-    }
-
-    /// The CRC-32 of PNG chunks (IEEE, reflected).
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in bytes {
-            crc ^= b as u32;
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
-    #[test]
-    fn a_huge_image_is_refused_from_its_header() {
-        // 20000 x 20000 = 400 megapixels, claimed by a 33-byte header with no data.
-        let err = decode_image(std::io::Cursor::new(png_header(20000, 20000)), "big.png")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("big.png is a 20000 x 20000 image (400.0 megapixels)"),
-            "{err}"
-        );
-        assert!(err.contains("at most 50 megapixels"), "{err}");
-        // The same file on disk: the error names it.
-        let path = std::env::temp_dir().join(format!("neurite-big-{}.png", std::process::id()));
-        std::fs::write(&path, png_header(20000, 20000)).unwrap();
-        let err = format!("{:#}", read_image(&path).unwrap_err());
-        assert!(
-            err.contains(&format!("{} is a 20000 x 20000", path.display())),
-            "{err}"
-        );
-        std::fs::remove_file(&path).unwrap();
-        // Just under the limit the header passes and the missing data is the error.
-        let err = decode_image(std::io::Cursor::new(png_header(10000, 5000)), "ok.png")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("ok.png is not a PNG or JPEG image"),
-            "{err}"
-        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! workers, collation into tensors), and the image sources: IDX files, MNIST-layout data
 //! sets, finding the data directory, normalization, augmentation ([`ImageSource`],
 //! [`ImageSamples`]); CSV tables ([`table`]: standardized features, class or value
-//! targets, the checkpoint schema); for the language model, byte text ([`text`]).
+//! targets, the checkpoint schema); with the feature `images`, image folders in
+//! torchvision's `ImageFolder` layout (`folder`); for the language model, byte text ([`text`]).
 //!
 //! A typical training set-up on images:
 //! ```no_run
@@ -35,6 +36,8 @@ pub mod augment;
 pub mod collate;
 pub mod dataset;
 pub mod discover;
+#[cfg(feature = "images")]
+pub mod folder;
 pub mod idx;
 pub mod image_source;
 pub mod info;
@@ -52,6 +55,8 @@ pub use augment::Augment;
 pub use collate::{collate, Batch, BatchTargets};
 pub use dataset::{Dataset, DatasetExt, Input, Mapped, Sample, Subset, Target};
 pub use discover::{find_data_dir, find_data_dir_for};
+#[cfg(feature = "images")]
+pub use folder::{load_folder, FolderData, FolderOptions, FolderSplit, LazyImages};
 pub use idx::{read_idx, IdxArray, IdxError};
 pub use image_source::{FirstImages, ImageSamples, ImageSource};
 pub use info::{DataInfo, SourceKind, Task};
