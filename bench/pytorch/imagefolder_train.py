@@ -1,13 +1,12 @@
 """Train a spec model on a folder of images with torchvision's ImageFolder: PyTorch's side of
 `neurite train MODEL --data DIR` (issue 22's comparison).
 
-    python imagefolder_train.py DIR --split RUN/split.json [--model lenet5] [--epochs 20]
+    python imagefolder_train.py DIR [--split SPLIT.json] [--model lenet5] [--epochs 20]
         [--lr 0.05] [--weight-decay 0] [--augment none|flip] [--threads 2] [--seed 0]
         [--size 28] [--channels 1]
 
-The split is the one neurite used: `neurite train ... --data DIR` writes `split.json` into its
-run directory (the image files of the training and test parts, relative to DIR), and this
-script trains on exactly those files. Recipe (as `neurite train`'s): SGD momentum 0.9, cosine
+The split is the one neurite used: DIR/train and DIR/test (or DIR/val) when DIR has them, else
+the files listed in --split (JSON with "train" and "test" lists of paths relative to DIR). Recipe (as `neurite train`'s): SGD momentum 0.9, cosine
 from --lr to 0 per step, batch 128, reshuffled every epoch, last partial batch kept; the
 images are decoded once (ImageFolder + PIL), converted to gray ("L") or RGB, resized to
 --size with PIL's bilinear filter when their size differs, scaled to [0, 1] and normalized with
@@ -51,7 +50,7 @@ def load(root, files, classes, size, channels):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("root")
-    p.add_argument("--split", required=True, help="split.json written by neurite train")
+    p.add_argument("--split", help="JSON {train: [...], test: [...]} of paths relative to DIR")
     p.add_argument("--model", default="lenet5")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--lr", type=float, default=0.05)
@@ -64,9 +63,17 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     started = time.perf_counter()
-    split = json.load(open(a.split))
-    # ImageFolder's class order: sorted sub-folder names.
-    classes = datasets.ImageFolder(a.root if "train" not in os.listdir(a.root) else os.path.join(a.root, "train")).classes
+    if a.split:
+        split = json.load(open(a.split))
+        classes = datasets.ImageFolder(a.root).classes
+    else:
+        test_dir = "test" if os.path.isdir(os.path.join(a.root, "test")) else "val"
+        parts = {}
+        for part, sub in (("train", "train"), ("test", test_dir)):
+            folder = datasets.ImageFolder(os.path.join(a.root, sub))
+            parts[part] = [os.path.relpath(p, a.root) for p, _ in folder.samples]
+            classes = folder.classes  # ImageFolder's order: sorted sub-folder names
+        split = parts
     train_x, train_y = load(a.root, split["train"], classes, a.size, a.channels)
     test_x, test_y = load(a.root, split["test"], classes, a.size, a.channels)
     mean = train_x.mean(dim=(0, 2, 3), keepdim=True)

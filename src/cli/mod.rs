@@ -3,6 +3,7 @@
 mod bench;
 mod classic;
 mod compare;
+pub mod data;
 mod eval;
 mod gradcheck;
 mod lm;

@@ -1,12 +1,13 @@
-//! `neurite train MODEL`: trains a zoo model on Fashion-MNIST with the model's recipe,
-//! any flag overriding it.
+//! `neurite train MODEL`: trains a zoo model with the model's recipe, any flag overriding
+//! it, on Fashion-MNIST or on the user's own data (`--data DIR` of images in class
+//! sub-folders, `--data FILE.csv --target COLUMN`; see `cli/data.rs`).
 
-use crate::data::{find_data_dir, Augment, DatasetKind, MnistData};
+use crate::data::Augment;
 use crate::train::{
     saved_config, train, DecayScope, NonFinitePolicy, OptimizerKind, RunOptions, TrainConfig,
     Warmup,
 };
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -15,9 +16,8 @@ use std::path::PathBuf;
 pub struct Args {
     #[arg(help = format!("The model: {}", crate::models::IMAGE_MODELS.join(", ")))]
     model: String,
-    /// The Fashion-MNIST directory (default: $NEURITE_DATA, the cache, /usr/share/datasets).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    data: super::data::DataFlags,
     /// Epochs (default: the model's recipe; at most 100000). With --resume: extend or
     /// shorten the saved run.
     #[arg(long)]
@@ -265,10 +265,11 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         args.config()?
     };
-    let dir = find_data_dir(args.data.as_deref())?;
-    let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
-    // The data's own checks (crop, warm-up, --limit-train, --init) are the library's.
-    super::check_splits(&dir, Some(&data.train), Some(&data.test))?;
+    let loaded = super::data::load_for_training(&args.data, config.seed)?;
+    eprintln!("{}", loaded.description);
+    if args.resume {
+        check_same_data(&out, &loaded.info)?;
+    }
     let opts = RunOptions {
         out: out.clone(),
         resume: args.resume,
@@ -279,31 +280,83 @@ pub fn run(args: Args) -> Result<i32> {
         overwrite: args.overwrite,
         on_non_finite: args.on_nonfinite,
     };
-    let s = train(&config, &data.into(), &opts)?;
+    let s = train(&config, &loaded.data, &opts)?;
+    if let Some(split) = &loaded.split {
+        // Which rows trained and which tested, for another tool to use the same ones.
+        let path = out.join("split.json");
+        crate::checkpoint::write_atomic(&path, split.to_string().as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let file = out.join(crate::train::state::MODEL_FILE);
+    let mut summary = json!({
+        "model": s.model,
+        "loss": s.loss,
+        "epochs": s.epochs,
+        "seconds": s.seconds,
+        "images_per_second": s.images_per_second,
+        "out": out.display().to_string(),
+    });
+    let quality = match (s.rmse, s.mae) {
+        (Some(rmse), Some(mae)) => {
+            summary["rmse"] = json!(rmse);
+            summary["mae"] = json!(mae);
+            format!(
+                "test RMSE {rmse:.4}, MAE {mae:.4}, loss (MSE) {:.4}",
+                s.loss
+            )
+        }
+        _ => {
+            summary["accuracy"] = json!(s.accuracy);
+            format!(
+                "test accuracy {:.2}%, loss {:.4}",
+                100.0 * s.accuracy,
+                s.loss
+            )
+        }
+    };
     if args.json {
-        println!(
-            "{}",
-            json!({
-                "model": s.model,
-                "accuracy": s.accuracy,
-                "loss": s.loss,
-                "epochs": s.epochs,
-                "seconds": s.seconds,
-                "images_per_second": s.images_per_second,
-                "out": out.display().to_string(),
-            })
-        );
+        println!("{summary}");
     } else {
         println!(
-            "{}: test accuracy {:.2}%, loss {:.4} after {} epochs, {:.1} s ({:.0} images/s); weights in {}",
+            "{}: {quality} after {} epochs, {:.1} s ({:.0} samples/s); weights in {}",
             s.model,
-            100.0 * s.accuracy,
-            s.loss,
             s.epochs,
             s.seconds,
             s.images_per_second,
-            out.join(crate::train::state::MODEL_FILE).display()
+            file.display()
         );
     }
     Ok(0)
+}
+
+/// With `--resume`: the data read now must be what the saved run trained on (same input
+/// shape, task and classes), else the checkpoint's weights and optimizer state mean nothing.
+fn check_same_data(out: &std::path::Path, now: &crate::data::DataInfo) -> Result<()> {
+    let path = out.join(crate::train::run::CHECKPOINT_FILE);
+    let Ok(ck) = crate::checkpoint::Checkpoint::load(&path) else {
+        return Ok(()); // The run's own checks report a missing or bad checkpoint.
+    };
+    let saved = crate::data::DataInfo::from_metadata(&ck.metadata, &path.display().to_string())?;
+    if saved.input_shape != now.input_shape || saved.task != now.task {
+        bail!(
+            "--resume: {} was trained on data of input shape {:?} for {}, but --data gives \
+             {:?} for {}; give the same --data and data flags as the first run",
+            out.display(),
+            saved.input_shape,
+            describe_task(&saved.task),
+            now.input_shape,
+            describe_task(&now.task)
+        );
+    }
+    Ok(())
+}
+
+/// `3 classes (a, b, c)` or `regression of price`.
+fn describe_task(task: &crate::data::Task) -> String {
+    match task {
+        crate::data::Task::Classification { class_names } => {
+            format!("{} classes ({})", class_names.len(), class_names.join(", "))
+        }
+        crate::data::Task::Regression { target } => format!("regression of {target}"),
+    }
 }

@@ -49,6 +49,7 @@ enum Source {
 pub struct TrainData {
     source: Source,
     metadata: Vec<(String, String)>,
+    target_scale: f32,
 }
 
 impl TrainData {
@@ -94,6 +95,7 @@ impl TrainData {
                 class_names,
             },
             metadata: Vec::new(),
+            target_scale: 1.0,
         })
     }
 
@@ -173,6 +175,7 @@ impl TrainData {
                 class_names,
             },
             metadata: Vec::new(),
+            target_scale: 1.0,
         })
     }
 
@@ -181,6 +184,24 @@ impl TrainData {
     pub fn with_metadata(mut self, metadata: Vec<(String, String)>) -> TrainData {
         self.metadata.extend(metadata);
         self
+    }
+
+    /// Says that a regression's targets were standardized with standard deviation `std`
+    /// (the model learns `(y - mean) / std`, which keeps the output layer's scale near 1):
+    /// the loop then reports the test RMSE, MAE and loss in the target's own units.
+    pub fn with_target_scale(mut self, std: f32) -> TrainData {
+        assert!(
+            std.is_finite() && std > 0.0,
+            "with_target_scale: a standard deviation must be positive, not {std}"
+        );
+        self.target_scale = std;
+        self
+    }
+
+    /// The factor from the model's regression outputs to the target's units (1 unless
+    /// [`TrainData::with_target_scale`] said otherwise).
+    pub fn target_scale(&self) -> f32 {
+        self.target_scale
     }
 
     /// The data of [`TrainData::with_metadata`].
@@ -305,6 +326,7 @@ impl From<MnistData> for TrainData {
                 class_names,
             },
             metadata: Vec::new(),
+            target_scale: 1.0,
         }
     }
 }

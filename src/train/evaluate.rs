@@ -112,6 +112,20 @@ pub fn evaluate_dataset(
     Ok(e)
 }
 
+impl Evaluation {
+    /// A regression's figures scaled from standardized targets back to the target's units
+    /// (`scale` = the training targets' standard deviation): RMSE and MAE times `scale`,
+    /// the MSE loss times `scale²`. A classification's figures are left as they are.
+    pub fn in_target_units(mut self, scale: f32) -> Evaluation {
+        if let (Some(rmse), Some(mae)) = (self.rmse, self.mae) {
+            self.rmse = Some(rmse * scale);
+            self.mae = Some(mae * scale);
+            self.loss *= scale * scale;
+        }
+        self
+    }
+}
+
 /// The training loss of one batch: cross-entropy for classes, mean squared error for
 /// values. `out` is the model's output `[B, classes]` or `[B, outputs]`.
 pub fn batch_loss(out: &Tensor, targets: &BatchTargets) -> Tensor {

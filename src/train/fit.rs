@@ -232,7 +232,8 @@ fn fit(
                 run.last_good()
             );
         }
-        let test = evaluate_dataset(&mut *model, &*test_set, EVAL_BATCH)?;
+        let test = evaluate_dataset(&mut *model, &*test_set, EVAL_BATCH)?
+            .in_target_units(data.target_scale());
         if !test.loss.is_finite() {
             bail!(
                 "the test loss is {} after epoch {}: {DIVERGENCE_ADVICE}; {}",
@@ -271,7 +272,8 @@ fn fit(
     // The final model, then the pictures of the run.
     let test = match last_eval {
         Some(t) => t,
-        None => evaluate_dataset(&mut *model, &*test_set, EVAL_BATCH)?,
+        None => evaluate_dataset(&mut *model, &*test_set, EVAL_BATCH)?
+            .in_target_units(data.target_scale()),
     };
     let history = std::mem::take(&mut run.history);
     run.save_model(
