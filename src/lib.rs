@@ -48,6 +48,7 @@ pub mod classic;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod data;
+pub mod distributed;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod fuzz;
