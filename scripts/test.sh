@@ -12,6 +12,7 @@ cargo run --release --quiet --example train_loop -- --epochs 1 --limit 1000
 cargo run --release --quiet --example regression -- --epochs 5 --samples 256
 cargo run --release --quiet --example custom_op -- --rows 4 --width 8
 cargo run --release --quiet --example spirals -- --points 100 --steps 100
+cargo run --release --quiet --example distributed -- --steps 100
 # Fine-tuning a "PyTorch" LeNet-5: the command makes the checkpoint here (CI has no torch;
 # bench/pytorch/examples/export_lenet5.py makes it from PyTorch).
 cargo run --release --quiet -- train lenet5 --limit-train 500 --epochs 1 \
