@@ -171,13 +171,20 @@ fn the_grad_ready_hook_sees_an_mlp_last_layer_first() {
     let x = Tensor::from_vec((0..12).map(|i| i as f32 / 10.0).collect(), &[3, 4]);
     let loss = model.forward(&x).sum_all();
     let mut order = Vec::new();
-    loss.backward_with_hook(BackwardOptions::default(), &mut |leaf| order.push(leaf.id()))
-        .unwrap();
+    loss.backward_with_hook(BackwardOptions::default(), &mut |leaf| {
+        order.push(leaf.id())
+    })
+    .unwrap();
     let names: Vec<String> = order
         .iter()
         .map(|id| {
             let params = model.named_parameters();
-            params.iter().find(|(_, t)| t.id() == *id).unwrap().0.clone()
+            params
+                .iter()
+                .find(|(_, t)| t.id() == *id)
+                .unwrap()
+                .0
+                .clone()
         })
         .collect();
     // Each layer's parameters come before the previous layer's: the reverse of registration,

@@ -14,7 +14,9 @@ use neurite::Tensor;
 fn batch(seed: u64, shape: &[usize], classes: usize) -> (Tensor, Vec<usize>) {
     neurite::manual_seed(seed);
     let x = Tensor::randn(shape, 0.0, 1.0);
-    let labels = (0..shape[0]).map(|i| (i * 7 + seed as usize) % classes).collect();
+    let labels = (0..shape[0])
+        .map(|i| (i * 7 + seed as usize) % classes)
+        .collect();
     (x, labels)
 }
 
@@ -34,7 +36,12 @@ fn flat(model: &dyn Module) -> Vec<f32> {
 /// `steps` SGD steps of `build()` on global batches of `shape` on N ranks (buckets of
 /// `bucket_bytes`) and on this process alone on the whole batch; the largest difference of
 /// the weights, relative to the largest weight.
-fn n_ranks_against_one(build: fn() -> Sequential, shape: &[usize], steps: usize, bucket_bytes: usize) -> f32 {
+fn n_ranks_against_one(
+    build: fn() -> Sequential,
+    shape: &[usize],
+    steps: usize,
+    bucket_bytes: usize,
+) -> f32 {
     neurite::manual_seed(11);
     let alone = build();
     neurite::manual_seed(11 + distributed::rank() as u64); // rank 0's weights must win
@@ -56,27 +63,45 @@ fn n_ranks_against_one(build: fn() -> Sequential, shape: &[usize], steps: usize,
     }
     let (a, m) = (flat(&alone), flat(&model));
     let scale = a.iter().fold(0f32, |s, v| s.max(v.abs()));
-    a.iter().zip(&m).fold(0f32, |d, (x, y)| d.max((x - y).abs())) / scale
+    a.iter()
+        .zip(&m)
+        .fold(0f32, |d, (x, y)| d.max((x - y).abs()))
+        / scale
 }
 
 /// N ranks with global batch B train the mlp as one process with batch B. Tolerance 1e-5
 /// of the largest weight: the ranks' partial means summed by the all-reduce add the same
 /// numbers in another order than one process's mean, a few ulps per step, and 3 steps of
 /// SGD with momentum keep that well under 1e-5; a wrong share or weight is off by percents.
-fn mlp_on_n_ranks_equals_one_rank_on_the_global_batch() -> Result<(), String> {
+fn mlp_on_n_ranks_equals_one_rank_on_the_global_batch() -> Result<String, String> {
     // Buckets of 16 KB: the mlp's gradients in several buckets, started during backward.
     let d = n_ranks_against_one(|| mlp(64, 10), &[12, 64], 3, 16 * 1024);
-    if d < 1e-5 { Ok(()) } else { Err(format!("weights differ by {d:e}")) }
+    let what = format!("weights differ by {d:.1e} of the largest");
+    if d < 1e-5 {
+        Ok(what)
+    } else {
+        Err(what)
+    }
 }
 
 /// The same for lenet5 (convolutions, pooling), default buckets.
-fn lenet5_on_n_ranks_equals_one_rank_on_the_global_batch() -> Result<(), String> {
-    let d = n_ranks_against_one(|| lenet5(1, 10), &[6, 1, 28, 28], 2, distributed::DEFAULT_BUCKET_BYTES);
-    if d < 1e-5 { Ok(()) } else { Err(format!("weights differ by {d:e}")) }
+fn lenet5_on_n_ranks_equals_one_rank_on_the_global_batch() -> Result<String, String> {
+    let d = n_ranks_against_one(
+        || lenet5(1, 10),
+        &[6, 1, 28, 28],
+        2,
+        distributed::DEFAULT_BUCKET_BYTES,
+    );
+    let what = format!("weights differ by {d:.1e} of the largest");
+    if d < 1e-5 {
+        Ok(what)
+    } else {
+        Err(what)
+    }
 }
 
 /// Each rank seeds its own weights; after the broadcast all hold rank 0's.
-fn broadcast_makes_weights_equal() -> Result<(), String> {
+fn broadcast_makes_weights_equal() -> Result<String, String> {
     neurite::manual_seed(500 + distributed::rank() as u64);
     let model = mlp(16, 4);
     distributed::broadcast_parameters(&model);
@@ -84,15 +109,22 @@ fn broadcast_makes_weights_equal() -> Result<(), String> {
     let mut sum = mine.clone();
     distributed::all_reduce_sum(&mut sum);
     let n = distributed::world_size() as f32;
-    let off = mine.iter().zip(&sum).fold(0f32, |d, (m, s)| d.max((s / n - m).abs()));
+    let off = mine
+        .iter()
+        .zip(&sum)
+        .fold(0f32, |d, (m, s)| d.max((s / n - m).abs()));
     neurite::manual_seed(500);
     let root = flat(&mlp(16, 4));
-    if off < 1e-6 && root == mine { Ok(()) } else { Err(format!("weights differ by {off:e}")) }
+    if off < 1e-6 && root == mine {
+        Ok("rank 0's weights everywhere".into())
+    } else {
+        Err(format!("weights differ by {off:e}"))
+    }
 }
 
 /// A NaN in one rank's loss makes every rank's summed gradient non-finite, so the guard
 /// stops (or skips) every rank alike.
-fn a_non_finite_gradient_on_one_rank_reaches_all() -> Result<(), String> {
+fn a_non_finite_gradient_on_one_rank_reaches_all() -> Result<String, String> {
     neurite::manual_seed(3);
     let model = mlp(8, 2);
     let mut dp = DataParallel::new(&model).unwrap();
@@ -102,16 +134,27 @@ fn a_non_finite_gradient_on_one_rank_reaches_all() -> Result<(), String> {
     model.zero_grad();
     let loss = model.forward(&x).cross_entropy(&labels).mul_scalar(factor);
     dp.backward(&loss, 1.0).unwrap();
-    let finite = model.parameters().iter().all(|p| p.grad().unwrap().to_vec().iter().all(|v| v.is_finite()));
-    if finite { Err("a gradient stayed finite".into()) } else { Ok(()) }
+    let finite = model
+        .parameters()
+        .iter()
+        .all(|p| p.grad().unwrap().to_vec().iter().all(|v| v.is_finite()));
+    if finite {
+        Err("a gradient stayed finite".into())
+    } else {
+        Ok("every rank's gradient is non-finite".into())
+    }
 }
 
 /// Metrics sum over the ranks.
-fn metrics_sum_over_the_ranks() -> Result<(), String> {
+fn metrics_sum_over_the_ranks() -> Result<String, String> {
     let mut v = [1.0f64, distributed::rank() as f64];
     distributed::all_reduce_sum_f64(&mut v);
     let n = distributed::world_size() as f64;
-    if v == [n, n * (n - 1.0) / 2.0] { Ok(()) } else { Err(format!("got {v:?}")) }
+    if v == [n, n * (n - 1.0) / 2.0] {
+        Ok(format!("{v:?}"))
+    } else {
+        Err(format!("got {v:?}"))
+    }
 }
 
 fn main() {
@@ -124,11 +167,23 @@ fn main() {
              .ci/run's `mpirun -np 2` and `-np 3` of this test (feature mpi)"
         );
     }
-    let checks: [(&str, fn() -> Result<(), String>); 5] = [
-        ("broadcast_makes_weights_equal", broadcast_makes_weights_equal),
-        ("mlp_on_n_ranks_equals_one_rank_on_the_global_batch", mlp_on_n_ranks_equals_one_rank_on_the_global_batch),
-        ("lenet5_on_n_ranks_equals_one_rank_on_the_global_batch", lenet5_on_n_ranks_equals_one_rank_on_the_global_batch),
-        ("a_non_finite_gradient_on_one_rank_reaches_all", a_non_finite_gradient_on_one_rank_reaches_all),
+    let checks: [(&str, fn() -> Result<String, String>); 5] = [
+        (
+            "broadcast_makes_weights_equal",
+            broadcast_makes_weights_equal,
+        ),
+        (
+            "mlp_on_n_ranks_equals_one_rank_on_the_global_batch",
+            mlp_on_n_ranks_equals_one_rank_on_the_global_batch,
+        ),
+        (
+            "lenet5_on_n_ranks_equals_one_rank_on_the_global_batch",
+            lenet5_on_n_ranks_equals_one_rank_on_the_global_batch,
+        ),
+        (
+            "a_non_finite_gradient_on_one_rank_reaches_all",
+            a_non_finite_gradient_on_one_rank_reaches_all,
+        ),
         ("metrics_sum_over_the_ranks", metrics_sum_over_the_ranks),
     ];
     let mut failed_names = Vec::new();
@@ -142,14 +197,22 @@ fn main() {
         }
         if root {
             let word = if failures[0] == 0.0 { "ok" } else { "FAILED" };
-            println!("test {name} on {} ranks ... {word}", distributed::world_size());
+            let detail = outcome.as_ref().unwrap_or_else(|e| e);
+            println!(
+                "test {name} on {} ranks ... {word} ({detail})",
+                distributed::world_size()
+            );
         }
         if failures[0] != 0.0 {
             failed_names.push(name);
         }
     }
     if root {
-        println!("{} passed, {} failed", checks.len() - failed_names.len(), failed_names.len());
+        println!(
+            "{} passed, {} failed",
+            checks.len() - failed_names.len(),
+            failed_names.len()
+        );
     }
     if !failed_names.is_empty() {
         std::process::exit(1);

@@ -70,12 +70,19 @@ mod tests {
         for cap in [4usize, 256, 400, 1000, 1 << 20] {
             let b = plan_buckets(&sizes, cap);
             let flat: Vec<usize> = b.iter().flat_map(|b| b.params.clone()).collect();
-            assert_eq!(flat, (0..sizes.len()).rev().collect::<Vec<_>>(), "cap {cap}");
+            assert_eq!(
+                flat,
+                (0..sizes.len()).rev().collect::<Vec<_>>(),
+                "cap {cap}"
+            );
             for bucket in &b {
                 let total: usize = bucket.params.iter().map(|&i| sizes[i]).sum();
                 assert_eq!(total, bucket.len);
                 // Over the cap only as a single parameter larger than it.
-                assert!(bucket.len * 4 <= cap || bucket.params.len() == 1, "cap {cap}: {bucket:?}");
+                assert!(
+                    bucket.len * 4 <= cap || bucket.params.len() == 1,
+                    "cap {cap}: {bucket:?}"
+                );
                 let mut at = 0;
                 for (&i, &o) in bucket.params.iter().zip(&bucket.offsets) {
                     assert_eq!(o, at);

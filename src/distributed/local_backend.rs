@@ -51,7 +51,10 @@ pub(crate) struct Starter<'a> {
 impl Starter<'_> {
     /// The send buffer of bucket `k`, to fill before [`Starter::start`].
     pub(crate) fn buffer(&mut self, k: usize) -> &mut [f32] {
-        assert!(!self.started[k], "a bucket's buffer is written after its all-reduce started");
+        assert!(
+            !self.started[k],
+            "a bucket's buffer is written after its all-reduce started"
+        );
         &mut self.send[k]
     }
 

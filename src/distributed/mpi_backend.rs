@@ -36,7 +36,13 @@ pub(crate) fn init() -> Result<(usize, usize, Handle)> {
         );
     }
     let w = universe.world();
-    Ok((w.rank() as usize, w.size() as usize, Handle { _universe: universe }))
+    Ok((
+        w.rank() as usize,
+        w.size() as usize,
+        Handle {
+            _universe: universe,
+        },
+    ))
 }
 
 /// Every rank's `value`, in rank order.
@@ -48,11 +54,7 @@ pub(crate) fn all_gather_u64(value: u64) -> Vec<u64> {
 }
 
 /// Waits for `request`, polling, under the watchdog.
-fn wait<'a, 's>(
-    mut request: Request<'a, [f32], &'s LocalScope<'a>>,
-    dog: &Watchdog,
-    what: &str,
-) {
+fn wait<'a, 's>(mut request: Request<'a, [f32], &'s LocalScope<'a>>, dog: &Watchdog, what: &str) {
     loop {
         match request.test() {
             Ok(_) => return,

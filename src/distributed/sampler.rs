@@ -126,7 +126,10 @@ impl DistributedSampler {
 /// assert_eq!(batch_share(10, 2, 3), 7..10);
 /// ```
 pub fn batch_share(batch: usize, rank: usize, world: usize) -> Range<usize> {
-    assert!(world > 0 && rank < world, "batch_share: rank {rank} of {world}");
+    assert!(
+        world > 0 && rank < world,
+        "batch_share: rank {rank} of {world}"
+    );
     let (base, extra) = (batch / world, batch % world);
     let start = rank * base + rank.min(extra);
     start..start + base + usize::from(rank < extra)
@@ -143,9 +146,14 @@ mod tests {
                 let shards: Vec<Vec<usize>> = (0..world)
                     .map(|r| DistributedSampler::new(len, r, world).seed(5).indices(3))
                     .collect();
-                let order = DistributedSampler::new(len, 0, world).seed(5).global_order(3);
+                let order = DistributedSampler::new(len, 0, world)
+                    .seed(5)
+                    .global_order(3);
                 // The global order does not depend on N.
-                assert_eq!(order, DistributedSampler::new(len, 0, 1).seed(5).global_order(3));
+                assert_eq!(
+                    order,
+                    DistributedSampler::new(len, 0, 1).seed(5).global_order(3)
+                );
                 let mut counts = vec![0usize; len];
                 for s in &shards {
                     assert_eq!(s.len(), len.div_ceil(world));
@@ -162,7 +170,12 @@ mod tests {
                 assert_eq!(shards[world - 1][0], order[world - 1]);
                 // drop_last: disjoint, and the tail left out.
                 let dropped: Vec<usize> = (0..world)
-                    .flat_map(|r| DistributedSampler::new(len, r, world).seed(5).drop_last(true).indices(3))
+                    .flat_map(|r| {
+                        DistributedSampler::new(len, r, world)
+                            .seed(5)
+                            .drop_last(true)
+                            .indices(3)
+                    })
                     .collect();
                 assert_eq!(dropped.len(), (len / world) * world);
                 let mut d = dropped.clone();
@@ -173,7 +186,10 @@ mod tests {
         }
         let a = DistributedSampler::new(10, 0, 2).seed(1);
         assert_ne!(a.indices(0), a.indices(1), "each epoch its own permutation");
-        assert_eq!(DistributedSampler::new(4, 1, 2).shuffle(false).indices(9), vec![1, 3]);
+        assert_eq!(
+            DistributedSampler::new(4, 1, 2).shuffle(false).indices(9),
+            vec![1, 3]
+        );
     }
 
     #[test]

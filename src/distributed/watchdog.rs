@@ -65,9 +65,8 @@ impl Watchdog {
     pub(crate) fn dead_peer(&self) -> Option<usize> {
         let me = self.peers.rank;
         let host = *self.peers.hosts.get(me)?;
-        (0..self.peers.pids.len()).find(|&r| {
-            r != me && self.peers.hosts[r] == host && !process_runs(self.peers.pids[r])
-        })
+        (0..self.peers.pids.len())
+            .find(|&r| r != me && self.peers.hosts[r] == host && !process_runs(self.peers.pids[r]))
     }
 
     /// Called between two polls of a wait for `what`: ends the job with an error when a
@@ -140,12 +139,18 @@ mod tests {
             pids: vec![me, me, pid],
             hosts: vec![7, 7, 7],
         };
-        assert_eq!(Watchdog::new(peers.clone(), timeout_from_env()).dead_peer(), Some(2));
+        assert_eq!(
+            Watchdog::new(peers.clone(), timeout_from_env()).dead_peer(),
+            Some(2)
+        );
         // A peer on another host is left to the timeout.
         let elsewhere = Peers {
             hosts: vec![7, 7, 8],
             ..peers
         };
-        assert_eq!(Watchdog::new(elsewhere, timeout_from_env()).dead_peer(), None);
+        assert_eq!(
+            Watchdog::new(elsewhere, timeout_from_env()).dead_peer(),
+            None
+        );
     }
 }
