@@ -9,7 +9,8 @@
 //! mpirun -np 2 target/release/examples/distributed --steps 200
 //! ```
 //!
-//! `--print-pid` has each rank print its pid first (the kill test of `.ci/run` uses it).
+//! `--print-pid` has each rank print its pid first (the kill test of `.ci/run` uses it);
+//! `--w1 --steps 50` measures the throughput of the spec's W1 instead.
 //! The PyTorch version of this program is `bench/pytorch/examples/distributed.py`.
 
 use neurite::distributed::{self, DataParallel, DistributedSampler};
@@ -29,6 +30,44 @@ fn flag(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// `--w1`: the throughput of the spec's W1 (mlp 784-512-256-10, global batch 128, SGD with
+/// momentum) on random images, timed on rank 0 over `--steps` steps after 5 warm-up steps.
+fn w1(steps: usize) -> neurite::Result<()> {
+    let world = distributed::world_size();
+    neurite::manual_seed(1);
+    let model = neurite::models::mlp(784, 10);
+    let mut dp = DataParallel::new(&model)?;
+    let config = neurite::optim::SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        ..Default::default()
+    };
+    let mut opt = neurite::optim::Sgd::new(model.named_parameters(), config);
+    let rows = dp.batch_share(128);
+    let x = Tensor::randn(&[rows.len(), 784], 0.0, 1.0); // [128 / N, 784]
+    let y: Vec<usize> = (0..rows.len()).map(|i| i % 10).collect();
+    let mut t0 = std::time::Instant::now();
+    for step in 0..steps + 5 {
+        if step == 5 {
+            let mut sync = [0.0f64];
+            dp.reduce_metrics(&mut sync); // start the clock together
+            t0 = std::time::Instant::now();
+        }
+        model.zero_grad();
+        let loss = model.forward(&x).cross_entropy(&y);
+        dp.backward(&loss, dp.weight(rows.len(), 128))?;
+        opt.step();
+    }
+    let mut sync = [0.0f64];
+    dp.reduce_metrics(&mut sync);
+    let secs = t0.elapsed().as_secs_f64();
+    if distributed::is_root() {
+        let rate = (steps * 128) as f64 / secs;
+        println!("W1 mlp, global batch 128, {world} rank(s): {rate:.0} images/s");
+    }
+    Ok(())
+}
+
 fn main() -> neurite::Result<()> {
     let _mpi = distributed::init()?; // MPI ends when this is dropped, at the end of main
     let (rank, world) = (distributed::rank(), distributed::world_size());
@@ -36,6 +75,9 @@ fn main() -> neurite::Result<()> {
         println!("rank {rank} pid {}", std::process::id());
     }
     let steps = flag("--steps", 300);
+    if std::env::args().any(|a| a == "--w1") {
+        return w1(steps);
+    }
     let batch = flag("--batch-size", 64); // the global batch, whatever the number of ranks
     let samples = 4096;
     // The data: the same on every rank (seeded); points [n, 2] and labels.
