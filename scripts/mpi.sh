@@ -18,6 +18,20 @@ done
 echo "== mpirun -np 2 examples/distributed"
 timeout 120 mpirun "${flags[@]}" -np 2 target/release/examples/distributed --steps 100
 
+echo "== lm train: 2 ranks take the steps of 1 (the same losses up to float summation order)"
+cargo build --release --quiet --features mpi --bin neurite
+lm=(lm train --steps 20 --eval-interval 10 --batch-size 8 --n-layer 1 --n-head 2 --n-embd 32
+    --block-size 32 --threads 1 --overwrite --json)
+one=$(target/release/neurite "${lm[@]}" --out target/mpi-lm-1 2>/dev/null | tail -1)
+two=$(timeout 120 mpirun "${flags[@]}" -np 2 target/release/neurite "${lm[@]}" --out target/mpi-lm-2 2>/dev/null | tail -1)
+field() { sed -n "s/.*\"$1\":\([-0-9.e]*\).*/\1/p" <<<"$2"; }
+for k in train_loss val_loss; do
+  a=$(field "$k" "$one"); b=$(field "$k" "$two")
+  awk -v a="$a" -v b="$b" -v k="$k" 'BEGIN { d = a - b; if (d < 0) d = -d;
+    if (a == "" || d > 1e-4 * a) { print "FAILED: " k " " a " (1 rank) vs " b " (2 ranks)"; exit 1 }
+    print k ": " a " (1 rank), " b " (2 ranks)" }'
+done
+
 echo "== a killed rank ends the job"
 log=$(mktemp)
 start=$(date +%s)

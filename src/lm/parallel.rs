@@ -55,9 +55,9 @@ pub(crate) fn step(
 /// ranks in turn and the sums reduced: the same value on every rank.
 pub(crate) fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
     let (rank, world) = (distributed::rank(), distributed::world_size());
-    let (mut sums, count) = super::eval::text_loss_sums(model, text, batch, rank, world)?;
-    let mut v = [sums, count as f64];
-    distributed::all_reduce_sum_f64(&mut v);
-    sums = v[0];
-    Ok(sums / v[1])
+    // Each rank sums its batches' losses; the count of windows is the whole text's already.
+    let (sum, count) = super::eval::text_loss_sums(model, text, batch, rank, world)?;
+    let mut total = [sum];
+    distributed::all_reduce_sum_f64(&mut total);
+    Ok(total[0] / count as f64)
 }
