@@ -157,6 +157,9 @@ fn metrics_sum_over_the_ranks() -> Result<String, String> {
     }
 }
 
+/// A check: what it saw, or why it failed.
+type Check = fn() -> Result<String, String>;
+
 fn main() {
     let under_mpirun = distributed::launcher_world_size().is_some();
     let _mpi = distributed::init().expect("MPI starts");
@@ -167,7 +170,7 @@ fn main() {
              .ci/run's `mpirun -np 2` and `-np 3` of this test (feature mpi)"
         );
     }
-    let checks: [(&str, fn() -> Result<String, String>); 5] = [
+    let checks: [(&str, Check); 5] = [
         (
             "broadcast_makes_weights_equal",
             broadcast_makes_weights_equal,

@@ -54,7 +54,7 @@ pub(crate) fn all_gather_u64(value: u64) -> Vec<u64> {
 }
 
 /// Waits for `request`, polling, under the watchdog.
-fn wait<'a, 's>(mut request: Request<'a, [f32], &'s LocalScope<'a>>, dog: &Watchdog, what: &str) {
+fn wait<'a>(mut request: Request<'a, [f32], &LocalScope<'a>>, dog: &Watchdog, what: &str) {
     loop {
         match request.test() {
             Ok(_) => return,
