@@ -2,7 +2,8 @@
 # Installs the system packages neurite's build, tests and demos need (Debian), as root or
 # through sudo. Safe to run again.
 set -euo pipefail
-packages=(libopenblas-dev dataset-fashion-mnist fortunes)
+# libopenmpi-dev, openmpi-bin and libclang-dev: the `mpi` feature (rsmpi binds OpenMPI with bindgen).
+packages=(libopenblas-dev dataset-fashion-mnist fortunes libopenmpi-dev openmpi-bin libclang-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

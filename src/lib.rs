@@ -18,7 +18,8 @@
 //! 6. **Models**: [`infer`] (inference plans: fused layers, batch slices, packed weights),
 //!    [`models`] (the zoo: mlp, lenet5, resnet20, gpt, vit, in one table).
 //! 7. **Data**: [`data`] (IDX images and text, normalization, augmentation, batch loading),
-//!    `viz` (the pictures; feature `pictures`).
+//!    `viz` (the pictures; feature `pictures`), [`distributed`] (data-parallel training on
+//!    MPI ranks: gradient all-reduce in buckets during backward, the sampler; feature `mpi`).
 //! 8. **Runs**: [`train`] (the training scaffold shared by every loop: locked run directory,
 //!    one-file checkpoints and resume, metrics, guard, progress; the image loop and
 //!    evaluation), [`lm`] (`gpt` training on text), [`classic`] (perceptron and SVMs).
@@ -35,6 +36,7 @@
 //! | `pictures` | the training pictures (`viz`; `train` writes them at the end of a run) | plotters, dejavu, png |
 //! | `progress` | progress bars during training (without: plain lines on stderr) | indicatif |
 //! | `images` | PNG and JPEG decoding | image |
+//! | `mpi` | [`distributed`] over a real MPI (without it: one rank) | mpi (rsmpi), the system's OpenMPI |
 
 #![warn(missing_docs)]
 
@@ -48,6 +50,7 @@ pub mod classic;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod data;
+pub mod distributed;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod fuzz;

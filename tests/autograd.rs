@@ -126,3 +126,76 @@ fn an_op_s_backward_can_read_its_own_output() {
     // The node (which held `x`) was freed by backward.
     assert_eq!(x.handle_count(), held - 1);
 }
+
+#[test]
+fn the_grad_ready_hook_fires_once_per_leaf_with_its_final_gradient() {
+    use neurite::autograd::BackwardOptions;
+    // x is used by two branches: its gradient is final only after both have run.
+    let x = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
+    let w1 = Tensor::from_vec(vec![3.0], &[1]).requires_grad_();
+    let w2 = Tensor::from_vec(vec![5.0], &[1]).requires_grad_();
+    let constant = Tensor::from_vec(vec![7.0, 7.0], &[2]);
+    // loss = w2 * sum(w1 * x + x * constant)
+    let h = x.mul(&w1).add(&x.mul(&constant));
+    let loss = h.sum_all().mul(&w2).sum_all();
+    let mut seen: Vec<(u64, Vec<f32>)> = Vec::new();
+    loss.backward_with_hook(BackwardOptions::default(), &mut |leaf| {
+        seen.push((leaf.id(), leaf.grad().unwrap().to_vec()))
+    })
+    .unwrap();
+    // Once per leaf that requires a gradient; the constant never fires.
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    let of = |t: &Tensor| seen.iter().find(|(id, _)| *id == t.id()).unwrap().1.clone();
+    assert_eq!(of(&w2), vec![3.0 * 3.0 + 3.0 * 7.0]);
+    assert_eq!(of(&x), vec![5.0 * (3.0 + 7.0); 2]);
+    assert_eq!(of(&w1), vec![5.0 * 3.0]);
+    // The hook sees what grad() holds after the pass: gradients accumulate.
+    let loss = h.detach().sum_all().mul(&w2).sum_all();
+    let mut again = Vec::new();
+    loss.backward_with_hook(BackwardOptions::default(), &mut |leaf| {
+        again.push(leaf.grad().unwrap().to_vec())
+    })
+    .unwrap();
+    assert_eq!(again, vec![vec![30.0 + 30.0]]);
+}
+
+#[test]
+fn the_grad_ready_hook_sees_every_mlp_parameter_once() {
+    use neurite::autograd::BackwardOptions;
+    use neurite::nn::{Linear, Module, ModuleExt, Relu, Sequential};
+    neurite::manual_seed(3);
+    let model = Sequential::new()
+        .push(Linear::new(4, 8, true))
+        .push(Relu)
+        .push(Linear::new(8, 2, true));
+    let x = Tensor::from_vec((0..12).map(|i| i as f32 / 10.0).collect(), &[3, 4]);
+    let loss = model.forward(&x).sum_all();
+    let mut order = Vec::new();
+    loss.backward_with_hook(BackwardOptions::default(), &mut |leaf| {
+        order.push(leaf.id())
+    })
+    .unwrap();
+    let names: Vec<String> = order
+        .iter()
+        .map(|id| {
+            let params = model.named_parameters();
+            params
+                .iter()
+                .find(|(_, t)| t.id() == *id)
+                .unwrap()
+                .0
+                .clone()
+        })
+        .collect();
+    // Every parameter once. (The order is backward's topological order, not necessarily the
+    // reverse of registration: the buckets are correct in any order, only their overlap
+    // depends on it.)
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        sorted,
+        ["0.bias", "0.weight", "2.bias", "2.weight"],
+        "{names:?}"
+    );
+}

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["ops", "gradcheck", "init", "checkpoint", "validate"],
     &["nn", "optim"],
     &["infer", "models"],
-    &["data", "viz"],
+    &["data", "viz", "distributed"],
     &["train", "lm", "classic"],
     &["cli", "fuzz"],
 ];

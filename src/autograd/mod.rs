@@ -276,6 +276,47 @@ impl Tensor {
     /// # Ok::<(), neurite::Error>(())
     /// ```
     pub fn backward_with(&self, options: BackwardOptions) -> Result<()> {
+        self.run_backward(options, None)
+    }
+
+    /// [`Tensor::backward_with`], calling `on_grad_ready(leaf)` as soon as a leaf's gradient
+    /// is final for this backward (PyTorch's `register_post_accumulate_grad_hook`, for one
+    /// pass): once per leaf that requires a gradient and that the tensor depends on, right
+    /// after its `grad()` was accumulated, while backward goes on with the rest of the
+    /// graph. Backward sums every contribution to a tensor before it visits it (reverse
+    /// topological order), so the gradient a hook sees is the one the pass leaves. The
+    /// leaves come in the order backward finishes them, roughly the reverse of the forward
+    /// pass: data-parallel training ([`crate::distributed`]) starts reducing a bucket of
+    /// gradients as soon as its last one is ready, overlapping communication with the rest
+    /// of backward. The hook runs on the thread that called backward.
+    ///
+    /// ```
+    /// use neurite::{autograd::BackwardOptions, Tensor};
+    /// let a = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
+    /// let b = Tensor::from_vec(vec![3.0], &[1]).requires_grad_();
+    /// let loss = a.mul_scalar(2.0).sum_all().mul(&b).sum_all(); // b * 2 * sum(a)
+    /// let mut ready = Vec::new();
+    /// loss.backward_with_hook(BackwardOptions::default(), &mut |leaf| {
+    ///     ready.push((leaf.id(), leaf.grad().unwrap().to_vec()));
+    /// })?;
+    /// assert_eq!(ready.len(), 2);
+    /// assert!(ready.contains(&(a.id(), vec![6.0, 6.0]))); // 2 b
+    /// assert!(ready.contains(&(b.id(), vec![6.0]))); // 2 sum(a)
+    /// # Ok::<(), neurite::Error>(())
+    /// ```
+    pub fn backward_with_hook(
+        &self,
+        options: BackwardOptions,
+        on_grad_ready: &mut dyn FnMut(&Tensor),
+    ) -> Result<()> {
+        self.run_backward(options, Some(on_grad_ready))
+    }
+
+    fn run_backward(
+        &self,
+        options: BackwardOptions,
+        mut on_grad_ready: Option<&mut dyn FnMut(&Tensor)>,
+    ) -> Result<()> {
         let grad = match options.gradient {
             Some(g) => {
                 if g.shape() != self.shape() {
@@ -317,6 +358,9 @@ impl Tensor {
             let node = t.inner.node.lock().unwrap().take();
             let Some(node) = node else {
                 accumulate_into_leaf(t, g);
+                if let Some(hook) = on_grad_ready.as_mut() {
+                    hook(t);
+                }
                 continue;
             };
             let input_grads = (node.backward)(&g, t);

@@ -167,6 +167,9 @@ impl TrainArgs {
 }
 
 fn run_train(a: TrainArgs) -> Result<i32> {
+    // Under `mpirun -np N` every rank runs this; alone it is one rank (MPI ends with `_mpi`).
+    let _mpi = crate::distributed::init()?;
+    let root = crate::distributed::is_root();
     let model = a.checked_config()?;
     let text = read_text(&a.paths)?;
     let run = LmRun {
@@ -183,16 +186,22 @@ fn run_train(a: TrainArgs) -> Result<i32> {
         seed: a.seed,
         ..LmRun::recipe(a.out.clone())
     };
-    eprintln!(
-        "gpt ({} layers, {} heads, {} channels, block {}) on {} bytes ({} for validation)",
+    if root {
+        eprintln!(
+        "gpt ({} layers, {} heads, {} channels, block {}) on {} bytes ({} for validation), {} rank(s)",
         a.n_layer,
         a.n_head,
         a.n_embd,
         a.block_size,
         text.len(),
-        text.len() - crate::lm::split_text(&text).0.len()
+        text.len() - crate::lm::split_text(&text).0.len(),
+        crate::distributed::world_size()
     );
+    }
     let s = train(&run, &text)?;
+    if !root {
+        return Ok(0);
+    }
     println!(
         "val loss {:.4} nats/byte after {} steps, {:.1} s, {:.0} tokens/s -> {}",
         s.val_loss,

@@ -31,11 +31,12 @@ enum Command {
     Gradcheck(gradcheck::Args),
     /// Measure the speed of a benchmark workload (W1-W7, defined in docs/models.md).
     Bench(bench::Args),
-    /// Train a zoo model on Fashion-MNIST (`neurite train --help` lists the models).
-    Train(train::Args),
-    /// Test accuracy and loss of saved weights.
+    /// Train a zoo model on Fashion-MNIST, a folder of images or a CSV table (`neurite
+    /// train --help` lists the models).
+    Train(Box<train::Args>),
+    /// Test accuracy and loss (or RMSE and MAE) of saved weights.
     Eval(eval::Args),
-    /// The top classes of PNG or JPEG images.
+    /// The top classes of PNG or JPEG images, or predictions for the rows of a CSV table.
     Predict(predict::Args),
     /// The classical methods: perceptron, linear SVM, kernel SVM (and `eval` of a saved one).
     Classic(classic::Args),
@@ -63,7 +64,7 @@ pub fn main() -> i32 {
     let result = crate::run_on_worker(move || match cli.command {
         Command::Gradcheck(args) => gradcheck::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Classic(args) => classic::run(args),

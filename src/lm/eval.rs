@@ -9,6 +9,19 @@ use anyhow::{bail, Result};
 /// The mean cross-entropy (nats per byte) of `model` on `text` over [`eval_windows`],
 /// `batch` windows at a time. A text shorter than one window is an error.
 pub fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
+    let (total, count) = text_loss_sums(model, text, batch, 0, 1)?;
+    Ok(total / count as f64)
+}
+
+/// The summed cross-entropy of the windows of every `world`-th batch from batch `rank`, and
+/// the number of all windows (the ranks' sums add up to the whole text's).
+pub(crate) fn text_loss_sums(
+    model: &Gpt,
+    text: &[u8],
+    batch: usize,
+    rank: usize,
+    world: usize,
+) -> Result<(f64, usize)> {
     let block = model.config.block_size;
     let starts = eval_windows(text.len(), block);
     if starts.is_empty() {
@@ -20,7 +33,7 @@ pub fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
     }
     let mut total = 0.0f64;
     no_grad(|| {
-        for chunk in starts.chunks(batch.max(1)) {
+        for chunk in starts.chunks(batch.max(1)).skip(rank).step_by(world) {
             let mut x = Vec::with_capacity(chunk.len() * block);
             let mut y = Vec::with_capacity(chunk.len() * block);
             for &s in chunk {
@@ -31,7 +44,7 @@ pub fn text_loss(model: &Gpt, text: &[u8], batch: usize) -> Result<f64> {
             total += l * chunk.len() as f64;
         }
     });
-    Ok(total / starts.len() as f64)
+    Ok((total, starts.len()))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! source like the images: [`crate::data::text`].
 
 pub mod eval;
+mod parallel;
 pub mod train;
 
 /// The text data, at its place of earlier versions.

@@ -8,15 +8,16 @@
 //! [`LmMetrics`] line per evaluation). The guard ([`crate::train::guard`]) stops the run at
 //! a non-finite loss, gradient or validation loss before anything non-finite is saved.
 
-use super::eval::text_loss;
+use super::parallel;
 use crate::checkpoint::Checkpoint;
 use crate::data::text::{split_text, Windows};
+use crate::distributed::{self, DataParallel};
 use crate::models::{Gpt, GptConfig};
 use crate::nn::ModuleExt;
 use crate::optim::{Adam, AdamConfig, Decay, Optimizer, Schedule};
 use crate::train::guard::{Guard, NonFinitePolicy, StepOutcome, DIVERGENCE_ADVICE};
 use crate::train::metrics::Record;
-use crate::train::run::{Resumed, Run, Snapshot, OPTIMIZER_PREFIX};
+use crate::train::run::{read_checkpoint, Resumed, Run, Snapshot, OPTIMIZER_PREFIX};
 use crate::train::{DecayScope, Progress};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -218,10 +219,24 @@ fn check_resume(saved: &Resumed, run: &LmRun, text: &[u8]) -> Result<()> {
 }
 
 /// Trains `gpt` on `text` (its last 10% held out) and returns the final figures.
+///
+/// Under `mpirun -np N` (after [`distributed::init`]) every rank trains the same model on
+/// its rows of each global batch of `batch` windows, the gradients summed across ranks
+/// ([`DataParallel`]); rank 0 alone opens the run directory, prints progress and saves; the
+/// validation windows are split across ranks. The other ranks read a resumed run's
+/// checkpoint from `out` too (a file system all ranks share).
 pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
     run.model.validate()?;
     if run.steps == 0 || run.batch == 0 || run.eval_interval == 0 {
         bail!("--steps, --batch-size and --eval-interval must be at least 1");
+    }
+    let (world, root) = (distributed::world_size(), distributed::is_root());
+    if run.batch < world {
+        bail!(
+            "--batch-size {} is smaller than the {world} ranks: the global batch needs at \
+             least one window per rank",
+            run.batch
+        );
     }
     let block = run.model.block_size;
     let (train_text, val_text) = split_text(text);
@@ -250,7 +265,13 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
     let mut opt = Adam::new(model.named_parameters(), config)
         .with_decay_mask(|name, shape| DecayScope::Matrices.decays(name, shape))
         .with_schedule(schedule);
-    let (mut out, resumed) = Run::<LmMetrics>::open(&run.out, run.resume, run.overwrite, &[])?;
+    // Rank 0 alone holds the run directory (its lock, checkpoints, metrics).
+    let (mut out, resumed) = if root {
+        let (out, resumed) = Run::<LmMetrics>::open(&run.out, run.resume, run.overwrite, &[])?;
+        (Some(out), resumed)
+    } else {
+        (None, None)
+    };
     let settings = run.settings(text);
     let mut start = 0;
     if let Some(saved) = resumed {
@@ -259,11 +280,29 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
         model.load(&saved.checkpoint.tensors)?;
         opt.load_state(&saved.optimizer_state_with_schedule())
             .with_context(|| format!("--resume: {}", saved.path.display()))?;
-        windows.skip(start, run.batch);
+    } else if run.resume && !root {
+        start = resume_other_rank(run, &mut opt)?;
     }
+    windows.skip(start, run.batch);
+    // Rank 0's weights on every rank; the step of the resumed run checked alike.
+    let mut dp = (world > 1).then(|| DataParallel::new(&model)).transpose()?;
+    let mut at = [start as f64];
+    distributed::all_reduce_sum_f64(&mut at);
+    if at[0] != (start * world) as f64 {
+        bail!(
+            "--resume: the ranks read different checkpoints from {}",
+            run.out.display()
+        );
+    }
+    let last_good = |out: &Option<Run<LmMetrics>>| {
+        out.as_ref().map_or_else(
+            || "rank 0 says where the last checkpoint is".into(),
+            Run::last_good,
+        )
+    };
     let mut guard = Guard::new(run.on_non_finite);
 
-    let bar = Progress::new(run.progress, run.steps, start, "steps".into());
+    let bar = Progress::new(run.progress && root, run.steps, start, "steps".into());
     let started = Instant::now();
     let mut train_seconds = 0.0;
     let mut interval = (Instant::now(), 0.0f64);
@@ -273,15 +312,30 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
         let t0 = Instant::now();
         let (x, y) = windows.batch(run.batch);
         model.zero_grad();
-        let loss = model.loss(&x, &y, run.batch, block);
-        let l = loss.item();
         bar.inc();
         // The rate of this step; the optimizer steps its schedule after the update (or the
         // skip: under `--on-nonfinite skip`, a step can end without an update).
         let lr = opt.lr();
-        let outcome = guard.step(&loss, Some(run.clip), &mut opt).map_err(|e| {
+        let stepped = match dp.as_mut() {
+            None => {
+                let loss = model.loss(&x, &y, run.batch, block);
+                let l = loss.item();
+                guard.step(&loss, Some(run.clip), &mut opt).map(|o| (o, l))
+            }
+            Some(dp) => {
+                // This rank's rows of the global batch.
+                let (rows, weight) = parallel::share(run.batch);
+                let (x, y) = (
+                    &x[rows.start * block..rows.end * block],
+                    &y[rows.start * block..rows.end * block],
+                );
+                let loss = model.loss(x, y, rows.len(), block);
+                parallel::step(dp, &mut guard, &loss, weight, Some(run.clip), &mut opt)
+            }
+        };
+        let (outcome, l) = stepped.map_err(|e| {
             let at = format!("step {}", step + 1);
-            anyhow::anyhow!("{e} at {at}: {DIVERGENCE_ADVICE}; {}", out.last_good())
+            anyhow::anyhow!("{e} at {at}: {DIVERGENCE_ADVICE}; {}", last_good(&out))
         })?;
         if outcome == StepOutcome::Go {
             let seconds = t0.elapsed().as_secs_f64();
@@ -299,20 +353,20 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
                     "every step from {} to {done} had a non-finite loss or gradient and was \
                      skipped: {}",
                     done + 1 - run.eval_interval.min(done),
-                    out.last_good()
+                    last_good(&out)
                 );
             }
             last_train = loss_sum / loss_n as f64;
             let tokens = (loss_n * run.batch * block) as f64;
             (loss_sum, loss_n) = (0.0, 0);
-            val_loss = text_loss(&model, val_text, 32)?;
+            val_loss = parallel::text_loss(&model, val_text, 32)?;
             if !val_loss.is_finite() {
                 bail!(
                     "the validation loss is {val_loss} at step {done}: {DIVERGENCE_ADVICE}; {}",
-                    out.last_good()
+                    last_good(&out)
                 );
             }
-            if run.progress {
+            if run.progress && root {
                 let mut line = format!(
                     "step {done:>6}  train loss {last_train:.4}  val loss {val_loss:.4}  lr {lr:.2e}"
                 );
@@ -342,13 +396,15 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
                 model_metadata,
                 run_metadata: settings.clone(),
             };
-            out.save(snapshot, record)?;
+            if let Some(out) = out.as_mut() {
+                out.save(snapshot, record)?;
+            }
             interval = (Instant::now(), 0.0);
         }
     }
     bar.finish();
     if start >= run.steps {
-        val_loss = text_loss(&model, val_text, 32)?;
+        val_loss = parallel::text_loss(&model, val_text, 32)?;
     }
     let trained = run.steps.saturating_sub(start);
     Ok(LmSummary {
@@ -359,6 +415,32 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
         tokens_per_second: (trained * run.batch * block) as f64 / train_seconds.max(1e-9),
         parameters: model.num_parameters(),
     })
+}
+
+/// What a rank other than 0 resumes from: the step and the optimizer's state of the
+/// checkpoint in `run.out` (read without the lock, which rank 0 holds); the weights come
+/// from rank 0's broadcast.
+fn resume_other_rank(run: &LmRun, opt: &mut Adam) -> Result<usize> {
+    let (path, ck) = read_checkpoint(&run.out)?;
+    let step: usize = ck
+        .metadata
+        .get("step")
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("--resume: {} holds no step", path.display()))?;
+    let saved = Resumed {
+        optimizer_state: ck
+            .tensors
+            .iter()
+            .filter_map(|(n, t)| Some((n.strip_prefix(OPTIMIZER_PREFIX)?.to_string(), t.clone())))
+            .collect(),
+        path: path.clone(),
+        checkpoint: ck,
+        step,
+        progress: step,
+    };
+    opt.load_state(&saved.optimizer_state_with_schedule())
+        .with_context(|| format!("--resume: {}", path.display()))?;
+    Ok(step)
 }
 
 /// Reads a `gpt` checkpoint (from `lm train` or a PyTorch export) into a model.
@@ -380,6 +462,7 @@ pub fn load_gpt(path: &Path) -> Result<Gpt> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::eval::text_loss;
     use super::*;
 
     #[test]
