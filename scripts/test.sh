@@ -15,6 +15,7 @@ cargo run --release --quiet --example spirals -- --points 100 --steps 100
 cargo run --release --quiet --example table -- --epochs 5
 cargo run --release --quiet --example table -- --data tests/data/diabetes.csv --target target \
     --epochs 5
+cargo run --release --quiet --example image_folder -- --per-class 30 --epochs 1
 cargo run --release --quiet --example distributed -- --steps 100
 # Fine-tuning a "PyTorch" LeNet-5: the command makes the checkpoint here (CI has no torch;
 # bench/pytorch/examples/export_lenet5.py makes it from PyTorch).

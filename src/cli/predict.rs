@@ -1,6 +1,13 @@
-//! `neurite predict MODEL --weights PATH IMAGE...`: the top classes of PNG or JPEG images.
+//! `neurite predict MODEL --weights PATH INPUT...`: the top classes of PNG or JPEG images,
+//! or the predictions for the rows of CSV files (a model trained on a table).
 //!
-//! Each image becomes what the model saw in training: grayscale (transparent pixels over
+//! The checkpoint says what the model was trained on. A model of an image folder gets each
+//! image converted and resized exactly as training read the folder (`data::folder`), then
+//! normalized with the checkpoint's constants; its classes are the folder's. A table model
+//! reads the rows' feature columns (any order; other columns ignored) and standardizes them
+//! with the training rows' statistics; a regression's output is mapped back to the
+//! target's units. For a Fashion-MNIST model, each image becomes what the model saw in
+//! training: grayscale (transparent pixels over
 //! white), fitted into 28 x 28 keeping its aspect ratio (Lanczos-3 resampling, the rest
 //! black), pixels scaled to `[0, 1]`, then normalized with the checkpoint's constants.
 //! Fashion-MNIST shows a light object on a black background, while a photo usually shows a
@@ -12,7 +19,9 @@
 //! before it is decoded, and the decoder's allocations are capped at [`MAX_DECODE_BYTES`].
 
 use crate::data::mnist::MNIST_SIDE;
-use crate::data::{find_data_dir, DatasetKind, ImageDataset, Normalization, Split};
+use crate::data::{
+    find_data_dir, DataInfo, DatasetKind, ImageDataset, Normalization, SourceKind, Split,
+};
 use crate::train::load_weights;
 use crate::Tensor;
 use anyhow::{bail, Context, Result};
@@ -32,7 +41,8 @@ pub struct Args {
     /// The weights (safetensors).
     #[arg(long)]
     weights: PathBuf,
-    /// PNG or JPEG files, of at most 50 megapixels each.
+    /// PNG or JPEG files, of at most 50 megapixels each (an image model), or CSV files of rows
+    /// with the model's feature columns (a table model).
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// Invert the gray levels: auto (when the border is light), yes or no.
@@ -123,39 +133,102 @@ pub fn prepare_image(img: &DynamicImage, invert: Invert) -> Vec<f32> {
 pub fn run(args: Args) -> Result<i32> {
     let invert: Invert = args.invert.parse()?;
     crate::validate::count("--top", args.top, 1, usize::MAX)?;
-    let class_names = DatasetKind::FashionMnist.class_names();
-    let model = crate::models::build(&args.model, &crate::models::MNIST_INPUT, class_names.len())?;
+    let source = args.weights.display().to_string();
+    let ck = crate::checkpoint::Checkpoint::load(&args.weights)?;
+    let info = DataInfo::from_metadata(&ck.metadata, &source)?;
+    let model = crate::models::build(&args.model, &info.input_shape, info.task.outputs())?;
     let norm = match load_weights(&*model, &args.model, &args.weights)? {
-        Some(n) => n,
-        None => {
+        Some(n) => Some(n),
+        None if info.source == SourceKind::Idx => {
             let dir = find_data_dir(args.data.as_deref())?;
             let train = ImageDataset::load(&dir, DatasetKind::FashionMnist, Split::Train)?;
-            Normalization::from_dataset(&train)
+            Some(Normalization::from_dataset(&train))
         }
+        None => None,
     };
-    let source = args.weights.display().to_string();
-    norm.check_channels(1)
-        .with_context(|| format!("in {source}"))?;
     let state = crate::nn::ModuleExt::state_dict(&*model);
     crate::validate::check_finite_tensors(state.iter().map(|(n, t)| (n.as_str(), t)), &source)?;
     let mut model = model;
     crate::nn::ModuleExt::set_training(&mut *model, false);
     let plan = crate::infer::Plan::new(&*model);
+    if info.source == SourceKind::Table {
+        return predict_rows(&plan, &args, &ck, &source);
+    }
+    let norm = norm.with_context(|| format!("{source} holds no normalization constants"))?;
+    norm.check_channels(info.input_shape[0])
+        .with_context(|| format!("in {source}"))?;
+    let class_names = info.class_names().unwrap_or_default();
     for path in &args.images {
-        let mut pixels = prepare_image(&read_image(path)?, invert);
+        let (mut pixels, shape) = if info.source == SourceKind::Folder {
+            // Exactly as training read the folder: converted, resized, scaled to [0, 1].
+            let &[c, h, w] = info.input_shape.as_slice() else {
+                bail!("{source}: a folder model's input shape must be [C, H, W]");
+            };
+            let bytes = crate::data::folder::preprocess_file(path, [c, h, w])?;
+            let pixels: Vec<f32> = bytes.iter().map(|&b| b as f32 / 255.0).collect();
+            (pixels, [1, c, h, w])
+        } else {
+            let pixels = prepare_image(&read_image(path)?, invert);
+            (pixels, [1, 1, MNIST_SIDE, MNIST_SIDE])
+        };
         norm.apply_image(&mut pixels);
-        let x = Tensor::from_vec(pixels, &[1, 1, MNIST_SIDE, MNIST_SIDE]); // [1, 1, 28, 28]
+        let x = Tensor::from_vec(pixels, &shape); // [1, C, H, W]
         let probs = plan.forward(&x).softmax(-1).to_vec(); // [classes]
-        let mut order: Vec<usize> = (0..probs.len()).collect();
-        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         println!("{}", path.display());
-        for (rank, &c) in order.iter().take(args.top.max(1)).enumerate() {
-            println!(
-                "  {}. {:<12} {:6.2}%",
-                rank + 1,
-                class_names[c],
-                100.0 * probs[c]
+        print_top(&probs, class_names, args.top);
+    }
+    Ok(0)
+}
+
+/// The `top` most probable classes, one line each.
+fn print_top(probs: &[f32], class_names: &[String], top: usize) {
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    for (rank, &c) in order.iter().take(top.max(1)).enumerate() {
+        println!(
+            "  {}. {:<12} {:6.2}%",
+            rank + 1,
+            class_names.get(c).map_or("?", String::as_str),
+            100.0 * probs[c]
+        );
+    }
+}
+
+/// Predictions for every row of the CSV files given (a table model): the classes with their
+/// probabilities, or the predicted value in the target's units.
+fn predict_rows(
+    plan: &crate::infer::Plan,
+    args: &Args,
+    ck: &crate::checkpoint::Checkpoint,
+    source: &str,
+) -> Result<i32> {
+    let schema = super::data::table_schema(&ck.metadata, source)?;
+    let (mean, std) = super::data::target_statistics_of(&ck.metadata, source)?;
+    let f = schema.num_features();
+    for path in &args.images {
+        let rows = schema.read_rows(path)?;
+        if !rows.ignored.is_empty() {
+            eprintln!(
+                "note: {}: column(s) {} are not features of the model, ignored",
+                path.display(),
+                rows.ignored.join(", ")
             );
+        }
+        let x = Tensor::from_vec(rows.x.clone(), &[rows.rows, f]); // [N, F]
+        let out = plan.forward(&x); // [N, classes] or [N, 1]
+        println!("{}", path.display());
+        if schema.class_names.is_empty() {
+            for (line, v) in rows.lines.iter().zip(out.to_vec()) {
+                let v = v as f64 * std + mean;
+                println!("  line {line}: {} = {v:.4}", schema.target);
+            }
+        } else {
+            let probs = out.softmax(-1).to_vec();
+            let k = schema.class_names.len();
+            for (r, line) in rows.lines.iter().enumerate() {
+                println!("  line {line}:");
+                print_top(&probs[r * k..(r + 1) * k], &schema.class_names, args.top);
+            }
         }
     }
     Ok(0)
