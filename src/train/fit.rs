@@ -177,7 +177,16 @@ fn fit(
         let started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let mut lr = optimizer.lr();
-        for (i, batch) in loader.epoch(epoch as u64).enumerate() {
+        // The time the step waits for the loader's next batch: near 0 when the workers keep
+        // ahead of the model (reported as `data_wait_seconds` in metrics.jsonl).
+        let mut data_wait = 0.0f64;
+        let mut batches = loader.epoch(epoch as u64).enumerate();
+        loop {
+            let waited = Instant::now();
+            let Some((i, batch)) = batches.next() else {
+                break;
+            };
+            data_wait += waited.elapsed().as_secs_f64();
             let batch = batch.with_context(|| format!("epoch {}: the training data", epoch + 1))?;
             let out = model.forward(batch.input()); // [B, classes] or [B, 1]
             let loss = batch_loss(&out, &batch.targets);
@@ -252,6 +261,7 @@ fn fit(
             seconds: started.elapsed().as_secs_f64(),
             images_per_second: seen as f64 / train_seconds,
             skipped_steps,
+            data_wait_seconds: data_wait,
             test_rmse: test.rmse,
             test_mae: test.mae,
         };

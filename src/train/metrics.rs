@@ -28,6 +28,8 @@ pub struct EpochMetrics {
     pub images_per_second: f64,
     /// Batches skipped for a non-finite loss or gradient (`--on-nonfinite skip`; else 0).
     pub skipped_steps: usize,
+    /// Seconds the training steps waited for the data loader's next batch.
+    pub data_wait_seconds: f64,
     /// Root mean squared error on the test split (a regression; `None` for a classifier).
     pub test_rmse: Option<f32>,
     /// Mean absolute error on the test split (a regression; `None` for a classifier).
@@ -65,6 +67,7 @@ impl Record for EpochMetrics {
             "seconds": self.seconds,
             "images_per_second": self.images_per_second,
             "skipped_steps": self.skipped_steps,
+            "data_wait_seconds": self.data_wait_seconds,
         });
         // A classifier's lines stay as they were; a regression's add its errors.
         for (key, x) in [("test_rmse", self.test_rmse), ("test_mae", self.test_mae)] {
@@ -91,6 +94,8 @@ impl Record for EpochMetrics {
                 None => 0,
                 Some(n) => n.as_u64()? as usize,
             },
+            // Absent from logs of earlier versions.
+            data_wait_seconds: f("data_wait_seconds").unwrap_or(0.0),
             test_rmse: f("test_rmse").map(|x| x as f32),
             test_mae: f("test_mae").map(|x| x as f32),
         })
@@ -152,6 +157,7 @@ mod tests {
             seconds: 1.5,
             images_per_second: 1000.0,
             skipped_steps: 2,
+            data_wait_seconds: 0.0,
             test_rmse: None,
             test_mae: Some(0.5),
         };

@@ -352,6 +352,7 @@ mod tests {
             seconds: 1.5,
             images_per_second: 1000.0,
             skipped_steps: 0,
+            data_wait_seconds: 0.0,
             test_rmse: None,
             test_mae: None,
         }
