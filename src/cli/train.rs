@@ -266,7 +266,11 @@ pub fn run(args: Args) -> Result<i32> {
         args.config()?
     };
     let loaded = super::data::load_for_training(&args.data, config.seed)?;
-    eprintln!("{}", loaded.description);
+    // What was read and decided from a folder or a table (classes, size, task, split), before
+    // a long run; Fashion-MNIST needs no introduction.
+    if loaded.info.source != crate::data::SourceKind::Idx {
+        eprintln!("{}", loaded.description);
+    }
     if args.resume {
         check_same_data(&out, &loaded.info)?;
     }
