@@ -190,7 +190,12 @@ fn check(name: &str, args: impl Fn(&Path) -> Vec<String>) {
             .map(|l| {
                 let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
                 let record = v.as_object_mut().unwrap();
-                for timing in ["seconds", "images_per_second", "tokens_per_second"] {
+                for timing in [
+                    "seconds",
+                    "images_per_second",
+                    "tokens_per_second",
+                    "data_wait_seconds",
+                ] {
                     record.remove(timing);
                 }
                 v
