@@ -131,6 +131,10 @@ impl<R: Record> Run<R> {
         if resume {
             let (resumed, history) = load::<R>(run.dir.path())?;
             run.saved = Some(resumed.progress).filter(|&p| p > 0);
+            // The log is derived from the checkpoint: a run killed after its checkpoint was
+            // saved but before the log was (possibly at its very last save, after which
+            // nothing is left to rewrite it) gets the log the checkpoint holds.
+            write_log(&run.dir.join(METRICS_FILE), &history)?;
             run.history = history;
             return Ok((run, Some(resumed)));
         }
