@@ -75,7 +75,15 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Under mpirun, the rank that failed (rank 0 speaks for the job unprefixed).
+            match ["OMPI_COMM_WORLD_RANK", "PMI_RANK"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok())
+                .filter(|r| r.trim() != "0")
+            {
+                Some(rank) => eprintln!("error: rank {}: {e:#}", rank.trim()),
+                None => eprintln!("error: {e:#}"),
+            }
             1
         }
     }
@@ -91,10 +99,10 @@ fn requested_threads(flag: Option<usize>) -> anyhow::Result<Option<usize>> {
         return Ok(Some(n));
     }
     let Ok(v) = std::env::var("NEURITE_NUM_THREADS") else {
-        return Ok(None);
+        return Ok(ranks_share_of_cores());
     };
     if v.trim().is_empty() {
-        return Ok(None);
+        return Ok(ranks_share_of_cores());
     }
     match v.trim().parse::<usize>() {
         Ok(n) if n > 0 => Ok(Some(n)),
@@ -103,6 +111,17 @@ fn requested_threads(flag: Option<usize>) -> anyhow::Result<Option<usize>> {
              thread count such as 4, or unset it to use every core"
         ),
     }
+}
+
+/// Under a launcher that started several ranks on this machine (`mpirun -np N`): this
+/// rank's share of the cores (at least 1), so that N ranks do not each start a thread per
+/// core. `None` (every core) otherwise.
+fn ranks_share_of_cores() -> Option<usize> {
+    let local: usize = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok()?.trim().parse().ok())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (local > 1).then(|| (cores / local).max(1))
 }
 
 /// Errors when a split the command reads has no images: training on none, or scoring

@@ -90,6 +90,11 @@ pub struct Args {
     /// stderr, no progress bar).
     #[arg(long)]
     json: bool,
+    /// Under `mpirun -np N` (a build with the `mpi` feature): normalize batch norms by the
+    /// statistics of the whole global batch rather than each rank's share (PyTorch's
+    /// SyncBatchNorm), so that N ranks train as one process would. Alone it changes nothing.
+    #[arg(long)]
+    sync_bn: bool,
 }
 
 impl Args {
@@ -233,6 +238,9 @@ fn recipes_help() -> String {
 }
 
 pub fn run(args: Args) -> Result<i32> {
+    // Under `mpirun -np N` every rank runs this; alone it is one rank (MPI ends with `_mpi`).
+    let _mpi = crate::distributed::init()?;
+    let root = crate::distributed::is_root();
     let out = args
         .out
         .clone()
@@ -268,8 +276,21 @@ pub fn run(args: Args) -> Result<i32> {
     let loaded = super::data::load_for_training(&args.data, config.seed)?;
     // What was read and decided from a folder or a table (classes, size, task, split), before
     // a long run; Fashion-MNIST needs no introduction.
-    if loaded.info.source != crate::data::SourceKind::Idx {
+    if loaded.info.source != crate::data::SourceKind::Idx && root {
         eprintln!("{}", loaded.description);
+    }
+    let world = crate::distributed::world_size();
+    if world > 1 && root {
+        eprintln!(
+            "{world} ranks, {} threads each; global batch {}{}",
+            crate::runtime::threads::num_threads(),
+            config.batch_size,
+            if args.sync_bn {
+                ", synchronized batch norm"
+            } else {
+                ""
+            }
+        );
     }
     if args.resume {
         check_same_data(&out, &loaded.info)?;
@@ -283,8 +304,12 @@ pub fn run(args: Args) -> Result<i32> {
         stop_after: None,
         overwrite: args.overwrite,
         on_non_finite: args.on_nonfinite,
+        sync_bn: args.sync_bn,
     };
     let s = train(&config, &loaded.data, &opts)?;
+    if !root {
+        return Ok(0);
+    }
     if let Some(split) = &loaded.split {
         // Which rows trained and which tested, for another tool to use the same ones.
         let path = out.join("split.json");

@@ -69,6 +69,8 @@ pub struct DataLoader {
     dataset: Arc<dyn Dataset>,
     sampler: Arc<dyn Sampler>,
     config: LoaderConfig,
+    /// `(rank, world)`: this process prepares only its rows of every batch.
+    share: (usize, usize),
 }
 
 impl DataLoader {
@@ -100,7 +102,44 @@ impl DataLoader {
             dataset,
             sampler,
             config,
+            share: (0, 1),
         }
+    }
+
+    /// The loader of rank `rank` of `world` in data-parallel training: the same global
+    /// batches in the same order (the sampler's, whatever `world`), of which this loader
+    /// prepares only the rank's rows ([`crate::distributed::batch_share`]: contiguous, the
+    /// first ranks one row more when the batch does not divide). A sample's random
+    /// transforms are keyed by its position in the epoch, so the ranks' rows together are
+    /// exactly the batch one process would make. A rank whose share of a batch is empty gets
+    /// an error: keep every batch at least `world` samples.
+    ///
+    /// ```
+    /// use neurite::data::{DataLoader, LoaderConfig, TensorDataset};
+    /// use neurite::Tensor;
+    /// use std::sync::Arc;
+    /// # fn main() -> anyhow::Result<()> {
+    /// let x = Tensor::from_vec((0..10).map(|v| v as f32).collect(), &[10, 1]); // [N, 1]
+    /// let data = Arc::new(TensorDataset::new(x.clone(), x)?);
+    /// let config = LoaderConfig { batch_size: 5, shuffle: false, ..Default::default() };
+    /// let rank1 = DataLoader::new(data, config).with_rank_share(1, 2);
+    /// let first = rank1.epoch(0).next().unwrap()?; // rows 3..5 of the batch 0..5
+    /// assert_eq!(first.input().to_vec(), vec![3.0, 4.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_rank_share(mut self, rank: usize, world: usize) -> Self {
+        assert!(
+            world > 0 && rank < world,
+            "DataLoader::with_rank_share: rank {rank} of {world}"
+        );
+        self.share = (rank, world);
+        self
+    }
+
+    /// The number of samples in batch `b` of every rank together (the global batch).
+    pub fn global_batch_len(&self, b: usize) -> usize {
+        let first = b * self.config.batch_size;
+        (first + self.config.batch_size).min(self.sampler.len()) - first.min(self.sampler.len())
     }
 
     /// The configuration.
@@ -140,6 +179,7 @@ impl DataLoader {
             batch_size: self.config.batch_size,
             seed: self.config.seed,
             epoch,
+            share: self.share,
         };
         let workers = self.config.num_workers;
         let mut channels = Vec::with_capacity(workers);
@@ -182,13 +222,27 @@ struct EpochPlan {
     batch_size: usize,
     seed: u64,
     epoch: u64,
+    share: (usize, usize),
 }
 
 impl EpochPlan {
-    /// Batch `b` of the epoch: sample at position `p` draws from `(seed, epoch, p)`.
+    /// Batch `b` of the epoch (this rank's rows of it): sample at position `p` draws from
+    /// `(seed, epoch, p)`.
     fn batch(&self, b: usize) -> Result<Batch> {
         let first = b * self.batch_size;
         let end = (first + self.batch_size).min(self.order.len());
+        let (rank, world) = self.share;
+        let rows = crate::distributed::batch_share(end - first, rank, world);
+        if rows.is_empty() {
+            bail!(
+                "batch {} of the epoch holds {} samples, fewer than the {world} ranks: every \
+                 rank needs at least one (give a batch size or a number of samples whose last \
+                 batch holds at least {world})",
+                b + 1,
+                end - first
+            );
+        }
+        let (first, end) = (first + rows.start, first + rows.end);
         let n = self.dataset.len();
         let mut samples = Vec::with_capacity(end - first);
         for (p, &i) in (first..end).zip(&self.order[first..end]) {

@@ -57,9 +57,10 @@ pub use buckets::{plan_buckets, Bucket, DEFAULT_BUCKET_BYTES};
 pub use parallel::DataParallel;
 pub use sampler::{batch_share, DistributedSampler};
 
-use crate::nn::{Module, ModuleExt};
+use crate::nn::{BatchNorm, Module, ModuleExt};
+use crate::ops::norm::StatsSync;
 use anyhow::{bail, Result};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use watchdog::{Peers, Watchdog};
 
 /// This process's place in the job, set once by [`init`].
@@ -204,6 +205,61 @@ pub fn broadcast_parameters(module: &dyn Module) {
         let n = t.numel();
         t.with_slice_mut(|s| s.copy_from_slice(&flat[at..at + n]));
         at += n;
+    }
+}
+
+/// Whether `ok` holds on every rank (each rank says whether its part went well; all learn
+/// whether any failed), so that the ranks stop together rather than wait for a rank that
+/// has left.
+pub fn all_ranks_ok(ok: bool) -> bool {
+    let mut failed = [f64::from(u8::from(!ok))];
+    all_reduce_sum_f64(&mut failed);
+    failed[0] == 0.0
+}
+
+/// The weight of this rank's loss in the global loss during the current
+/// [`DataParallel::backward`] (as f32 bits; none outside it).
+static LOSS_WEIGHT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+
+/// The statistics of synchronized batch norms summed over the ranks by MPI.
+struct RankStats;
+
+impl StatsSync for RankStats {
+    fn all_reduce_sum(&self, values: &mut [f64]) {
+        if let Some(w) = world() {
+            backend::all_reduce_sum_f64(values, &w.dog(), "a synchronized batch norm");
+        }
+    }
+
+    fn loss_weight(&self) -> f64 {
+        match LOSS_WEIGHT.load(std::sync::atomic::Ordering::Relaxed) {
+            // Outside `DataParallel::backward`: equal shares, as PyTorch assumes.
+            u64::MAX => 1.0 / world_size() as f64,
+            bits => f32::from_bits(bits as u32) as f64,
+        }
+    }
+}
+
+/// Makes every batch norm of `module` normalize, in training, by the statistics of the
+/// global batch over all ranks (PyTorch's `SyncBatchNorm.convert_sync_batchnorm`), so that
+/// N ranks train as one process on the whole batch would, batch norms included. Costs one
+/// small all-reduce per batch norm in the forward and one in the backward. Every rank must
+/// call it. Alone it changes nothing.
+///
+/// ```
+/// let model = neurite::models::resnet20(1, 10);
+/// neurite::distributed::sync_batch_norm(&model);
+/// ```
+pub fn sync_batch_norm(module: &dyn Module) {
+    let sync: Arc<dyn StatsSync> = Arc::new(RankStats);
+    let each = |m: &dyn Module| {
+        if let Some(bn) = (m as &dyn std::any::Any).downcast_ref::<BatchNorm>() {
+            bn.set_sync((world_size() > 1).then(|| sync.clone()));
+        }
+    };
+    each(module);
+    for (_, m) in module.named_modules() {
+        each(m);
     }
 }
 

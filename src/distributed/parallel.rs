@@ -9,6 +9,7 @@ use crate::tensor::Tensor;
 use anyhow::Result;
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 
 /// A module trained data-parallel: built on every rank from the same model code, it copies
 /// rank 0's weights to all ([`super::broadcast_parameters`]) and plans the gradient buckets;
@@ -121,6 +122,8 @@ impl DataParallel {
         } = self;
         let mut remaining: Vec<usize> = buckets.iter().map(|b| b.params.len()).collect();
         let dog = super::watchdog();
+        // Synchronized batch norms weigh their backward sums by it (see `sync_batch_norm`).
+        let _weight = LossWeight::set(weight);
         let result = backend::overlapped(send, recv, &dog, "the gradient all-reduce", |st| {
             for k in 0..buckets.len() {
                 st.buffer(k).fill(0.0);
@@ -198,5 +201,21 @@ fn scaled_copy(dst: &mut [f32], src: &[f32], weight: f32) {
         for (d, s) in dst.iter_mut().zip(src) {
             *d = s * weight;
         }
+    }
+}
+
+/// This rank's loss weight published for synchronized batch norms while a backward runs.
+struct LossWeight;
+
+impl LossWeight {
+    fn set(weight: f32) -> LossWeight {
+        super::LOSS_WEIGHT.store(weight.to_bits() as u64, Ordering::Relaxed);
+        LossWeight
+    }
+}
+
+impl Drop for LossWeight {
+    fn drop(&mut self) {
+        super::LOSS_WEIGHT.store(u64::MAX, Ordering::Relaxed);
     }
 }

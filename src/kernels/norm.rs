@@ -129,6 +129,40 @@ pub fn batch_norm_backward(
     inner: usize,
     batch_stats: bool,
 ) -> (Vec<f32>, Vec<f32>) {
+    let stats = if batch_stats {
+        StatsGrad::Batch
+    } else {
+        StatsGrad::Constant
+    };
+    batch_norm_backward_with(x, dy, mean, rstd, map, dx, n, inner, stats)
+}
+
+/// How the gradient of a batch norm flows through its statistics.
+pub enum StatsGrad<'a> {
+    /// Not at all: running statistics are constants (eval mode).
+    Constant,
+    /// Through this batch's mean and variance (training mode).
+    Batch,
+    /// Through the statistics of a larger batch that this one is part of (a batch norm
+    /// synchronized across processes): given this part's per-channel sums `(Σ dy · xhat,
+    /// Σ dy)`, the closure returns the means over the whole batch to use, per channel, in
+    /// this part's units.
+    Global(&'a dyn Fn(&[f32], &[f32]) -> (Vec<f32>, Vec<f32>)),
+}
+
+/// [`batch_norm_backward`] with the gradient through the statistics as `stats` says.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward_with(
+    x: &[f32],      // [n, c, inner]
+    dy: &[f32],     // [n, c, inner]
+    mean: &[f32],   // [c]
+    rstd: &[f32],   // [c]
+    map: Epilogue,  // affine, then optionally relu
+    dx: &mut [f32], // [n, c, inner]
+    n: usize,
+    inner: usize,
+    stats: StatsGrad,
+) -> (Vec<f32>, Vec<f32>) {
     let c = mean.len();
     let (scales, shifts) = scale_shift(&map, "batch_norm_backward", c);
     assert_eq!(x.len(), n * c * inner);
@@ -155,10 +189,20 @@ pub fn batch_norm_backward(
         })
         .collect();
     let (dweight, dbias): (Vec<f32>, Vec<f32>) = sums.iter().copied().unzip();
+    // Per channel: the means of dy * xhat and of dy that the statistics' gradient subtracts.
+    let count = (n * inner) as f32;
+    let batch_stats = !matches!(stats, StatsGrad::Constant);
+    let (mean_dxhats, mean_ds) = match stats {
+        StatsGrad::Constant => (vec![0.0; c], vec![0.0; c]),
+        StatsGrad::Batch => (
+            dweight.iter().map(|s| s / count).collect(),
+            dbias.iter().map(|s| s / count).collect(),
+        ),
+        StatsGrad::Global(means) => means(&dweight, &dbias),
+    };
     if x.is_empty() {
         return (dweight, dbias);
     }
-    let count = (n * inner) as f32;
     dx.par_chunks_mut(inner)
         .enumerate()
         .with_min_len(min_items(inner))
@@ -168,11 +212,7 @@ pub fn batch_norm_backward(
             let (k, shift) = (scales[ch], shifts[ch]);
             let (dy, xs) = (&dy[at.clone()], &x[at]);
             // Loops apart per case, so that each vectorizes.
-            let (mean_dxhat, mean_d) = if batch_stats {
-                (dweight[ch] / count, dbias[ch] / count)
-            } else {
-                (0.0, 0.0)
-            };
+            let (mean_dxhat, mean_d) = (mean_dxhats[ch], mean_ds[ch]);
             let (m, r) = (mean[ch], rstd[ch]);
             match (batch_stats, map.relu) {
                 (true, false) => {

@@ -330,7 +330,7 @@ pub fn train(run: &LmRun, text: &[u8]) -> Result<LmSummary> {
                     &y[rows.start * block..rows.end * block],
                 );
                 let loss = model.loss(x, y, rows.len(), block);
-                parallel::step(dp, &mut guard, &loss, weight, Some(run.clip), &mut opt)
+                guard.step_data_parallel(dp, &loss, weight, Some(run.clip), &mut opt)
             }
         };
         let (outcome, l) = stepped.map_err(|e| {

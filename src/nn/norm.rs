@@ -1,7 +1,9 @@
 //! Normalization layers: `BatchNorm` (1-D and 2-D) and `LayerNorm`.
 
 use super::{summary, Module};
+use crate::ops::norm::StatsSync;
 use crate::tensor::Tensor;
+use std::sync::{Arc, Mutex};
 
 /// Batch normalization over channel axis 1 (`BatchNorm1d` for `[N, C]`, `BatchNorm2d` for
 /// `[N, C, H, W]`): batch statistics and a running-average update while training, the
@@ -26,6 +28,10 @@ pub struct BatchNorm {
     /// Added to the variance before its square root.
     pub eps: f32,
     training: bool,
+    /// Set: training normalizes by the statistics of the global batch of every process
+    /// ([`BatchNorm::set_sync`]).
+    #[module(skip)]
+    sync: Mutex<Option<Arc<dyn StatsSync>>>,
 }
 
 impl BatchNorm {
@@ -40,7 +46,25 @@ impl BatchNorm {
             momentum: 0.1,
             eps: 1e-5,
             training: true,
+            sync: Mutex::new(None),
         }
+    }
+
+    /// Makes training normalize by the statistics of the global batch that every process
+    /// of a data-parallel job holds a part of, combined by `sync` (PyTorch's
+    /// `SyncBatchNorm`; `crate::distributed::sync_batch_norm` sets it on every batch norm of
+    /// a model); `None` goes back to this process's batch. Evaluation is unchanged.
+    pub fn set_sync(&self, sync: Option<Arc<dyn StatsSync>>) {
+        *self.sync.lock().unwrap_or_else(|e| e.into_inner()) = sync;
+    }
+
+    /// Whether training normalizes by the global batch's statistics.
+    pub fn is_synced(&self) -> bool {
+        self.sync_handle().is_some()
+    }
+
+    fn sync_handle(&self) -> Option<Arc<dyn StatsSync>> {
+        self.sync.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Whether it normalizes by batch statistics (training) rather than the running ones.
@@ -72,6 +96,18 @@ impl BatchNorm {
     fn forward_then(&self, x: &Tensor, relu: bool) -> Tensor {
         if self.training {
             self.num_batches_tracked.with_slice_mut(|n| n[0] += 1.0);
+            if let Some(sync) = self.sync_handle() {
+                return x.batch_norm_synced(
+                    Some(&self.weight),
+                    Some(&self.bias),
+                    Some(&self.running_mean),
+                    Some(&self.running_var),
+                    self.momentum,
+                    self.eps,
+                    relu,
+                    sync,
+                );
+            }
         }
         let op = if relu {
             Tensor::batch_norm_relu

@@ -10,6 +10,17 @@ use crate::ops::Family;
 use crate::runtime::buffers;
 use crate::tensor::Tensor;
 
+/// How a synchronized batch norm combines its statistics with those of the other processes
+/// that share one global batch (data-parallel ranks): `crate::distributed` implements it
+/// over MPI. Every process must call it the same number of times in the same order.
+pub trait StatsSync: Send + Sync {
+    /// Sums `values` over every process, in place.
+    fn all_reduce_sum(&self, values: &mut [f64]);
+    /// This process's weight in the global loss: its share of the global batch (its rows
+    /// over the batch's), by which its loss's gradient is scaled in the sum over processes.
+    fn loss_weight(&self) -> f64;
+}
+
 /// The values of an optional per-feature parameter, checked to have shape `shape`.
 fn param_values(
     t: Option<&Tensor>,
@@ -57,6 +68,63 @@ fn channel_map<'a>(scale: &'a [f32], shift: &'a [f32], relu: bool) -> Epilogue<'
     }
 }
 
+/// Which statistics a batch norm normalizes by.
+enum Mode {
+    /// The running ones (eval mode).
+    Running,
+    /// This batch's (training mode).
+    Batch,
+    /// Those of the global batch this one is part of (training mode, synchronized).
+    Synced(std::sync::Arc<dyn StatsSync>),
+}
+
+/// The mean and biased variance per channel over every process's part, and the global
+/// count, from this part's `mean`, `var` and `count`: the parts' counts, sums and sums of
+/// squares added in f64 (`var = E[x²] - mean²`).
+fn global_stats(
+    sync: &dyn StatsSync,
+    mean: &[f32],
+    var: &[f32],
+    count: usize,
+) -> (Vec<f32>, Vec<f32>, usize) {
+    let c = mean.len();
+    let n = count as f64;
+    let mut sums = vec![0.0f64; 1 + 2 * c]; // [count, Σx per channel, Σx² per channel]
+    sums[0] = n;
+    for ch in 0..c {
+        let (m, v) = (mean[ch] as f64, var[ch] as f64);
+        sums[1 + ch] = n * m;
+        sums[1 + c + ch] = n * (v + m * m);
+    }
+    sync.all_reduce_sum(&mut sums);
+    let total = sums[0];
+    let global_mean: Vec<f64> = (0..c).map(|ch| sums[1 + ch] / total).collect();
+    let global_var = (0..c)
+        .map(|ch| (sums[1 + c + ch] / total - global_mean[ch].powi(2)).max(0.0) as f32)
+        .collect();
+    let global_mean = global_mean.iter().map(|&m| m as f32).collect();
+    (global_mean, global_var, total.round() as usize)
+}
+
+/// The means of `dy · xhat` and of `dy` over the global batch of `total` values per
+/// channel, in this part's units: the parts' sums `dweight` and `dbias` weighted by each
+/// part's loss weight `w` (which makes them the global loss's), summed over the parts,
+/// divided by `total` and by this part's `w` again.
+fn global_means(
+    sync: &dyn StatsSync,
+    dweight: &[f32],
+    dbias: &[f32],
+    total: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let c = dweight.len();
+    let w = sync.loss_weight();
+    let mut sums: Vec<f64> = dweight.iter().chain(dbias).map(|&s| w * s as f64).collect();
+    sync.all_reduce_sum(&mut sums);
+    let scale = 1.0 / (total as f64 * w);
+    let means = |part: &[f64]| part.iter().map(|&s| (s * scale) as f32).collect();
+    (means(&sums[..c]), means(&sums[c..]))
+}
+
 impl Tensor {
     /// Batch normalization of `[N, C, *]` (`[N, C]` as BatchNorm1d, `[N, C, H, W]` as
     /// BatchNorm2d), as PyTorch's `F.batch_norm`: statistics per channel (axis 1) over all
@@ -99,6 +167,29 @@ impl Tensor {
         self.batch_norm_then(weight, bias, stats, training, eps, true)
     }
 
+    /// Batch norm in training mode with the statistics of a global batch that this one is a
+    /// part of (PyTorch's `SyncBatchNorm`): the per-channel mean and variance over every
+    /// process's rows (`sync` sums the parts), and in the backward the gradient through
+    /// those statistics summed likewise, so that every process computes what one process
+    /// on the whole batch would, up to the order of the float sums. The ReLU is fused after
+    /// it when `relu`. The running statistics take the global ones. The gradients of
+    /// `weight` and `bias` stay this part's (the data-parallel sum adds them up).
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_synced(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running_mean: Option<&Tensor>,
+        running_var: Option<&Tensor>,
+        momentum: f32,
+        eps: f32,
+        relu: bool,
+        sync: std::sync::Arc<dyn StatsSync>,
+    ) -> Tensor {
+        let stats = (running_mean, running_var, momentum);
+        self.batch_norm_impl(weight, bias, stats, Mode::Synced(sync), eps, relu)
+    }
+
     /// The per-channel `(scale, shift)` of batch norm in evaluation: `x * scale + shift` is
     /// what [`Tensor::batch_norm`] computes with `training = false`, value for value.
     pub fn batch_norm_eval_affine(
@@ -119,11 +210,26 @@ impl Tensor {
         &self,
         weight: Option<&Tensor>,
         bias: Option<&Tensor>,
-        (running_mean, running_var, momentum): (Option<&Tensor>, Option<&Tensor>, f32),
+        stats: (Option<&Tensor>, Option<&Tensor>, f32),
         training: bool,
         eps: f32,
         relu: bool,
     ) -> Tensor {
+        let mode = if training { Mode::Batch } else { Mode::Running };
+        self.batch_norm_impl(weight, bias, stats, mode, eps, relu)
+    }
+
+    /// Batch norm in any [`Mode`], with its running `(mean, var, momentum)`.
+    fn batch_norm_impl(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        (running_mean, running_var, momentum): (Option<&Tensor>, Option<&Tensor>, f32),
+        mode: Mode,
+        eps: f32,
+        relu: bool,
+    ) -> Tensor {
+        let training = !matches!(mode, Mode::Running);
         let op = if relu {
             "batch_norm_relu"
         } else {
@@ -143,10 +249,17 @@ impl Tensor {
             }
         }
         let x = self.detach().contiguous(); // [N, C, *]
+        // The values per channel the statistics are over (the global batch's when synced).
+        let mut total = n * inner;
         let (mean, rstd) = if training {
             let count = n * inner;
             assert!(count > 1, "batch_norm: expected more than 1 value per channel when training, got input of shape {shape:?}");
             let (mean, var) = x.with_slice(|xs| k::batch_norm_stats(xs, n, c, inner)); // [C], [C]
+            let (mean, var, count) = match &mode {
+                Mode::Synced(sync) => global_stats(&**sync, &mean, &var, count),
+                _ => (mean, var, count),
+            };
+            total = count;
             let unbiased = count as f32 / (count - 1) as f32;
             if let Some(rm) = running_mean {
                 rm.with_slice_mut(|r| {
@@ -187,17 +300,17 @@ impl Tensor {
             let mut dx = buffers::take(x.numel());
             let (dw, db) = g.with_slice(|dy| {
                 x.with_slice(|xs| {
-                    k::batch_norm_backward(
-                        xs,
-                        dy,
-                        &mean,
-                        &rstd,
-                        channel_map(&scale, &shift, relu),
-                        &mut dx,
-                        n,
-                        inner,
-                        training,
-                    )
+                    let map = channel_map(&scale, &shift, relu);
+                    let global;
+                    let stats = match &mode {
+                        Mode::Running => k::StatsGrad::Constant,
+                        Mode::Batch => k::StatsGrad::Batch,
+                        Mode::Synced(sync) => {
+                            global = |dw: &[f32], db: &[f32]| global_means(&**sync, dw, db, total);
+                            k::StatsGrad::Global(&global)
+                        }
+                    };
+                    k::batch_norm_backward_with(xs, dy, &mean, &rstd, map, &mut dx, n, inner, stats)
                 })
             });
             grads_for(

@@ -2,7 +2,10 @@
 //! ([`crate::infer::Plan`]: fused, no graph), batches in order. A classifier is scored by
 //! cross-entropy and accuracy, a regression by MSE (its loss), RMSE and MAE.
 
-use crate::data::{eval_batches, BatchTargets, Dataset, ImageDataset, ImageSamples, Normalization};
+use crate::data::{
+    eval_batches, BatchTargets, Dataset, ImageDataset, ImageSamples, Normalization, Subset,
+};
+use crate::distributed;
 use crate::nn::{Module, ModuleExt};
 use crate::ops::loss::Reduction;
 use crate::tensor::Tensor;
@@ -62,54 +65,135 @@ pub fn evaluate_dataset(
     data: &dyn Dataset,
     batch_size: usize,
 ) -> Result<Evaluation> {
-    model.set_training(false);
-    let plan = crate::infer::Plan::new(&*model);
-    // Evaluation's larger batches use other buffer lengths than training's: let training's
-    // kept buffers go now, and evaluation's when it is done (peak memory, not speed).
-    crate::runtime::buffers::clear();
-    let mut loss_sum = 0.0f64;
-    let (mut sq_sum, mut abs_sum, mut values) = (0.0f64, 0.0f64, 0usize);
-    let mut e = Evaluation::default();
-    let mut seen = 0usize;
-    for batch in eval_batches(data, batch_size) {
-        let batch = batch?;
-        let out = plan.forward(batch.input()); // [B, classes] or [B, outputs]
-        let b = batch.len();
-        seen += b;
-        match &batch.targets {
-            BatchTargets::Classes(labels) => {
-                loss_sum += out.cross_entropy(labels).item() as f64 * b as f64;
-                e.predictions.extend(out.argmax(1).to_usize_vec());
-                e.labels.extend(labels.to_usize_vec());
+    Sums::of(model, data, batch_size)?.finish()
+}
+
+/// [`evaluate_dataset`] on one of several ranks of data-parallel training: each rank runs
+/// its contiguous part of `data` ([`crate::distributed::batch_share`] of the whole set) and
+/// the sums, predictions and labels are reduced, so that every rank returns the evaluation
+/// of the whole set (equal to one process's up to the order of the float sums). The ranks
+/// must hold the same weights and running statistics. Alone it is [`evaluate_dataset`].
+pub fn evaluate_data_parallel(
+    model: &mut dyn Module,
+    data: &Arc<dyn Dataset>,
+    batch_size: usize,
+) -> Result<Evaluation> {
+    let (rank, world) = (distributed::rank(), distributed::world_size());
+    if world == 1 {
+        return evaluate_dataset(model, &**data, batch_size);
+    }
+    let n = data.len();
+    let part = distributed::batch_share(n, rank, world);
+    let mine = Subset::new(data.clone(), part.clone().collect())?;
+    let mut sums = if part.is_empty() {
+        Sums::default()
+    } else {
+        Sums::of(model, &mine, batch_size)?
+    };
+    let mut totals = [
+        sums.loss_sum,
+        sums.sq_sum,
+        sums.abs_sum,
+        sums.values as f64,
+        sums.seen as f64,
+    ];
+    distributed::all_reduce_sum_f64(&mut totals);
+    sums.loss_sum = totals[0];
+    sums.sq_sum = totals[1];
+    sums.abs_sum = totals[2];
+    sums.values = totals[3] as usize;
+    sums.seen = totals[4] as usize;
+    if sums.values == 0 {
+        // A classifier (the same answer on every rank: `values` is the global count).
+        // Each rank writes its classes (plus one, so that 0 means "another rank's") into
+        // its slots of the whole set's; the sum over the ranks is every prediction.
+        let gather = |mine: &[usize]| {
+            let mut all = vec![0.0f64; n];
+            for (slot, &v) in all[part.clone()].iter_mut().zip(mine) {
+                *slot = v as f64 + 1.0;
             }
-            BatchTargets::Values(target) => {
-                let diff = match_target(&out, target).sub(target).to_vec();
-                sq_sum += diff.iter().map(|d| (*d as f64).powi(2)).sum::<f64>();
-                abs_sum += diff.iter().map(|d| d.abs() as f64).sum::<f64>();
-                values += diff.len();
+            distributed::all_reduce_sum_f64(&mut all);
+            all.iter().map(|&v| v as usize - 1).collect::<Vec<usize>>()
+        };
+        sums.predictions = gather(&sums.predictions);
+        sums.labels = gather(&sums.labels);
+    }
+    sums.finish()
+}
+
+/// What the batches of an evaluation add up to, before the means.
+#[derive(Default)]
+struct Sums {
+    /// Cross-entropy times batch size, summed (a classifier).
+    loss_sum: f64,
+    /// Squared and absolute errors summed, and their count (a regression).
+    sq_sum: f64,
+    abs_sum: f64,
+    values: usize,
+    /// Samples seen.
+    seen: usize,
+    predictions: Vec<usize>,
+    labels: Vec<usize>,
+}
+
+impl Sums {
+    /// Runs `model` (in eval mode, through its inference plan) over `data`.
+    fn of(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize) -> Result<Sums> {
+        model.set_training(false);
+        let plan = crate::infer::Plan::new(&*model);
+        // Evaluation's larger batches use other buffer lengths than training's: let
+        // training's kept buffers go now, and evaluation's when it is done (peak memory,
+        // not speed).
+        crate::runtime::buffers::clear();
+        let mut s = Sums::default();
+        for batch in eval_batches(data, batch_size) {
+            let batch = batch?;
+            let out = plan.forward(batch.input()); // [B, classes] or [B, outputs]
+            let b = batch.len();
+            s.seen += b;
+            match &batch.targets {
+                BatchTargets::Classes(labels) => {
+                    s.loss_sum += out.cross_entropy(labels).item() as f64 * b as f64;
+                    s.predictions.extend(out.argmax(1).to_usize_vec());
+                    s.labels.extend(labels.to_usize_vec());
+                }
+                BatchTargets::Values(target) => {
+                    let diff = match_target(&out, target).sub(target).to_vec();
+                    s.sq_sum += diff.iter().map(|d| (*d as f64).powi(2)).sum::<f64>();
+                    s.abs_sum += diff.iter().map(|d| d.abs() as f64).sum::<f64>();
+                    s.values += diff.len();
+                }
             }
         }
+        crate::runtime::buffers::clear();
+        Ok(s)
     }
-    crate::runtime::buffers::clear();
-    if seen == 0 {
-        bail!("the test split holds no sample to evaluate");
+
+    /// The means: loss and accuracy, or MSE, RMSE and MAE.
+    fn finish(self) -> Result<Evaluation> {
+        if self.seen == 0 {
+            bail!("the test split holds no sample to evaluate");
+        }
+        let mut e = Evaluation::default();
+        if self.values > 0 {
+            let mse = self.sq_sum / self.values as f64;
+            e.loss = mse as f32;
+            e.rmse = Some(mse.sqrt() as f32);
+            e.mae = Some((self.abs_sum / self.values as f64) as f32);
+        } else {
+            let correct = self
+                .predictions
+                .iter()
+                .zip(&self.labels)
+                .filter(|(p, l)| p == l)
+                .count();
+            e.loss = (self.loss_sum / self.seen as f64) as f32;
+            e.accuracy = (correct as f64 / self.seen as f64) as f32;
+            e.predictions = self.predictions;
+            e.labels = self.labels;
+        }
+        Ok(e)
     }
-    if values > 0 {
-        let mse = sq_sum / values as f64;
-        e.loss = mse as f32;
-        e.rmse = Some(mse.sqrt() as f32);
-        e.mae = Some((abs_sum / values as f64) as f32);
-    } else {
-        let correct = e
-            .predictions
-            .iter()
-            .zip(&e.labels)
-            .filter(|(p, l)| p == l)
-            .count();
-        e.loss = (loss_sum / seen as f64) as f32;
-        e.accuracy = (correct as f64 / seen as f64) as f32;
-    }
-    Ok(e)
 }
 
 impl Evaluation {

@@ -2,14 +2,15 @@
 
 use super::config::TrainConfig;
 use super::data::TrainData;
-use super::evaluate::{batch_loss, evaluate_dataset, Evaluation, EVAL_BATCH};
+use super::evaluate::{batch_loss, evaluate_data_parallel, Evaluation, EVAL_BATCH};
 use super::guard::{Guard, NonFinitePolicy, StepOutcome, DIVERGENCE_ADVICE};
 use super::metrics::EpochMetrics;
 use super::pictures::{write_pictures, PICTURE_FILES};
 use super::progress::Progress;
-use super::run::{Run, Snapshot};
+use super::run::{read_resumed, Run, Snapshot};
 use super::state::load_weights;
 use crate::data::{BatchTargets, DataLoader, LoaderConfig, Normalization};
+use crate::distributed::{self, DataParallel};
 use crate::nn::{Module, ModuleExt};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -36,6 +37,10 @@ pub struct RunOptions {
     pub overwrite: bool,
     /// What a non-finite loss or gradient does: stop the run (default) or skip the batch.
     pub on_non_finite: NonFinitePolicy,
+    /// On several ranks, normalize batch norms by the statistics of the global batch
+    /// ([`crate::distributed::sync_batch_norm`]) rather than each rank's share (the default,
+    /// as PyTorch's DDP). Alone it changes nothing.
+    pub sync_bn: bool,
 }
 
 /// The result of a run.
@@ -121,9 +126,30 @@ fn fit(
         }
     }
     // Every check of what the caller gave is done: from here on the directory is this
-    // run's (see `Run::open`).
-    let (mut run, resumed) =
-        Run::<EpochMetrics>::open(&opts.out, opts.resume, opts.overwrite, &PICTURE_FILES)?;
+    // run's (see `Run::open`). Rank 0 alone holds it; the others read a resumed run's
+    // checkpoint once rank 0 has opened it, and take rank 0's weights (below).
+    let (world, root) = (distributed::world_size(), distributed::is_root());
+    let opened = root
+        .then(|| Run::<EpochMetrics>::open(&opts.out, opts.resume, opts.overwrite, &PICTURE_FILES))
+        .transpose();
+    if !distributed::all_ranks_ok(opened.is_ok()) && !root {
+        bail!(
+            "rank 0 could not open {} (its error says why)",
+            opts.out.display()
+        );
+    }
+    // The metrics of every epoch (those before a resume included), on every rank.
+    let (mut run, resumed, mut history) = match opened? {
+        Some((run, resumed)) => {
+            let history = run.history.clone();
+            (Some(run), resumed, history)
+        }
+        None if opts.resume => {
+            let (resumed, history) = read_resumed::<EpochMetrics>(&opts.out)?;
+            (None, Some(resumed), history)
+        }
+        None => (None, None, Vec::new()),
+    };
     if let Some(saved) = resumed {
         let ck = &saved.checkpoint;
         if norm.is_some() {
@@ -133,13 +159,13 @@ fn fit(
                 })?,
             );
         }
-        if run.history.len() != saved.progress {
+        if root && history.len() != saved.progress {
             bail!(
                 "{} is from epoch {} but holds the metrics of {} epochs; cannot resume \
                  consistently",
                 saved.path.display(),
                 saved.progress,
-                run.history.len()
+                history.len()
             );
         }
         model
@@ -150,6 +176,28 @@ fn fit(
             .with_context(|| format!("--resume: {}", saved.path.display()))?;
         first_epoch = saved.progress;
     }
+    // Rank 0's weights and buffers on every rank, and the epoch checked alike.
+    let mut dp = (world > 1)
+        .then(|| DataParallel::new(&*model))
+        .transpose()?;
+    if opts.sync_bn {
+        distributed::sync_batch_norm(&*model);
+    }
+    let mut at = [first_epoch as f64];
+    distributed::all_reduce_sum_f64(&mut at);
+    if at[0] != (first_epoch * world) as f64 {
+        bail!(
+            "--resume: the ranks read different checkpoints from {} (is it on a file system \
+             every rank shares?)",
+            opts.out.display()
+        );
+    }
+    let last_good = |run: &Option<Run<EpochMetrics>>| {
+        run.as_ref().map_or_else(
+            || "rank 0 says where the last good checkpoint is".to_string(),
+            Run::last_good,
+        )
+    };
     let mut guard = Guard::new(opts.on_non_finite);
 
     let train_set = data.train_set(norm.as_ref(), config.augment, n_train)?;
@@ -161,7 +209,8 @@ fn fit(
             seed: config.seed,
             ..LoaderConfig::default()
         },
-    );
+    )
+    .with_rank_share(distributed::rank(), world);
     assert_eq!(loader.num_batches(), steps_per_epoch);
     let regression = data.is_regression();
 
@@ -173,7 +222,7 @@ fn fit(
         crate::manual_seed(epoch_seed(config.seed, epoch));
         model.set_training(true);
         let prefix = format!("epoch {}/{}", epoch + 1, config.epochs);
-        let bar = Progress::new(opts.progress, steps_per_epoch, 0, prefix);
+        let bar = Progress::new(opts.progress && root, steps_per_epoch, 0, prefix);
         let started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let mut lr = optimizer.lr();
@@ -195,17 +244,26 @@ fn fit(
             model.zero_grad();
             // The rate of this step; the optimizer steps its schedule after the update.
             let step_lr = optimizer.lr();
-            let outcome = guard
-                .step(&loss, config.clip_grad, &mut *optimizer)
-                .map_err(|e| {
-                    let at = format!(
-                        "step {} (epoch {}, batch {} of {steps_per_epoch})",
-                        epoch * steps_per_epoch + i + 1,
-                        epoch + 1,
-                        i + 1
-                    );
-                    diverged(e, &at, &run)
-                })?;
+            let stepped = match dp.as_mut() {
+                None => guard.step(&loss, config.clip_grad, &mut *optimizer),
+                Some(dp) => {
+                    // This rank's loss is a mean over its share of the global batch.
+                    let weight = batch.len() as f32 / loader.global_batch_len(i) as f32;
+                    let clip = config.clip_grad;
+                    guard
+                        .step_data_parallel(dp, &loss, weight, clip, &mut *optimizer)
+                        .map(|(outcome, _)| outcome)
+                }
+            };
+            let outcome = stepped.map_err(|e| {
+                let at = format!(
+                    "step {} (epoch {}, batch {} of {steps_per_epoch})",
+                    epoch * steps_per_epoch + i + 1,
+                    epoch + 1,
+                    i + 1
+                );
+                anyhow::anyhow!("{e} at {at}: {DIVERGENCE_ADVICE}; {}", last_good(&run))
+            })?;
             if outcome == StepOutcome::Skip {
                 continue;
             }
@@ -232,23 +290,32 @@ fn fit(
         }
         bar.finish();
         let train_seconds = started.elapsed().as_secs_f64();
+        // The whole batch's figures: every rank's sums.
+        let mut sums = [loss_sum, correct as f64, seen as f64];
+        distributed::all_reduce_sum_f64(&mut sums);
+        let (loss_sum, correct, seen) = (sums[0], sums[1] as usize, sums[2] as usize);
 
         let skipped_steps = guard.take_skipped();
         if seen == 0 {
             bail!(
                 "every batch of epoch {} had a non-finite loss or gradient and was skipped: {}",
                 epoch + 1,
-                run.last_good()
+                last_good(&run)
             );
         }
-        let test = evaluate_dataset(&mut *model, &*test_set, EVAL_BATCH)?
+        if world > 1 {
+            // Rank 0's running statistics everywhere (PyTorch DDP's buffer broadcast), so
+            // that every rank evaluates the model rank 0 saves.
+            distributed::broadcast_parameters(&*model);
+        }
+        let test = evaluate_data_parallel(&mut *model, &test_set, EVAL_BATCH)?
             .in_target_units(data.target_scale());
         if !test.loss.is_finite() {
             bail!(
                 "the test loss is {} after epoch {}: {DIVERGENCE_ADVICE}; {}",
                 test.loss,
                 epoch + 1,
-                run.last_good()
+                last_good(&run)
             );
         }
         let metrics = EpochMetrics {
@@ -265,7 +332,7 @@ fn fit(
             test_rmse: test.rmse,
             test_mae: test.mae,
         };
-        if opts.log_epochs {
+        if opts.log_epochs && root {
             log_epoch(&metrics, config.epochs);
         }
         let snapshot = Snapshot {
@@ -275,32 +342,42 @@ fn fit(
             model_metadata: weights_metadata(config, norm.as_ref(), data, epoch + 1),
             run_metadata: run_metadata(config),
         };
-        run.save(snapshot, metrics)?;
+        match run.as_mut() {
+            Some(run) => run.save(snapshot, metrics.clone())?,
+            None => drop(snapshot),
+        }
+        history.push(metrics);
         last_eval = Some(test);
     }
 
-    // The final model, then the pictures of the run.
+    // The final model, then the pictures of the run (rank 0's).
     let test = match last_eval {
         Some(t) => t,
-        None => evaluate_dataset(&mut *model, &*test_set, EVAL_BATCH)?
-            .in_target_units(data.target_scale()),
+        None => {
+            if world > 1 {
+                distributed::broadcast_parameters(&*model);
+            }
+            evaluate_data_parallel(&mut *model, &test_set, EVAL_BATCH)?
+                .in_target_units(data.target_scale())
+        }
     };
-    let history = std::mem::take(&mut run.history);
-    run.save_model(
-        model.state_dict(),
-        weights_metadata(config, norm.as_ref(), data, history.len()),
-    )?;
-    let pictures = crate::models::image_model(&config.model).map_or(&[][..], |m| m.pictures);
-    let test_images = data.test_images(norm.as_ref());
-    write_pictures(
-        run.path(),
-        &*model,
-        pictures,
-        &history,
-        &test,
-        data.class_names().unwrap_or(&[]),
-        test_images.as_ref(),
-    )?;
+    if let Some(run) = &run {
+        run.save_model(
+            model.state_dict(),
+            weights_metadata(config, norm.as_ref(), data, history.len()),
+        )?;
+        let pictures = crate::models::image_model(&config.model).map_or(&[][..], |m| m.pictures);
+        let test_images = data.test_images(norm.as_ref());
+        write_pictures(
+            run.path(),
+            &*model,
+            pictures,
+            &history,
+            &test,
+            data.class_names().unwrap_or(&[]),
+            test_images.as_ref(),
+        )?;
+    }
 
     let seconds: f64 = history.iter().map(|m| m.seconds).sum();
     let images = (n_train * history.len()) as f64;
@@ -396,9 +473,4 @@ fn check_data(config: &TrainConfig, data: &TrainData) -> Result<()> {
         _ => {}
     }
     config.check_against_data(n.div_ceil(config.batch_size))
-}
-
-/// The error of a run stopped by its guard at `at` (a step, its epoch and batch).
-fn diverged(e: anyhow::Error, at: &str, run: &Run<EpochMetrics>) -> anyhow::Error {
-    anyhow::anyhow!("{e} at {at}: {DIVERGENCE_ADVICE}; {}", run.last_good())
 }

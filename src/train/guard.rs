@@ -24,6 +24,7 @@
 //! assert!(guard.loss(f32::NAN).is_err());
 //! ```
 
+use crate::distributed::DataParallel;
 use crate::optim::{clip_grad_norm, Optimizer, StepReport};
 use crate::tensor::Tensor;
 use anyhow::{bail, Result};
@@ -151,7 +152,40 @@ impl Guard {
         clip: Option<f32>,
         optimizer: &mut dyn Optimizer,
     ) -> Result<StepOutcome> {
-        let outcome = self.try_step(loss, clip, optimizer)?;
+        let checked = loss.item();
+        self.step_with(checked, clip, optimizer, || loss.backward())
+    }
+
+    /// [`Guard::step`] on one of several ranks ([`DataParallel`]): `loss` is this rank's
+    /// mean over its share of the global batch and `weight` that share's fraction of the
+    /// batch. The guard checks the global batch's loss (the weighted sum over the ranks,
+    /// returned with the outcome), the backward leaves the global gradient on every rank,
+    /// and the clipping and checks see it, so every rank makes the same decision.
+    pub fn step_data_parallel(
+        &mut self,
+        dp: &mut DataParallel,
+        loss: &Tensor,
+        weight: f32,
+        clip: Option<f32>,
+        optimizer: &mut dyn Optimizer,
+    ) -> Result<(StepOutcome, f32)> {
+        let mut global = [weight as f64 * loss.item() as f64];
+        crate::distributed::all_reduce_sum_f64(&mut global);
+        let global = global[0] as f32;
+        let outcome = self.step_with(global, clip, optimizer, || dp.backward(loss, weight))?;
+        Ok((outcome, global))
+    }
+
+    /// The guarded step around `backward`, which leaves the gradients of the loss whose
+    /// value is `loss`.
+    fn step_with(
+        &mut self,
+        loss: f32,
+        clip: Option<f32>,
+        optimizer: &mut dyn Optimizer,
+        backward: impl FnOnce() -> Result<()>,
+    ) -> Result<StepOutcome> {
+        let outcome = self.try_step(loss, clip, optimizer, backward)?;
         if outcome == StepOutcome::Skip {
             optimizer.advance_schedule();
         }
@@ -160,14 +194,15 @@ impl Guard {
 
     fn try_step(
         &mut self,
-        loss: &Tensor,
+        loss: f32,
         clip: Option<f32>,
         optimizer: &mut dyn Optimizer,
+        backward: impl FnOnce() -> Result<()>,
     ) -> Result<StepOutcome> {
-        if self.loss(loss.item())? == StepOutcome::Skip {
+        if self.loss(loss)? == StepOutcome::Skip {
             return Ok(StepOutcome::Skip);
         }
-        loss.backward()?;
+        backward()?;
         if let Some(max_norm) = clip {
             clip_grad_norm(optimizer.params(), max_norm);
         }

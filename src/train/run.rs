@@ -259,6 +259,13 @@ pub fn read_checkpoint(out: &Path) -> Result<(PathBuf, Checkpoint)> {
     Ok((path, ck))
 }
 
+/// What `--resume` reads from the run in `out`, and the metrics so far, read without the
+/// lock: for the ranks of a data-parallel run other than rank 0, which holds the directory
+/// ([`Run::open`]) and alone writes it.
+pub fn read_resumed<R: Record>(out: &Path) -> Result<(Resumed, Vec<R>)> {
+    load::<R>(out)
+}
+
 /// A whole number of the metadata `meta` of the file `path`.
 fn number(meta: &Metadata, key: &str, path: &Path) -> Result<usize> {
     meta.get(key)
