@@ -51,6 +51,64 @@ if [ "$status" -eq 0 ] || [ "$status" -eq 124 ] || [ "$took" -gt 20 ]; then
   echo "FAILED: the job exited with $status $took s after rank 1 was killed"
   exit 1
 fi
-grep -q 'rank 1' <(grep -v '^rank 1 pid' "$log") || { echo "FAILED: no message names rank 1"; exit 1; }
+grep -q 'error: rank 1 (pid' "$log" || { cat "$log"; echo "FAILED: no error names rank 1"; exit 1; }
 echo "killed rank: the job exited with status $status within $took s ($(( killed - start )) s after start)"
+rm -f "$log"
+
+echo "== train: 2 ranks take the steps of 1 (lenet5; the same losses up to float summation order)"
+tr=(train lenet5 --limit-train 2000 --batch-size 64 --threads 1 --overwrite --json)
+one=$(target/release/neurite "${tr[@]}" --epochs 2 --out target/mpi-tr-1 2>/dev/null | tail -1)
+two=$(timeout 300 mpirun "${flags[@]}" -np 2 target/release/neurite "${tr[@]}" --epochs 2 --out target/mpi-tr-2 2>/dev/null | tail -1)
+close() { # name a b relative-tolerance
+  awk -v k="$1" -v a="$2" -v b="$3" -v t="$4" 'BEGIN { d = a - b; if (d < 0) d = -d;
+    if (a == "" || b == "" || d > t * (a < 0 ? -a : a)) { print "FAILED: " k " " a " vs " b; exit 1 }
+    print k ": " a " vs " b }'
+}
+close "test loss, 1 rank vs 2 ranks" "$(field loss "$one")" "$(field loss "$two")" 1e-4
+
+echo "== train --resume onto another number of ranks (2 -> 1, 2 -> 3) continues the same run"
+# Epoch 1 on 2 ranks, then epoch 2 on 1, 2 or 3 ranks: the same results up to float order.
+for n in 1 2 3; do
+  timeout 300 mpirun "${flags[@]}" -np 2 target/release/neurite "${tr[@]}" --epochs 1 --out "target/mpi-re-$n" >/dev/null 2>&1
+  res=(train lenet5 --limit-train 2000 --batch-size 64 --threads 1 --json --resume --epochs 2 --out "target/mpi-re-$n")
+  if [ "$n" -eq 1 ]; then
+    r=$(target/release/neurite "${res[@]}" 2>/dev/null | tail -1)
+  else
+    r=$(timeout 300 mpirun "${flags[@]}" -np "$n" target/release/neurite "${res[@]}" 2>/dev/null | tail -1)
+  fi
+  [ "$n" -eq 2 ] && base=$r
+  eval "res_$n=\$r"
+done
+close "resumed test loss, 2 ranks then 1 vs 2 then 2" "$(field loss "$base")" "$(field loss "$res_1")" 1e-4
+close "resumed test loss, 2 ranks then 3 vs 2 then 2" "$(field loss "$base")" "$(field loss "$res_3")" 1e-4
+
+echo "== train: a killed rank ends the job with an error naming it; the last checkpoint resumes"
+out=target/mpi-kill
+log=$(mktemp)
+timeout 300 mpirun "${flags[@]}" -np 2 target/release/neurite train lenet5 --limit-train 6000 \
+  --epochs 20 --threads 1 --overwrite --out "$out" >"$log" 2>&1 &
+job=$!
+for _ in $(seq 600); do [ -f "$out/checkpoint.safetensors" ] && break; sleep 0.1; done
+[ -f "$out/checkpoint.safetensors" ] || { cat "$log"; echo "FAILED: no checkpoint"; exit 1; }
+# Rank 1: the neurite process whose environment says so.
+pid=""
+for p in $(pgrep -f "neurite train lenet5 --limit-train 6000"); do
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && pid=$p
+done
+[ -n "$pid" ] || { echo "FAILED: rank 1 not found"; exit 1; }
+kill -9 "$pid"
+killed=$(date +%s)
+status=0
+wait "$job" || status=$?
+took=$(( $(date +%s) - killed ))
+tail -3 "$log"
+if [ "$status" -eq 0 ] || [ "$status" -eq 124 ] || [ "$took" -gt 20 ]; then
+  echo "FAILED: the job exited with $status $took s after rank 1 was killed"
+  exit 1
+fi
+grep 'error: rank 1 (pid' "$log" || { cat "$log"; echo "FAILED: no error names rank 1"; exit 1; }
+r=$(target/release/neurite train lenet5 --limit-train 6000 --threads 1 --out "$out" \
+  --resume --epochs 2 --json 2>/dev/null | tail -1)
+[ "$(field epochs "$r")" = 2 ] || { echo "FAILED: the run did not resume: $r"; exit 1; }
+echo "killed rank: the job exited with status $status within $took s; resumed to epoch 2: $r"
 rm -f "$log"
