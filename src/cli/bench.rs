@@ -1,6 +1,7 @@
 //! `neurite bench WORKLOAD`: throughput of the spec's benchmark workloads.
 
 use crate::kernels::gemm::{sgemm, Gemm};
+use crate::distributed::{self, DataParallel};
 use crate::models;
 use crate::models::gpt::{Gpt, GptConfig, SampleOptions};
 use crate::nn::ModuleExt;
@@ -18,7 +19,9 @@ use std::time::Instant;
 pub struct Args {
     /// Workload id: W1 (mlp train step), W2 (lenet5), W3 (resnet20), W4 (gpt), W5 (matrix
     /// product and resnet20 convolutions), W6 (inference), W7 (gpt sampling); `all` runs
-    /// every one; `gemm` times the products given with `--shapes`.
+    /// every one; `gemm` times the products given with `--shapes`; `allreduce` times MPI
+    /// all-reduces of 1 KB to 64 MB (under `mpirun -np N`). Under `mpirun -np N`, W1-W4
+    /// split their global batch over the ranks and report the global rate.
     workload: String,
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 9)]
@@ -31,6 +34,10 @@ pub struct Args {
     /// then B), comma-separated. Example: `2048x128x384/nt,384x2048x128/tn`.
     #[arg(long, default_value = "1024x1024x1024")]
     shapes: String,
+    /// Under `mpirun -np N`, for W1-W4: reduce the gradients after backward instead of
+    /// during it (to measure what the overlap saves).
+    #[arg(long)]
+    no_overlap: bool,
 }
 
 /// One measured figure.
@@ -162,39 +169,90 @@ fn synthetic_batch(batch: usize) -> (Tensor, Vec<usize>) {
     (x, y)
 }
 
-/// Steady-state training steps of an image model (W1-W3), in images per second.
+/// One training step's backward on this rank: alone a plain backward; on several ranks
+/// the gradients summed across them during backward, or after it with `no_overlap`.
+struct Backward {
+    dp: Option<DataParallel>,
+    no_overlap: bool,
+    /// This rank's rows of the global batch, and its weight.
+    rows: std::ops::Range<usize>,
+    weight: f32,
+}
+
+impl Backward {
+    fn new(model: &dyn crate::nn::Module, batch: usize, no_overlap: bool) -> Backward {
+        let (rank, world) = (distributed::rank(), distributed::world_size());
+        let dp = (world > 1).then(|| DataParallel::new(model).expect("the broadcast works"));
+        let rows = distributed::batch_share(batch, rank, world);
+        let weight = rows.len() as f32 / batch as f32;
+        Backward {
+            dp,
+            no_overlap,
+            rows,
+            weight,
+        }
+    }
+
+    fn run(&mut self, loss: &Tensor) {
+        let fresh = "a fresh graph back-propagates";
+        match &mut self.dp {
+            None => loss.backward().expect(fresh),
+            Some(dp) if self.no_overlap => {
+                loss.backward().expect(fresh);
+                dp.finish_gradients(self.weight);
+            }
+            Some(dp) => dp.backward(loss, self.weight).expect(fresh),
+        }
+    }
+}
+
+/// What a workload's name says of the ranks: "" alone, ", 2 ranks" on several.
+fn ranks_note(no_overlap: bool) -> String {
+    match distributed::world_size() {
+        1 => String::new(),
+        n if no_overlap => format!(", {n} ranks, reduced after backward"),
+        n => format!(", {n} ranks"),
+    }
+}
+
+/// Steady-state training steps of an image model (W1-W3), in images per second (of the
+/// global batch, split over the ranks under mpirun).
 fn bench_train(
     id: &str,
     model: &str,
     batch: usize,
     sgd: SgdConfig,
-    repeats: usize,
+    opts: &Opts,
 ) -> anyhow::Result<Measurement> {
     crate::manual_seed(0);
     let mut net = models::build(model, &crate::models::MNIST_INPUT, 10)?;
     net.set_training(true);
     let mut opt = Sgd::new(net.named_parameters(), sgd);
+    let mut backward = Backward::new(&*net, batch, opts.no_overlap);
     let (x, y) = synthetic_batch(batch);
+    let rows = backward.rows.clone();
+    let x = x.narrow(0, rows.start, rows.len()).contiguous(); // [B / N, 1, 28, 28]
+    let y = y[rows].to_vec();
     let mut step = || {
         net.zero_grad();
         let loss = net.forward(&x).cross_entropy(&y);
-        loss.backward().expect("a fresh graph back-propagates");
+        backward.run(&loss);
         opt.step();
     };
     // Short steps are timed in groups so that timer resolution and noise matter less.
     let group = if model == "resnet20" { 1 } else { 10 };
-    let secs = median_seconds(repeats, || (0..group).for_each(|_| step())) / group as f64;
+    let secs = median_seconds(opts.repeats, || (0..group).for_each(|_| step())) / group as f64;
     Ok(Measurement {
         id: id.into(),
-        what: format!("{model} train step, batch {batch}"),
+        what: format!("{model} train step, batch {batch}{}", ranks_note(opts.no_overlap)),
         value: batch as f64 / secs,
         unit: "images/s",
     })
 }
 
 /// Steady-state `gpt` training steps on 16 x 128 random bytes, AdamW lr 3e-4, wd 0.1
-/// (W4), in tokens per second.
-fn bench_gpt_train(repeats: usize) -> Measurement {
+/// (W4), in tokens per second (of the global batch, split over the ranks under mpirun).
+fn bench_gpt_train(opts: &Opts) -> Measurement {
     crate::manual_seed(0);
     let model = Gpt::new(GptConfig::default());
     let config = AdamConfig {
@@ -203,23 +261,50 @@ fn bench_gpt_train(repeats: usize) -> Measurement {
     };
     let mut opt = Adam::new(model.named_parameters(), config);
     let (b, t) = (16, model.config.block_size);
+    let mut backward = Backward::new(&model, b, opts.no_overlap);
     let mut rng = StdRng::seed_from_u64(0);
     let ids: Vec<usize> = (0..b * t).map(|_| rng.gen_range(0..256)).collect();
     let targets: Vec<usize> = (0..b * t).map(|_| rng.gen_range(0..256)).collect();
-    let secs = median_seconds(repeats, || {
+    let rows = backward.rows.clone();
+    let (ids, targets) = (
+        ids[rows.start * t..rows.end * t].to_vec(),
+        targets[rows.start * t..rows.end * t].to_vec(),
+    );
+    let secs = median_seconds(opts.repeats, || {
         model.zero_grad();
-        model
-            .loss(&ids, &targets, b, t)
-            .backward()
-            .expect("a fresh graph back-propagates");
+        backward.run(&model.loss(&ids, &targets, rows.len(), t));
         opt.step();
     });
     Measurement {
         id: "W4".into(),
-        what: format!("gpt train step, batch {b}x{t}"),
+        what: format!("gpt train step, batch {b}x{t}{}", ranks_note(opts.no_overlap)),
         value: (b * t) as f64 / secs,
         unit: "tokens/s",
     }
+}
+
+/// The time of one all-reduce (sum) of f32 buffers from 1 KB to 64 MB across the ranks
+/// (`mpirun -np N neurite bench allreduce`), in microseconds: the measurements the
+/// communication model of docs/distributed.md is calibrated on.
+fn bench_all_reduce(repeats: usize) -> anyhow::Result<Vec<Measurement>> {
+    let world = distributed::world_size();
+    if world < 2 {
+        bail!("the allreduce workload measures MPI between ranks: run it under mpirun -np 2 (a build with --features mpi)");
+    }
+    let mut out = Vec::new();
+    for kb in [1usize, 16, 256, 1024, 4096, 16384, 65536] {
+        let mut v = vec![1.0f32; kb * 256];
+        // Every rank times the same calls; the ranks' medians are averaged.
+        let mut secs = [median_seconds(repeats, || distributed::all_reduce_sum(&mut v))];
+        distributed::all_reduce_sum_f64(&mut secs);
+        out.push(Measurement {
+            id: "ALLREDUCE".into(),
+            what: format!("all-reduce of {kb} KB, {world} ranks (mean over ranks)"),
+            value: secs[0] / world as f64 * 1e6,
+            unit: "us",
+        });
+    }
+    Ok(out)
 }
 
 /// `gpt` sampling of 256 bytes after a one-byte prompt, temperature 1 (W7), with and
@@ -279,25 +364,21 @@ fn sgd(lr: f32, momentum: f32, weight_decay: f32) -> SgdConfig {
     }
 }
 
-fn workload(id: &str, repeats: usize, shapes: &str) -> anyhow::Result<Vec<Measurement>> {
+/// What the workloads of one command share.
+struct Opts {
+    repeats: usize,
+    no_overlap: bool,
+}
+
+fn workload(id: &str, opts: &Opts, shapes: &str) -> anyhow::Result<Vec<Measurement>> {
+    let repeats = opts.repeats;
     Ok(match id {
         "GEMM" => bench_gemm(shapes, repeats)?,
-        "W1" => vec![bench_train("W1", "mlp", 128, sgd(0.01, 0.9, 0.0), repeats)?],
-        "W2" => vec![bench_train(
-            "W2",
-            "lenet5",
-            64,
-            sgd(0.01, 0.9, 0.0),
-            repeats,
-        )?],
-        "W3" => vec![bench_train(
-            "W3",
-            "resnet20",
-            128,
-            sgd(0.1, 0.9, 5e-4),
-            repeats,
-        )?],
-        "W4" => vec![bench_gpt_train(repeats)],
+        "ALLREDUCE" => bench_all_reduce(repeats)?,
+        "W1" => vec![bench_train("W1", "mlp", 128, sgd(0.01, 0.9, 0.0), opts)?],
+        "W2" => vec![bench_train("W2", "lenet5", 64, sgd(0.01, 0.9, 0.0), opts)?],
+        "W3" => vec![bench_train("W3", "resnet20", 128, sgd(0.1, 0.9, 5e-4), opts)?],
+        "W4" => vec![bench_gpt_train(opts)],
         "W5" => {
             let mut m = bench_w5(repeats);
             m.push(bench_conv(repeats));
@@ -308,12 +389,18 @@ fn workload(id: &str, repeats: usize, shapes: &str) -> anyhow::Result<Vec<Measur
             bench_inference("resnet20", repeats)?,
         ],
         "W7" => bench_gpt_sample(repeats),
-        other => bail!("unknown workload '{other}'; available: W1 to W7, all, gemm"),
+        other => bail!("unknown workload '{other}'; available: W1 to W7, all, gemm, allreduce"),
     })
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     crate::validate::count("--repeats", args.repeats, 1, MAX_REPEATS)?;
+    // Under `mpirun -np N`: W1-W4 split the global batch over the ranks; rank 0 prints.
+    let _mpi = distributed::init()?;
+    let opts = Opts {
+        repeats: args.repeats,
+        no_overlap: args.no_overlap,
+    };
     let id = args.workload.to_uppercase();
     let ids: Vec<&str> = if id == "ALL" {
         vec!["W1", "W2", "W3", "W4", "W5", "W6", "W7"]
@@ -321,8 +408,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         vec![id.as_str()]
     };
     for id in ids {
-        for m in workload(id, args.repeats, &args.shapes)? {
-            print_measurement(&m, args.json);
+        for m in workload(id, &opts, &args.shapes)? {
+            if distributed::is_root() {
+                print_measurement(&m, args.json);
+            }
         }
     }
     Ok(0)
