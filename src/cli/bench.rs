@@ -1,7 +1,7 @@
 //! `neurite bench WORKLOAD`: throughput of the spec's benchmark workloads.
 
-use crate::kernels::gemm::{sgemm, Gemm};
 use crate::distributed::{self, DataParallel};
+use crate::kernels::gemm::{sgemm, Gemm};
 use crate::models;
 use crate::models::gpt::{Gpt, GptConfig, SampleOptions};
 use crate::nn::ModuleExt;
@@ -244,7 +244,10 @@ fn bench_train(
     let secs = median_seconds(opts.repeats, || (0..group).for_each(|_| step())) / group as f64;
     Ok(Measurement {
         id: id.into(),
-        what: format!("{model} train step, batch {batch}{}", ranks_note(opts.no_overlap)),
+        what: format!(
+            "{model} train step, batch {batch}{}",
+            ranks_note(opts.no_overlap)
+        ),
         value: batch as f64 / secs,
         unit: "images/s",
     })
@@ -277,7 +280,10 @@ fn bench_gpt_train(opts: &Opts) -> Measurement {
     });
     Measurement {
         id: "W4".into(),
-        what: format!("gpt train step, batch {b}x{t}{}", ranks_note(opts.no_overlap)),
+        what: format!(
+            "gpt train step, batch {b}x{t}{}",
+            ranks_note(opts.no_overlap)
+        ),
         value: (b * t) as f64 / secs,
         unit: "tokens/s",
     }
@@ -295,7 +301,9 @@ fn bench_all_reduce(repeats: usize) -> anyhow::Result<Vec<Measurement>> {
     for kb in [1usize, 16, 256, 1024, 4096, 16384, 65536] {
         let mut v = vec![1.0f32; kb * 256];
         // Every rank times the same calls; the ranks' medians are averaged.
-        let mut secs = [median_seconds(repeats, || distributed::all_reduce_sum(&mut v))];
+        let mut secs = [median_seconds(repeats, || {
+            distributed::all_reduce_sum(&mut v)
+        })];
         distributed::all_reduce_sum_f64(&mut secs);
         out.push(Measurement {
             id: "ALLREDUCE".into(),
@@ -377,7 +385,13 @@ fn workload(id: &str, opts: &Opts, shapes: &str) -> anyhow::Result<Vec<Measureme
         "ALLREDUCE" => bench_all_reduce(repeats)?,
         "W1" => vec![bench_train("W1", "mlp", 128, sgd(0.01, 0.9, 0.0), opts)?],
         "W2" => vec![bench_train("W2", "lenet5", 64, sgd(0.01, 0.9, 0.0), opts)?],
-        "W3" => vec![bench_train("W3", "resnet20", 128, sgd(0.1, 0.9, 5e-4), opts)?],
+        "W3" => vec![bench_train(
+            "W3",
+            "resnet20",
+            128,
+            sgd(0.1, 0.9, 5e-4),
+            opts,
+        )?],
         "W4" => vec![bench_gpt_train(opts)],
         "W5" => {
             let mut m = bench_w5(repeats);

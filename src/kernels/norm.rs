@@ -137,6 +137,10 @@ pub fn batch_norm_backward(
     batch_norm_backward_with(x, dy, mean, rstd, map, dx, n, inner, stats)
 }
 
+/// Per-channel sums `(Σ dy · xhat, Σ dy)` of a part of a batch to the per-channel means
+/// over the whole batch (see [`StatsGrad::Global`]).
+pub type GlobalMeans<'a> = &'a dyn Fn(&[f32], &[f32]) -> (Vec<f32>, Vec<f32>);
+
 /// How the gradient of a batch norm flows through its statistics.
 pub enum StatsGrad<'a> {
     /// Not at all: running statistics are constants (eval mode).
@@ -147,7 +151,7 @@ pub enum StatsGrad<'a> {
     /// synchronized across processes): given this part's per-channel sums `(Σ dy · xhat,
     /// Σ dy)`, the closure returns the means over the whole batch to use, per channel, in
     /// this part's units.
-    Global(&'a dyn Fn(&[f32], &[f32]) -> (Vec<f32>, Vec<f32>)),
+    Global(GlobalMeans<'a>),
 }
 
 /// [`batch_norm_backward`] with the gradient through the statistics as `stats` says.

@@ -405,6 +405,16 @@ pub(crate) const FAMILY: Family = Family {
     cases: gradcheck_cases,
 };
 
+/// The synchronization of a process alone: the sums are its own, its weight 1.
+struct Alone;
+
+impl StatsSync for Alone {
+    fn all_reduce_sum(&self, _: &mut [f64]) {}
+    fn loss_weight(&self) -> f64 {
+        1.0
+    }
+}
+
 fn gradcheck_cases() -> Vec<Case> {
     let any = |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0);
     let around_one = |shape: &[usize]| Tensor::rand(shape, 0.5, 1.5);
@@ -424,6 +434,25 @@ fn gradcheck_cases() -> Vec<Case> {
             x[0].batch_norm(None, None, None, None, true, 0.1, 1e-5)
                 .exp()
         }),
+        // Synchronized over one process (the sums are its own): the gradient through the
+        // global statistics, assembled as the synced path does.
+        Case::new(
+            "batch_norm",
+            vec![any(&[3, 2, 2, 3]), around_one(&[2]), any(&[2])],
+            |x| {
+                let sync = std::sync::Arc::new(Alone);
+                x[0].batch_norm_synced(Some(&x[1]), Some(&x[2]), None, None, 0.1, 1e-5, false, sync)
+                    .exp()
+            },
+        ),
+        Case::new(
+            "batch_norm_relu",
+            vec![any(&[4, 3]), around_one(&[3]), any(&[3])],
+            |x| {
+                let sync = std::sync::Arc::new(Alone);
+                x[0].batch_norm_synced(Some(&x[1]), Some(&x[2]), None, None, 0.1, 1e-5, true, sync)
+            },
+        ),
         // Training with running statistics (constants, updated at each call) does not change the gradient.
         Case::new(
             "batch_norm",
@@ -544,6 +573,116 @@ mod tests {
     use super::*;
 
     use crate::kernels::test_values::assert_close;
+
+    /// `parts` threads standing in for ranks: each adds its values into a shared sum, waits
+    /// for the others, and reads the total back.
+    struct Threads {
+        parts: usize,
+        sum: std::sync::Mutex<(Vec<f64>, usize)>,
+        barrier: std::sync::Barrier,
+        weights: Vec<f64>,
+    }
+
+    /// One thread's view of [`Threads`].
+    struct Part(std::sync::Arc<Threads>, usize);
+
+    impl StatsSync for Part {
+        fn all_reduce_sum(&self, values: &mut [f64]) {
+            let t = &self.0;
+            {
+                let mut s = t.sum.lock().unwrap();
+                if s.1 == 0 {
+                    s.0 = vec![0.0; values.len()];
+                }
+                s.0.iter_mut().zip(values.iter()).for_each(|(a, v)| *a += v);
+                s.1 += 1;
+            }
+            t.barrier.wait();
+            values.copy_from_slice(&t.sum.lock().unwrap().0);
+            if t.barrier.wait().is_leader() {
+                t.sum.lock().unwrap().1 = 0; // Ready for the next sum.
+            }
+            t.barrier.wait();
+        }
+        fn loss_weight(&self) -> f64 {
+            self.0.weights[self.1]
+        }
+    }
+
+    /// One part's output, input, weight and bias gradients, running mean and variance.
+    type PartResult = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+    #[test]
+    fn batch_norm_synced_over_parts_of_a_batch_equals_batch_norm_of_the_whole() {
+        // A batch of 7 in parts of 4 and 3 (unequal shares), each part's loss a mean over
+        // its rows weighted 4/7 and 3/7: outputs, input gradients (in the global loss's
+        // units), running statistics and summed parameter gradients equal the whole batch's.
+        crate::tensor::rng::manual_seed(5);
+        let x = Tensor::randn(&[7, 3, 2, 2], 0.5, 2.0);
+        let t = Tensor::randn(&[7, 3, 2, 2], 0.0, 1.0); // a target, for a loss with curvature
+        let w = Tensor::rand(&[3], 0.5, 1.5).requires_grad_();
+        let b = Tensor::randn(&[3], 0.0, 1.0).requires_grad_();
+        for relu in [false, true] {
+            let (rm, rv) = (Tensor::zeros(&[3]), Tensor::ones(&[3]));
+            let xw = x.detach().requires_grad_();
+            let op = if relu { Tensor::batch_norm_relu } else { Tensor::batch_norm };
+            let y = op(&xw, Some(&w), Some(&b), Some(&rm), Some(&rv), true, 0.1, 1e-5);
+            y.sub(&t).pow(2.0).mean_all().backward().unwrap();
+            let (want_y, want_dx) = (y.to_vec(), xw.grad().unwrap().to_vec());
+            let (want_dw, want_db) = (w.grad().unwrap().to_vec(), b.grad().unwrap().to_vec());
+            w.set_grad(None);
+            b.set_grad(None);
+
+            let shared = std::sync::Arc::new(Threads {
+                parts: 2,
+                sum: std::sync::Mutex::new((Vec::new(), 0)),
+                barrier: std::sync::Barrier::new(2),
+                weights: vec![4.0 / 7.0, 3.0 / 7.0],
+            });
+            let rows = [0..4, 4..7];
+            let results: Vec<PartResult> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..shared.parts)
+                    .map(|p| {
+                        let (shared, rows) = (shared.clone(), rows[p].clone());
+                        let (x, t) = (x.narrow(0, rows.start, rows.len()), t.narrow(0, rows.start, rows.len()));
+                        let (w, b) = (w.detach().requires_grad_(), b.detach().requires_grad_());
+                        scope.spawn(move || {
+                            let (rm, rv) = (Tensor::zeros(&[3]), Tensor::ones(&[3]));
+                            let xp = x.contiguous().requires_grad_();
+                            let sync = std::sync::Arc::new(Part(shared.clone(), p));
+                            let y = xp.batch_norm_synced(Some(&w), Some(&b), Some(&rm), Some(&rv), 0.1, 1e-5, relu, sync);
+                            y.sub(&t.contiguous()).pow(2.0).mean_all().backward().unwrap();
+                            let weight = shared.weights[p] as f32;
+                            let scaled = |g: Tensor| g.to_vec().iter().map(|v| v * weight).collect::<Vec<f32>>();
+                            (
+                                y.to_vec(),
+                                scaled(xp.grad().unwrap()),
+                                scaled(w.grad().unwrap()),
+                                scaled(b.grad().unwrap()),
+                                rm.to_vec(),
+                                rv.to_vec(),
+                            )
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let cat = |f: fn(&PartResult) -> &Vec<f32>| {
+                results.iter().flat_map(|r| f(r).clone()).collect::<Vec<f32>>()
+            };
+            let sum = |f: fn(&PartResult) -> &Vec<f32>| {
+                (0..3).map(|c| results.iter().map(|r| f(r)[c]).sum()).collect::<Vec<f32>>()
+            };
+            assert_close(&cat(|r| &r.0), &want_y, 1e-5);
+            assert_close(&cat(|r| &r.1), &want_dx, 1e-5);
+            assert_close(&sum(|r| &r.2), &want_dw, 1e-5);
+            assert_close(&sum(|r| &r.3), &want_db, 1e-5);
+            for r in &results {
+                assert_close(&r.4, &rm.to_vec(), 1e-6);
+                assert_close(&r.5, &rv.to_vec(), 1e-6);
+            }
+        }
+    }
 
     #[test]
     fn batch_norm_training_output_and_running_statistics_by_hand() {
