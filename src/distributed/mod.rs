@@ -58,7 +58,7 @@ pub use parallel::DataParallel;
 pub use sampler::{batch_share, DistributedSampler};
 
 use crate::nn::{BatchNorm, Module, ModuleExt};
-use crate::ops::norm::StatsSync;
+use crate::ops::norm_sync::StatsSync;
 use anyhow::{bail, Result};
 use std::sync::{Arc, OnceLock};
 use watchdog::{Peers, Watchdog};

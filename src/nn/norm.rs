@@ -1,7 +1,7 @@
 //! Normalization layers: `BatchNorm` (1-D and 2-D) and `LayerNorm`.
 
 use super::{summary, Module};
-use crate::ops::norm::StatsSync;
+use crate::ops::norm_sync::StatsSync;
 use crate::tensor::Tensor;
 use std::sync::{Arc, Mutex};
 

@@ -39,6 +39,7 @@ use crate::gradcheck::Case;
 
 pub mod compare;
 pub mod map;
+pub mod norm_sync;
 
 /// One family of ops (one module): the ops it defines and their gradient checks.
 pub struct Family {
