@@ -187,9 +187,14 @@ fn the_grad_ready_hook_sees_every_mlp_parameter_once() {
                 .clone()
         })
         .collect();
-    // Every parameter once. (The order is backward's topological order, not necessarily the
-    // reverse of registration: the buckets are correct in any order, only their overlap
-    // depends on it.)
+    // Every parameter once, the last layer's first: backward finishes a leaf right after
+    // its last consumer (what lets data-parallel training overlap the reduction of the last
+    // layers' gradients with the backward of the first).
+    assert_eq!(
+        &names[..2].iter().filter(|n| n.starts_with("2.")).count(),
+        &2,
+        "{names:?}"
+    );
     let mut sorted = names.clone();
     sorted.sort();
     sorted.dedup();

@@ -347,11 +347,11 @@ impl Tensor {
             );
         }
         let _guard = NoGradGuard::new();
-        let order = topological_order(self);
+        let order = backward_order(self);
         check_graph(&order)?;
         let mut grads: HashMap<u64, Tensor> = HashMap::new();
         grads.insert(self.id(), grad);
-        for t in order.iter().rev() {
+        for t in &order {
             let Some(g) = grads.remove(&t.id()) else {
                 continue;
             };
@@ -458,27 +458,53 @@ fn accumulate_into_leaf(t: &Tensor, g: Tensor) {
     });
 }
 
-/// Tensors that `root` depends on through recorded nodes, inputs before outputs.
-fn topological_order(root: &Tensor) -> Vec<Tensor> {
-    let mut order = Vec::new();
-    let mut visited = HashSet::new();
-    // Iterative depth-first search: deep graphs (long sequences) must not overflow the stack.
-    let mut stack: Vec<(Tensor, bool)> = vec![(root.clone(), false)];
-    while let Some((t, children_done)) = stack.pop() {
-        if children_done {
-            order.push(t);
-            continue;
-        }
-        if !visited.insert(t.id()) {
-            continue;
-        }
-        stack.push((t.clone(), true));
+/// Tensors that `root` depends on through recorded nodes, in the order backward visits
+/// them: each after every tensor that consumes it (root first), and each leaf right after
+/// its last consumer, so that a parameter's gradient is final, and its hook fires, as soon
+/// as it can be: the last layer's first, which lets data-parallel training start reducing
+/// those while backward goes on through the earlier layers (Kahn's algorithm on consumer
+/// counts; the ready nodes taken last-in first-out, depth first like the forward's chain).
+fn backward_order(root: &Tensor) -> Vec<Tensor> {
+    /// The inputs of `t`'s recorded node that take a gradient (none for a leaf).
+    fn grad_inputs(t: &Tensor) -> Option<Vec<Tensor>> {
         let node = t.inner.node.lock().unwrap();
-        if let Some(node) = node.as_ref() {
-            for input in &node.inputs {
-                let input = &input.tensor;
-                if input.requires_grad() && !visited.contains(&input.id()) {
-                    stack.push((input.clone(), false));
+        node.as_ref().map(|n| {
+            n.inputs
+                .iter()
+                .map(|s| &s.tensor)
+                .filter(|i| i.requires_grad())
+                .cloned()
+                .collect()
+        })
+    }
+    // How many edges of the graph read each tensor. Iterative: deep graphs (long
+    // sequences) must not overflow the stack.
+    let mut consumers: HashMap<u64, usize> = HashMap::new();
+    let mut seen = HashSet::from([root.id()]);
+    let mut stack = vec![root.clone()];
+    while let Some(t) = stack.pop() {
+        for input in grad_inputs(&t).unwrap_or_default() {
+            *consumers.entry(input.id()).or_insert(0) += 1;
+            if seen.insert(input.id()) {
+                stack.push(input);
+            }
+        }
+    }
+    let mut order = Vec::with_capacity(seen.len());
+    let mut ready = vec![root.clone()];
+    while let Some(t) = ready.pop() {
+        let inputs = grad_inputs(&t).unwrap_or_default();
+        order.push(t);
+        for input in inputs {
+            let left = consumers
+                .get_mut(&input.id())
+                .expect("every input was counted");
+            *left -= 1;
+            if *left == 0 {
+                if input.inner.node.lock().unwrap().is_none() {
+                    order.push(input); // A leaf: its gradient is final here.
+                } else {
+                    ready.push(input);
                 }
             }
         }
