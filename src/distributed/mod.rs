@@ -84,7 +84,8 @@ static WORLD: OnceLock<World> = OnceLock::new();
 /// of `main`; every collective after that is an error of the MPI library).
 #[must_use = "dropping it finalizes MPI at once"]
 pub struct Distributed {
-    _handle: backend::Handle,
+    /// `None` alone: MPI was not started (see [`init`]).
+    _handle: Option<backend::Handle>,
 }
 
 impl Distributed {
@@ -108,9 +109,20 @@ pub fn launcher_world_size() -> Option<usize> {
         .find_map(|k| std::env::var(k).ok()?.trim().parse().ok())
 }
 
+/// Whether an MPI launcher started this process (`mpirun`, `mpiexec`, Slurm's `srun` with
+/// PMI or PMIx): the environment variables each sets for its processes.
+fn launched() -> bool {
+    launcher_world_size().is_some()
+        || ["PMIX_RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK"]
+            .iter()
+            .any(|k| std::env::var_os(k).is_some())
+}
+
 /// Starts MPI (threads at MPI's `Serialized` level) and finds this process's rank, the
 /// number of ranks and where each runs (for the watchdog). Without a launcher, or in a build
-/// without the `mpi` feature, the world is this one process.
+/// without the `mpi` feature, the world is this one process and MPI is not started (a
+/// singleton MPI would start helper processes and threads that cost a single process some 5%
+/// of its speed).
 ///
 /// # Errors
 ///
@@ -119,6 +131,15 @@ pub fn launcher_world_size() -> Option<usize> {
 pub fn init() -> Result<Distributed> {
     if WORLD.get().is_some() {
         bail!("neurite::distributed::init was called twice: call it once, at the start of main");
+    }
+    if !launched() {
+        let _ = WORLD.set(World {
+            rank: 0,
+            size: 1,
+            peers: Peers::default(),
+            timeout: watchdog::timeout_from_env(),
+        });
+        return Ok(Distributed { _handle: None });
     }
     let (rank, size, handle) = backend::init()?;
     let pids = backend::all_gather_u64(std::process::id() as u64);
@@ -131,7 +152,9 @@ pub fn init() -> Result<Distributed> {
         peers,
         timeout,
     });
-    Ok(Distributed { _handle: handle })
+    Ok(Distributed {
+        _handle: Some(handle),
+    })
 }
 
 /// A hash of this host's name: ranks with equal hashes share a machine.
