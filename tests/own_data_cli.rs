@@ -264,8 +264,15 @@ fn an_image_folder_trains_lenet5_sized_to_its_images_and_predicts_its_classes() 
 #[test]
 fn data_that_does_not_fit_the_flags_or_the_model_is_a_named_error() {
     let iris = data("iris.csv");
+    let diabetes = data("diabetes.csv");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["train", "mlp", "--data", &iris], "--target"),
+        (
+            vec![
+                "train", "mlp", "--data", &diabetes, "--target", "target", "--recipe", "fast",
+            ],
+            "--label-smoothing 0.1 applies to classes, and this data is a regression",
+        ),
         (
             vec!["train", "lenet5", "--data", &iris, "--target", "species"],
             "use mlp",

@@ -309,6 +309,139 @@ fn command_json_output_and_errors() {
 }
 
 #[test]
+fn fast_recipe_flags_override_it_and_resume_checks_label_smoothing() {
+    let dir = temp_dir("fast-recipe");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    fake_data_dir(&data);
+    let (d, run) = (data.to_str().unwrap(), dir.join("run"));
+    let run = run.to_str().unwrap();
+    let meta = || {
+        Checkpoint::load(&Path::new(run).join("checkpoint.safetensors"))
+            .unwrap()
+            .metadata
+    };
+    // The fast recipe's values, but for the flags given (epochs, batch, smoothing).
+    let args = [
+        "train",
+        "mlp",
+        "--recipe",
+        "fast",
+        "--data",
+        d,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        run,
+        "--json",
+    ];
+    let (code, _, stderr) = neurite(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let fast = neurite::models::MLP_FAST;
+    let m = meta();
+    assert_eq!(m["train.recipe"], "fast");
+    assert_eq!(m["train.epochs"], "1");
+    assert_eq!(m["train.batch_size"], "16");
+    assert_eq!(m["train.lr"], fast.lr.to_string());
+    assert_eq!(m["train.schedule"], fast.schedule);
+    assert_eq!(m["train.label_smoothing"], fast.label_smoothing.to_string());
+    let mut more = args.to_vec();
+    more.extend([
+        "--label-smoothing",
+        "0.05",
+        "--schedule",
+        "cosine",
+        "--overwrite",
+    ]);
+    let (code, _, stderr) = neurite(&more);
+    assert_eq!(code, 0, "{stderr}");
+    let m = meta();
+    assert_eq!(
+        (
+            m["train.label_smoothing"].as_str(),
+            m["train.schedule"].as_str()
+        ),
+        ("0.05", "cosine")
+    );
+    // The spec's recipe (the default) trains without smoothing.
+    let spec = [
+        "train",
+        "mlp",
+        "--data",
+        d,
+        "--epochs",
+        "1",
+        "--out",
+        run,
+        "--overwrite",
+    ];
+    let (code, _, stderr) = neurite(&spec);
+    assert_eq!(code, 0, "{stderr}");
+    let m = meta();
+    assert_eq!(
+        (
+            m["train.recipe"].as_str(),
+            m["train.label_smoothing"].as_str()
+        ),
+        ("spec", "0")
+    );
+
+    // --resume refuses another label smoothing or recipe; the same one continues.
+    let resume = |extra: &[&str]| {
+        let mut a = vec![
+            "train", "mlp", "--data", d, "--epochs", "2", "--out", run, "--resume",
+        ];
+        a.extend(extra);
+        neurite(&a)
+    };
+    let (code, _, stderr) = resume(&["--label-smoothing", "0.1"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--label-smoothing differs from it"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = resume(&["--recipe", "fast"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--recipe"), "{stderr}");
+    let (code, _, stderr) = resume(&["--label-smoothing", "0", "--recipe", "spec"]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // Bad values: one line naming the flag, or the models that have a fast recipe.
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            "mlp",
+            &["--label-smoothing", "1"],
+            "--label-smoothing must lie in [0, 1), got 1",
+        ),
+        (
+            "mlp",
+            &["--label-smoothing", "-0.1"],
+            "--label-smoothing must lie in [0, 1), got -0.1",
+        ),
+        (
+            "mlp",
+            &["--recipe", "slow"],
+            "unknown recipe 'slow'; choose one of: spec, fast",
+        ),
+        (
+            "vit",
+            &["--recipe", "fast"],
+            "--recipe fast: vit has no fast recipe yet; the models with one: mlp, lenet5",
+        ),
+    ];
+    for (model, extra, expected) in cases {
+        let mut a = vec!["train", model, "--data", d, "--out", run, "--overwrite"];
+        a.extend(extra);
+        let (code, _, stderr) = neurite(&a);
+        assert_eq!(code, 1, "{a:?}");
+        assert_eq!(stderr.trim_end(), format!("error: {expected}"), "{a:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn lenet5_learns_real_fashion_mnist() {
     let dir = Path::new("/usr/share/datasets/fashion-mnist");
     if !dir.is_dir() {

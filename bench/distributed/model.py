@@ -10,8 +10,9 @@ a ring all-reduce of S bytes over N ranks takes 2(N-1) steps of S/N bytes each w
 
     t(S, N) = 2 (N-1) alpha + 2 (N-1)/N * S / W
 
-so with N = 2: t = 2 alpha + S / W; a least-squares line through the measured points gives
-alpha and W. The model then predicts, without overlap (the conservative case: every byte's
+so with N = 2: t = 2 alpha + S / W. alpha is half the time of the smallest message (1 KB:
+latency only); W is the least-squares slope, through that intercept, of the points from 256
+KB to 4 MB (larger buffers leave the caches of this machine: no link behaves like that). The model then predicts, without overlap (the conservative case: every byte's
 time added to the step),
 
 - the 2-rank efficiency on this machine, rate(2) / (2 rate(1)) = t1 / (t1 + 2 t_ar), where
@@ -36,15 +37,12 @@ WORKLOADS = {
 
 
 def fit(points):
-    """Least squares t = a + S * b over (S bytes, t seconds): returns (a, b)."""
-    n = len(points)
-    sx = sum(s for s, _ in points)
-    sy = sum(t for _, t in points)
-    sxx = sum(s * s for s, _ in points)
-    sxy = sum(s * t for s, t in points)
-    b = (n * sxy - sx * sy) / (n * sxx - sx * sx)
-    a = (sy - b * sx) / n
-    return a, b
+    """alpha from the smallest message, W from the mid sizes (see the module's text)."""
+    smallest = min(points)
+    alpha = smallest[1] / 2
+    mid = [(s, t - 2 * alpha) for s, t in points if 256 << 10 <= s <= 4 << 20]
+    bw = sum(s * s for s, _ in mid) / sum(s * t for s, t in mid)
+    return alpha, bw
 
 
 def parse_pairs(text):
@@ -63,10 +61,7 @@ def main():
         m = json.loads(line)
         kb = int(m["what"].split()[2])
         points.append((kb * 1024, m["value"] * 1e-6))
-    # The line through the points up to 4 MB (larger ones leave the caches: not a link).
-    base, per_byte = fit([pt for pt in points if pt[0] <= 4 << 20])
-    alpha = max(base, 0.0) / 2
-    bw = 1 / per_byte
+    alpha, bw = fit(points)
     print(f"calibration (2 ranks): alpha {alpha * 1e6:.1f} us per message, W {bw / 1e9:.2f} GB/s")
     for s, t in points:
         print(f"  {s // 1024:>6} KB: measured {t * 1e6:9.1f} us, model {(2 * alpha + s / bw) * 1e6:9.1f} us")

@@ -4,8 +4,8 @@
 
 use crate::data::Augment;
 use crate::train::{
-    saved_config, train, DecayScope, NonFinitePolicy, OptimizerKind, RunOptions, TrainConfig,
-    Warmup,
+    saved_config, train, DecayScope, NonFinitePolicy, OptimizerKind, RecipeKind, RunOptions,
+    TrainConfig, Warmup,
 };
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -18,6 +18,10 @@ pub struct Args {
     model: String,
     #[command(flatten)]
     data: super::data::DataFlags,
+    /// The recipe the other flags start from: spec (the spec's, the default) or fast (a
+    /// target test accuracy soonest in wall time; mlp and lenet5, see after the flags).
+    #[arg(long, value_name = "spec|fast")]
+    recipe: Option<String>,
     /// Epochs (default: the model's recipe; at most 100000). With --resume: extend or
     /// shorten the saved run.
     #[arg(long)]
@@ -67,6 +71,10 @@ pub struct Args {
     /// Clip the global gradient norm to this value.
     #[arg(long, allow_hyphen_values = true)]
     clip_grad: Option<f32>,
+    /// Label smoothing of the training loss, in [0, 1): the target is (1 - EPS) one-hot +
+    /// EPS / classes, as PyTorch's label_smoothing (default: the recipe's; 0 for spec).
+    #[arg(long, allow_hyphen_values = true, value_name = "EPS")]
+    label_smoothing: Option<f32>,
     /// Start from these weights (safetensors) instead of a random initialization.
     #[arg(long)]
     init: Option<PathBuf>,
@@ -147,6 +155,12 @@ impl Args {
                 self.clip_grad.is_some(),
                 w.clip_grad == s.clip_grad,
             ),
+            (
+                "--label-smoothing",
+                self.label_smoothing.is_some(),
+                w.label_smoothing == s.label_smoothing,
+            ),
+            ("--recipe", self.recipe.is_some(), w.recipe == s.recipe),
             // The starting weights of a run that has started already mean nothing.
             ("--init", self.init.is_some(), false),
         ];
@@ -164,13 +178,17 @@ impl Args {
         Ok(c)
     }
 
-    /// The model's recipe with the given flags applied.
+    /// The model's recipe (`--recipe`) with the given flags applied.
     fn config_unchecked(&self) -> Result<TrainConfig> {
+        let kind: RecipeKind = match &self.recipe {
+            Some(r) => r.parse()?,
+            None => RecipeKind::Spec,
+        };
         let optimizer: OptimizerKind = match &self.optimizer {
             Some(o) => o.parse()?,
-            None => TrainConfig::default_optimizer(&self.model),
+            None => TrainConfig::default_optimizer_of(&self.model, kind),
         };
-        let mut c = TrainConfig::recipe(&self.model, optimizer)?;
+        let mut c = TrainConfig::recipe_of(&self.model, kind, optimizer)?;
         if let Some(v) = self.epochs {
             c.epochs = v;
         }
@@ -204,6 +222,9 @@ impl Args {
         }
         c.limit_train = self.limit_train;
         c.clip_grad = self.clip_grad;
+        if let Some(v) = self.label_smoothing {
+            c.label_smoothing = v;
+        }
         Ok(c)
     }
 }
@@ -213,28 +234,39 @@ impl Args {
 fn recipes_help() -> String {
     let mut text = String::from("Models and their recipes (any flag overrides a value):\n");
     for m in crate::models::MODELS {
-        let r = &m.recipe;
-        let sgd = if r.optimizer == "sgd" {
-            format!(" lr {} momentum {}", r.lr, r.momentum)
-        } else {
-            " lr 0.001".to_string()
-        };
-        text += &format!(
-            "  {:<9} {}\n            {}{sgd}, {} epochs of batch {}, {} schedule, warm-up {} \
-             epochs, weight decay {} ({}), augment {}\n",
-            m.name,
-            m.about,
-            r.optimizer,
-            r.epochs,
-            r.batch_size,
-            r.schedule,
-            r.warmup_epochs,
-            r.weight_decay,
-            r.decay,
-            r.augment
-        );
+        text += &format!("  {:<9} {}\n", m.name, m.about);
+        text += &describe_recipe("", &m.recipe);
+        if let Some(fast) = &m.fast {
+            text += &describe_recipe("--recipe fast: ", fast);
+        }
     }
     text
+}
+
+/// One recipe's line of the help, indented, after `label`.
+fn describe_recipe(label: &str, r: &crate::models::Recipe) -> String {
+    let sgd = if r.optimizer == "sgd" {
+        format!(" lr {} momentum {}", r.lr, r.momentum)
+    } else {
+        " lr 0.001".to_string()
+    };
+    let smoothing = if r.label_smoothing > 0.0 {
+        format!(", label smoothing {}", r.label_smoothing)
+    } else {
+        String::new()
+    };
+    format!(
+        "            {label}{}{sgd}, {} epochs of batch {}, {} schedule, warm-up {} epochs, \
+         weight decay {} ({}), augment {}{smoothing}\n",
+        r.optimizer,
+        r.epochs,
+        r.batch_size,
+        r.schedule,
+        r.warmup_epochs,
+        r.weight_decay,
+        r.decay,
+        r.augment
+    )
 }
 
 pub fn run(args: Args) -> Result<i32> {

@@ -208,6 +208,40 @@ mod tests {
     }
 
     #[test]
+    fn cross_entropy_with_label_smoothing_matches_pytorch() {
+        // F.cross_entropy(x, t, label_smoothing=s) and its gradient, PyTorch 2.15. By hand,
+        // the gradient is (softmax(x) - q) / N with q = (1 - s) * onehot(t) + s / C: row 0
+        // of the first case, (0.09003057 - 0.1 / 3) / 2 = 0.02834862.
+        let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 0.0, 0.0, 0.0], &[2, 3]).requires_grad_();
+        let loss = x.cross_entropy_with(&[2, 0], 0.1);
+        assert_close(&[loss.item()], &[0.80310905], 1e-6);
+        loss.backward().unwrap();
+        assert_close(
+            &x.grad().unwrap().to_vec(),
+            &[0.02834862, 0.10569758, -0.13404617, -0.3, 0.15, 0.15],
+            1e-6,
+        );
+        let y = Tensor::from_vec(vec![0.5, -1.0, 2.0, 0.25, 3.0, 1.0, -2.0, 0.0], &[2, 4])
+            .requires_grad_();
+        let loss = y.cross_entropy_with(&[1, 3], 0.25);
+        assert_close(&[loss.item()], &[3.0302098], 1e-5);
+        loss.backward().unwrap();
+        assert_close(
+            &y.grad().unwrap().to_vec(),
+            &[
+                0.0458674, -0.3890428, 0.31436622, 0.02880909, 0.38826224, 0.02552481,
+                -0.02842335, -0.38536373,
+            ],
+            1e-6,
+        );
+        // Smoothing 0 is the plain loss.
+        assert_eq!(
+            y.detach().cross_entropy_with(&[1, 3], 0.0).item(),
+            y.detach().cross_entropy(&[1, 3]).item()
+        );
+    }
+
+    #[test]
     #[should_panic(
         expected = "cross_entropy: target 3 at position 1 is out of range for logits of shape [2, 3]"
     )]

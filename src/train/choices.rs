@@ -1,10 +1,48 @@
-//! The named choices of a training run: the optimizer, the parameters weight decay applies
-//! to, the warm-up's length, and the learning-rate schedule's text.
+//! The named choices of a training run: the recipe, the optimizer, the parameters weight
+//! decay applies to, the warm-up's length, and the learning-rate schedule's text.
 
 use crate::optim::{Schedule, SCHEDULE_CHOICES};
 use anyhow::{bail, Context, Result};
 use std::fmt;
 use std::str::FromStr;
+
+/// Which of a model's recipes a run starts from (`--recipe`): the spec's (the default), or
+/// the fast one that reaches a target test accuracy soonest in wall time (issue 24; the
+/// models that have one carry it in their row of [`crate::models::MODELS`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecipeKind {
+    /// The spec's recipe (the quality workloads Q1-Q4), with neurite's documented changes.
+    #[default]
+    Spec,
+    /// The model's time-to-accuracy recipe: fewer epochs, label smoothing, a one-cycle or
+    /// linear schedule.
+    Fast,
+}
+
+impl RecipeKind {
+    /// Every recipe, in the order help texts and errors list them.
+    pub const ALL: [RecipeKind; 2] = [RecipeKind::Spec, RecipeKind::Fast];
+}
+
+impl FromStr for RecipeKind {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match RecipeKind::ALL.into_iter().find(|k| k.to_string() == s) {
+            Some(k) => Ok(k),
+            None => bail!("unknown recipe '{s}'; choose one of: spec, fast"),
+        }
+    }
+}
+
+impl fmt::Display for RecipeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecipeKind::Spec => "spec",
+            RecipeKind::Fast => "fast",
+        })
+    }
+}
 
 /// The optimizer of a run. A new one is a variant here, its name in `Display`, its
 /// construction in [`crate::train::TrainConfig::build_optimizer`] and its file in

@@ -2,7 +2,7 @@
 //! table of models), checks of every value, and their checkpoint-metadata form (`train.*`
 //! keys) for `--resume`.
 
-pub use super::choices::{check_schedule, DecayScope, OptimizerKind, Warmup};
+pub use super::choices::{check_schedule, DecayScope, OptimizerKind, RecipeKind, Warmup};
 use crate::checkpoint::Metadata;
 use crate::data::Augment;
 use crate::optim::{Adam, AdamConfig, Optimizer, Schedule, Sgd, SgdConfig};
@@ -51,6 +51,11 @@ pub struct TrainConfig {
     pub limit_train: Option<usize>,
     /// Clip the global gradient norm to this value.
     pub clip_grad: Option<f32>,
+    /// The label smoothing of the training loss, in `[0, 1)` (PyTorch's `label_smoothing`;
+    /// the test loss is the plain cross-entropy).
+    pub label_smoothing: f32,
+    /// The model's recipe the values started from (recorded, not used by the loop).
+    pub recipe: RecipeKind,
 }
 
 impl TrainConfig {
@@ -58,8 +63,18 @@ impl TrainConfig {
     /// `optimizer`. Adam and AdamW start at lr 1e-3 without momentum; AdamW decays weights
     /// by 0.01 unless the model's recipe says more.
     pub fn recipe(model: &str, optimizer: OptimizerKind) -> Result<TrainConfig> {
-        let r = crate::models::image_model(model)?.recipe;
-        let bad = |what: &str| format!("the recipe of {model}: {what}");
+        Self::recipe_of(model, RecipeKind::Spec, optimizer)
+    }
+
+    /// The recipe `kind` of `model` for `optimizer`, as [`TrainConfig::recipe`]; an error
+    /// that names the models with one when `model` has no such recipe.
+    pub fn recipe_of(
+        model: &str,
+        kind: RecipeKind,
+        optimizer: OptimizerKind,
+    ) -> Result<TrainConfig> {
+        let r = Self::model_recipe(model, kind)?;
+        let bad = |what: &str| format!("the {kind} recipe of {model}: {what}");
         let mut c = TrainConfig {
             model: model.to_string(),
             epochs: r.epochs,
@@ -76,6 +91,8 @@ impl TrainConfig {
             seed: 0,
             limit_train: None,
             clip_grad: None,
+            label_smoothing: r.label_smoothing,
+            recipe: kind,
         };
         if optimizer != OptimizerKind::Sgd {
             c.lr = 1e-3;
@@ -91,10 +108,34 @@ impl TrainConfig {
     /// the spec's Q4; SGD for the others); SGD for an unknown model (whose recipe is an
     /// error).
     pub fn default_optimizer(model: &str) -> OptimizerKind {
-        crate::models::image_model(model)
+        Self::default_optimizer_of(model, RecipeKind::Spec)
+    }
+
+    /// The optimizer of `model`'s recipe `kind` when `--optimizer` is not given; SGD where
+    /// the model or the recipe does not exist (whose recipe is an error).
+    pub fn default_optimizer_of(model: &str, kind: RecipeKind) -> OptimizerKind {
+        Self::model_recipe(model, kind)
             .ok()
-            .and_then(|m| m.recipe.optimizer.parse().ok())
+            .and_then(|r| r.optimizer.parse().ok())
             .unwrap_or(OptimizerKind::Sgd)
+    }
+
+    /// The row of `model`'s recipe `kind` in [`crate::models::MODELS`].
+    fn model_recipe(model: &str, kind: RecipeKind) -> Result<crate::models::Recipe> {
+        let m = crate::models::image_model(model)?;
+        match kind {
+            RecipeKind::Spec => Ok(m.recipe),
+            RecipeKind::Fast => m.fast.with_context(|| {
+                let with: Vec<&str> = (crate::models::MODELS.iter())
+                    .filter(|m| m.fast.is_some())
+                    .map(|m| m.name)
+                    .collect();
+                format!(
+                    "--recipe fast: {model} has no fast recipe yet; the models with one: {}",
+                    with.join(", ")
+                )
+            }),
+        }
     }
 
     /// Checks every value; the error names the flag.
@@ -149,6 +190,13 @@ impl TrainConfig {
             );
         }
         non_negative(&name("weight_decay"), self.weight_decay)?;
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            bail!(
+                "{} must lie in [0, 1), got {}",
+                name("label_smoothing"),
+                self.label_smoothing
+            );
+        }
         if let Some(c) = self.clip_grad {
             positive(&name("clip_grad"), c)?;
         }
@@ -261,6 +309,8 @@ impl TrainConfig {
             ("seed", self.seed.to_string()),
             ("limit_train", opt(self.limit_train.map(|v| v.to_string()))),
             ("clip_grad", opt(self.clip_grad.map(|v| v.to_string()))),
+            ("label_smoothing", self.label_smoothing.to_string()),
+            ("recipe", self.recipe.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (format!("train.{k}"), v))
@@ -310,6 +360,16 @@ impl TrainConfig {
             seed: get(meta, "seed", source)?,
             limit_train: opt(meta, "limit_train", source)?,
             clip_grad: opt(meta, "clip_grad", source)?,
+            // Checkpoints of earlier versions trained without smoothing, from the spec's
+            // recipe.
+            label_smoothing: match meta.get("train.label_smoothing") {
+                Some(_) => get(meta, "label_smoothing", source)?,
+                None => 0.0,
+            },
+            recipe: match meta.get("train.recipe") {
+                Some(_) => get(meta, "recipe", source)?,
+                None => RecipeKind::Spec,
+            },
         };
         c.check(&|key| format!("{source}: metadata train.{key}"))?;
         Ok(c)
@@ -454,6 +514,80 @@ mod tests {
         steps.validate().unwrap();
         assert!(steps.check_against_data(50).is_err());
         steps.check_against_data(51).unwrap();
+    }
+
+    #[test]
+    fn fast_recipes_come_from_the_table_and_others_are_named() {
+        for (name, fast) in [
+            ("mlp", crate::models::MLP_FAST),
+            ("lenet5", crate::models::LENET5_FAST),
+        ] {
+            let c = TrainConfig::recipe_of(name, RecipeKind::Fast, OptimizerKind::Sgd).unwrap();
+            assert_eq!(c.recipe, RecipeKind::Fast);
+            assert_eq!(
+                (c.epochs, c.batch_size, c.lr, c.label_smoothing),
+                (fast.epochs, fast.batch_size, fast.lr, fast.label_smoothing)
+            );
+            assert_eq!(c.schedule, fast.schedule);
+            assert_eq!(c.warmup, Warmup::Epochs(fast.warmup_epochs));
+            assert_eq!(c.augment, fast.augment.parse::<Augment>().unwrap());
+            assert!(c.label_smoothing > 0.0);
+            c.validate().unwrap();
+            let spec = TrainConfig::recipe(name, OptimizerKind::Sgd).unwrap();
+            assert_eq!((spec.recipe, spec.label_smoothing), (RecipeKind::Spec, 0.0));
+            assert!(c.epochs < spec.epochs);
+        }
+        let e = TrainConfig::recipe_of("vit", RecipeKind::Fast, OptimizerKind::AdamW)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "--recipe fast: vit has no fast recipe yet; the models with one: mlp, lenet5"
+        );
+        let e = "slow".parse::<RecipeKind>().unwrap_err().to_string();
+        assert_eq!(e, "unknown recipe 'slow'; choose one of: spec, fast");
+        assert_eq!(
+            TrainConfig::default_optimizer_of("lenet5", RecipeKind::Fast),
+            OptimizerKind::Sgd
+        );
+    }
+
+    #[test]
+    fn label_smoothing_is_checked_and_kept_in_metadata() {
+        let base = TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap();
+        for bad in [1.0, -0.1, f32::NAN, 1.5] {
+            let c = TrainConfig {
+                label_smoothing: bad,
+                ..base.clone()
+            };
+            let e = c.validate().unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("--label-smoothing must lie in [0, 1), got {bad}")
+            );
+        }
+        let c = TrainConfig {
+            label_smoothing: 0.15,
+            recipe: RecipeKind::Fast,
+            ..base
+        };
+        let mut meta: Metadata = c.to_metadata().into_iter().collect();
+        assert_eq!(meta["train.label_smoothing"], "0.15");
+        assert_eq!(meta["train.recipe"], "fast");
+        assert_eq!(TrainConfig::from_metadata(&meta, "x").unwrap(), c);
+        meta.insert("train.label_smoothing".into(), "1".into());
+        let e = TrainConfig::from_metadata(&meta, "ck")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ck: metadata train.label_smoothing must lie in [0, 1), got 1"
+        );
+        // Checkpoints from before these keys trained the spec's recipe without smoothing.
+        meta.remove("train.label_smoothing");
+        meta.remove("train.recipe");
+        let old = TrainConfig::from_metadata(&meta, "x").unwrap();
+        assert_eq!((old.label_smoothing, old.recipe), (0.0, RecipeKind::Spec));
     }
 
     #[test]

@@ -210,11 +210,12 @@ impl Evaluation {
     }
 }
 
-/// The training loss of one batch: cross-entropy for classes, mean squared error for
+/// The training loss of one batch: cross-entropy for classes (with `label_smoothing`, in
+/// `[0, 1)`: PyTorch's `cross_entropy(..., label_smoothing=)`), mean squared error for
 /// values. `out` is the model's output `[B, classes]` or `[B, outputs]`.
-pub fn batch_loss(out: &Tensor, targets: &BatchTargets) -> Tensor {
+pub fn batch_loss(out: &Tensor, targets: &BatchTargets, label_smoothing: f32) -> Tensor {
     match targets {
-        BatchTargets::Classes(labels) => out.cross_entropy(labels),
+        BatchTargets::Classes(labels) => out.cross_entropy_with(labels, label_smoothing),
         BatchTargets::Values(v) => match_target(out, v).mse_loss(v, Reduction::Mean),
     }
 }

@@ -238,7 +238,7 @@ fn fit(
             data_wait += waited.elapsed().as_secs_f64();
             let batch = batch.with_context(|| format!("epoch {}: the training data", epoch + 1))?;
             let out = model.forward(batch.input()); // [B, classes] or [B, 1]
-            let loss = batch_loss(&out, &batch.targets);
+            let loss = batch_loss(&out, &batch.targets, config.label_smoothing);
             let l = loss.item();
             bar.inc();
             model.zero_grad();
@@ -471,6 +471,13 @@ fn check_data(config: &TrainConfig, data: &TrainData) -> Result<()> {
             config.augment
         ),
         _ => {}
+    }
+    if data.is_regression() && config.label_smoothing > 0.0 {
+        bail!(
+            "--label-smoothing {} applies to classes, and this data is a regression; give \
+             --label-smoothing 0",
+            config.label_smoothing
+        );
     }
     config.check_against_data(n.div_ceil(config.batch_size))
 }

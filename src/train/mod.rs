@@ -12,7 +12,7 @@
 //!
 //! The image loop:
 //! - [`config`]: the hyper-parameters, the recipes of [`crate::models::MODELS`], their checks;
-//! - [`choices`]: the optimizer, decay scope, warm-up and schedule choices;
+//! - [`choices`]: the recipe, optimizer, decay scope, warm-up and schedule choices;
 //! - [`data`]: what the loop trains on ([`TrainData`]: images, image sources, tables);
 //! - [`fit`]: the training loop ([`train`], [`train_model`]);
 //! - [`evaluate`]: test-set accuracy and loss, or RMSE and MAE;
@@ -44,7 +44,7 @@ pub mod run;
 pub mod run_dir;
 pub mod state;
 
-pub use config::{DecayScope, OptimizerKind, TrainConfig, Warmup};
+pub use config::{DecayScope, OptimizerKind, RecipeKind, TrainConfig, Warmup};
 pub use data::{Targets, TrainData};
 pub use evaluate::{evaluate, evaluate_data_parallel, evaluate_dataset, Evaluation, EVAL_BATCH};
 pub use fit::{train, train_model, RunOptions, TrainSummary};
