@@ -401,9 +401,11 @@ impl Tensor {
 
 /// Checks, before any gradient is computed, that every node of `order` can run: no tensor it
 /// reads was changed in place since the forward pass, and no part was freed by an earlier
-/// backward. One atomic load per saved tensor.
+/// backward. One atomic load per saved tensor. The nodes are checked inputs first (the
+/// reverse of backward's order), so the error names the earliest op of the forward pass
+/// that cannot run.
 fn check_graph(order: &[Tensor]) -> Result<()> {
-    for t in order {
+    for t in order.iter().rev() {
         let node = t.inner.node.lock().unwrap();
         let Some(node) = node.as_ref() else {
             if t.inner.graph_freed.load(Ordering::Relaxed) {
