@@ -84,6 +84,7 @@ close "resumed test loss, 2 ranks then 3 vs 2 then 2" "$(field loss "$base")" "$
 
 echo "== train: a killed rank ends the job with an error naming it; the last checkpoint resumes"
 out=target/mpi-kill
+rm -rf "$out" # A checkpoint of an earlier run would end the wait below at once.
 log=$(mktemp)
 timeout 300 mpirun "${flags[@]}" -np 2 target/release/neurite train lenet5 --limit-train 6000 \
   --epochs 20 --threads 1 --overwrite --out "$out" >"$log" 2>&1 &
@@ -92,8 +93,12 @@ for _ in $(seq 600); do [ -f "$out/checkpoint.safetensors" ] && break; sleep 0.1
 [ -f "$out/checkpoint.safetensors" ] || { cat "$log"; echo "FAILED: no checkpoint"; exit 1; }
 # Rank 1: the neurite process whose environment says so.
 pid=""
-for p in $(pgrep -f "neurite train lenet5 --limit-train 6000"); do
-  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && pid=$p
+for _ in $(seq 50); do
+  for p in $(pgrep -f "neurite train lenet5 --limit-train 6000"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && pid=$p
+  done
+  [ -n "$pid" ] && break
+  sleep 0.1
 done
 [ -n "$pid" ] || { echo "FAILED: rank 1 not found"; exit 1; }
 kill -9 "$pid"
