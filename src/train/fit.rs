@@ -159,7 +159,8 @@ fn fit(
                 })?,
             );
         }
-        if root && history.len() != saved.progress {
+        // Every rank read the same checkpoint, so every rank makes this check alike.
+        if history.len() != saved.progress {
             bail!(
                 "{} is from epoch {} but holds the metrics of {} epochs; cannot resume \
                  consistently",
