@@ -86,6 +86,7 @@ pub fn evaluate_data_parallel(
     let part = distributed::batch_share(n, rank, world);
     let mine = Subset::new(data.clone(), part.clone().collect())?;
     let mut sums = if part.is_empty() {
+        model.set_training(false); // As on the ranks that evaluate a part.
         Sums::default()
     } else {
         Sums::of(model, &mine, batch_size)?
