@@ -121,8 +121,8 @@ fn launched() -> bool {
 /// Starts MPI (threads at MPI's `Serialized` level) and finds this process's rank, the
 /// number of ranks and where each runs (for the watchdog). Without a launcher, or in a build
 /// without the `mpi` feature, the world is this one process and MPI is not started (a
-/// singleton MPI would start helper processes and threads that cost a single process some 5%
-/// of its speed).
+/// singleton MPI starts helper processes and threads that slowed a single process: W3 by
+/// a few percent here).
 ///
 /// # Errors
 ///

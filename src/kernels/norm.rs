@@ -111,32 +111,6 @@ fn masked_sums(dy: &[f32], x: &[f32], scale: f32, shift: f32, m: f32) -> (f32, f
     )
 }
 
-/// Batch-norm backward over `[n, c, inner]` given the `mean` and `rstd` the forward used and
-/// its map (`map`'s affine step; its ReLU, when fused, masks `dy` first). Writes `dx` and returns
-/// `(dweight, dbias)` per channel. With `batch_stats` (training mode) the gradient also
-/// flows through the batch mean and variance: `dx = w * rstd * (dy - mean(dy) - xhat *
-/// mean(dy * xhat))`; without (eval mode, running statistics are constants) it is the
-/// affine `dx = w * rstd * dy`.
-#[allow(clippy::too_many_arguments)]
-pub fn batch_norm_backward(
-    x: &[f32],      // [n, c, inner]
-    dy: &[f32],     // [n, c, inner]
-    mean: &[f32],   // [c]
-    rstd: &[f32],   // [c]
-    map: Epilogue,  // affine, then optionally relu
-    dx: &mut [f32], // [n, c, inner]
-    n: usize,
-    inner: usize,
-    batch_stats: bool,
-) -> (Vec<f32>, Vec<f32>) {
-    let stats = if batch_stats {
-        StatsGrad::Batch
-    } else {
-        StatsGrad::Constant
-    };
-    batch_norm_backward_with(x, dy, mean, rstd, map, dx, n, inner, stats)
-}
-
 /// Per-channel sums `(Σ dy · xhat, Σ dy)` of a part of a batch to the per-channel means
 /// over the whole batch (see [`StatsGrad::Global`]).
 pub type GlobalMeans<'a> = &'a dyn Fn(&[f32], &[f32]) -> (Vec<f32>, Vec<f32>);
@@ -154,9 +128,15 @@ pub enum StatsGrad<'a> {
     Global(GlobalMeans<'a>),
 }
 
-/// [`batch_norm_backward`] with the gradient through the statistics as `stats` says.
+/// Batch-norm backward over `[n, c, inner]` given the `mean` and `rstd` the forward used and
+/// its map (`map`'s affine step; its ReLU, when fused, masks `dy` first). Writes `dx` and
+/// returns `(dweight, dbias)` per channel. Through this batch's statistics
+/// ([`StatsGrad::Batch`], training mode) `dx = w * rstd * (dy - mean(dy) - xhat *
+/// mean(dy * xhat))`; with running statistics ([`StatsGrad::Constant`], eval mode) it is
+/// the affine `dx = w * rstd * dy`; [`StatsGrad::Global`] takes the two means of a larger
+/// batch instead.
 #[allow(clippy::too_many_arguments)]
-pub fn batch_norm_backward_with(
+pub fn batch_norm_backward(
     x: &[f32],      // [n, c, inner]
     dy: &[f32],     // [n, c, inner]
     mean: &[f32],   // [c]

@@ -230,7 +230,7 @@ impl Tensor {
                             k::StatsGrad::Global(&global)
                         }
                     };
-                    k::batch_norm_backward_with(xs, dy, &mean, &rstd, map, &mut dx, n, inner, stats)
+                    k::batch_norm_backward(xs, dy, &mean, &rstd, map, &mut dx, n, inner, stats)
                 })
             });
             grads_for(
