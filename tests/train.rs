@@ -98,6 +98,67 @@ fn mlp_learns_a_separable_synthetic_set() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
+/// `--eval-every 2` over 5 epochs evaluates after epochs 2, 4 and 5 only; the weights are
+/// those of a run that evaluates every epoch, and test-time flips change the test figures
+/// only.
+#[test]
+fn eval_every_and_test_time_flips() {
+    let data = synthetic(96, 40);
+    let config = TrainConfig {
+        epochs: 5,
+        batch_size: 32,
+        ..TrainConfig::recipe("mlp", OptimizerKind::Sgd).unwrap()
+    };
+    let every = temp_dir("eval-every-1");
+    let a = train(&config, &data.clone().into(), &quiet(&every)).unwrap();
+    let sparse = temp_dir("eval-every-2");
+    let opts = RunOptions {
+        eval_every: Some(2),
+        ..quiet(&sparse)
+    };
+    let b = train(&config, &data.clone().into(), &opts).unwrap();
+    let evaluated: Vec<usize> = b
+        .history
+        .iter()
+        .filter(|m| m.test_accuracy.is_some())
+        .map(|m| m.epoch)
+        .collect();
+    assert_eq!(evaluated, [2, 4, 5]);
+    assert!(b
+        .history
+        .iter()
+        .all(|m| m.test_loss.is_some() == m.test_accuracy.is_some()));
+    for (x, y) in a.history.iter().zip(&b.history) {
+        assert_eq!(x.train_loss, y.train_loss);
+        if y.test_loss.is_some() {
+            assert_eq!(x.test_loss, y.test_loss);
+        }
+    }
+    assert_eq!((a.accuracy, a.loss), (b.accuracy, b.loss));
+    let log = std::fs::read_to_string(sparse.join("metrics.jsonl")).unwrap();
+    let first = log.lines().next().unwrap();
+    assert!(!first.contains("test_"), "{first}");
+    assert!(sparse.join("loss.png").is_file() && sparse.join("accuracy.png").is_file());
+
+    // Flip averaging: the same training, other test figures (the images are not symmetric),
+    // and recorded for `neurite eval`.
+    let flipped = temp_dir("tta-flip");
+    let tta = TrainConfig {
+        tta: "flip".parse().unwrap(),
+        ..config.clone()
+    };
+    let c = train(&tta, &data.into(), &quiet(&flipped)).unwrap();
+    assert_eq!(a.history[4].train_loss, c.history[4].train_loss);
+    assert_ne!(a.loss, c.loss);
+    let ck = Checkpoint::load(&flipped.join("model.safetensors")).unwrap();
+    assert_eq!(ck.metadata["tta"], "flip");
+    let ck = Checkpoint::load(&flipped.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.metadata["train.tta"], "flip");
+    for dir in [every, sparse, flipped] {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 /// Three epochs straight, and one epoch then a resume, give the same weights and metrics.
 fn check_resume(optimizer: OptimizerKind) {
     let data = synthetic(96, 40);

@@ -3,6 +3,8 @@
     python train.py MODEL [--epochs N] [--limit-train N] [--out CKPT.safetensors] [--threads N]
                           [--device cuda] [--augment crop_flip|flip|none] [--decay all|matrices]
                           [--lr LR] [--warmup-epochs N] [--seed S]
+                          [--recipe spec|fast] [--schedule cosine|onecycle:PCT]
+                          [--label-smoothing EPS] [--tta none|flip] [--wd WD]
 
 The last options change the recipe, for searching one (Q4's was searched this way on a GPU):
 `--decay matrices` exempts biases, norms, the class token and the position embedding from
@@ -15,8 +17,14 @@ Recipes (spec, "Quality workloads"):
                random crop (pad 2) + horizontal flip, 30 epochs
   vit          AdamW lr 1e-3 cosine with warmup, wd 0.05, batch 128, same augmentation,
                30 epochs (the warm-up length is not in the spec: 1 epoch here)
+`--recipe fast` is neurite's `--recipe fast` for resnet20 (issue 24: time to accuracy): SGD
+momentum 0.9, one-cycle (PyTorch's OneCycleLR with pct_start 0.25 and no momentum cycling, as
+neurite's `onecycle:0.25`) to lr 0.1, wd 5e-4, label smoothing 0.1, crop + flip, test-time
+flip averaging (the mean of the logits of each image and its mirror image), 10 epochs.
+
 Every epoch reshuffles (seeded) and keeps the last partial batch. Prints the test
-accuracy and loss after every epoch; `--out` saves a safetensors state_dict with
+accuracy and loss after every epoch, and the wall-clock seconds since the start of training
+(evaluations included: the time to accuracy); `--out` saves a safetensors state_dict with
 metadata normalize.mean / normalize.std.
 """
 
@@ -38,6 +46,10 @@ RECIPES = {
     "lenet5": dict(opt="sgd", lr=0.05, wd=0.0, epochs=20, augment=False, warmup_epochs=0),
     "resnet20": dict(opt="sgd", lr=0.1, wd=5e-4, epochs=30, augment=True, warmup_epochs=0),
     "vit": dict(opt="adamw", lr=1e-3, wd=0.05, epochs=30, augment=True, warmup_epochs=1),
+}
+FAST = {
+    "resnet20": dict(opt="sgd", lr=0.1, wd=5e-4, epochs=10, augment=True, warmup_epochs=0,
+                     schedule="onecycle:0.25", label_smoothing=0.1, tta="flip"),
 }
 BATCH = 128
 
@@ -63,19 +75,36 @@ def augment(x, pad_value, gen, padding=2, crop=True):
 
 
 @torch.no_grad()
-def evaluate(model, x, y, batch=1000):
-    """(accuracy, mean cross-entropy) of `model` in eval mode on x [N, C, H, W], y [N]."""
+def evaluate(model, x, y, batch=1000, tta="none"):
+    """(accuracy, mean cross-entropy) of `model` in eval mode on x [N, C, H, W], y [N]; with
+    `tta == "flip"` the logits are the mean of each image's and its mirror image's."""
     model.eval()
     correct, loss_sum = 0, 0.0
     for i in range(0, x.shape[0], batch):
         logits = model(x[i:i + batch])
+        if tta == "flip":
+            logits = 0.5 * (logits + model(x[i:i + batch].flip(3)))
         loss_sum += F.cross_entropy(logits, y[i:i + batch], reduction="sum").item()
         correct += (logits.argmax(1) == y[i:i + batch]).sum().item()
     return correct / x.shape[0], loss_sum / x.shape[0]
 
 
-def lr_at(step, total, base, warmup):
-    """Linear warm-up over `warmup` steps, then cosine from `base` to 0 at step `total`."""
+def lr_at(step, total, base, warmup, schedule="cosine"):
+    """Linear warm-up over `warmup` steps, then cosine from `base` to 0 at step `total`; or
+    (`schedule == "onecycle:PCT"`) OneCycleLR's rate (div_factor 25, final_div_factor 1e4,
+    cosine annealing) with pct_start PCT."""
+    if schedule.startswith("onecycle"):
+        pct = float(schedule.split(":")[1]) if ":" in schedule else 0.3
+        initial = base / 25.0
+        min_lr = initial / 1e4
+        end_up, end_down = pct * total - 1.0, total - 1.0
+
+        def anneal(start, end, t):
+            return end + (start - end) / 2.0 * (math.cos(math.pi * t) + 1.0)
+
+        if step <= end_up:
+            return anneal(initial, base, step / end_up if end_up > 0 else 1.0)
+        return anneal(base, min_lr, min(1.0, (step - end_up) / (end_down - end_up)))
     if step < warmup:
         return base * (step + 1) / warmup
     t = (step - warmup) / max(1, total - warmup)
@@ -94,10 +123,18 @@ def param_groups(model, wd, decay):
 
 
 def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=None, decay="all",
-          lr=None, warmup_epochs=None):
-    """Trains `name` on `ds` with its recipe (the keyword arguments override parts of it);
-    returns (model, history of per-epoch dicts)."""
-    r = dict(RECIPES[name])
+          lr=None, warmup_epochs=None, recipe="spec", schedule=None, label_smoothing=None,
+          tta=None, wd=None):
+    """Trains `name` on `ds` with its recipe (`recipe`: spec or fast; the keyword arguments
+    override parts of it); returns (model, history of per-epoch dicts)."""
+    r = dict(RECIPES[name] if recipe == "spec" else FAST[name])
+    r.setdefault("schedule", "cosine")
+    r.setdefault("label_smoothing", 0.0)
+    r.setdefault("tta", "none")
+    for key, v in (("schedule", schedule), ("label_smoothing", label_smoothing), ("tta", tta),
+                   ("wd", wd)):
+        if v is not None:
+            r[key] = v
     epochs = r["epochs"] if epochs is None else epochs
     if lr is not None:
         r["lr"] = lr
@@ -119,6 +156,7 @@ def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=N
     gen = torch.Generator().manual_seed(seed)
     pad_value = (0.0 - ds.mean) / ds.std
     step, history = 0, []
+    start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
         t0 = time.perf_counter()
@@ -130,19 +168,21 @@ def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=N
             if augment_kind != "none":
                 x = augment(x, pad_value, gen, crop=augment_kind == "crop_flip")
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, r["lr"], warmup)
+                g["lr"] = lr_at(step, total, r["lr"], warmup, r["schedule"])
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(x), y, label_smoothing=r["label_smoothing"])
             loss.backward()
             opt.step()
             loss_sum += loss.item() * y.shape[0]
             step += 1
         secs = time.perf_counter() - t0
-        acc, test_loss = evaluate(model, ds.test_x, ds.test_y)
-        h = dict(epoch=epoch, train_loss=loss_sum / n, test_accuracy=acc, test_loss=test_loss, seconds=secs)
+        acc, test_loss = evaluate(model, ds.test_x, ds.test_y, tta=r["tta"])
+        elapsed = time.perf_counter() - start
+        h = dict(epoch=epoch, train_loss=loss_sum / n, test_accuracy=acc, test_loss=test_loss,
+                 seconds=secs, elapsed=elapsed)
         history.append(h)
         log(f"epoch {epoch:>3}/{epochs}  train loss {h['train_loss']:.4f}  test acc {acc:.4f}  "
-            f"test loss {test_loss:.4f}  {secs:.1f} s")
+            f"test loss {test_loss:.4f}  {secs:.1f} s  elapsed {elapsed:.1f} s")
     return model, history
 
 
@@ -156,6 +196,7 @@ def save(model, ds, path, extra=None):
 
 
 def main():
+    sys.stdout.reconfigure(line_buffering=True)  # each epoch's line as it ends
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=list(RECIPES))
     p.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
@@ -171,7 +212,15 @@ def main():
                    help="which parameters weight decay applies to")
     p.add_argument("--lr", type=float, default=None, help="default: the recipe's")
     p.add_argument("--warmup-epochs", type=float, default=None, help="default: the recipe's")
+    p.add_argument("--recipe", choices=["spec", "fast"], default="spec",
+                   help="fast: neurite's --recipe fast (resnet20 only)")
+    p.add_argument("--schedule", default=None, help="cosine or onecycle:PCT (default: the recipe's)")
+    p.add_argument("--label-smoothing", type=float, default=None, help="default: the recipe's")
+    p.add_argument("--tta", choices=["none", "flip"], default=None, help="default: the recipe's")
+    p.add_argument("--wd", type=float, default=None, help="weight decay (default: the recipe's)")
     a = p.parse_args()
+    if a.recipe == "fast" and a.model not in FAST:
+        p.error(f"--recipe fast: {a.model} has no fast recipe here; the models with one: {list(FAST)}")
     torch.set_num_threads(a.threads)
     ds = FashionMNIST(a.data, limit_train=a.limit_train)
     if a.device != "cpu":
@@ -180,7 +229,9 @@ def main():
     print(f"{a.model}: {ds.train_x.shape[0]} train / {ds.test_x.shape[0]} test images, "
           f"normalize mean {ds.mean:.7f} std {ds.std:.7f}, {a.threads} threads, torch {torch.__version__}")
     model, history = train(a.model, ds, a.epochs, a.seed, device=a.device, augment_kind=a.augment,
-                           decay=a.decay, lr=a.lr, warmup_epochs=a.warmup_epochs)
+                           decay=a.decay, lr=a.lr, warmup_epochs=a.warmup_epochs, recipe=a.recipe,
+                           schedule=a.schedule, label_smoothing=a.label_smoothing, tta=a.tta,
+                           wd=a.wd)
     if a.out:
         save(model, ds, a.out, {"model": a.model, "epochs": len(history)})
         print(f"saved {a.out}")

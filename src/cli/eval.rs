@@ -12,7 +12,9 @@ use crate::checkpoint::Checkpoint;
 use crate::data::{split_indices, DataInfo, SourceKind, TableTargets};
 use crate::data::{DatasetKind, MnistData, Normalization};
 use crate::nn::{Module, ModuleExt};
-use crate::train::{evaluate_dataset, load_weights, Evaluation, TrainData, EVAL_BATCH};
+use crate::train::{
+    evaluate_dataset_with, load_weights, Evaluation, TestTimeAugment, TrainData, EVAL_BATCH,
+};
 use crate::validate::check_finite_tensors;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -33,6 +35,10 @@ pub struct Args {
     /// Print one JSON object (model, accuracy or rmse and mae, loss) as the last line.
     #[arg(long)]
     json: bool,
+    /// Test-time augmentation: none, or flip (the mean of the logits of each image and its
+    /// mirror image). Default: what training used (the weights' `tta` metadata), else none.
+    #[arg(long, value_name = "none|flip")]
+    tta: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<i32> {
@@ -43,13 +49,23 @@ pub fn run(args: Args) -> Result<i32> {
     let norm = load_weights(&*model, &args.model, &args.weights)?;
     let state = model.state_dict();
     check_finite_tensors(state.iter().map(|(n, t)| (n.as_str(), t)), &source)?;
+    let tta = match (&args.tta, ck.metadata.get("tta")) {
+        (Some(flag), _) => flag.parse().context("--tta")?,
+        (None, Some(saved)) => saved
+            .parse()
+            .with_context(|| format!("{source}: metadata tta"))?,
+        (None, None) => TestTimeAugment::None,
+    };
     let (e, what) = match info.source {
-        SourceKind::Idx => eval_idx(&mut *model, args.data.as_deref(), norm, &source)?,
+        SourceKind::Idx => eval_idx(&mut *model, args.data.as_deref(), norm, &source, tta)?,
         SourceKind::Folder => {
             let root = data_flag(&args.data, "an image folder", &source)?;
-            eval_folder(&mut *model, root, &info, norm, &source)?
+            eval_folder(&mut *model, root, &info, norm, &source, tta)?
         }
         SourceKind::Table => {
+            if tta != TestTimeAugment::None {
+                bail!("--tta {tta}: {source} was trained on a table, whose rows have no mirror image; use --tta none");
+            }
             let file = data_flag(&args.data, "a CSV table", &source)?;
             eval_table(&mut *model, file, &info, &ck, &source)?
         }
@@ -99,6 +115,7 @@ fn eval_idx(
     data: Option<&Path>,
     norm: Option<Normalization>,
     source: &str,
+    tta: TestTimeAugment,
 ) -> Result<(Evaluation, (usize, &'static str))> {
     let dir = crate::data::find_data_dir(data)?;
     let data = MnistData::load(&dir, DatasetKind::FashionMnist)?;
@@ -116,7 +133,8 @@ fn eval_idx(
         }
     };
     let n = data.test.n;
-    let e = crate::train::evaluate(model, &data.test, &norm, EVAL_BATCH);
+    let samples = crate::data::ImageSamples::new(Arc::new(data.test), norm);
+    let e = evaluate_dataset_with(model, &samples, EVAL_BATCH, tta)?;
     Ok((e, (n, "test images")))
 }
 
@@ -127,6 +145,7 @@ fn eval_folder(
     info: &DataInfo,
     norm: Option<Normalization>,
     source: &str,
+    tta: TestTimeAugment,
 ) -> Result<(Evaluation, (usize, &'static str))> {
     let &[c, h, w] = info.input_shape.as_slice() else {
         bail!("{source}: a folder model's input shape must be [C, H, W]");
@@ -155,7 +174,7 @@ fn eval_folder(
     let data = TrainData::image_source(test.clone(), test, names)?;
     let set = data.test_set(Some(&norm))?;
     Ok((
-        evaluate_dataset(model, &*set, EVAL_BATCH)?,
+        evaluate_dataset_with(model, &*set, EVAL_BATCH, tta)?,
         (n, "test images"),
     ))
 }
@@ -206,6 +225,7 @@ fn eval_table(
     };
     let data = TrainData::table(x.clone(), y.clone(), x, y)?;
     let set = data.test_set(None)?;
-    let e = evaluate_dataset(model, &*set, EVAL_BATCH)?.in_target_units(std as f32);
+    let e = evaluate_dataset_with(model, &*set, EVAL_BATCH, TestTimeAugment::None)?
+        .in_target_units(std as f32);
     Ok((e, (keep.len(), what)))
 }

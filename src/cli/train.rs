@@ -75,6 +75,14 @@ pub struct Args {
     /// EPS / classes, as PyTorch's label_smoothing (default: the recipe's; 0 for spec).
     #[arg(long, allow_hyphen_values = true, value_name = "EPS")]
     label_smoothing: Option<f32>,
+    /// Evaluate the test split after every N-th epoch and after the last one only; the
+    /// skipped evaluations save their time (default: the recipe's; 1 for spec).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    eval_every: Option<u64>,
+    /// Test-time augmentation of the test-set evaluations: none, or flip (the mean of the
+    /// logits of each image and its mirror image; default: the recipe's).
+    #[arg(long, value_name = "none|flip")]
+    tta: Option<String>,
     /// Start from these weights (safetensors) instead of a random initialization.
     #[arg(long)]
     init: Option<PathBuf>,
@@ -161,6 +169,7 @@ impl Args {
                 w.label_smoothing == s.label_smoothing,
             ),
             ("--recipe", self.recipe.is_some(), w.recipe == s.recipe),
+            ("--tta", self.tta.is_some(), w.tta == s.tta),
             // The starting weights of a run that has started already mean nothing.
             ("--init", self.init.is_some(), false),
         ];
@@ -169,6 +178,24 @@ impl Args {
             .filter(|&(_, given, same)| given && !same)
             .map(|(name, _, _)| name.to_string())
             .collect())
+    }
+
+    /// `--eval-every`, else the recipe's (1 for a model outside the zoo's table).
+    fn eval_every_or_recipe(&self) -> Result<usize> {
+        if let Some(n) = self.eval_every {
+            return Ok(n as usize);
+        }
+        let kind: RecipeKind = match &self.recipe {
+            Some(r) => r.parse()?,
+            None => RecipeKind::Spec,
+        };
+        Ok(crate::models::image_model(&self.model)
+            .ok()
+            .and_then(|m| match kind {
+                RecipeKind::Spec => Some(m.recipe),
+                RecipeKind::Fast => m.fast,
+            })
+            .map_or(1, |r| r.eval_every))
     }
 
     /// The model's recipe with the given flags applied, checked.
@@ -225,6 +252,9 @@ impl Args {
         if let Some(v) = self.label_smoothing {
             c.label_smoothing = v;
         }
+        if let Some(v) = &self.tta {
+            c.tta = v.parse()?;
+        }
         Ok(c)
     }
 }
@@ -255,9 +285,19 @@ fn describe_recipe(label: &str, r: &crate::models::Recipe) -> String {
     } else {
         String::new()
     };
+    let tta = if r.tta != "none" {
+        format!(", test-time {}", r.tta)
+    } else {
+        String::new()
+    };
+    let evals = match r.eval_every {
+        1 => String::new(),
+        n if n >= r.epochs => ", test evaluation after the last epoch only".to_string(),
+        n => format!(", test evaluation every {n} epochs"),
+    };
     format!(
         "            {label}{}{sgd}, {} epochs of batch {}, {} schedule, warm-up {} epochs, \
-         weight decay {} ({}), augment {}{smoothing}\n",
+         weight decay {} ({}), augment {}{smoothing}{tta}{evals}\n",
         r.optimizer,
         r.epochs,
         r.batch_size,
@@ -334,6 +374,7 @@ pub fn run(args: Args) -> Result<i32> {
         progress: !args.json,
         log_epochs: true,
         stop_after: None,
+        eval_every: Some(args.eval_every_or_recipe()?),
         overwrite: args.overwrite,
         on_non_finite: args.on_nonfinite,
         sync_bn: args.sync_bn,

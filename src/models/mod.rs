@@ -66,6 +66,10 @@ pub struct Recipe {
     pub augment: &'static str,
     /// The label smoothing of the training loss, in `[0, 1)`.
     pub label_smoothing: f32,
+    /// The test-time augmentation of the evaluations, as `--tta` takes it (`none`, `flip`).
+    pub tta: &'static str,
+    /// Evaluate the test split after every N-th epoch (and the last), as `--eval-every`.
+    pub eval_every: usize,
 }
 
 /// The spec's base recipe (Q1): SGD momentum 0.9, lr 0.05 cosine to 0, batch 128, 20
@@ -82,6 +86,8 @@ pub const BASE_RECIPE: Recipe = Recipe {
     warmup_epochs: 0.0,
     augment: "none",
     label_smoothing: 0.0,
+    tta: "none",
+    eval_every: 1,
 };
 
 /// `mlp`'s fast recipe (`--recipe fast`; issue 24's target: 90.0% test accuracy in 10 s on

@@ -3,6 +3,7 @@
 //! keys) for `--resume`.
 
 pub use super::choices::{check_schedule, DecayScope, OptimizerKind, RecipeKind, Warmup};
+use super::evaluate::TestTimeAugment;
 use crate::checkpoint::Metadata;
 use crate::data::Augment;
 use crate::optim::{Adam, AdamConfig, Optimizer, Schedule, Sgd, SgdConfig};
@@ -56,6 +57,9 @@ pub struct TrainConfig {
     pub label_smoothing: f32,
     /// The model's recipe the values started from (recorded, not used by the loop).
     pub recipe: RecipeKind,
+    /// The test-time augmentation of the test-set evaluations (`flip`: the mean of the
+    /// logits of each image and its mirror image).
+    pub tta: TestTimeAugment,
 }
 
 impl TrainConfig {
@@ -93,6 +97,7 @@ impl TrainConfig {
             clip_grad: None,
             label_smoothing: r.label_smoothing,
             recipe: kind,
+            tta: r.tta.parse().with_context(|| bad("tta"))?,
         };
         if optimizer != OptimizerKind::Sgd {
             c.lr = 1e-3;
@@ -311,6 +316,7 @@ impl TrainConfig {
             ("clip_grad", opt(self.clip_grad.map(|v| v.to_string()))),
             ("label_smoothing", self.label_smoothing.to_string()),
             ("recipe", self.recipe.to_string()),
+            ("tta", self.tta.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (format!("train.{k}"), v))
@@ -369,6 +375,11 @@ impl TrainConfig {
             recipe: match meta.get("train.recipe") {
                 Some(_) => get(meta, "recipe", source)?,
                 None => RecipeKind::Spec,
+            },
+            // Checkpoints of earlier versions evaluated each image once.
+            tta: match meta.get("train.tta") {
+                Some(_) => get(meta, "tta", source)?,
+                None => TestTimeAugment::None,
             },
         };
         c.check(&|key| format!("{source}: metadata train.{key}"))?;

@@ -10,10 +10,68 @@ use crate::nn::{Module, ModuleExt};
 use crate::ops::loss::Reduction;
 use crate::tensor::Tensor;
 use anyhow::{bail, Result};
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 /// The batch size of evaluation (memory only; the result does not depend on it).
 pub const EVAL_BATCH: usize = 1000;
+
+/// Test-time augmentation (`--tta`): what an evaluation averages the model's outputs over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TestTimeAugment {
+    /// Each image as it is.
+    #[default]
+    None,
+    /// The mean of the logits of each image and of its mirror image (the columns
+    /// reversed): twice the forward passes, for a model trained with flips.
+    Flip,
+}
+
+impl TestTimeAugment {
+    /// Every choice, in the order help texts and errors list them.
+    pub const ALL: [TestTimeAugment; 2] = [TestTimeAugment::None, TestTimeAugment::Flip];
+}
+
+impl FromStr for TestTimeAugment {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match TestTimeAugment::ALL
+            .into_iter()
+            .find(|k| k.to_string() == s)
+        {
+            Some(k) => Ok(k),
+            None => bail!("unknown test-time augmentation '{s}'; choose one of: none, flip"),
+        }
+    }
+}
+
+impl fmt::Display for TestTimeAugment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TestTimeAugment::None => "none",
+            TestTimeAugment::Flip => "flip",
+        })
+    }
+}
+
+/// `x` `[B, C, H, W]` with each row's columns reversed (the horizontal mirror image).
+pub fn mirror_images(x: &Tensor) -> Result<Tensor> {
+    let shape = x.shape();
+    if shape.len() != 4 {
+        bail!(
+            "test-time flips need images [N, C, H, W], not inputs of shape {shape:?}: \
+             use --tta none for this data"
+        );
+    }
+    let w = shape[3];
+    let mut out = x.to_vec();
+    for row in out.chunks_exact_mut(w.max(1)) {
+        row.reverse();
+    }
+    Ok(Tensor::from_vec(out, shape))
+}
 
 /// The outcome of running a model over a labelled data set.
 #[derive(Clone, Debug, Default)]
@@ -65,7 +123,18 @@ pub fn evaluate_dataset(
     data: &dyn Dataset,
     batch_size: usize,
 ) -> Result<Evaluation> {
-    Sums::of(model, data, batch_size)?.finish()
+    evaluate_dataset_with(model, data, batch_size, TestTimeAugment::None)
+}
+
+/// [`evaluate_dataset`] with test-time augmentation `tta`; an error when `tta` does not fit
+/// the data (flips of inputs that are not images).
+pub fn evaluate_dataset_with(
+    model: &mut dyn Module,
+    data: &dyn Dataset,
+    batch_size: usize,
+    tta: TestTimeAugment,
+) -> Result<Evaluation> {
+    Sums::of(model, data, batch_size, tta)?.finish()
 }
 
 /// [`evaluate_dataset`] on one of several ranks of data-parallel training: each rank runs
@@ -77,10 +146,11 @@ pub fn evaluate_data_parallel(
     model: &mut dyn Module,
     data: &Arc<dyn Dataset>,
     batch_size: usize,
+    tta: TestTimeAugment,
 ) -> Result<Evaluation> {
     let (rank, world) = (distributed::rank(), distributed::world_size());
     if world == 1 {
-        return evaluate_dataset(model, &**data, batch_size);
+        return evaluate_dataset_with(model, &**data, batch_size, tta);
     }
     let n = data.len();
     let part = distributed::batch_share(n, rank, world);
@@ -89,7 +159,7 @@ pub fn evaluate_data_parallel(
         model.set_training(false); // As on the ranks that evaluate a part.
         Sums::default()
     } else {
-        Sums::of(model, &mine, batch_size)?
+        Sums::of(model, &mine, batch_size, tta)?
     };
     let mut totals = [
         sums.loss_sum,
@@ -138,8 +208,14 @@ struct Sums {
 }
 
 impl Sums {
-    /// Runs `model` (in eval mode, through its inference plan) over `data`.
-    fn of(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize) -> Result<Sums> {
+    /// Runs `model` (in eval mode, through its inference plan) over `data`, averaging the
+    /// logits over the views `tta` names.
+    fn of(
+        model: &mut dyn Module,
+        data: &dyn Dataset,
+        batch_size: usize,
+        tta: TestTimeAugment,
+    ) -> Result<Sums> {
         model.set_training(false);
         let plan = crate::infer::Plan::new(&*model);
         // Evaluation's larger batches use other buffer lengths than training's: let
@@ -149,7 +225,14 @@ impl Sums {
         let mut s = Sums::default();
         for batch in eval_batches(data, batch_size) {
             let batch = batch?;
-            let out = plan.forward(batch.input()); // [B, classes] or [B, outputs]
+            let x = batch.input(); // [B, C, H, W] or [B, F]
+            let out = match tta {
+                TestTimeAugment::None => plan.forward(x), // [B, classes] or [B, outputs]
+                TestTimeAugment::Flip => {
+                    let mirrored = plan.forward(&mirror_images(x)?);
+                    plan.forward(x).add(&mirrored).mul_scalar(0.5)
+                }
+            };
             let b = batch.len();
             s.seen += b;
             match &batch.targets {
@@ -218,5 +301,70 @@ pub fn batch_loss(out: &Tensor, targets: &BatchTargets, label_smoothing: f32) ->
     match targets {
         BatchTargets::Classes(labels) => out.cross_entropy_with(labels, label_smoothing),
         BatchTargets::Values(v) => match_target(out, v).mse_loss(v, Reduction::Mean),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::TensorDataset;
+
+    #[test]
+    fn mirror_images_reverses_each_row() {
+        let x = Tensor::from_vec((0..12).map(|v| v as f32).collect(), &[2, 1, 2, 3]);
+        let m = mirror_images(&x).unwrap();
+        assert_eq!(m.shape(), &[2, 1, 2, 3]);
+        assert_eq!(
+            m.to_vec(),
+            [2., 1., 0., 5., 4., 3., 8., 7., 6., 11., 10., 9.]
+        );
+        let err = mirror_images(&Tensor::zeros(&[4, 3])).unwrap_err();
+        assert!(err.to_string().contains("--tta none"), "{err}");
+    }
+
+    #[test]
+    fn flip_averages_the_logits_of_both_views() {
+        // 6 images [1, 3, 4] of 3 classes; a fresh mlp sees them flattened, so a mirror image
+        // gives other logits.
+        let n = 6;
+        let x: Vec<f32> = (0..n * 12)
+            .map(|v| ((v * 7 % 11) as f32) / 5.0 - 1.0)
+            .collect();
+        let x = Tensor::from_vec(x, &[n, 1, 3, 4]);
+        let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        let data = TensorDataset::new(x.clone(), labels.clone()).unwrap();
+        let mut model = crate::models::build("mlp", &[1, 3, 4], 3).unwrap();
+        let plain = evaluate_dataset(&mut *model, &data, 4).unwrap();
+        let flip = evaluate_dataset_with(&mut *model, &data, 4, TestTimeAugment::Flip).unwrap();
+
+        // By hand: the mean of the logits of x and of its mirror image.
+        let a = model.forward(&x);
+        let b = model.forward(&mirror_images(&x).unwrap());
+        let mean = a.add(&b).mul_scalar(0.5); // [N, 3]
+        let want_loss = mean.cross_entropy(&labels).item();
+        let want_pred = mean.argmax(1).to_usize_vec();
+        assert!(
+            (flip.loss - want_loss).abs() < 1e-5,
+            "{} {want_loss}",
+            flip.loss
+        );
+        assert_eq!(flip.predictions, want_pred);
+        assert!((plain.loss - a.cross_entropy(&labels).item()).abs() < 1e-5);
+        // The two views differ, so the test sees the averaging.
+        assert!(
+            (flip.loss - plain.loss).abs() > 1e-4,
+            "{} {}",
+            flip.loss,
+            plain.loss
+        );
+    }
+
+    #[test]
+    fn tta_names_parse_and_print() {
+        for t in TestTimeAugment::ALL {
+            assert_eq!(t.to_string().parse::<TestTimeAugment>().unwrap(), t);
+        }
+        let err = "mirror".parse::<TestTimeAugment>().unwrap_err();
+        assert!(err.to_string().contains("none, flip"), "{err}");
     }
 }

@@ -2,7 +2,9 @@
 
 use super::config::TrainConfig;
 use super::data::TrainData;
-use super::evaluate::{batch_loss, evaluate_data_parallel, Evaluation, EVAL_BATCH};
+use super::evaluate::{
+    batch_loss, evaluate_data_parallel, Evaluation, TestTimeAugment, EVAL_BATCH,
+};
 use super::guard::{Guard, NonFinitePolicy, StepOutcome, DIVERGENCE_ADVICE};
 use super::metrics::EpochMetrics;
 use super::pictures::{write_pictures, PICTURE_FILES};
@@ -37,6 +39,10 @@ pub struct RunOptions {
     pub overwrite: bool,
     /// What a non-finite loss or gradient does: stop the run (default) or skip the batch.
     pub on_non_finite: NonFinitePolicy,
+    /// Evaluate the test split after every N-th epoch (and after the last one) only; `None`
+    /// or 1: after every epoch. The skipped evaluations save their time (a time-to-accuracy
+    /// run); the epochs without one have no test figures in `metrics.jsonl`.
+    pub eval_every: Option<usize>,
     /// On several ranks, normalize batch norms by the statistics of the global batch
     /// ([`crate::distributed::sync_batch_norm`]) rather than each rank's share (the default,
     /// as PyTorch's DDP). Alone it changes nothing.
@@ -309,29 +315,34 @@ fn fit(
             // that every rank evaluates the model rank 0 saves.
             distributed::broadcast_parameters(&*model);
         }
-        let test = evaluate_data_parallel(&mut *model, &test_set, EVAL_BATCH)?
-            .in_target_units(data.target_scale());
-        if !test.loss.is_finite() {
-            bail!(
-                "the test loss is {} after epoch {}: {DIVERGENCE_ADVICE}; {}",
-                test.loss,
-                epoch + 1,
-                last_good(&run)
-            );
-        }
+        let test = if evaluates_after(epoch + 1, last_epoch, opts.eval_every) {
+            let test = evaluate_data_parallel(&mut *model, &test_set, EVAL_BATCH, config.tta)?
+                .in_target_units(data.target_scale());
+            if !test.loss.is_finite() {
+                bail!(
+                    "the test loss is {} after epoch {}: {DIVERGENCE_ADVICE}; {}",
+                    test.loss,
+                    epoch + 1,
+                    last_good(&run)
+                );
+            }
+            Some(test)
+        } else {
+            None
+        };
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             train_loss: (loss_sum / seen.max(1) as f64) as f32,
             train_accuracy: correct as f32 / seen.max(1) as f32,
-            test_loss: test.loss,
-            test_accuracy: test.accuracy,
+            test_loss: test.as_ref().map(|t| t.loss),
+            test_accuracy: test.as_ref().map(|t| t.accuracy),
             lr,
             seconds: started.elapsed().as_secs_f64(),
             images_per_second: seen as f64 / train_seconds,
             skipped_steps,
             data_wait_seconds: data_wait,
-            test_rmse: test.rmse,
-            test_mae: test.mae,
+            test_rmse: test.as_ref().and_then(|t| t.rmse),
+            test_mae: test.as_ref().and_then(|t| t.mae),
         };
         if opts.log_epochs && root {
             log_epoch(&metrics, config.epochs);
@@ -348,7 +359,7 @@ fn fit(
             None => drop(snapshot),
         }
         history.push(metrics);
-        last_eval = Some(test);
+        last_eval = test; // None: the model has changed since the last evaluation.
     }
 
     // The final model, then the pictures of the run (rank 0's).
@@ -358,7 +369,7 @@ fn fit(
             if world > 1 {
                 distributed::broadcast_parameters(&*model);
             }
-            evaluate_data_parallel(&mut *model, &test_set, EVAL_BATCH)?
+            evaluate_data_parallel(&mut *model, &test_set, EVAL_BATCH, config.tta)?
                 .in_target_units(data.target_scale())
         }
     };
@@ -403,17 +414,22 @@ fn fit(
     })
 }
 
+/// Whether the test split is evaluated after `epoch` (counted from 1) of a run that ends
+/// after `last_epoch`: every `eval_every`-th epoch, and the last.
+fn evaluates_after(epoch: usize, last_epoch: usize, eval_every: Option<usize>) -> bool {
+    epoch == last_epoch || epoch.is_multiple_of(eval_every.unwrap_or(1).max(1))
+}
+
 /// The line `--log-epochs` prints to stderr.
 fn log_epoch(m: &EpochMetrics, epochs: usize) {
-    let test = match (m.test_rmse, m.test_mae) {
-        (Some(rmse), Some(mae)) => {
-            format!("test loss {:.4} rmse {rmse:.4} mae {mae:.4}", m.test_loss)
+    let test = match (m.test_loss, m.test_accuracy, m.test_rmse, m.test_mae) {
+        (Some(loss), _, Some(rmse), Some(mae)) => {
+            format!("test loss {loss:.4} rmse {rmse:.4} mae {mae:.4}")
         }
-        _ => format!(
-            "test loss {:.4} acc {:.2}%",
-            m.test_loss,
-            100.0 * m.test_accuracy
-        ),
+        (Some(loss), Some(acc), _, _) => {
+            format!("test loss {loss:.4} acc {:.2}%", 100.0 * acc)
+        }
+        _ => "(no test evaluation)".to_string(),
     };
     let train = if m.test_rmse.is_some() {
         format!("train loss {:.4}", m.train_loss)
@@ -444,6 +460,10 @@ fn weights_metadata(
     }
     meta.extend(data.metadata().iter().cloned());
     meta.push(("epoch".into(), epoch.to_string()));
+    if config.tta != TestTimeAugment::None {
+        // `neurite eval` evaluates as training did.
+        meta.push(("tta".into(), config.tta.to_string()));
+    }
     meta
 }
 
@@ -472,6 +492,13 @@ fn check_data(config: &TrainConfig, data: &TrainData) -> Result<()> {
             config.augment
         ),
         _ => {}
+    }
+    if !data.is_images() && config.tta != TestTimeAugment::None {
+        bail!(
+            "--tta {}: test-time flips apply to images, and this data is a table; give --tta \
+             none",
+            config.tta
+        );
     }
     if data.is_regression() && config.label_smoothing > 0.0 {
         bail!(

@@ -16,10 +16,11 @@ pub struct EpochMetrics {
     pub train_loss: f32,
     /// Accuracy on the training images seen this epoch (in training mode).
     pub train_accuracy: f32,
-    /// Mean loss on the test images.
-    pub test_loss: f32,
-    /// Accuracy on the test images.
-    pub test_accuracy: f32,
+    /// Mean loss on the test images; `None` after an epoch without a test evaluation
+    /// (`--eval-every`).
+    pub test_loss: Option<f32>,
+    /// Accuracy on the test images (0 for a regression); `None` as `test_loss`.
+    pub test_accuracy: Option<f32>,
     /// The learning rate of the epoch's last step.
     pub lr: f32,
     /// Wall time of the epoch, training and test evaluation.
@@ -61,16 +62,20 @@ impl Record for EpochMetrics {
             "epoch": self.epoch,
             "train_loss": self.train_loss,
             "train_accuracy": self.train_accuracy,
-            "test_loss": self.test_loss,
-            "test_accuracy": self.test_accuracy,
             "lr": self.lr,
             "seconds": self.seconds,
             "images_per_second": self.images_per_second,
             "skipped_steps": self.skipped_steps,
             "data_wait_seconds": self.data_wait_seconds,
         });
-        // A classifier's lines stay as they were; a regression's add its errors.
-        for (key, x) in [("test_rmse", self.test_rmse), ("test_mae", self.test_mae)] {
+        // An epoch without a test evaluation has no test keys; a classifier's lines stay as
+        // they were; a regression's add its errors.
+        for (key, x) in [
+            ("test_loss", self.test_loss),
+            ("test_accuracy", self.test_accuracy),
+            ("test_rmse", self.test_rmse),
+            ("test_mae", self.test_mae),
+        ] {
             if let Some(x) = x {
                 v[key] = json!(x);
             }
@@ -84,8 +89,8 @@ impl Record for EpochMetrics {
             epoch: v.get("epoch")?.as_u64()? as usize,
             train_loss: f("train_loss")? as f32,
             train_accuracy: f("train_accuracy")? as f32,
-            test_loss: f("test_loss")? as f32,
-            test_accuracy: f("test_accuracy")? as f32,
+            test_loss: f("test_loss").map(|x| x as f32),
+            test_accuracy: f("test_accuracy").map(|x| x as f32),
             lr: f("lr")? as f32,
             seconds: f("seconds")?,
             images_per_second: f("images_per_second")?,
@@ -151,8 +156,8 @@ mod tests {
             epoch: 3,
             train_loss: 0.5,
             train_accuracy: 0.75,
-            test_loss: 0.625,
-            test_accuracy: 0.875,
+            test_loss: Some(0.625),
+            test_accuracy: Some(0.875),
             lr: 0.25,
             seconds: 1.5,
             images_per_second: 1000.0,
@@ -171,12 +176,26 @@ mod tests {
                     epoch: 4,
                     ..m.clone()
                 },
+                // An epoch without a test evaluation (`--eval-every`).
+                EpochMetrics {
+                    epoch: 5,
+                    test_loss: None,
+                    test_accuracy: None,
+                    test_mae: None,
+                    ..m.clone()
+                },
             ],
         )
         .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.lines().nth(2).unwrap().contains("test"), "{text}");
         let back: Vec<EpochMetrics> = read_log(&path).unwrap();
-        assert_eq!(back.len(), 2);
+        assert_eq!(back.len(), 3);
         assert_eq!(back[0], m);
+        assert_eq!(
+            (back[2].epoch, back[2].test_loss, back[2].test_accuracy),
+            (5, None, None)
+        );
         std::fs::write(&path, "{\"epoch\": 1}\n").unwrap();
         let err = read_log::<EpochMetrics>(&path).unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");

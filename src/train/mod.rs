@@ -46,7 +46,10 @@ pub mod state;
 
 pub use config::{DecayScope, OptimizerKind, RecipeKind, TrainConfig, Warmup};
 pub use data::{Targets, TrainData};
-pub use evaluate::{evaluate, evaluate_data_parallel, evaluate_dataset, Evaluation, EVAL_BATCH};
+pub use evaluate::{
+    evaluate, evaluate_data_parallel, evaluate_dataset, evaluate_dataset_with, Evaluation,
+    TestTimeAugment, EVAL_BATCH,
+};
 pub use fit::{train, train_model, RunOptions, TrainSummary};
 pub use guard::{Guard, NonFinitePolicy};
 pub use metrics::{EpochMetrics, Record};

@@ -79,8 +79,8 @@ mod draw {
                 epoch: m.epoch,
                 train_loss: m.train_loss as f64,
                 train_accuracy: m.train_accuracy as f64,
-                test_loss: Some(m.test_loss as f64),
-                test_accuracy: Some(m.test_accuracy as f64),
+                test_loss: m.test_loss.map(f64::from),
+                test_accuracy: m.test_accuracy.map(f64::from),
             })
             .collect();
         viz::training_curves(out_dir, &curves)?;
