@@ -487,9 +487,14 @@ fn fast_recipe_flags_override_it_and_resume_checks_label_smoothing() {
             "unknown recipe 'slow'; choose one of: spec, fast",
         ),
         (
+            "mlp",
+            &["--tta", "mirror"],
+            "unknown test-time augmentation 'mirror'; choose one of: none, flip",
+        ),
+        (
             "vit",
             &["--recipe", "fast"],
-            "--recipe fast: vit has no fast recipe yet; the models with one: mlp, lenet5",
+            "--recipe fast: vit has no fast recipe yet; the models with one: mlp, lenet5, resnet20",
         ),
     ];
     for (model, extra, expected) in cases {

@@ -5,6 +5,7 @@
                           [--lr LR] [--warmup-epochs N] [--seed S]
                           [--recipe spec|fast] [--schedule cosine|onecycle:PCT]
                           [--label-smoothing EPS] [--tta none|flip] [--wd WD]
+                          [--eval-every N]
 
 The last options change the recipe, for searching one (Q4's was searched this way on a GPU):
 `--decay matrices` exempts biases, norms, the class token and the position embedding from
@@ -20,7 +21,8 @@ Recipes (spec, "Quality workloads"):
 `--recipe fast` is neurite's `--recipe fast` for resnet20 (issue 24: time to accuracy): SGD
 momentum 0.9, one-cycle (PyTorch's OneCycleLR with pct_start 0.25 and no momentum cycling, as
 neurite's `onecycle:0.25`) to lr 0.1, wd 5e-4, label smoothing 0.1, crop + flip, test-time
-flip averaging (the mean of the logits of each image and its mirror image), 10 epochs.
+flip averaging (the mean of the logits of each image and its mirror image), 10 epochs, one
+test evaluation at the end (`--eval-every N`: after every N-th epoch and the last).
 
 Every epoch reshuffles (seeded) and keeps the last partial batch. Prints the test
 accuracy and loss after every epoch, and the wall-clock seconds since the start of training
@@ -48,8 +50,8 @@ RECIPES = {
     "vit": dict(opt="adamw", lr=1e-3, wd=0.05, epochs=30, augment=True, warmup_epochs=1),
 }
 FAST = {
-    "resnet20": dict(opt="sgd", lr=0.1, wd=5e-4, epochs=10, augment=True, warmup_epochs=0,
-                     schedule="onecycle:0.25", label_smoothing=0.1, tta="flip"),
+    "resnet20": dict(opt="sgd", lr=0.1, wd=5e-4, epochs=10, augment="flip", warmup_epochs=0,
+                     schedule="onecycle:0.25", label_smoothing=0.1, tta="flip", eval_every=10),
 }
 BATCH = 128
 
@@ -124,15 +126,16 @@ def param_groups(model, wd, decay):
 
 def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=None, decay="all",
           lr=None, warmup_epochs=None, recipe="spec", schedule=None, label_smoothing=None,
-          tta=None, wd=None):
+          tta=None, wd=None, eval_every=None):
     """Trains `name` on `ds` with its recipe (`recipe`: spec or fast; the keyword arguments
     override parts of it); returns (model, history of per-epoch dicts)."""
     r = dict(RECIPES[name] if recipe == "spec" else FAST[name])
     r.setdefault("schedule", "cosine")
     r.setdefault("label_smoothing", 0.0)
     r.setdefault("tta", "none")
+    r.setdefault("eval_every", 1)
     for key, v in (("schedule", schedule), ("label_smoothing", label_smoothing), ("tta", tta),
-                   ("wd", wd)):
+                   ("wd", wd), ("eval_every", eval_every)):
         if v is not None:
             r[key] = v
     epochs = r["epochs"] if epochs is None else epochs
@@ -141,7 +144,8 @@ def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=N
     if warmup_epochs is not None:
         r["warmup_epochs"] = warmup_epochs
     if augment_kind is None:
-        augment_kind = "crop_flip" if r["augment"] else "none"
+        augment_kind = r["augment"] if isinstance(r["augment"], str) else (
+            "crop_flip" if r["augment"] else "none")
     torch.manual_seed(seed)
     model = build(name).to(device)
     groups = param_groups(model, r["wd"], decay)
@@ -176,6 +180,12 @@ def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=N
             loss_sum += loss.item() * y.shape[0]
             step += 1
         secs = time.perf_counter() - t0
+        if epoch % r["eval_every"] != 0 and epoch != epochs:
+            history.append(dict(epoch=epoch, train_loss=loss_sum / n, test_accuracy=None,
+                                test_loss=None, seconds=secs, elapsed=None))
+            log(f"epoch {epoch:>3}/{epochs}  train loss {loss_sum / n:.4f}  (no test evaluation)  "
+                f"{secs:.1f} s")
+            continue
         acc, test_loss = evaluate(model, ds.test_x, ds.test_y, tta=r["tta"])
         elapsed = time.perf_counter() - start
         h = dict(epoch=epoch, train_loss=loss_sum / n, test_accuracy=acc, test_loss=test_loss,
@@ -218,6 +228,8 @@ def main():
     p.add_argument("--label-smoothing", type=float, default=None, help="default: the recipe's")
     p.add_argument("--tta", choices=["none", "flip"], default=None, help="default: the recipe's")
     p.add_argument("--wd", type=float, default=None, help="weight decay (default: the recipe's)")
+    p.add_argument("--eval-every", type=int, default=None,
+                   help="evaluate after every N-th epoch and the last (default: the recipe's)")
     a = p.parse_args()
     if a.recipe == "fast" and a.model not in FAST:
         p.error(f"--recipe fast: {a.model} has no fast recipe here; the models with one: {list(FAST)}")
@@ -231,7 +243,7 @@ def main():
     model, history = train(a.model, ds, a.epochs, a.seed, device=a.device, augment_kind=a.augment,
                            decay=a.decay, lr=a.lr, warmup_epochs=a.warmup_epochs, recipe=a.recipe,
                            schedule=a.schedule, label_smoothing=a.label_smoothing, tta=a.tta,
-                           wd=a.wd)
+                           wd=a.wd, eval_every=a.eval_every)
     if a.out:
         save(model, ds, a.out, {"model": a.model, "epochs": len(history)})
         print(f"saved {a.out}")

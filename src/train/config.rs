@@ -532,6 +532,7 @@ mod tests {
         for (name, fast) in [
             ("mlp", crate::models::MLP_FAST),
             ("lenet5", crate::models::LENET5_FAST),
+            ("resnet20", crate::models::RESNET20_FAST),
         ] {
             let c = TrainConfig::recipe_of(name, RecipeKind::Fast, OptimizerKind::Sgd).unwrap();
             assert_eq!(c.recipe, RecipeKind::Fast);
@@ -542,10 +543,12 @@ mod tests {
             assert_eq!(c.schedule, fast.schedule);
             assert_eq!(c.warmup, Warmup::Epochs(fast.warmup_epochs));
             assert_eq!(c.augment, fast.augment.parse::<Augment>().unwrap());
+            assert_eq!(c.tta, fast.tta.parse::<TestTimeAugment>().unwrap());
             assert!(c.label_smoothing > 0.0);
             c.validate().unwrap();
             let spec = TrainConfig::recipe(name, OptimizerKind::Sgd).unwrap();
             assert_eq!((spec.recipe, spec.label_smoothing), (RecipeKind::Spec, 0.0));
+            assert_eq!(spec.tta, TestTimeAugment::None);
             assert!(c.epochs < spec.epochs);
         }
         let e = TrainConfig::recipe_of("vit", RecipeKind::Fast, OptimizerKind::AdamW)
@@ -553,7 +556,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "--recipe fast: vit has no fast recipe yet; the models with one: mlp, lenet5"
+            "--recipe fast: vit has no fast recipe yet; the models with one: mlp, lenet5, resnet20"
         );
         let e = "slow".parse::<RecipeKind>().unwrap_err().to_string();
         assert_eq!(e, "unknown recipe 'slow'; choose one of: spec, fast");
