@@ -470,7 +470,7 @@ fn fast_recipe_flags_override_it_and_resume_checks_label_smoothing() {
     assert_eq!(code, 0, "{stderr}");
 
     // Bad values: one line naming the flag, or the models that have a fast recipe.
-    let cases: [(&str, &[&str], &str); 4] = [
+    let cases: [(&str, &[&str], &str); 5] = [
         (
             "mlp",
             &["--label-smoothing", "1"],
