@@ -180,15 +180,20 @@ impl Args {
             .collect())
     }
 
+    /// `--recipe`, spec when not given.
+    fn recipe_kind(&self) -> Result<RecipeKind> {
+        match &self.recipe {
+            Some(r) => r.parse(),
+            None => Ok(RecipeKind::Spec),
+        }
+    }
+
     /// `--eval-every`, else the recipe's (1 for a model outside the zoo's table).
     fn eval_every_or_recipe(&self) -> Result<usize> {
         if let Some(n) = self.eval_every {
             return Ok(n as usize);
         }
-        let kind: RecipeKind = match &self.recipe {
-            Some(r) => r.parse()?,
-            None => RecipeKind::Spec,
-        };
+        let kind = self.recipe_kind()?;
         Ok(crate::models::image_model(&self.model)
             .ok()
             .and_then(|m| match kind {
@@ -207,10 +212,7 @@ impl Args {
 
     /// The model's recipe (`--recipe`) with the given flags applied.
     fn config_unchecked(&self) -> Result<TrainConfig> {
-        let kind: RecipeKind = match &self.recipe {
-            Some(r) => r.parse()?,
-            None => RecipeKind::Spec,
-        };
+        let kind = self.recipe_kind()?;
         let optimizer: OptimizerKind = match &self.optimizer {
             Some(o) => o.parse()?,
             None => TrainConfig::default_optimizer_of(&self.model, kind),
