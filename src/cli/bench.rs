@@ -415,6 +415,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         repeats: args.repeats,
         no_overlap: args.no_overlap,
     };
+    let core = crate::kernels::gemm::ensure_fast_kernels();
+    if core.replaced() && distributed::is_root() {
+        eprintln!(
+            "note: OpenBLAS chose {} kernels for this CPU; running {} instead (OPENBLAS_CORETYPE overrides)",
+            core.loaded.as_deref().unwrap_or("?"),
+            core.running.as_deref().unwrap_or("?")
+        );
+    }
     let id = args.workload.to_uppercase();
     let ids: Vec<&str> = if id == "ALL" {
         vec!["W1", "W2", "W3", "W4", "W5", "W6", "W7"]

@@ -50,6 +50,8 @@ enum Command {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    // Before any thread starts: OpenBLAS on the widest kernels this CPU runs.
+    crate::kernels::gemm::ensure_fast_kernels();
     let cli = Cli::parse();
     let threads = match requested_threads(cli.threads) {
         Ok(t) => t,

@@ -17,11 +17,13 @@
 //! [`packed`] holds the other product: the right operand packed once into panels and reused
 //! (a linear layer's weight at inference, attention's heads), on its own register tiles.
 
+mod openblas_core;
 pub mod packed;
 mod reference;
 #[cfg(test)]
 mod tests;
 
+pub use openblas_core::{better_family, ensure_fast_kernels, BlasCore};
 pub use reference::sgemm_reference;
 
 use crate::runtime::threads::SendPtr;
@@ -220,11 +222,15 @@ mod ffi {
     }
 }
 
-/// Keeps OpenBLAS on the calling thread: parallelism comes from rayon (see the module docs).
+/// Keeps OpenBLAS on the calling thread (parallelism comes from rayon, see the module docs),
+/// on the widest kernels the CPU runs ([`ensure_fast_kernels`]).
 fn single_threaded_blas() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: a plain setter of the library's global configuration, called once.
-    ONCE.call_once(|| unsafe { ffi::openblas_set_num_threads(1) });
+    ONCE.call_once(|| {
+        ensure_fast_kernels();
+        // SAFETY: a plain setter of the library's global configuration, called once.
+        unsafe { ffi::openblas_set_num_threads(1) }
+    });
 }
 
 /// Products with at least this many multiply-adds are split over the rayon threads.
