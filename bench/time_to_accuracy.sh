@@ -9,7 +9,7 @@
 # Without FLAGS the run is `--recipe fast`. Prints one line per seed: the final test
 # accuracy, the wall time of the whole command, the peak RSS; each run's directory (with its
 # metrics.jsonl: test accuracy and wall seconds per epoch, the time-to-accuracy curve) is
-# runs/tta-MODEL-sSEED. Needs `cargo build --release` first.
+# runs/tta-MODEL-sSEED. Needs `cargo build --release` first (or NEURITE=path/to/binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?usage: time_to_accuracy.sh MODEL "SEEDS" [FLAGS...]}
@@ -17,7 +17,7 @@ seeds=${2:?usage: time_to_accuracy.sh MODEL "SEEDS" [FLAGS...]}
 shift 2
 flags=("$@")
 [ ${#flags[@]} -gt 0 ] || flags=(--recipe fast)
-bin=target/release/neurite
+bin=${NEURITE:-target/release/neurite}
 for s in $seeds; do
   out=runs/tta-$model-s$s
   log=$(mktemp)

@@ -470,7 +470,7 @@ fn fast_recipe_flags_override_it_and_resume_checks_label_smoothing() {
     assert_eq!(code, 0, "{stderr}");
 
     // Bad values: one line naming the flag, or the models that have a fast recipe.
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 4] = [
         (
             "mlp",
             &["--label-smoothing", "1"],
@@ -490,11 +490,6 @@ fn fast_recipe_flags_override_it_and_resume_checks_label_smoothing() {
             "mlp",
             &["--tta", "mirror"],
             "unknown test-time augmentation 'mirror'; choose one of: none, flip",
-        ),
-        (
-            "vit",
-            &["--recipe", "fast"],
-            "--recipe fast: vit has no fast recipe yet; the models with one: mlp, lenet5, resnet20",
         ),
     ];
     for (model, extra, expected) in cases {

@@ -18,11 +18,14 @@ Recipes (spec, "Quality workloads"):
                random crop (pad 2) + horizontal flip, 30 epochs
   vit          AdamW lr 1e-3 cosine with warmup, wd 0.05, batch 128, same augmentation,
                30 epochs (the warm-up length is not in the spec: 1 epoch here)
-`--recipe fast` is neurite's `--recipe fast` for resnet20 (issue 24: time to accuracy): SGD
+`--recipe fast` is neurite's `--recipe fast` for resnet20 and vit (issue 24: time to accuracy).
+resnet20: SGD
 momentum 0.9, one-cycle (PyTorch's OneCycleLR with pct_start 0.25 and no momentum cycling, as
-neurite's `onecycle:0.25`) to lr 0.1, wd 5e-4, label smoothing 0.1, crop + flip, test-time
-flip averaging (the mean of the logits of each image and its mirror image), 10 epochs, one
-test evaluation at the end (`--eval-every N`: after every N-th epoch and the last).
+neurite's `onecycle:0.25`) to lr 0.1, wd 5e-4, label smoothing 0.1, flips without crops,
+test-time flip averaging (the mean of the logits of each image and its mirror image), 11
+epochs, one test evaluation at the end (`--eval-every N`: after every N-th epoch and the
+last). vit: the spec's AdamW with weight decay on the weight matrices only, flips without
+crops, label smoothing 0.1, test-time flips, 30 epochs, one evaluation at the end.
 
 Every epoch reshuffles (seeded) and keeps the last partial batch. Prints the test
 accuracy and loss after every epoch, and the wall-clock seconds since the start of training
@@ -50,8 +53,10 @@ RECIPES = {
     "vit": dict(opt="adamw", lr=1e-3, wd=0.05, epochs=30, augment=True, warmup_epochs=1),
 }
 FAST = {
-    "resnet20": dict(opt="sgd", lr=0.1, wd=5e-4, epochs=10, augment="flip", warmup_epochs=0,
-                     schedule="onecycle:0.25", label_smoothing=0.1, tta="flip", eval_every=10),
+    "resnet20": dict(opt="sgd", lr=0.1, wd=5e-4, epochs=11, augment="flip", warmup_epochs=0,
+                     schedule="onecycle:0.25", label_smoothing=0.1, tta="flip", eval_every=11),
+    "vit": dict(opt="adamw", lr=1e-3, wd=0.05, epochs=30, augment="flip", warmup_epochs=1,
+                decay="matrices", label_smoothing=0.1, tta="flip", eval_every=30),
 }
 BATCH = 128
 
@@ -124,7 +129,7 @@ def param_groups(model, wd, decay):
     return [dict(params=yes, weight_decay=wd), dict(params=no, weight_decay=0.0)]
 
 
-def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=None, decay="all",
+def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=None, decay=None,
           lr=None, warmup_epochs=None, recipe="spec", schedule=None, label_smoothing=None,
           tta=None, wd=None, eval_every=None):
     """Trains `name` on `ds` with its recipe (`recipe`: spec or fast; the keyword arguments
@@ -146,6 +151,7 @@ def train(name, ds, epochs=None, seed=0, log=print, device="cpu", augment_kind=N
     if augment_kind is None:
         augment_kind = r["augment"] if isinstance(r["augment"], str) else (
             "crop_flip" if r["augment"] else "none")
+    decay = r.get("decay", "all") if decay is None else decay
     torch.manual_seed(seed)
     model = build(name).to(device)
     groups = param_groups(model, r["wd"], decay)
@@ -218,12 +224,12 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--augment", choices=["crop_flip", "flip", "none"], default=None,
                    help="default: the recipe's")
-    p.add_argument("--decay", choices=["all", "matrices"], default="all",
-                   help="which parameters weight decay applies to")
+    p.add_argument("--decay", choices=["all", "matrices"], default=None,
+                   help="which parameters weight decay applies to (default: the recipe's; all for spec)")
     p.add_argument("--lr", type=float, default=None, help="default: the recipe's")
     p.add_argument("--warmup-epochs", type=float, default=None, help="default: the recipe's")
     p.add_argument("--recipe", choices=["spec", "fast"], default="spec",
-                   help="fast: neurite's --recipe fast (resnet20 only)")
+                   help="fast: neurite's --recipe fast (resnet20 and vit)")
     p.add_argument("--schedule", default=None, help="cosine or onecycle:PCT (default: the recipe's)")
     p.add_argument("--label-smoothing", type=float, default=None, help="default: the recipe's")
     p.add_argument("--tta", choices=["none", "flip"], default=None, help="default: the recipe's")

@@ -19,7 +19,8 @@ pub struct Args {
     #[command(flatten)]
     data: super::data::DataFlags,
     /// The recipe the other flags start from: spec (the spec's, the default) or fast (a
-    /// target test accuracy soonest in wall time; mlp and lenet5, see after the flags).
+    /// target test accuracy soonest in wall time; mlp, lenet5 and resnet20, see after the
+    /// flags).
     #[arg(long, value_name = "spec|fast")]
     recipe: Option<String>,
     /// Epochs (default: the model's recipe; at most 100000). With --resume: extend or
