@@ -415,28 +415,38 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         repeats: args.repeats,
         no_overlap: args.no_overlap,
     };
-    let core = crate::kernels::gemm::ensure_fast_kernels();
-    if core.replaced() && distributed::is_root() {
-        eprintln!(
-            "note: OpenBLAS chose {} kernels for this CPU; running {} instead (OPENBLAS_CORETYPE overrides)",
-            core.loaded.as_deref().unwrap_or("?"),
-            core.running.as_deref().unwrap_or("?")
-        );
-    }
     let id = args.workload.to_uppercase();
     let ids: Vec<&str> = if id == "ALL" {
         vec!["W1", "W2", "W3", "W4", "W5", "W6", "W7"]
     } else {
         vec![id.as_str()]
     };
+    let mut noted = false;
     for id in ids {
         for m in workload(id, &opts, &args.shapes)? {
             if distributed::is_root() {
+                // Once, with the first figure (an error in the arguments stays one line).
+                if !std::mem::replace(&mut noted, true) {
+                    note_blas_kernels();
+                }
                 print_measurement(&m, args.json);
             }
         }
     }
     Ok(0)
+}
+
+/// A `note:` on stderr when OpenBLAS's own choice of kernels was replaced (see
+/// [`crate::kernels::gemm::ensure_fast_kernels`]): the figures are not those of its choice.
+fn note_blas_kernels() {
+    let core = crate::kernels::gemm::ensure_fast_kernels();
+    if core.replaced() {
+        eprintln!(
+            "note: OpenBLAS chose {} kernels for this CPU; running {} instead (OPENBLAS_CORETYPE overrides)",
+            core.loaded.as_deref().unwrap_or("?"),
+            core.running.as_deref().unwrap_or("?")
+        );
+    }
 }
 
 fn print_measurement(m: &Measurement, json: bool) {
